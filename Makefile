@@ -1,0 +1,55 @@
+# Verity Desk — the two commands of the README:
+#   make run   set up everything, build, and launch the desktop app
+#   make test  set up everything, then run every test (Rust, UI, end-to-end, parity fixtures)
+SHELL := /bin/bash
+.ONESHELL:
+.SHELLFLAGS := -eo pipefail -c
+ENV := source scripts/env.sh
+
+.PHONY: run test setup setup-test build ui test-rust test-ui test-e2e parity-full bench clean-fixtures
+
+setup:
+	scripts/setup.sh run
+
+setup-test:
+	scripts/setup.sh test
+
+ui:
+	cd ui && npm run build
+
+build: setup ui
+	$(ENV); cargo build --workspace
+
+run: build
+	$(ENV)
+	if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then
+	  echo "verity-desk: no display found (DISPLAY/WAYLAND_DISPLAY unset)." >&2
+	  echo "  On a desktop, run 'make run' inside your graphical session." >&2
+	  echo "  On a headless machine, run it under a virtual display:  xvfb-run -a make run" >&2
+	  exit 3
+	fi
+	exec ./target/debug/verity-desk
+
+test: setup-test
+	t0=$$(date +%s)
+	$(MAKE) --no-print-directory ui
+	echo "==> [phase] ui build: $$(( $$(date +%s) - t0 )) s"; t=$$(date +%s)
+	$(MAKE) --no-print-directory test-rust
+	echo "==> [phase] rust tests: $$(( $$(date +%s) - t )) s"; t=$$(date +%s)
+	$(MAKE) --no-print-directory test-ui
+	echo "==> [phase] ui tests: $$(( $$(date +%s) - t )) s"; t=$$(date +%s)
+	$(MAKE) --no-print-directory test-e2e
+	echo "==> [phase] end-to-end: $$(( $$(date +%s) - t )) s"
+	echo "==> all tests passed in $$(( $$(date +%s) - t0 )) s"
+
+test-rust:
+	$(ENV); cargo test --workspace --no-fail-fast
+
+test-ui:
+	cd ui && npm test
+
+test-e2e:
+	$(ENV); bash tests/e2e/run.sh
+
+bench:
+	$(ENV); cargo run --release --bin verity -- bench models --out target/bench.json

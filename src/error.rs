@@ -1,0 +1,36 @@
+//! The library's one error type. Every variant's message is written for the analyst who sees it.
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {message}")]
+    Input { path: PathBuf, message: String },
+    #[error("unsupported media: {0}")]
+    Unsupported(String),
+    #[error("media too large: {0}")]
+    TooLarge(String),
+    #[error("model weights: {0}")]
+    Weights(String),
+    #[error("model: {0}")]
+    Model(String),
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("cancelled")]
+    Cancelled,
+    #[error("libtorch: {0}")]
+    Torch(#[from] tch::TchError),
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl Error {
+    pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Input { path: path.into(), message: message.into() }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

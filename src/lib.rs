@@ -1,0 +1,14 @@
+//! Verity Desk core: decides whether a face in an image or video is a deepfake, offline.
+//!
+//! Data flow: media → frames → faces → encoders → fusion → head → aggregate → store, with the
+//! explainability engine reading from the encoders. The desktop app (src-tauri), the CLI
+//! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
+pub mod device;
+pub mod error;
+
+pub use error::{Error, Result};
+
+/// The library's version, shown in the app's About line and stored with every analysis.
+pub fn version() -> &'static str {
+    env!("CARGO_PKG_VERSION")
+}

@@ -1,0 +1,62 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The project venv's Python (set by scripts/env.sh), else `.venv/bin/python`.
+pub fn python() -> PathBuf {
+    std::env::var_os("VERITY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+}
+
+/// Makes the parity fixtures of `tests/reference/<script>.py` (once; re-made when the script
+/// changes) in `target/fixtures/<script>[-<variant>]/` and returns that folder. The script gets
+/// `--out <dir>` plus `args`, and must write `done.stamp` last.
+pub fn fixtures(script: &str, variant: &str, args: &[&str]) -> PathBuf {
+    let root = repo_root();
+    let src = root.join("tests/reference").join(format!("{script}.py"));
+    let name = if variant.is_empty() { script.to_string() } else { format!("{script}-{variant}") };
+    let out = root.join("target/fixtures").join(name);
+    let stamp = out.join("done.stamp");
+    let fresh = match (std::fs::metadata(&stamp), std::fs::metadata(&src)) {
+        (Ok(s), Ok(p)) => s.modified().unwrap() >= p.modified().unwrap(),
+        _ => false,
+    };
+    if !fresh {
+        std::fs::create_dir_all(&out).unwrap();
+        let status = Command::new(python())
+            .arg(&src)
+            .arg("--out")
+            .arg(&out)
+            .args(args)
+            .status()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e} (run `make test` to set up the venv)", python().display()));
+        assert!(status.success(), "{} failed", src.display());
+        assert!(stamp.exists(), "{} did not write done.stamp", src.display());
+    }
+    out
+}
+
+/// Max |a − b| over two tensors of the same shape (asserts the shapes match).
+pub fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
+    assert_eq!(a.size(), b.size(), "shape mismatch");
+    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max().double_value(&[])
+}
+
+/// Loads every tensor of a safetensors file into a name → tensor map (CPU).
+pub fn read_safetensors(path: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .into_iter()
+        .collect()
+}
+
+/// The scikit-image astronaut photo (public domain) kept in the repo for face tests.
+pub fn astronaut() -> PathBuf {
+    repo_root().join("tests/data/astronaut.png")
+}
