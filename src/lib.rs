@@ -3,8 +3,10 @@
 //! Data flow: media → frames → faces → encoders → fusion → head → aggregate → store, with the
 //! explainability engine reading from the encoders. The desktop app (src-tauri), the CLI
 //! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
+pub mod config;
 pub mod device;
 pub mod error;
+pub mod store;
 
 pub use error::{Error, Result};
 
