@@ -121,6 +121,8 @@ pub struct Settings {
     pub data_dir: Option<PathBuf>,
     /// Largest media file accepted, in MiB.
     pub max_media_mib: u64,
+    /// Where model weights and profiles live; None = `$VERITY_MODELS_DIR` or `<data dir>/models`.
+    pub models_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -139,6 +141,7 @@ impl Default for Settings {
             analyst: String::new(),
             data_dir: None,
             max_media_mib: 8192,
+            models_dir: None,
         }
     }
 }
@@ -214,6 +217,16 @@ impl Settings {
         project_dirs()
             .map(|d| d.data_dir().to_path_buf())
             .unwrap_or_else(|| PathBuf::from("verity-data"))
+    }
+}
+
+impl Settings {
+    /// Model weights and profiles: settings, else `$VERITY_MODELS_DIR`, else `<data dir>/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        if let Some(d) = &self.models_dir {
+            return d.clone();
+        }
+        std::env::var_os("VERITY_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| self.data_dir().join("models"))
     }
 }
 

@@ -85,9 +85,9 @@ pub struct Analyzer {
     detector_missing: Option<String>,
 }
 
-/// Where model profiles live: `$VERITY_MODELS_DIR` or `<data dir>/models`.
+/// Where model profiles live (see `Settings::models_dir`).
 pub fn models_dir(settings: &Settings) -> PathBuf {
-    std::env::var_os("VERITY_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| settings.data_dir().join("models"))
+    settings.models_dir()
 }
 
 /// The detector profile to use: the one named in settings (a name under `models/profiles/` or a
