@@ -219,6 +219,9 @@ impl SqueezeExcite {
 }
 
 /// The layers of one block; field names are the checkpoint's.
+// The variants differ by two small layer handles and a block is built once per network,
+// so boxing would only add indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum BlockLayers {
     DepthwiseSeparable {
