@@ -18,6 +18,9 @@ pub fn python() -> PathBuf {
 /// changes) in `target/fixtures/<script>[-<variant>]/` and returns that folder. The script gets
 /// `--out <dir>` plus `args`, and must write `done.stamp` last.
 pub fn fixtures(script: &str, variant: &str, args: &[&str]) -> PathBuf {
+    // Tests of one binary run in parallel threads: make each fixture set once, not concurrently.
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let root = repo_root();
     let src = root.join("tests/reference").join(format!("{script}.py"));
     let name = if variant.is_empty() { script.to_string() } else { format!("{script}-{variant}") };
