@@ -7,13 +7,10 @@ pub mod aggregate;
 pub mod config;
 pub mod device;
 pub mod error;
-<<<<<<< HEAD
 pub mod logging;
+pub mod models;
 pub mod store;
 pub mod track;
-=======
-pub mod models;
->>>>>>> cnn
 
 pub use error::{Error, Result};
 
