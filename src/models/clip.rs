@@ -104,17 +104,29 @@ fn vit(patch_size: i64, hidden_size: i64, layers: i64, heads: i64) -> ClipVision
 impl ClipConfig {
     /// `openai/clip-vit-large-patch14`: the backbone of LNCLIP-DF / GenD.
     pub fn vit_large_patch14() -> Self {
-        ClipConfig { vision: vit(14, 1024, 24, 16), text: openai_text(768, 12), projection_dim: 768 }
+        ClipConfig {
+            vision: vit(14, 1024, 24, 16),
+            text: openai_text(768, 12),
+            projection_dim: 768,
+        }
     }
 
     /// `openai/clip-vit-base-patch32`.
     pub fn vit_base_patch32() -> Self {
-        ClipConfig { vision: vit(32, 768, 12, 12), text: openai_text(512, 8), projection_dim: 512 }
+        ClipConfig {
+            vision: vit(32, 768, 12, 12),
+            text: openai_text(512, 8),
+            projection_dim: 512,
+        }
     }
 
     /// `openai/clip-vit-base-patch16`.
     pub fn vit_base_patch16() -> Self {
-        ClipConfig { vision: vit(16, 768, 12, 12), text: openai_text(512, 8), projection_dim: 512 }
+        ClipConfig {
+            vision: vit(16, 768, 12, 12),
+            text: openai_text(512, 8),
+            projection_dim: 512,
+        }
     }
 
     /// A small random-weight CLIP for fast tests. Patch 14 at 224² keeps ViT-L/14's 16×16 grid
@@ -155,8 +167,10 @@ fn check_tower(what: &str, hidden: i64, heads: i64, layers: i64, mlp: i64, eps: 
              num_attention_heads {heads} (layers {layers}, intermediate_size {mlp})"
         )));
     }
-    if !(eps > 0.0) {
-        return Err(Error::Config(format!("CLIP {what} tower: layer_norm_eps must be > 0, got {eps}")));
+    if eps.is_nan() || eps <= 0.0 {
+        return Err(Error::Config(format!(
+            "CLIP {what} tower: layer_norm_eps must be > 0, got {eps}"
+        )));
     }
     Ok(())
 }
@@ -224,11 +238,26 @@ impl ClipConfig {
 }
 
 fn layer_norm(p: nn::Path, dim: i64, eps: f64) -> nn::LayerNorm {
-    nn::layer_norm(p, vec![dim], nn::LayerNormConfig { eps, ..Default::default() })
+    nn::layer_norm(
+        p,
+        vec![dim],
+        nn::LayerNormConfig {
+            eps,
+            ..Default::default()
+        },
+    )
 }
 
 fn linear(p: nn::Path, in_dim: i64, out_dim: i64, bias: bool) -> nn::Linear {
-    nn::linear(p, in_dim, out_dim, nn::LinearConfig { bias, ..Default::default() })
+    nn::linear(
+        p,
+        in_dim,
+        out_dim,
+        nn::LinearConfig {
+            bias,
+            ..Default::default()
+        },
+    )
 }
 
 /// `CLIPAttention`: multi-head self-attention with separate q/k/v/out projections.
@@ -264,7 +293,10 @@ impl Attention {
     fn forward(&self, xs: &Tensor, causal: bool, want_probs: bool) -> (Tensor, Option<Tensor>) {
         let size = xs.size();
         let (b, t, d) = (size[0], size[1], size[2]);
-        let heads = |x: Tensor| x.view([b, t, self.num_heads, self.head_dim]).transpose(1, 2);
+        let heads = |x: Tensor| {
+            x.view([b, t, self.num_heads, self.head_dim])
+                .transpose(1, 2)
+        };
         let q = heads(self.q_proj.forward(xs));
         let k = heads(self.k_proj.forward(xs));
         let v = heads(self.v_proj.forward(xs));
@@ -305,7 +337,11 @@ struct Mlp {
 
 impl Mlp {
     fn new(p: nn::Path, hidden: i64, inner: i64, act: Activation) -> Self {
-        Mlp { fc1: linear(&p / "fc1", hidden, inner, true), fc2: linear(&p / "fc2", inner, hidden, true), act }
+        Mlp {
+            fc1: linear(&p / "fc1", hidden, inner, true),
+            fc2: linear(&p / "fc2", inner, hidden, true),
+            act,
+        }
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
@@ -324,7 +360,9 @@ struct EncoderLayer {
 
 impl EncoderLayer {
     fn forward(&self, xs: &Tensor, causal: bool, want_probs: bool) -> (Tensor, Option<Tensor>) {
-        let (attn, probs) = self.self_attn.forward(&self.layer_norm1.forward(xs), causal, want_probs);
+        let (attn, probs) =
+            self.self_attn
+                .forward(&self.layer_norm1.forward(xs), causal, want_probs);
         let xs = xs + attn;
         let out = &xs + self.mlp.forward(&self.layer_norm2.forward(&xs));
         (out, probs)
@@ -352,7 +390,15 @@ struct Encoder {
 
 impl Encoder {
     #[allow(clippy::too_many_arguments)]
-    fn new(p: nn::Path, hidden: i64, inner: i64, layers: i64, heads: i64, eps: f64, act: Activation) -> Self {
+    fn new(
+        p: nn::Path,
+        hidden: i64,
+        inner: i64,
+        layers: i64,
+        heads: i64,
+        eps: f64,
+        act: Activation,
+    ) -> Self {
         let lp = &p / "layers";
         let layers = (0..layers)
             .map(|i| {
@@ -429,9 +475,18 @@ impl ClipVision {
                 3,
                 d,
                 cfg.patch_size,
-                nn::ConvConfig { stride: cfg.patch_size, bias: false, ..Default::default() },
+                nn::ConvConfig {
+                    stride: cfg.patch_size,
+                    bias: false,
+                    ..Default::default()
+                },
             ),
-            position_embedding: nn::embedding(&e / "position_embedding", num_positions, d, Default::default()),
+            position_embedding: nn::embedding(
+                &e / "position_embedding",
+                num_positions,
+                d,
+                Default::default(),
+            ),
             pre_layrnorm: layer_norm(&p / "pre_layrnorm", d, cfg.layer_norm_eps),
             encoder: Encoder::new(
                 &p / "encoder",
@@ -443,7 +498,8 @@ impl ClipVision {
                 cfg.hidden_act,
             ),
             post_layernorm: layer_norm(&p / "post_layernorm", d, cfg.layer_norm_eps),
-            visual_projection: projection_dim.map(|pd| linear(root / "visual_projection", d, pd, false)),
+            visual_projection: projection_dim
+                .map(|pd| linear(root / "visual_projection", d, pd, false)),
         }
     }
 
@@ -461,7 +517,8 @@ impl ClipVision {
         self.class_embedding.device()
     }
 
-    /// `pixels`: `[B, 3, S, S]` floating point, already CLIP-normalised, S = `image_size`.
+    /// `pixels`: `[B, 3, S, S]` floating point, already CLIP-normalised, S = `image_size`; moved
+    /// to the weights' device and precision if needed.
     pub fn forward(&self, pixels: &Tensor) -> Result<ClipVisionOutput> {
         self.run(pixels, Capture::default()).map(|(out, _)| out)
     }
@@ -469,17 +526,31 @@ impl ClipVision {
     /// As [`forward`](Self::forward), plus each layer's attention probabilities `[B, H, T, T]`
     /// (T = 1 + grid²; first layer first), for attention rollout. Computed eagerly, so it costs
     /// more memory than `forward`.
-    pub fn forward_with_attentions(&self, pixels: &Tensor) -> Result<(ClipVisionOutput, Vec<Tensor>)> {
-        let capture = Capture { attentions: true, hidden_states: false };
-        self.run(pixels, capture).map(|(out, c)| (out, c.attentions))
+    pub fn forward_with_attentions(
+        &self,
+        pixels: &Tensor,
+    ) -> Result<(ClipVisionOutput, Vec<Tensor>)> {
+        let capture = Capture {
+            attentions: true,
+            hidden_states: false,
+        };
+        self.run(pixels, capture)
+            .map(|(out, c)| (out, c.attentions))
     }
 
     /// As [`forward`](Self::forward), plus each encoder layer's output `[B, T, D]` (first layer
     /// first; the last equals `last_hidden_state`) — transformers' `hidden_states[1..]`. These
     /// stay in the autograd graph, so Grad-CAM can take gradients with respect to them.
-    pub fn forward_with_hidden_states(&self, pixels: &Tensor) -> Result<(ClipVisionOutput, Vec<Tensor>)> {
-        let capture = Capture { attentions: false, hidden_states: true };
-        self.run(pixels, capture).map(|(out, c)| (out, c.hidden_states))
+    pub fn forward_with_hidden_states(
+        &self,
+        pixels: &Tensor,
+    ) -> Result<(ClipVisionOutput, Vec<Tensor>)> {
+        let capture = Capture {
+            attentions: false,
+            hidden_states: true,
+        };
+        self.run(pixels, capture)
+            .map(|(out, c)| (out, c.hidden_states))
     }
 
     fn check_pixels(&self, pixels: &Tensor) -> Result<()> {
@@ -505,16 +576,32 @@ impl ClipVision {
         self.check_pixels(pixels)?;
         let d = self.cfg.hidden_size;
         let b = pixels.size()[0];
-        let x = pixels.to_device(self.device()).to_kind(self.class_embedding.kind());
+        let x = pixels
+            .to_device(self.device())
+            .to_kind(self.class_embedding.kind());
         // `CLIPVisionEmbeddings`: patchify conv → tokens, prepend CLS, add learned positions.
-        let patches = self.patch_embedding.forward(&x).flatten(2, -1).transpose(1, 2);
-        let cls = self.class_embedding.view([1, 1, d]).expand([b, 1, d], false);
+        let patches = self
+            .patch_embedding
+            .forward(&x)
+            .flatten(2, -1)
+            .transpose(1, 2);
+        let cls = self
+            .class_embedding
+            .view([1, 1, d])
+            .expand([b, 1, d], false);
         let emb = Tensor::cat(&[cls, patches], 1) + self.position_embedding.ws.unsqueeze(0);
         let hidden = self.pre_layrnorm.forward(&emb);
         let (last_hidden_state, captured) = self.encoder.forward(&hidden, false, capture);
         let pooled = self.post_layernorm.forward(&last_hidden_state.select(1, 0));
         let image_embeds = self.visual_projection.as_ref().map(|p| p.forward(&pooled));
-        Ok((ClipVisionOutput { last_hidden_state, pooled, image_embeds }, captured))
+        Ok((
+            ClipVisionOutput {
+                last_hidden_state,
+                pooled,
+                image_embeds,
+            },
+            captured,
+        ))
     }
 }
 
@@ -555,11 +642,22 @@ impl ClipText {
         let d = cfg.hidden_size;
         let p = root / "text_model";
         let e = &p / "embeddings";
-        let init = nn::EmbeddingConfig { ws_init: nn::Init::Randn { mean: 0.0, stdev: 0.02 }, ..Default::default() };
+        let init = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
         ClipText {
             cfg: cfg.clone(),
             token_embedding: nn::embedding(&e / "token_embedding", cfg.vocab_size, d, init),
-            position_embedding: nn::embedding(&e / "position_embedding", cfg.max_position_embeddings, d, init),
+            position_embedding: nn::embedding(
+                &e / "position_embedding",
+                cfg.max_position_embeddings,
+                d,
+                init,
+            ),
             encoder: Encoder::new(
                 &p / "encoder",
                 d,
@@ -570,7 +668,8 @@ impl ClipText {
                 cfg.hidden_act,
             ),
             final_layer_norm: layer_norm(&p / "final_layer_norm", d, cfg.layer_norm_eps),
-            text_projection: projection_dim.map(|pd| linear(root / "text_projection", d, pd, false)),
+            text_projection: projection_dim
+                .map(|pd| linear(root / "text_projection", d, pd, false)),
         }
     }
 
@@ -593,17 +692,25 @@ impl ClipText {
         let (b, t, d) = (size[0], size[1], self.cfg.hidden_size);
         let tokens = self.token_embedding.forward(&ids);
         let positions = self.position_embedding.ws.narrow(0, 0, t).unsqueeze(0);
-        let (hidden, _) = self.encoder.forward(&(tokens + positions), true, Capture::default());
+        let (hidden, _) = self
+            .encoder
+            .forward(&(tokens + positions), true, Capture::default());
         let last_hidden_state = self.final_layer_norm.forward(&hidden);
         let eos_pos = if self.cfg.eos_token_id == 2 {
             ids.argmax(-1, false)
         } else {
-            ids.eq(self.cfg.eos_token_id).to_kind(Kind::Int).argmax(-1, false)
+            ids.eq(self.cfg.eos_token_id)
+                .to_kind(Kind::Int)
+                .argmax(-1, false)
         };
         let index = eos_pos.view([b, 1, 1]).expand([b, 1, d], false);
         let pooled = last_hidden_state.gather(1, &index, false).squeeze_dim(1);
         let text_embeds = self.text_projection.as_ref().map(|p| p.forward(&pooled));
-        Ok(ClipTextOutput { last_hidden_state, pooled, text_embeds })
+        Ok(ClipTextOutput {
+            last_hidden_state,
+            pooled,
+            text_embeds,
+        })
     }
 
     /// Validates token ids and returns them as int64 on the weights' device.
@@ -617,9 +724,14 @@ impl ClipText {
             )));
         }
         if ids.is_floating_point() || ids.kind() == Kind::Bool || ids.is_complex() {
-            return Err(Error::Model(format!("CLIP text tower expects integer token ids, got {:?}", ids.kind())));
+            return Err(Error::Model(format!(
+                "CLIP text tower expects integer token ids, got {:?}",
+                ids.kind()
+            )));
         }
-        let ids = ids.to_device(self.token_embedding.ws.device()).to_kind(Kind::Int64);
+        let ids = ids
+            .to_device(self.token_embedding.ws.device())
+            .to_kind(Kind::Int64);
         if ids.numel() > 0 {
             let (lo, hi) = (ids.min().int64_value(&[]), ids.max().int64_value(&[]));
             if lo < 0 || hi >= self.cfg.vocab_size {
@@ -667,11 +779,21 @@ impl Clip {
     pub fn forward(&self, pixels: &Tensor, ids: &Tensor) -> Result<ClipOutput> {
         let image = self.vision.forward(pixels)?.image_embeds;
         let text = self.text.forward(ids)?;
-        let image = image.ok_or_else(|| Error::Model("CLIP vision tower built without projection".into()))?;
-        let normalise = |x: &Tensor| x / x.pow_tensor_scalar(2).sum_dim_intlist(-1, true, None).sqrt();
+        let image = image
+            .ok_or_else(|| Error::Model("CLIP vision tower built without projection".into()))?;
+        let normalise = |x: &Tensor| {
+            x / x
+                .pow_tensor_scalar(2)
+                .sum_dim_intlist(-1, true, None)
+                .sqrt()
+        };
         let (image_embeds, text_embeds) = (normalise(&image), normalise(&text));
         let logits_per_image = image_embeds.matmul(&text_embeds.tr()) * self.logit_scale.exp();
-        Ok(ClipOutput { logits_per_image, image_embeds, text_embeds })
+        Ok(ClipOutput {
+            logits_per_image,
+            image_embeds,
+            text_embeds,
+        })
     }
 }
 
@@ -689,7 +811,9 @@ pub struct ParamCount {
 pub fn is_layer_norm_name(name: &str) -> bool {
     let last = name.rsplit('.').next().unwrap_or(name);
     (last == "weight" || last == "bias")
-        && ["layer_norm", "layrnorm", "layernorm"].iter().any(|pat| name.contains(pat))
+        && ["layer_norm", "layrnorm", "layernorm"]
+            .iter()
+            .any(|pat| name.contains(pat))
 }
 
 /// LayerNorm-only tuning: every variable of `vs` stops requiring gradients except LayerNorm
@@ -707,8 +831,16 @@ pub fn freeze_all_but_layernorm(vs: &mut nn::VarStore, keep_prefixes: &[&str]) -
             trainable += n;
         }
     }
-    let percent = if total > 0 { 100.0 * trainable as f64 / total as f64 } else { 0.0 };
-    ParamCount { trainable, total, percent }
+    let percent = if total > 0 {
+        100.0 * trainable as f64 / total as f64
+    } else {
+        0.0
+    };
+    ParamCount {
+        trainable,
+        total,
+        percent,
+    }
 }
 
 #[cfg(test)]
@@ -739,6 +871,19 @@ mod tests {
     }
 
     #[test]
+    fn empty_batches_give_empty_outputs() {
+        // A frame with no face yields an empty batch; that is not an error.
+        let vs = nn::VarStore::new(Device::Cpu);
+        let clip = Clip::new(&vs.root(), &ClipConfig::tiny());
+        let pixels = Tensor::zeros([0, 3, 224, 224], (Kind::Float, Device::Cpu));
+        let ids = Tensor::zeros([0, 77], (Kind::Int64, Device::Cpu));
+        let out = tch::no_grad(|| clip.forward(&pixels, &ids)).unwrap();
+        assert_eq!(out.image_embeds.size(), [0, 32]);
+        assert_eq!(out.text_embeds.size(), [0, 32]);
+        assert_eq!(out.logits_per_image.size(), [0, 0]);
+    }
+
+    #[test]
     fn vision_rejects_bad_shapes_with_clear_errors() {
         let (_vs, v) = tiny_vision();
         let cases: [(&[i64], &str); 4] = [
@@ -752,11 +897,17 @@ mod tests {
             let err = v.forward(&x).unwrap_err();
             let msg = err.to_string();
             assert!(matches!(err, Error::Model(_)), "{msg}");
-            assert!(msg.contains("[batch, 3, 224, 224]") && msg.contains(shown), "{msg}");
+            assert!(
+                msg.contains("[batch, 3, 224, 224]") && msg.contains(shown),
+                "{msg}"
+            );
         }
         let bytes = Tensor::zeros([1, 3, 224, 224], (Kind::Uint8, Device::Cpu));
         let msg = v.forward(&bytes).unwrap_err().to_string();
-        assert!(msg.contains("floating-point") && msg.contains("Uint8"), "{msg}");
+        assert!(
+            msg.contains("floating-point") && msg.contains("Uint8"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -765,13 +916,45 @@ mod tests {
         let cfg = ClipConfig::tiny();
         let t = ClipText::new(&vs.root(), &cfg.text, Some(cfg.projection_dim));
         let long = Tensor::zeros([1, 78], (Kind::Int64, Device::Cpu));
-        assert!(t.forward(&long).unwrap_err().to_string().contains("length ≤ 77"));
+        assert!(t
+            .forward(&long)
+            .unwrap_err()
+            .to_string()
+            .contains("length ≤ 77"));
         let oov = Tensor::from_slice(&[49406i64, 49408]).view([1, 2]);
-        assert!(t.forward(&oov).unwrap_err().to_string().contains("0..49408"));
+        assert!(t
+            .forward(&oov)
+            .unwrap_err()
+            .to_string()
+            .contains("0..49408"));
         let float = Tensor::zeros([1, 5], (Kind::Float, Device::Cpu));
-        assert!(t.forward(&float).unwrap_err().to_string().contains("integer token ids"));
+        assert!(t
+            .forward(&float)
+            .unwrap_err()
+            .to_string()
+            .contains("integer token ids"));
         let ok = Tensor::from_slice(&[49406i32, 320, 49407]).view([1, 3]);
         assert_eq!(tch::no_grad(|| t.forward(&ok)).unwrap().size(), [1, 32]);
+    }
+
+    #[test]
+    fn pooling_follows_eos_rule_of_the_config() {
+        let ids = Tensor::from_slice(&[49406i64, 1125, 320, 49407, 1125]).view([1, 5]);
+        let pooled_at = |eos: i64| {
+            let vs = nn::VarStore::new(Device::Cpu);
+            tch::manual_seed(7);
+            let mut cfg = ClipConfig::tiny().text;
+            cfg.eos_token_id = eos;
+            let out = tch::no_grad(|| ClipText::new(&vs.root(), &cfg, None).forward_output(&ids))
+                .unwrap();
+            let h = out.last_hidden_state.get(0);
+            (0..5)
+                .find(|&i| h.get(i).equal(&out.pooled.get(0)))
+                .unwrap()
+        };
+        assert_eq!(pooled_at(49407), 3); // first end-of-text token
+        assert_eq!(pooled_at(1125), 1); // first occurrence of the configured id
+        assert_eq!(pooled_at(2), 3); // legacy configs: position of the largest id
     }
 
     #[test]
@@ -783,7 +966,13 @@ mod tests {
         let a = Tensor::from_slice(&[49406i64, 320, 1125, 49407, 0, 0]).view([1, 6]);
         let b = Tensor::from_slice(&[49406i64, 320, 1125, 49407, 500, 600]).view([1, 6]);
         let c = Tensor::from_slice(&[49406i64, 320, 1126, 49407, 0, 0]).view([1, 6]);
-        let (pa, pb, pc) = tch::no_grad(|| (t.forward(&a).unwrap(), t.forward(&b).unwrap(), t.forward(&c).unwrap()));
+        let (pa, pb, pc) = tch::no_grad(|| {
+            (
+                t.forward(&a).unwrap(),
+                t.forward(&b).unwrap(),
+                t.forward(&c).unwrap(),
+            )
+        });
         assert!((&pa - &pb).abs().max().double_value(&[]) < 1e-6);
         assert!((&pa - &pc).abs().max().double_value(&[]) > 1e-4);
     }
@@ -810,7 +999,11 @@ mod tests {
         ] {
             assert!(is_layer_norm_name(n), "{n}");
         }
-        for n in ["vision_model.encoder.layers.3.mlp.fc1.weight", "visual_projection.weight", "logit_scale"] {
+        for n in [
+            "vision_model.encoder.layers.3.mlp.fc1.weight",
+            "visual_projection.weight",
+            "logit_scale",
+        ] {
             assert!(!is_layer_norm_name(n), "{n}");
         }
     }

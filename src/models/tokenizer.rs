@@ -57,10 +57,19 @@ pub struct ClipTokenizer {
 /// Returned in the reference dict's order (printable bytes first, then the rest), which is also
 /// the order of the first 256 vocabulary entries.
 fn bytes_to_unicode() -> Vec<(u8, char)> {
-    let printable = |b: u8| (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b);
-    let mut pairs: Vec<(u8, char)> = (0..=255u8).filter(|&b| printable(b)).map(|b| (b, char::from(b))).collect();
+    let printable = |b: u8| {
+        (0x21..=0x7e).contains(&b) || (0xa1..=0xac).contains(&b) || (0xae..=0xff).contains(&b)
+    };
+    let mut pairs: Vec<(u8, char)> = (0..=255u8)
+        .filter(|&b| printable(b))
+        .map(|b| (b, char::from(b)))
+        .collect();
     let others = (0..=255u8).filter(|&b| !printable(b));
-    pairs.extend(others.zip(256u32..).map(|(b, c)| (b, char::from_u32(c).unwrap_or('\u{fffd}'))));
+    pairs.extend(
+        others
+            .zip(256u32..)
+            .map(|(b, c)| (b, char::from_u32(c).unwrap_or('\u{fffd}'))),
+    );
     pairs
 }
 
@@ -86,13 +95,19 @@ impl ClipTokenizer {
 
     /// Loads the published merges file, gzipped or plain text.
     pub fn new(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::input(path, format!("cannot read the CLIP BPE merges file: {e}")))?;
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::input(path, format!("cannot read the CLIP BPE merges file: {e}"))
+        })?;
         let text = if bytes.starts_with(&[0x1f, 0x8b]) {
             let mut s = String::new();
             flate2::read::GzDecoder::new(bytes.as_slice())
                 .read_to_string(&mut s)
-                .map_err(|e| Error::input(path, format!("cannot decompress the CLIP BPE merges file: {e}")))?;
+                .map_err(|e| {
+                    Error::input(
+                        path,
+                        format!("cannot decompress the CLIP BPE merges file: {e}"),
+                    )
+                })?;
             s
         } else {
             String::from_utf8(bytes)
@@ -125,13 +140,27 @@ impl ClipTokenizer {
                     vocab.push(format!("{a}{b}"));
                     pairs.push((a, b));
                 }
-                _ => return Err(format!("line {} of the CLIP BPE merges file is not a pair: {line:?}", i + 2)),
+                _ => {
+                    return Err(format!(
+                        "line {} of the CLIP BPE merges file is not a pair: {line:?}",
+                        i + 2
+                    ))
+                }
             }
         }
         vocab.extend(SPECIAL_TOKENS.iter().map(|s| s.to_string()));
         // As Python's dict(zip(vocab, range)): a repeated string keeps its last id.
-        let encoder: HashMap<String, i64> = vocab.iter().enumerate().map(|(i, s)| (s.clone(), i as i64)).collect();
-        let id = |s: &str| encoder.get(s).copied().ok_or_else(|| format!("merge part {s:?} is not a token"));
+        let encoder: HashMap<String, i64> = vocab
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as i64))
+            .collect();
+        let id = |s: &str| {
+            encoder
+                .get(s)
+                .copied()
+                .ok_or_else(|| format!("merge part {s:?} is not a token"))
+        };
         let mut merges = HashMap::with_capacity(pairs.len());
         for (rank, (a, b)) in pairs.iter().enumerate() {
             let key = (id(a)?, id(b)?);
@@ -144,7 +173,14 @@ impl ClipTokenizer {
             r"(?i)<start_of_text>|<end_of_text>|'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+",
         )
         .map_err(|e| format!("internal: bad pre-tokeniser regex: {e}"))?;
-        Ok(ClipTokenizer { encoder, decoder: vocab, merges, byte_encoder, byte_decoder, pattern })
+        Ok(ClipTokenizer {
+            encoder,
+            decoder: vocab,
+            merges,
+            byte_encoder,
+            byte_decoder,
+            pattern,
+        })
     }
 
     /// Number of tokens (49 408 for the published file).
@@ -170,14 +206,21 @@ impl ClipTokenizer {
 
     /// Byte-level BPE of one pre-token, appending its ids.
     fn bpe(&self, piece: &str, out: &mut Vec<i64>) {
-        let chars: Vec<char> = piece.bytes().map(|b| self.byte_encoder[b as usize]).collect();
+        let chars: Vec<char> = piece
+            .bytes()
+            .map(|b| self.byte_encoder[b as usize])
+            .collect();
         let last = chars.len().saturating_sub(1);
         // Every byte stand-in and its `</w>` form are in the vocabulary by construction.
         let mut word: Vec<i64> = chars
             .iter()
             .enumerate()
             .map(|(i, c)| {
-                let key = if i == last { format!("{c}</w>") } else { c.to_string() };
+                let key = if i == last {
+                    format!("{c}</w>")
+                } else {
+                    c.to_string()
+                };
                 self.encoder[&key]
             })
             .collect();
@@ -185,7 +228,11 @@ impl ClipTokenizer {
             // The adjacent pair merged earliest in training goes first.
             let best = word
                 .windows(2)
-                .filter_map(|w| self.merges.get(&(w[0], w[1])).map(|&(rank, merged)| (rank, w[0], w[1], merged)))
+                .filter_map(|w| {
+                    self.merges
+                        .get(&(w[0], w[1]))
+                        .map(|&(rank, merged)| (rank, w[0], w[1], merged))
+                })
                 .min();
             let Some((_, a, b, merged)) = best else { break };
             let mut next = Vec::with_capacity(word.len());
@@ -209,8 +256,11 @@ impl ClipTokenizer {
 
     /// Text of `ids` (word ends become spaces), as open_clip's `decode`. Unknown ids are skipped.
     pub fn decode(&self, ids: &[i64]) -> String {
-        let joined: String =
-            ids.iter().filter_map(|&i| usize::try_from(i).ok().and_then(|i| self.decoder.get(i))).cloned().collect();
+        let joined: String = ids
+            .iter()
+            .filter_map(|&i| usize::try_from(i).ok().and_then(|i| self.decoder.get(i)))
+            .cloned()
+            .collect();
         let bytes: Vec<u8> = joined
             .replace("</w>", " ")
             .chars()
@@ -246,7 +296,10 @@ impl ClipTokenizer {
 /// open_clip's `lower` cleaning: `whitespace_clean(basic_clean(text)).lower()`.
 fn clean_lower(text: &str) -> String {
     let text = html_unescape(&html_unescape(&fix_text(text)));
-    text.split_whitespace().collect::<Vec<_>>().join(" ").to_lowercase()
+    text.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .to_lowercase()
 }
 
 /// The deterministic part of `ftfy.fix_text` (default config), line by line, each line fixed
@@ -286,10 +339,38 @@ fn fix_text(text: &str) -> String {
 
 /// Windows-1252's characters for bytes 0x80–0x9F (None: undefined there, kept as is).
 const CP1252_HIGH: [Option<char>; 32] = [
-    Some('€'), None, Some('‚'), Some('ƒ'), Some('„'), Some('…'), Some('†'), Some('‡'),
-    Some('ˆ'), Some('‰'), Some('Š'), Some('‹'), Some('Œ'), None, Some('Ž'), None,
-    None, Some('‘'), Some('’'), Some('“'), Some('”'), Some('•'), Some('–'), Some('—'),
-    Some('˜'), Some('™'), Some('š'), Some('›'), Some('œ'), None, Some('ž'), Some('Ÿ'),
+    Some('€'),
+    None,
+    Some('‚'),
+    Some('ƒ'),
+    Some('„'),
+    Some('…'),
+    Some('†'),
+    Some('‡'),
+    Some('ˆ'),
+    Some('‰'),
+    Some('Š'),
+    Some('‹'),
+    Some('Œ'),
+    None,
+    Some('Ž'),
+    None,
+    None,
+    Some('‘'),
+    Some('’'),
+    Some('“'),
+    Some('”'),
+    Some('•'),
+    Some('–'),
+    Some('—'),
+    Some('˜'),
+    Some('™'),
+    Some('š'),
+    Some('›'),
+    Some('œ'),
+    None,
+    Some('ž'),
+    Some('Ÿ'),
 ];
 
 fn fix_c1_control(c: char) -> char {
@@ -346,7 +427,8 @@ fn uncurl_quote(c: char) -> char {
 }
 
 fn fix_line_breaks(s: &str) -> String {
-    s.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
+    s.replace("\r\n", "\n")
+        .replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
 }
 
 /// ANSI colour/cursor escapes (`ESC [ digits/; letter`).
@@ -359,7 +441,9 @@ fn remove_terminal_escapes(s: &str) -> String {
     while let Some(pos) = rest.find("\u{1b}[") {
         out.push_str(&rest[..pos]);
         let tail = &rest[pos + 2..];
-        let params = tail.find(|c: char| !(c.is_ascii_digit() || c == ';')).unwrap_or(tail.len());
+        let params = tail
+            .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+            .unwrap_or(tail.len());
         match tail[params..].chars().next() {
             Some(c) if c.is_ascii_alphabetic() => rest = &tail[params + 1..],
             _ => {
@@ -381,7 +465,12 @@ fn is_removed_control(c: char) -> bool {
 fn unescape_semicolon_entities(s: &str) -> String {
     replace_references(s, |body| {
         let name = body.strip_suffix(';')?;
-        if name.is_empty() || name.len() > 25 || !name[name.starts_with('#') as usize..].chars().all(|c| c.is_ascii_alphanumeric()) {
+        if name.is_empty()
+            || name.len() > 25
+            || !name[name.starts_with('#') as usize..]
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric())
+        {
             return None;
         }
         if let Some(num) = name.strip_prefix('#') {
@@ -412,7 +501,11 @@ fn html_unescape(s: &str) -> String {
         }
         (2..=body.len()).rev().find_map(|n| {
             let prefix = body.get(..n)?;
-            LEGACY_NO_SEMICOLON.contains(&prefix).then(|| named_entity(prefix)).flatten().map(|v| format!("{v}{}", &body[n..]))
+            LEGACY_NO_SEMICOLON
+                .contains(&prefix)
+                .then(|| named_entity(prefix))
+                .flatten()
+                .map(|v| format!("{v}{}", &body[n..]))
         })
     })
 }
@@ -448,7 +541,9 @@ fn replace_references(s: &str, decode: impl Fn(&str) -> Option<String>) -> Strin
 fn reference_len(tail: &str) -> usize {
     let with_semicolon = |n: usize| if tail[n..].starts_with(';') { n + 1 } else { n };
     if let Some(hex) = tail.strip_prefix("#x").or_else(|| tail.strip_prefix("#X")) {
-        let n = hex.find(|c: char| !c.is_ascii_hexdigit()).unwrap_or(hex.len());
+        let n = hex
+            .find(|c: char| !c.is_ascii_hexdigit())
+            .unwrap_or(hex.len());
         return if n == 0 { 0 } else { with_semicolon(2 + n) };
     }
     if let Some(dec) = tail.strip_prefix('#') {
@@ -479,7 +574,8 @@ fn numeric_reference(num: &str) -> Option<String> {
     let c = match value {
         0 => '\u{fffd}',
         0x0d => '\r',
-        0x80..=0x9f => CP1252_HIGH[(value - 0x80) as usize].unwrap_or_else(|| char::from_u32(value).unwrap_or('\u{fffd}')),
+        0x80..=0x9f => CP1252_HIGH[(value - 0x80) as usize]
+            .unwrap_or_else(|| char::from_u32(value).unwrap_or('\u{fffd}')),
         0xd800..=0xdfff | 0x110000.. => '\u{fffd}',
         0x01..=0x08 | 0x0b | 0x0e..=0x1f | 0x7f | 0xfdd0..=0xfdef => return Some(String::new()),
         v if v & 0xfffe == 0xfffe => return Some(String::new()),
@@ -495,15 +591,17 @@ fn named_entity(name: &str) -> Option<&'static str> {
 
 /// Names HTML5 also accepts without the trailing ';' (the HTML 4 Latin-1 set plus four).
 const LEGACY_NO_SEMICOLON: &[&str] = &[
-    "AElig", "AMP", "Aacute", "Acirc", "Agrave", "Aring", "Atilde", "Auml", "COPY", "Ccedil", "ETH", "Eacute",
-    "Ecirc", "Egrave", "Euml", "GT", "Iacute", "Icirc", "Igrave", "Iuml", "LT", "Ntilde", "Oacute", "Ocirc",
-    "Ograve", "Oslash", "Otilde", "Ouml", "QUOT", "REG", "THORN", "Uacute", "Ucirc", "Ugrave", "Uuml", "Yacute",
-    "aacute", "acirc", "acute", "aelig", "agrave", "amp", "aring", "atilde", "auml", "brvbar", "ccedil", "cedil",
-    "cent", "copy", "curren", "deg", "divide", "eacute", "ecirc", "egrave", "eth", "euml", "frac12", "frac14",
-    "frac34", "gt", "iacute", "icirc", "iexcl", "igrave", "iquest", "iuml", "laquo", "lt", "macr", "micro",
-    "middot", "nbsp", "not", "ntilde", "oacute", "ocirc", "ograve", "ordf", "ordm", "oslash", "otilde", "ouml",
-    "para", "plusmn", "pound", "quot", "raquo", "reg", "sect", "shy", "sup1", "sup2", "sup3", "szlig", "thorn",
-    "times", "uacute", "ucirc", "ugrave", "uml", "uuml", "yacute", "yen", "yuml",
+    "AElig", "AMP", "Aacute", "Acirc", "Agrave", "Aring", "Atilde", "Auml", "COPY", "Ccedil",
+    "ETH", "Eacute", "Ecirc", "Egrave", "Euml", "GT", "Iacute", "Icirc", "Igrave", "Iuml", "LT",
+    "Ntilde", "Oacute", "Ocirc", "Ograve", "Oslash", "Otilde", "Ouml", "QUOT", "REG", "THORN",
+    "Uacute", "Ucirc", "Ugrave", "Uuml", "Yacute", "aacute", "acirc", "acute", "aelig", "agrave",
+    "amp", "aring", "atilde", "auml", "brvbar", "ccedil", "cedil", "cent", "copy", "curren", "deg",
+    "divide", "eacute", "ecirc", "egrave", "eth", "euml", "frac12", "frac14", "frac34", "gt",
+    "iacute", "icirc", "iexcl", "igrave", "iquest", "iuml", "laquo", "lt", "macr", "micro",
+    "middot", "nbsp", "not", "ntilde", "oacute", "ocirc", "ograve", "ordf", "ordm", "oslash",
+    "otilde", "ouml", "para", "plusmn", "pound", "quot", "raquo", "reg", "sect", "shy", "sup1",
+    "sup2", "sup3", "szlig", "thorn", "times", "uacute", "ucirc", "ugrave", "uml", "uuml",
+    "yacute", "yen", "yuml",
 ];
 
 #[rustfmt::skip]
@@ -573,9 +671,18 @@ mod tests {
 
     #[test]
     fn cleaning_follows_ftfy_and_html_unescape() {
-        assert_eq!(clean_lower("  Tom &amp;amp; Jerry\t\n &#x263A; "), "tom & jerry ☺");
-        assert_eq!(clean_lower("“Curly” it’s ﬁne ＬＯＵＤ　ｘ"), "\"curly\" it's fine loud x");
-        assert_eq!(clean_lower("&copy &notit; P&EACUTE;REZ a&b"), "© ¬it; pérez a&b");
+        assert_eq!(
+            clean_lower("  Tom &amp;amp; Jerry\t\n &#x263A; "),
+            "tom & jerry ☺"
+        );
+        assert_eq!(
+            clean_lower("“Curly” it’s ﬁne ＬＯＵＤ　ｘ"),
+            "\"curly\" it's fine loud x"
+        );
+        assert_eq!(
+            clean_lower("&copy &notit; P&EACUTE;REZ a&b"),
+            "© ¬it; pérez a&b"
+        );
         assert_eq!(clean_lower("\u{1b}[31mred\u{1b}[0m \u{feff}bom"), "red bom");
         // ftfy stops unescaping for good once a line contains '<'; html.unescape still runs twice.
         assert_eq!(clean_lower("<b> &amp;amp;amp;"), "<b> &amp;");
