@@ -1,6 +1,8 @@
 //! The networks, written in `tch::nn` with variable names equal to the published checkpoints'
 //! keys so real weights load unchanged.
+pub mod clip;
 pub mod efficientnet;
+pub mod tokenizer;
 pub mod xception;
 
 use std::collections::HashMap;
