@@ -10,8 +10,10 @@ use crate::{Error, Result};
 use image::{Rgb, RgbImage};
 use tch::{Kind, Tensor};
 
-/// CLIP's normalisation (OpenAI CLIP / open_clip `OPENAI_DATASET_MEAN/STD`).
+/// CLIP's normalisation (OpenAI CLIP / open_clip `OPENAI_DATASET_MEAN/STD`), digits as published.
+#[allow(clippy::excessive_precision)]
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+#[allow(clippy::excessive_precision)]
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
 /// ImageNet normalisation (torchvision / timm defaults).
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
@@ -38,14 +40,23 @@ impl AlignTemplate {
             [41.5493, 92.3655],
             [70.7299, 92.2041],
         ];
-        Self { points: ARCFACE_112.map(|[x, y]| [x / 112.0, y / 112.0]), context_scale: 1.0 }
+        Self {
+            points: ARCFACE_112.map(|[x, y]| [x / 112.0, y / 112.0]),
+            context_scale: 1.0,
+        }
     }
 
     /// The project's detection crop: a symmetric template with 1.3× context, so forehead, chin
     /// and the face's borders (where blending artefacts live) stay in the crop.
     pub fn gend() -> Self {
         Self {
-            points: [[0.34, 0.46], [0.66, 0.46], [0.50, 0.64], [0.37, 0.82], [0.63, 0.82]],
+            points: [
+                [0.34, 0.46],
+                [0.66, 0.46],
+                [0.50, 0.64],
+                [0.37, 0.82],
+                [0.63, 0.82],
+            ],
             context_scale: 1.3,
         }
     }
@@ -56,7 +67,8 @@ impl AlignTemplate {
         let cs = self.context_scale;
         let margin = (cs - 1.0) / 2.0 / cs;
         let side = size as f32;
-        self.points.map(|[x, y]| [(margin + x / cs) * side, (margin + y / cs) * side])
+        self.points
+            .map(|[x, y]| [(margin + x / cs) * side, (margin + y / cs) * side])
     }
 }
 
@@ -72,11 +84,19 @@ pub struct Similarity {
 
 impl Similarity {
     pub fn identity() -> Self {
-        Self { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 }
+        Self {
+            a: 1.0,
+            b: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+        }
     }
 
     pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
-        [self.a * p[0] - self.b * p[1] + self.tx, self.b * p[0] + self.a * p[1] + self.ty]
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
     }
 
     /// The inverse transform. A degenerate transform (scale 0) inverts to the identity.
@@ -118,7 +138,9 @@ impl Similarity {
 pub fn similarity_transform(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similarity {
     let n = src.len() as f64;
     let mean = |pts: &[[f32; 2]; 5]| {
-        let (sx, sy) = pts.iter().fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
         (sx / n, sy / n)
     };
     let (msx, msy) = mean(src);
@@ -131,10 +153,19 @@ pub fn similarity_transform(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similar
         cross += sx * dy - sy * dx;
         norm += sx * sx + sy * sy;
     }
-    let (a, b) = if norm > 0.0 && norm.is_finite() { (dot / norm, cross / norm) } else { (1.0, 0.0) };
+    let (a, b) = if norm > 0.0 && norm.is_finite() {
+        (dot / norm, cross / norm)
+    } else {
+        (1.0, 0.0)
+    };
     let tx = mdx - (a * msx - b * msy);
     let ty = mdy - (b * msx + a * msy);
-    Similarity { a: a as f32, b: b as f32, tx: tx as f32, ty: ty as f32 }
+    Similarity {
+        a: a as f32,
+        b: b as f32,
+        tx: tx as f32,
+        ty: ty as f32,
+    }
 }
 
 /// An aligned face crop and the transform that made it.
@@ -147,14 +178,27 @@ pub struct AlignedFace {
 
 /// Cuts the face with these landmarks (frame px) out of `img` so that they land on `template`
 /// in a `size`×`size` crop. Parts of the crop outside the frame are black.
-pub fn align_face(img: &RgbImage, landmarks: &[[f32; 2]; 5], template: &AlignTemplate, size: u32) -> AlignedFace {
+pub fn align_face(
+    img: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    template: &AlignTemplate,
+    size: u32,
+) -> AlignedFace {
     let transform = similarity_transform(landmarks, &template.points_px(size));
-    AlignedFace { image: warp_similarity(img, &transform, size, size), transform }
+    AlignedFace {
+        image: warp_similarity(img, &transform, size, size),
+        transform,
+    }
 }
 
 /// Renders a `width`×`height` image whose pixel (u, v) shows `img` at
 /// `frame_to_out.inverse()(u, v)`, sampled bilinearly with a black border.
-pub fn warp_similarity(img: &RgbImage, frame_to_out: &Similarity, width: u32, height: u32) -> RgbImage {
+pub fn warp_similarity(
+    img: &RgbImage,
+    frame_to_out: &Similarity,
+    width: u32,
+    height: u32,
+) -> RgbImage {
     let inv = frame_to_out.inverse();
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
@@ -174,7 +218,12 @@ pub fn warp_similarity(img: &RgbImage, frame_to_out: &Similarity, width: u32, he
         let (x0, y0) = (sx.floor(), sy.floor());
         let (fx, fy) = (sx - x0, sy - y0);
         let (x0, y0) = (x0 as i64, y0 as i64);
-        let (p00, p10, p01, p11) = (pixel(x0, y0), pixel(x0 + 1, y0), pixel(x0, y0 + 1), pixel(x0 + 1, y0 + 1));
+        let (p00, p10, p01, p11) = (
+            pixel(x0, y0),
+            pixel(x0 + 1, y0),
+            pixel(x0, y0 + 1),
+            pixel(x0 + 1, y0 + 1),
+        );
         let mut rgb = [0u8; 3];
         for c in 0..3 {
             let top = p00[c] + (p10[c] - p00[c]) * fx;

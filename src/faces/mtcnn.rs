@@ -24,9 +24,9 @@ const NET_BATCH: i64 = 512;
 /// Frames of one size are stacked into one batch like facenet does, but in chunks of at most
 /// this many input pixels so a long video's frames do not become one giant tensor.
 const MAX_CHUNK_PIXELS: u64 = 1 << 25;
-/// Refuse pyramids whose largest level would exceed this many pixels (a 16k² frame, or a small
-/// `min_face_size` that up-samples a large frame).
-const MAX_LEVEL_PIXELS: f64 = (1u64 << 28) as f64;
+/// Refuse frames, or pyramid levels, above this many pixels (134 Mpx, a 1.6 GB float tensor):
+/// e.g. a 16k² frame, or a small `min_face_size` that up-samples a large frame.
+const MAX_LEVEL_PIXELS: f64 = (1u64 << 27) as f64;
 
 /// One detected face, in pixel coordinates of the frame it was found in.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -53,14 +53,20 @@ pub struct MtcnnParams {
 
 impl Default for MtcnnParams {
     fn default() -> Self {
-        Self { min_face_size: 20, thresholds: [0.6, 0.7, 0.7], factor: 0.709 }
+        Self {
+            min_face_size: 20,
+            thresholds: [0.6, 0.7, 0.7],
+            factor: 0.709,
+        }
     }
 }
 
 impl MtcnnParams {
     fn validate(&self) -> Result<()> {
         if self.min_face_size == 0 {
-            return Err(Error::Config("MTCNN min_face_size must be at least 1 px".into()));
+            return Err(Error::Config(
+                "MTCNN min_face_size must be at least 1 px".into(),
+            ));
         }
         if !(self.factor > 0.0 && self.factor < 1.0) {
             return Err(Error::Config(format!(
@@ -86,7 +92,9 @@ struct PRelu {
 
 impl PRelu {
     fn new(vs: nn::Path, channels: i64) -> Self {
-        Self { weight: vs.var("weight", &[channels], nn::Init::Const(0.25)) }
+        Self {
+            weight: vs.var("weight", &[channels], nn::Init::Const(0.25)),
+        }
     }
 }
 
@@ -273,7 +281,9 @@ impl Mtcnn {
     pub fn default_dir() -> PathBuf {
         match std::env::var_os("VERITY_MODELS_DIR") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mtcnn"),
-            _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join("mtcnn"),
+            _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("models")
+                .join("mtcnn"),
         }
     }
 
@@ -283,7 +293,14 @@ impl Mtcnn {
         let (pvs, pnet) = load_net(dir, "pnet", device, PNet::new)?;
         let (rvs, rnet) = load_net(dir, "rnet", device, RNet::new)?;
         let (ovs, onet) = load_net(dir, "onet", device, ONet::new)?;
-        Ok(Self { pnet, rnet, onet, params: MtcnnParams::default(), device, _stores: [pvs, rvs, ovs] })
+        Ok(Self {
+            pnet,
+            rnet,
+            onet,
+            params: MtcnnParams::default(),
+            device,
+            _stores: [pvs, rvs, ovs],
+        })
     }
 
     /// The same detector with other parameters.
@@ -317,7 +334,12 @@ impl Mtcnn {
             let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 tch::no_grad(|| self.detect_same_size(&batch))
             }))
-            .map_err(|panic| Error::Model(format!("MTCNN face detection failed: {}", panic_text(&panic))))??;
+            .map_err(|panic| {
+                Error::Model(format!(
+                    "MTCNN face detection failed: {}",
+                    panic_text(&panic)
+                ))
+            })??;
             for (i, dets) in chunk.into_iter().zip(found) {
                 out[i] = dets;
             }
@@ -349,7 +371,7 @@ impl Mtcnn {
         let p = &self.params;
         let (w, h) = images[0].dimensions();
         let n_img = images.len();
-        let mut raw = Vec::with_capacity(n_img * (w * h * 3) as usize);
+        let mut raw = Vec::with_capacity(n_img * w as usize * h as usize * 3);
         for im in images {
             raw.extend_from_slice(im.as_raw());
         }
@@ -381,7 +403,12 @@ impl Mtcnn {
         let pick = nms(&boxes, &stage1_inds, 0.7, Overlap::Union)?;
         let boxes = select_rows(&boxes, &pick);
         let inds: Vec<i64> = pick.iter().map(|&i| stage1_inds[i]).collect();
-        let (b0, b1, b2, b3) = (col(&boxes, 0), col(&boxes, 1), col(&boxes, 2), col(&boxes, 3));
+        let (b0, b1, b2, b3) = (
+            col(&boxes, 0),
+            col(&boxes, 1),
+            col(&boxes, 2),
+            col(&boxes, 3),
+        );
         let regw = &b2 - &b0;
         let regh = &b3 - &b1;
         let boxes = Tensor::stack(
@@ -411,7 +438,10 @@ impl Mtcnn {
         let score = col(prob, 1);
         let pass = above(&score, p.thresholds[1])?;
         let boxes = Tensor::cat(
-            &[select_rows(&boxes.narrow(1, 0, 4), &pass), select_rows(&score, &pass).unsqueeze(1)],
+            &[
+                select_rows(&boxes.narrow(1, 0, 4), &pass),
+                select_rows(&score, &pass).unsqueeze(1),
+            ],
             1,
         );
         let inds: Vec<i64> = pass.iter().map(|&i| inds[i]).collect();
@@ -440,7 +470,10 @@ impl Mtcnn {
         let score = col(prob, 1);
         let pass = above(&score, p.thresholds[2])?;
         let boxes = Tensor::cat(
-            &[select_rows(&boxes.narrow(1, 0, 4), &pass), select_rows(&score, &pass).unsqueeze(1)],
+            &[
+                select_rows(&boxes.narrow(1, 0, 4), &pass),
+                select_rows(&score, &pass).unsqueeze(1),
+            ],
             1,
         );
         let inds: Vec<i64> = pass.iter().map(|&i| inds[i]).collect();
@@ -463,7 +496,11 @@ impl Mtcnn {
             for (j, lm) in landmarks.iter_mut().enumerate() {
                 *lm = [px[k * 5 + j], py[k * 5 + j]];
             }
-            out[inds[i] as usize].push(Detection { bbox: [b[0], b[1], b[2], b[3]], prob: b[4], landmarks });
+            out[inds[i] as usize].push(Detection {
+                bbox: [b[0], b[1], b[2], b[3]],
+                prob: b[4],
+                landmarks,
+            });
         }
         for dets in &mut out {
             // facenet's select_largest=True order (a stable sort: ties keep score order).
@@ -495,13 +532,19 @@ impl Mtcnn {
             let ex = (b[k * 4 + 2] as i64).min(w);
             let ey = (b[k * 4 + 3] as i64).min(h);
             if ey > y - 1 && ex > x - 1 {
-                let crop = imgs.get(img).narrow(1, y - 1, ey - y + 1).narrow(2, x - 1, ex - x + 1);
+                let crop = imgs
+                    .get(img)
+                    .narrow(1, y - 1, ey - y + 1)
+                    .narrow(2, x - 1, ex - x + 1);
                 crops.push(crop.unsqueeze(0).adaptive_avg_pool2d([size, size]));
                 valid.push(k);
             }
         }
         if crops.is_empty() {
-            return Ok((Tensor::empty([0, 3, size, size], (Kind::Float, self.device)), valid));
+            return Ok((
+                Tensor::empty([0, 3, size, size], (Kind::Float, self.device)),
+                valid,
+            ));
         }
         Ok((normalise(&Tensor::cat(&crops, 0)), valid))
     }
@@ -526,18 +569,27 @@ fn batched(x: &Tensor, f: impl Fn(&Tensor) -> Vec<Tensor>) -> Vec<Tensor> {
         start += len;
     }
     let outputs = parts.first().map_or(0, Vec::len);
-    (0..outputs).map(|o| Tensor::cat(&parts.iter().map(|p| &p[o]).collect::<Vec<_>>(), 0)).collect()
+    (0..outputs)
+        .map(|o| Tensor::cat(&parts.iter().map(|p| &p[o]).collect::<Vec<_>>(), 0))
+        .collect()
 }
 
 /// `generateBoundingBox`: every P-Net cell with p ≥ thresh becomes a 12×12 box mapped back to
 /// the frame. Returns [N, 9] = (x1, y1, x2, y2, score, reg×4) and each box's image index.
-fn generate_bounding_box(reg: &Tensor, prob: &Tensor, scale: f64, thresh: f32) -> Result<(Tensor, Vec<i64>)> {
+fn generate_bounding_box(
+    reg: &Tensor,
+    prob: &Tensor,
+    scale: f64,
+    thresh: f32,
+) -> Result<(Tensor, Vec<i64>)> {
     let probs = prob.select(1, 1);
     let mask = probs.ge(thresh as f64);
     let at = mask.nonzero(); // (image, y, x), row-major like facenet's mask.nonzero()
     let (bi, yi, xi) = (at.select(1, 0), at.select(1, 1), at.select(1, 2));
     let score = probs.index(&[Some(&bi), Some(&yi), Some(&xi)]);
-    let reg = reg.permute([0, 2, 3, 1]).index(&[Some(&bi), Some(&yi), Some(&xi)]);
+    let reg = reg
+        .permute([0, 2, 3, 1])
+        .index(&[Some(&bi), Some(&yi), Some(&xi)]);
     let bb = at.narrow(1, 1, 2).to_kind(Kind::Float).flip([1]);
     let q1 = ((&bb * 2.0 + 1.0) / scale).floor();
     let q2 = ((&bb * 2.0 + 12.0) / scale).floor();
@@ -552,7 +604,12 @@ fn bbreg(boxes: &Tensor, reg: &Tensor) -> Tensor {
     let w = &b2 - &b0 + 1.0;
     let h = &b3 - &b1 + 1.0;
     let moved = Tensor::stack(
-        &[&b0 + col(reg, 0) * &w, &b1 + col(reg, 1) * &h, &b2 + col(reg, 2) * &w, &b3 + col(reg, 3) * &h],
+        &[
+            &b0 + col(reg, 0) * &w,
+            &b1 + col(reg, 1) * &h,
+            &b2 + col(reg, 2) * &w,
+            &b3 + col(reg, 3) * &h,
+        ],
         1,
     );
     let rest = boxes.size()[1] - 4;
@@ -570,7 +627,13 @@ fn rerec(boxes: &Tensor) -> Tensor {
     let x2 = &x1 + &l;
     let y2 = &y1 + &l;
     let rest = boxes.size()[1] - 4;
-    Tensor::cat(&[Tensor::stack(&[x1, y1, x2, y2], 1), boxes.narrow(1, 4, rest)], 1)
+    Tensor::cat(
+        &[
+            Tensor::stack(&[x1, y1, x2, y2], 1),
+            boxes.narrow(1, 4, rest),
+        ],
+        1,
+    )
 }
 
 fn col(t: &Tensor, i: i64) -> Tensor {
@@ -583,12 +646,22 @@ fn select_rows(t: &Tensor, rows: &[usize]) -> Tensor {
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f32>> {
-    Ok(Vec::<f32>::try_from(&t.to_device(Device::Cpu).to_kind(Kind::Float).contiguous().view([-1]))?)
+    Ok(Vec::<f32>::try_from(
+        &t.to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .view([-1]),
+    )?)
 }
 
 /// Indices where `score > thresh` (float32 comparison, as torch compares a float32 tensor).
 fn above(score: &Tensor, thresh: f32) -> Result<Vec<usize>> {
-    Ok(to_vec(score)?.iter().enumerate().filter(|(_, &s)| s > thresh).map(|(i, _)| i).collect())
+    Ok(to_vec(score)?
+        .iter()
+        .enumerate()
+        .filter(|(_, &s)| s > thresh)
+        .map(|(i, _)| i)
+        .collect())
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -715,8 +788,16 @@ fn load_net<N>(
         .into_iter()
         .collect();
     let vars = vs.variables();
-    let mut missing: Vec<&str> = vars.keys().filter(|k| !file.contains_key(*k)).map(String::as_str).collect();
-    let mut unexpected: Vec<&str> = file.keys().filter(|k| !vars.contains_key(*k)).map(String::as_str).collect();
+    let mut missing: Vec<&str> = vars
+        .keys()
+        .filter(|k| !file.contains_key(*k))
+        .map(String::as_str)
+        .collect();
+    let mut unexpected: Vec<&str> = file
+        .keys()
+        .filter(|k| !vars.contains_key(*k))
+        .map(String::as_str)
+        .collect();
     if !missing.is_empty() || !unexpected.is_empty() {
         missing.sort_unstable();
         unexpected.sort_unstable();
