@@ -16,7 +16,7 @@
 //!   windowed Laplacian energy): a face blended into a frame leaves a seam where the fine texture
 //!   changes abruptly — the cue Face X-ray learns (L. Li et al., "Face X-ray for More General
 //!   Face Forgery Detection", CVPR 2020), computed here without a network.
-use image::{Rgb, RgbImage};
+use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
@@ -67,8 +67,10 @@ pub struct ArtifactMap {
 
 /// Amplification of the noise residual (|residual| × 8: a ±8 grey-level residual → 64).
 pub const NOISE_GAIN: f32 = 8.0;
-/// Amplification of the error-level difference (a difference of 5 levels → 100).
-pub const ELA_GAIN: f32 = 20.0;
+/// Bounds of the error-level amplification: at least ×10 (a 5-level difference → 50), at most
+/// ×50 (so a re-save that changes almost nothing does not turn ±1 rounding into glare).
+pub const ELA_GAIN_MIN: f32 = 10.0;
+pub const ELA_GAIN_MAX: f32 = 50.0;
 /// JPEG quality of the error-level re-save (FotoForensics' default too).
 pub const ELA_QUALITY: u8 = 90;
 /// Largest side fed to the FFT; larger inputs are centre-cropped (not resized, which would
@@ -287,18 +289,20 @@ impl LogSpectrum {
     }
 }
 
-/// Log-magnitude spectrum view (inferno), `measure` = the strongest off-centre peak's ratio to
-/// its ring median.
+/// A frequency this many times above its ring's median is shown white in the spectrum view.
+pub const SPECTRUM_WHITE_RATIO: f64 = 50.0;
+
+/// Whitened spectrum view (inferno): each frequency's log magnitude over the median of its ring,
+/// so the smooth fall-off common to all photos becomes an even dark background and periodic
+/// peaks stand out (white at [`SPECTRUM_WHITE_RATIO`]× the ring median). `measure` = the
+/// strongest off-centre peak's ratio to its ring median.
 pub fn spectrum(img: &RgbImage) -> Result<ArtifactMap> {
     let s = log_spectrum(img)?;
     let peak = s.peak(0.05);
-    // Display range: from the median (the smooth background) to the maximum.
-    let lo = quantile(&s.log_magnitude.data, 0.5);
-    let hi = s.log_magnitude.data.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let span = (hi - lo).max(1e-6);
+    let top = SPECTRUM_WHITE_RATIO.ln() as f32;
     let shown = Heatmap {
-        data: s.log_magnitude.data.iter().map(|v| (v - lo) / span).collect(),
-        ..s.log_magnitude
+        data: s.prominence.data.iter().map(|v| v / top).collect(),
+        ..s.prominence
     };
     let direction = if peak.fy.abs() < 0.5 / shown.height as f64 {
         "along x"
@@ -311,10 +315,11 @@ pub fn spectrum(img: &RgbImage) -> Result<ArtifactMap> {
         kind: ArtifactKind::Spectrum,
         image: shown.colourise(Colormap::Inferno),
         explanation: format!(
-            "Frequency spectrum (log magnitude, low frequencies in the centre): GAN and diffusion \
-             up-sampling leave isolated bright dots or a grid away from the centre, natural photos \
-             fade smoothly outwards; strongest off-centre peak: period {:.1} px {direction}, {:.1}× \
-             its ring's median.",
+            "Frequency spectrum, whitened (each frequency against the median at its distance from \
+             the centre, low frequencies in the middle): GAN and diffusion up-sampling leave \
+             isolated bright dots or a regular grid, natural photos look like even dim noise with \
+             a brighter cross on the axes; strongest off-centre peak: period {:.1} px {direction}, \
+             {:.1}× its ring's median.",
             peak.period_px, peak.ratio
         ),
         measure: peak.ratio,
@@ -332,28 +337,29 @@ pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage> {
         .to_rgb8())
 }
 
-/// Error-level analysis at `quality` (use [`ELA_QUALITY`]): |image − JPEG(image)| × [`ELA_GAIN`]
-/// per channel. `measure` is the mean absolute difference in grey levels.
+/// Error-level analysis at `quality` (use [`ELA_QUALITY`]): |image − JPEG(image)| per channel,
+/// amplified so the 99.9th percentile of the difference is near white (gain between
+/// [`ELA_GAIN_MIN`] and [`ELA_GAIN_MAX`], stated in the explanation): the structure matters
+/// more than the absolute level, which `measure` (mean absolute difference, grey levels) keeps.
 pub fn error_level(img: &RgbImage, quality: u8) -> Result<ArtifactMap> {
     check_size(img, "error-level analysis", 8)?;
     let resaved = jpeg_round_trip(img, quality)?;
-    let mut total = 0f64;
-    let out = RgbImage::from_fn(img.width(), img.height(), |x, y| {
-        let (a, b) = (img.get_pixel(x, y), resaved.get_pixel(x, y));
-        let mut px = [0u8; 3];
-        for c in 0..3 {
-            let d = (a[c] as f32 - b[c] as f32).abs();
-            total += d as f64;
-            px[c] = (d * ELA_GAIN).round().min(255.0) as u8;
-        }
-        Rgb(px)
-    });
-    let mean = total / (img.width() as f64 * img.height() as f64 * 3.0);
+    let diff: Vec<f32> = img
+        .as_raw()
+        .iter()
+        .zip(resaved.as_raw())
+        .map(|(&a, &b)| (a as f32 - b as f32).abs())
+        .collect();
+    let mean = diff.iter().map(|&d| d as f64).sum::<f64>() / diff.len() as f64;
+    let gain = (255.0 / quantile(&diff, 0.999).max(1e-3)).clamp(ELA_GAIN_MIN, ELA_GAIN_MAX);
+    let raw: Vec<u8> = diff.iter().map(|d| (d * gain).round().min(255.0) as u8).collect();
+    let out = RgbImage::from_raw(img.width(), img.height(), raw)
+        .ok_or_else(|| Error::Other("error-level image has the wrong size".into()))?;
     Ok(ArtifactMap {
         kind: ArtifactKind::ErrorLevel,
         image: out,
         explanation: format!(
-            "Error-level analysis (re-saved as JPEG q={quality}, difference ×{ELA_GAIN}): a region \
+            "Error-level analysis (re-saved as JPEG q={quality}, difference ×{gain:.0}): a region \
              that changes much more (or less) than similar texture elsewhere was compressed \
              differently, e.g. pasted or retouched; bright edges alone are normal, and the view \
              means little unless the file is a JPEG (mean error {mean:.2} grey levels)."
