@@ -7,7 +7,8 @@ mod common;
 use image::{Rgb, RgbImage};
 use tch::{Device, Kind, Tensor};
 use verity::explain::artifacts::{
-    self, blending_boundary, error_level, jpeg_round_trip, log_spectrum, noise_residual, spectrum, ArtifactKind, ELA_QUALITY,
+    self, blending_boundary, error_level, jpeg_round_trip, log_spectrum, noise_residual, spectrum,
+    ArtifactKind, ELA_QUALITY,
 };
 
 fn astronaut() -> RgbImage {
@@ -47,21 +48,36 @@ fn mean_in(img: &RgbImage, x0: u32, x1: u32, y0: u32, y1: u32) -> f64 {
 fn spectrum_shows_an_injected_periodic_pattern_at_its_frequency() {
     let clean = astronaut();
     let base = log_spectrum(&clean).unwrap().peak(0.05);
-    eprintln!("clean astronaut: strongest off-centre peak {:.1}× its ring (period {:.1} px)", base.ratio, base.period_px);
+    eprintln!(
+        "clean astronaut: strongest off-centre peak {:.1}× its ring (period {:.1} px)",
+        base.ratio, base.period_px
+    );
 
     // Vertical stripes with an 8-px period (what a 2×-then-4× up-sampling grid leaves), ±6 levels.
-    let striped = add(&clean, |x, _| 6.0 * (2.0 * std::f32::consts::PI * x as f32 / 8.0).cos());
+    let striped = add(&clean, |x, _| {
+        6.0 * (2.0 * std::f32::consts::PI * x as f32 / 8.0).cos()
+    });
     let s = log_spectrum(&striped).unwrap();
     assert_eq!((s.log_magnitude.width, s.log_magnitude.height), (512, 512));
     let p = s.peak(0.05);
-    eprintln!("8-px stripes: peak at ({}, {}), period {:.2} px, {:.0}× its ring", p.x, p.y, p.period_px, p.ratio);
+    eprintln!(
+        "8-px stripes: peak at ({}, {}), period {:.2} px, {:.0}× its ring",
+        p.x, p.y, p.period_px, p.ratio
+    );
     assert!(p.x == 256 - 64 || p.x == 256 + 64, "{p:?}");
     assert_eq!(p.y, 256);
     assert!((p.period_px - 8.0).abs() < 1e-9, "{p:?}");
-    assert!(p.ratio > 3.0 * base.ratio, "{} vs clean {}", p.ratio, base.ratio);
+    assert!(
+        p.ratio > 3.0 * base.ratio,
+        "{} vs clean {}",
+        p.ratio,
+        base.ratio
+    );
 
     // A diagonal pattern, 1/16 cycles/px in x and 1/32 in y.
-    let diag = add(&clean, |x, y| 6.0 * (2.0 * std::f32::consts::PI * (x as f32 / 16.0 + y as f32 / 32.0)).cos());
+    let diag = add(&clean, |x, y| {
+        6.0 * (2.0 * std::f32::consts::PI * (x as f32 / 16.0 + y as f32 / 32.0)).cos()
+    });
     let q = log_spectrum(&diag).unwrap().peak(0.05);
     let (dx, dy) = (q.x as i64 - 256, q.y as i64 - 256);
     assert!((dx, dy) == (32, 16) || (dx, dy) == (-32, -16), "{q:?}");
@@ -73,9 +89,17 @@ fn spectrum_shows_an_injected_periodic_pattern_at_its_frequency() {
     let mut all: Vec<u32> = view.image.pixels().map(luma).collect();
     all.sort_unstable();
     let at_peak = luma(view.image.get_pixel(p.x, p.y));
-    eprintln!("spectrum view: peak pixel {:?}, 99.9th percentile luma {}", view.image.get_pixel(p.x, p.y), all[all.len() * 999 / 1000]);
+    eprintln!(
+        "spectrum view: peak pixel {:?}, 99.9th percentile luma {}",
+        view.image.get_pixel(p.x, p.y),
+        all[all.len() * 999 / 1000]
+    );
     assert!(at_peak >= all[all.len() * 999 / 1000], "{at_peak}");
-    assert!(view.explanation.contains("period 8.0 px along x"), "{}", view.explanation);
+    assert!(
+        view.explanation.contains("period 8.0 px along x"),
+        "{}",
+        view.explanation
+    );
     assert!(view.measure > 3.0 * base.ratio);
 }
 
@@ -103,9 +127,18 @@ fn ela_is_brighter_on_a_region_pasted_from_a_differently_compressed_jpeg() {
     let inside = mean_in(&ela.image, x0 + 8, x0 + side - 8, y0 + 8, y0 + side - 8);
     // The same-size areas left and right of the block, and the whole image outside it.
     let left = mean_in(&ela.image, x0 - side, x0 - 8, y0 + 8, y0 + side - 8);
-    let right = mean_in(&ela.image, x0 + side + 8, (x0 + 2 * side).min(512), y0 + 8, y0 + side - 8);
+    let right = mean_in(
+        &ela.image,
+        x0 + side + 8,
+        (x0 + 2 * side).min(512),
+        y0 + 8,
+        y0 + side - 8,
+    );
     eprintln!("ELA mean brightness: pasted {inside:.1}, left {left:.1}, right {right:.1}; image mean error {:.2}", ela.measure);
-    assert!(inside > 1.5 * left && inside > 1.5 * right, "pasted {inside} vs {left} / {right}");
+    assert!(
+        inside > 1.5 * left && inside > 1.5 * right,
+        "pasted {inside} vs {left} / {right}"
+    );
 
     // Same scene without the paste: the block's area is not singled out.
     let plain = error_level(&jpeg_round_trip(&camera, 90).unwrap(), ELA_QUALITY).unwrap();
@@ -120,15 +153,27 @@ fn noise_residual_is_stronger_on_a_noisy_patch() {
     let clean = astronaut();
     let n = noise(512 * 512, 6.0, 11);
     let (x0, x1, y0, y1) = (300u32, 420u32, 330u32, 450u32);
-    let patched = add(&clean, |x, y| if x >= x0 && x < x1 && y >= y0 && y < y1 { n[(y * 512 + x) as usize] } else { 0.0 });
+    let patched = add(&clean, |x, y| {
+        if x >= x0 && x < x1 && y >= y0 && y < y1 {
+            n[(y * 512 + x) as usize]
+        } else {
+            0.0
+        }
+    });
     let before = noise_residual(&clean).unwrap();
     let after = noise_residual(&patched).unwrap();
     assert_eq!(after.kind, ArtifactKind::NoiseResidual);
-    let (b, a) = (mean_in(&before.image, x0, x1, y0, y1), mean_in(&after.image, x0, x1, y0, y1));
+    let (b, a) = (
+        mean_in(&before.image, x0, x1, y0, y1),
+        mean_in(&after.image, x0, x1, y0, y1),
+    );
     // Elsewhere the residual is unchanged (one pixel of border excepted).
     let elsewhere_b = mean_in(&before.image, 20, 200, 20, 200);
     let elsewhere_a = mean_in(&after.image, 20, 200, 20, 200);
-    eprintln!("noise residual brightness in the patch: clean {b:.1}, noisy {a:.1}; RMS {:.2} → {:.2}", before.measure, after.measure);
+    eprintln!(
+        "noise residual brightness in the patch: clean {b:.1}, noisy {a:.1}; RMS {:.2} → {:.2}",
+        before.measure, after.measure
+    );
     assert!(a > 2.0 * b, "{a} vs {b}");
     assert_eq!(elsewhere_a, elsewhere_b);
     assert!(after.measure > before.measure);
@@ -138,11 +183,16 @@ fn noise_residual_is_stronger_on_a_noisy_patch() {
 /// smooth disc (grey 128, σ 1.5) of radius 60 around (128, 128) — a pasted face's seam.
 fn blended_disc() -> (RgbImage, RgbImage) {
     let (tex, smooth) = (noise(256 * 256, 12.0, 21), noise(256 * 256, 1.5, 22));
-    let background = RgbImage::from_fn(256, 256, |x, y| Rgb([(120.0 + tex[(y * 256 + x) as usize]).round().clamp(0.0, 255.0) as u8; 3]));
+    let background = RgbImage::from_fn(256, 256, |x, y| {
+        Rgb([(120.0 + tex[(y * 256 + x) as usize])
+            .round()
+            .clamp(0.0, 255.0) as u8; 3])
+    });
     let pasted = RgbImage::from_fn(256, 256, |x, y| {
         let r = (x as f32 - 128.0).hypot(y as f32 - 128.0);
         let alpha = ((63.0 - r) / 6.0).clamp(0.0, 1.0);
-        let v = alpha * (128.0 + smooth[(y * 256 + x) as usize]) + (1.0 - alpha) * (120.0 + tex[(y * 256 + x) as usize]);
+        let v = alpha * (128.0 + smooth[(y * 256 + x) as usize])
+            + (1.0 - alpha) * (120.0 + tex[(y * 256 + x) as usize]);
         Rgb([v.round().clamp(0.0, 255.0) as u8; 3])
     });
     (background, pasted)
@@ -160,17 +210,25 @@ fn boundary_map_peaks_along_a_blended_seam() {
     };
     let (seam, inside, outside) = (ring(54.0, 66.0), ring(0.0, 40.0), ring(80.0, 120.0));
     eprintln!("boundary response: seam {seam:.3}, inside {inside:.3}, outside {outside:.3}");
-    assert!(seam > 2.5 * inside && seam > 2.5 * outside, "{seam} vs {inside} / {outside}");
+    assert!(
+        seam > 2.5 * inside && seam > 2.5 * outside,
+        "{seam} vs {inside} / {outside}"
+    );
 
     // With the face box given, the measure is the ring-vs-rest ratio: high with the seam,
     // about 1 without it.
     let face = Some([68.0, 68.0, 188.0, 188.0]);
     let with = blending_boundary(&pasted, face).unwrap();
     let without = blending_boundary(&background, face).unwrap();
-    eprintln!("ring ratio: with seam {:.2}, without {:.2}", with.measure, without.measure);
+    eprintln!(
+        "ring ratio: with seam {:.2}, without {:.2}",
+        with.measure, without.measure
+    );
     assert!(with.measure > 2.0, "{}", with.measure);
     assert!(without.measure < 1.3, "{}", without.measure);
-    assert!(with.explanation.contains("stronger on the ring around the face"));
+    assert!(with
+        .explanation
+        .contains("stronger on the ring around the face"));
 }
 
 #[test]
@@ -180,12 +238,28 @@ fn every_view_has_one_line_and_bad_input_is_an_error() {
     let kinds: Vec<ArtifactKind> = maps.iter().map(|m| m.kind).collect();
     assert_eq!(
         kinds,
-        [ArtifactKind::NoiseResidual, ArtifactKind::Spectrum, ArtifactKind::ErrorLevel, ArtifactKind::BlendingBoundary]
+        [
+            ArtifactKind::NoiseResidual,
+            ArtifactKind::Spectrum,
+            ArtifactKind::ErrorLevel,
+            ArtifactKind::BlendingBoundary
+        ]
     );
     for m in &maps {
-        assert!(!m.explanation.contains('\n') && m.explanation.len() > 80, "{}", m.explanation);
+        assert!(
+            !m.explanation.contains('\n') && m.explanation.len() > 80,
+            "{}",
+            m.explanation
+        );
         assert!(m.measure.is_finite(), "{:?}", m.kind);
-        assert_eq!(m.image.dimensions(), if m.kind == ArtifactKind::Spectrum { (512, 512) } else { img.dimensions() });
+        assert_eq!(
+            m.image.dimensions(),
+            if m.kind == ArtifactKind::Spectrum {
+                (512, 512)
+            } else {
+                img.dimensions()
+            }
+        );
     }
     // Large frames: the spectrum is computed on a centre crop, not resized.
     let wide = RgbImage::from_pixel(1000, 300, Rgb([50, 60, 70]));

@@ -16,11 +16,14 @@ use image::{Rgb, RgbImage};
 use sha2::Digest;
 use tch::{nn, Device, Kind, Tensor};
 use verity::explain::gradcam::{
-    attention_rollout, cnn_gradcam, heatmap_to_frame, overlay_on_frame, token_gradcam, vit_gradcam, Cam, CamMethod,
+    attention_rollout, cnn_gradcam, heatmap_to_frame, overlay_on_frame, token_gradcam, vit_gradcam,
+    Cam, CamMethod,
 };
 use verity::explain::plot::{Colormap, Heatmap};
 use verity::explain::{explain_face, ExplainConfig, FaceCam, FaceInput, Space};
-use verity::faces::align::{align_face, to_tensor, warp_similarity, AlignTemplate, Similarity, CLIP_MEAN, CLIP_STD};
+use verity::faces::align::{
+    align_face, to_tensor, warp_similarity, AlignTemplate, Similarity, CLIP_MEAN, CLIP_STD,
+};
 use verity::faces::mtcnn::Mtcnn;
 use verity::models::clip::{ClipConfig, ClipVision};
 use verity::models::efficientnet::{EfficientNet, EfficientNetConfig};
@@ -72,13 +75,24 @@ fn assert_peak_in(heat: &Heatmap, r: Rect, what: &str) {
     let inside = heat.mean_where(|x, y| r.contains(x, y));
     let outside = heat.mean_where(|x, y| !r.grown(16).contains(x, y));
     eprintln!("{what}: peak at ({x}, {y}); mean heat inside {inside:.3}, outside {outside:.3}");
-    assert!(r.contains(x, y), "{what}: peak ({x}, {y}) outside the region");
-    assert!(inside > 5.0 * outside, "{what}: inside {inside} vs outside {outside}");
+    assert!(
+        r.contains(x, y),
+        "{what}: peak ({x}, {y}) outside the region"
+    );
+    assert!(
+        inside > 5.0 * outside,
+        "{what}: inside {inside} vs outside {outside}"
+    );
 }
 
 /// Smooth random background (8×8 noise up-sampled) plus a ±0.5 one-pixel checkerboard in `r`.
 fn checker_image(r: Rect) -> Tensor {
-    let bg = Tensor::randn([1, 3, 8, 8], (Kind::Float, Device::Cpu)).upsample_bilinear2d([224, 224], false, None, None);
+    let bg = Tensor::randn([1, 3, 8, 8], (Kind::Float, Device::Cpu)).upsample_bilinear2d(
+        [224, 224],
+        false,
+        None,
+        None,
+    );
     let mut pattern = vec![0f32; 224 * 224];
     for y in r.y0..r.y1 {
         for x in r.x0..r.x1 {
@@ -106,7 +120,10 @@ fn cnn_gradcam_peaks_where_the_checkerboard_is() {
         / 3.0;
     let w = Tensor::from_slice(&[1f32, 1., -0.3]);
     let cam = cnn_gradcam(&x, |x| {
-        let fmap = x.conv2d(&k, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1).relu().avg_pool2d([8, 8], [8, 8], [0, 0], false, true, None::<i64>);
+        let fmap = x
+            .conv2d(&k, None::<Tensor>, [1, 1], [0, 0], [1, 1], 1)
+            .relu()
+            .avg_pool2d([8, 8], [8, 8], [0, 0], false, true, None::<i64>);
         let score = fmap.mean_dim(&[2i64, 3][..], false, Kind::Float).matmul(&w);
         Ok((fmap, score))
     })
@@ -122,7 +139,18 @@ fn cnn_gradcam_of_a_network_blind_outside_a_region_is_zero_there() {
     // positive head weights on non-negative features the cam is positive inside, 0 outside.
     tch::manual_seed(2);
     let vs = nn::VarStore::new(Device::Cpu);
-    let conv = nn::conv2d(vs.root() / "c", 3, 16, 5, nn::ConvConfig { stride: 2, padding: 2, bias: false, ..Default::default() });
+    let conv = nn::conv2d(
+        vs.root() / "c",
+        3,
+        16,
+        5,
+        nn::ConvConfig {
+            stride: 2,
+            padding: 2,
+            bias: false,
+            ..Default::default()
+        },
+    );
     let w = Tensor::rand([16], (Kind::Float, Device::Cpu)) + 0.5;
     let mut mask = vec![0f32; 224 * 224];
     for y in STRIP.y0..STRIP.y1 {
@@ -133,7 +161,14 @@ fn cnn_gradcam_of_a_network_blind_outside_a_region_is_zero_there() {
     let mask = Tensor::from_slice(&mask).view([1, 1, 224, 224]);
     let x = Tensor::randn([1, 3, 224, 224], (Kind::Float, Device::Cpu));
     let cam = cnn_gradcam(&x, |x| {
-        let fmap = (x * &mask).apply(&conv).relu().avg_pool2d([8, 8], [8, 8], [0, 0], false, true, None::<i64>);
+        let fmap = (x * &mask).apply(&conv).relu().avg_pool2d(
+            [8, 8],
+            [8, 8],
+            [0, 0],
+            false,
+            true,
+            None::<i64>,
+        );
         let score = fmap.mean_dim(&[2i64, 3][..], false, Kind::Float).matmul(&w);
         Ok((fmap, score))
     })
@@ -155,11 +190,26 @@ fn token_gradcam_peaks_on_the_patches_that_matter() {
     tch::manual_seed(3);
     let vs = nn::VarStore::new(Device::Cpu);
     let d = 32;
-    let embed = nn::conv2d(vs.root() / "patch", 3, d, 14, nn::ConvConfig { stride: 14, bias: false, ..Default::default() });
+    let embed = nn::conv2d(
+        vs.root() / "patch",
+        3,
+        d,
+        14,
+        nn::ConvConfig {
+            stride: 14,
+            bias: false,
+            ..Default::default()
+        },
+    );
     let cls = vs.root().randn("cls", &[1, 1, d], 0.0, 1.0);
     let v = Tensor::rand([d], (Kind::Float, Device::Cpu)) + 0.5;
     // Patches of rows 1..4, cols 9..16 of the 16×16 grid = pixels y 14..56, x 126..224.
-    let region = Rect { x0: 126, x1: 224, y0: 14, y1: 56 };
+    let region = Rect {
+        x0: 126,
+        x1: 224,
+        y0: 14,
+        y1: 56,
+    };
     let mut mask = vec![0f32; 224 * 224];
     for y in region.y0..region.y1 {
         for x in region.x0..region.x1 {
@@ -169,10 +219,17 @@ fn token_gradcam_peaks_on_the_patches_that_matter() {
     let mask = Tensor::from_slice(&mask).view([1, 1, 224, 224]);
     let x = Tensor::randn([1, 3, 224, 224], (Kind::Float, Device::Cpu));
     let cam = token_gradcam(&x, 16, |x| {
-        let patches = (x * &mask).apply(&embed).relu().flatten(2, -1).transpose(1, 2);
+        let patches = (x * &mask)
+            .apply(&embed)
+            .relu()
+            .flatten(2, -1)
+            .transpose(1, 2);
         let tokens = Tensor::cat(&[cls.shallow_clone(), patches], 1);
         let mixed = &tokens + tokens.mean_dim(1, true, Kind::Float) * 0.1;
-        let score = mixed.narrow(1, 1, 256).mean_dim(1, false, Kind::Float).matmul(&v);
+        let score = mixed
+            .narrow(1, 1, 256)
+            .mean_dim(1, false, Kind::Float)
+            .matmul(&v);
         Ok((tokens, score))
     })
     .unwrap();
@@ -193,7 +250,9 @@ fn attention_rollout_multiplies_layers_in_order() {
     tch::manual_seed(4);
     let (b, h, grid) = (2i64, 3i64, 2i64);
     let t = 1 + grid * grid;
-    let atts: Vec<Tensor> = (0..3).map(|_| Tensor::rand([b, h, t, t], (Kind::Float, Device::Cpu)).softmax(-1, Kind::Float) ).collect();
+    let atts: Vec<Tensor> = (0..3)
+        .map(|_| Tensor::rand([b, h, t, t], (Kind::Float, Device::Cpu)).softmax(-1, Kind::Float))
+        .collect();
     let ours = attention_rollout(&atts, grid).unwrap();
     assert!(ours.score.is_none());
     assert_eq!(ours.raw.size(), [b, grid, grid]);
@@ -208,17 +267,32 @@ fn attention_rollout_multiplies_layers_in_order() {
                 .map(|i| {
                     (0..tt)
                         .map(|j| {
-                            let mean = (0..h).map(|hh| a.double_value(&[bi, hh, i as i64, j as i64])).sum::<f64>() / h as f64;
+                            let mean = (0..h)
+                                .map(|hh| a.double_value(&[bi, hh, i as i64, j as i64]))
+                                .sum::<f64>()
+                                / h as f64;
                             0.5 * mean + if i == j { 0.5 } else { 0.0 }
                         })
                         .collect()
                 })
                 .collect();
-            roll = (0..tt).map(|i| (0..tt).map(|j| (0..tt).map(|k| m[i][k] * roll[k][j]).sum()).collect()).collect();
+            roll = (0..tt)
+                .map(|i| {
+                    (0..tt)
+                        .map(|j| (0..tt).map(|k| m[i][k] * roll[k][j]).sum())
+                        .collect()
+                })
+                .collect();
         }
         for p in 0..(grid * grid) as usize {
-            let got = ours.raw.double_value(&[bi, p as i64 / grid, p as i64 % grid]);
-            assert!((got - roll[0][1 + p]).abs() < 1e-6, "batch {bi} patch {p}: {got} vs {}", roll[0][1 + p]);
+            let got = ours
+                .raw
+                .double_value(&[bi, p as i64 / grid, p as i64 % grid]);
+            assert!(
+                (got - roll[0][1 + p]).abs() < 1e-6,
+                "batch {bi} patch {p}: {got} vs {}",
+                roll[0][1 + p]
+            );
         }
     }
     // Where the CLS token attends in every layer is where the rollout peaks.
@@ -230,7 +304,11 @@ fn attention_rollout_multiplies_layers_in_order() {
     assert_eq!((flat / 4, flat % 4), (1, 3));
     // Bad input is an error, not a panic.
     assert!(attention_rollout(&[], 4).is_err());
-    assert!(attention_rollout(&[Tensor::zeros([1, 2, 10, 10], (Kind::Float, Device::Cpu))], 4).is_err());
+    assert!(attention_rollout(
+        &[Tensor::zeros([1, 2, 10, 10], (Kind::Float, Device::Cpu))],
+        4
+    )
+    .is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -239,7 +317,10 @@ fn attention_rollout_multiplies_layers_in_order() {
 fn check(name: &str, ours: &Tensor, theirs: &Tensor) -> f64 {
     let d = max_abs_diff(ours, theirs);
     let scale = theirs.abs().max().double_value(&[]);
-    eprintln!("  {name:<14} {:?} max|Δ| = {d:.2e} (max |ref| {scale:.3e})", ours.size());
+    eprintln!(
+        "  {name:<14} {:?} max|Δ| = {d:.2e} (max |ref| {scale:.3e})",
+        ours.size()
+    );
     assert!(d <= TOL, "{name}: max |Δ| {d:e} > {TOL:e}");
     d
 }
@@ -252,7 +333,11 @@ fn heat_tensor(cam: &Cam) -> Tensor {
 
 #[test]
 fn cnn_gradcam_matches_pytorch_on_efficientnet_b0() {
-    let dir = fixtures("gradcam_ref", "cnn-efficientnet_b0", &["--what", "cnn", "--model", "efficientnet_b0"]);
+    let dir = fixtures(
+        "gradcam_ref",
+        "cnn-efficientnet_b0",
+        &["--what", "cnn", "--model", "efficientnet_b0"],
+    );
     let mut vs = nn::VarStore::new(Device::Cpu);
     let net = EfficientNet::new(&vs.root(), &EfficientNetConfig::b0());
     load_safetensors_strict(&mut vs, &dir.join("weights.safetensors")).unwrap();
@@ -269,10 +354,21 @@ fn cnn_gradcam_matches_pytorch_on_efficientnet_b0() {
         })
     })
     .unwrap();
-    eprintln!("EfficientNet-B0 Grad-CAM, batch 2 at 224²: {:.2?}", t0.elapsed());
+    eprintln!(
+        "EfficientNet-B0 Grad-CAM, batch 2 at 224²: {:.2?}",
+        t0.elapsed()
+    );
     assert_eq!(cam.raw.size(), [2, 7, 7]);
-    let zero = cam.raw.eq(0.0).to_kind(Kind::Float).mean(Kind::Float).double_value(&[]);
-    assert!(zero > 0.1 && zero < 0.9, "the fixture should exercise the ReLU: {zero}");
+    let zero = cam
+        .raw
+        .eq(0.0)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!(
+        zero > 0.1 && zero < 0.9,
+        "the fixture should exercise the ReLU: {zero}"
+    );
     check("score", cam.score.as_ref().unwrap(), &expected["score"]);
     check("cam_raw", &cam.raw, &expected["cam_raw"]);
     check("heat", &heat_tensor(&cam), &expected["heat"]);
@@ -284,7 +380,11 @@ fn tiny_clip_fixtures() -> &'static (PathBuf, ClipConfig) {
         let cfg = ClipConfig::tiny();
         let json = serde_json::to_string(&cfg).unwrap();
         let hash = hex::encode(&sha2::Sha256::digest(json.as_bytes())[..4]);
-        let dir = fixtures("gradcam_ref", &format!("vit-tiny-{hash}"), &["--what", "vit", "--config-json", &json]);
+        let dir = fixtures(
+            "gradcam_ref",
+            &format!("vit-tiny-{hash}"),
+            &["--what", "vit", "--config-json", &json],
+        );
         (dir, cfg)
     })
 }
@@ -318,18 +418,26 @@ fn vit_gradcam_and_rollout_match_pytorch_on_clip_tiny() {
     let (_, atts) = tch::no_grad(|| vision.forward_with_attentions(&inputs["input"])).unwrap();
     let roll = attention_rollout(&atts, vision.grid()).unwrap();
     check("rollout_raw", &roll.raw, &expected["rollout_raw"]);
-    check("rollout_heat", &heat_tensor(&roll), &expected["rollout_heat"]);
+    check(
+        "rollout_heat",
+        &heat_tensor(&roll),
+        &expected["rollout_heat"],
+    );
 
     // Layer choice: hidden state 0 is not exposed, beyond the last is an error; the final
     // output's patch tokens do not reach the pooled CLS score, so their cam is all zero.
     for bad in [0, 3] {
-        let msg = vit_gradcam(&vision, &inputs["input"], Some(bad), head).unwrap_err().to_string();
+        let msg = vit_gradcam(&vision, &inputs["input"], Some(bad), head)
+            .unwrap_err()
+            .to_string();
         assert!(msg.contains("1..=2"), "{msg}");
     }
     let last = vit_gradcam(&vision, &inputs["input"], Some(2), head).unwrap();
     assert_eq!(last.raw.abs().max().double_value(&[]), 0.0);
     // A score that does not depend on the image is an error, not a panic.
-    let constant = |_: &verity::models::clip::ClipVisionOutput| Ok(Tensor::zeros([2], (Kind::Float, Device::Cpu)));
+    let constant = |_: &verity::models::clip::ClipVisionOutput| {
+        Ok(Tensor::zeros([2], (Kind::Float, Device::Cpu)))
+    };
     assert!(vit_gradcam(&vision, &inputs["input"], None, constant).is_err());
 }
 
@@ -338,7 +446,11 @@ fn vit_gradcam_and_rollout_match_pytorch_on_clip_tiny() {
 
 fn gaussian_heat(w: u32, h: u32, cx: f32, cy: f32, sigma: f32) -> Heatmap {
     let data = (0..h)
-        .flat_map(|y| (0..w).map(move |x| (-((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)) / (2.0 * sigma * sigma)).exp()))
+        .flat_map(|y| {
+            (0..w).map(move |x| {
+                (-((x as f32 - cx).powi(2) + (y as f32 - cy).powi(2)) / (2.0 * sigma * sigma)).exp()
+            })
+        })
         .collect();
     Heatmap::new(w, h, data).unwrap()
 }
@@ -350,22 +462,37 @@ fn heatmap_goes_back_into_the_frame_through_the_inverse_alignment() {
     // from T⁻¹(60, 170).
     let r = 25f32.to_radians();
     let (a, b) = (1.6 * r.cos(), 1.6 * r.sin());
-    let t = Similarity { a, b, tx: 112.0 - (a * 200.0 - b * 150.0), ty: 112.0 - (b * 200.0 + a * 150.0) };
+    let t = Similarity {
+        a,
+        b,
+        tx: 112.0 - (a * 200.0 - b * 150.0),
+        ty: 112.0 - (b * 200.0 + a * 150.0),
+    };
     let heat = gaussian_heat(224, 224, 60.0, 170.0, 12.0);
     let (fw, fh) = (400, 300);
     let (in_frame, coverage) = heatmap_to_frame(&heat, &t, fw, fh);
     let want = t.inverse().apply([60.0, 170.0]);
     let (px, py) = in_frame.argmax();
-    eprintln!("crop peak (60, 170) → frame ({px}, {py}), expected ({:.1}, {:.1})", want[0], want[1]);
+    eprintln!(
+        "crop peak (60, 170) → frame ({px}, {py}), expected ({:.1}, {:.1})",
+        want[0], want[1]
+    );
     assert!((px as f32 - want[0]).abs() <= 1.0 && (py as f32 - want[1]).abs() <= 1.0);
     // Coverage is the crop's footprint: full in its middle, none far away.
     let mid = t.inverse().apply([112.0, 112.0]);
     assert_eq!(coverage.get(mid[0] as u32, mid[1] as u32), 1.0);
     let footprint = coverage.data.iter().filter(|&&c| c > 0.5).count() as f32;
     let area = 224.0 * 224.0 / (1.6 * 1.6);
-    assert!((footprint / area - 1.0).abs() < 0.03, "footprint {footprint} px vs {area}");
+    assert!(
+        (footprint / area - 1.0).abs() < 0.03,
+        "footprint {footprint} px vs {area}"
+    );
     // Round trip: warping the frame-space map forward again with the alignment reproduces it.
-    let as_image = |m: &Heatmap| RgbImage::from_fn(m.width, m.height, |x, y| Rgb([(m.get(x, y) * 255.0).round() as u8; 3]));
+    let as_image = |m: &Heatmap| {
+        RgbImage::from_fn(m.width, m.height, |x, y| {
+            Rgb([(m.get(x, y) * 255.0).round() as u8; 3])
+        })
+    };
     let back = warp_similarity(&as_image(&in_frame), &t, 224, 224);
     let mut worst = 0f32;
     for y in 8..216 {
@@ -384,7 +511,10 @@ fn heatmap_goes_back_into_the_frame_through_the_inverse_alignment() {
             assert_eq!(p, frame.get_pixel(x, y));
         }
     }
-    assert_ne!(over.get_pixel(want[0] as u32, want[1] as u32), frame.get_pixel(want[0] as u32, want[1] as u32));
+    assert_ne!(
+        over.get_pixel(want[0] as u32, want[1] as u32),
+        frame.get_pixel(want[0] as u32, want[1] as u32)
+    );
 }
 
 #[test]
@@ -407,9 +537,16 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
     cams.extend(FaceCam::from_cam(CamMethod::AttentionRollout, &roll, 224, 224).unwrap());
 
     let t0 = Instant::now();
-    let face = FaceInput { frame: &frame, aligned: &aligned, bbox: Some(det.bbox) };
+    let face = FaceInput {
+        frame: &frame,
+        aligned: &aligned,
+        bbox: Some(det.bbox),
+    };
     let out = explain_face(&face, &cams, &ExplainConfig::default()).unwrap();
-    eprintln!("explain_face (2 cams × crop+frame, 4 artifact views): {:.2?}", t0.elapsed());
+    eprintln!(
+        "explain_face (2 cams × crop+frame, 4 artifact views): {:.2?}",
+        t0.elapsed()
+    );
     let keys: Vec<&str> = out.overlays.iter().map(|o| o.key.as_str()).collect();
     assert_eq!(
         keys,
@@ -425,9 +562,25 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
         ]
     );
     for o in &out.overlays {
+        if let Some(dir) = std::env::var_os("VERITY_EXPLAIN_DUMP") {
+            std::fs::write(
+                std::path::Path::new(&dir).join(format!("{}.png", o.key.replace('/', "_"))),
+                &o.png,
+            )
+            .unwrap();
+        }
         let png = image::load_from_memory_with_format(&o.png, image::ImageFormat::Png).unwrap();
-        assert_eq!((png.width(), png.height()), (o.width, o.height), "{}", o.key);
-        assert!(!o.explanation.is_empty() && !o.explanation.contains('\n'), "{}", o.key);
+        assert_eq!(
+            (png.width(), png.height()),
+            (o.width, o.height),
+            "{}",
+            o.key
+        );
+        assert!(
+            !o.explanation.is_empty() && !o.explanation.contains('\n'),
+            "{}",
+            o.key
+        );
         match o.space {
             Space::Crop => assert_eq!((o.width, o.height), (224, 224)),
             Space::Frame => assert_eq!((o.width, o.height), (512, 512)),
@@ -440,16 +593,26 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
         }
     }
     // The frame overlay differs from the frame only around the face.
-    let over = image::load_from_memory(&out.overlays[1].png).unwrap().to_rgb8();
+    let over = image::load_from_memory(&out.overlays[1].png)
+        .unwrap()
+        .to_rgb8();
     assert_eq!(over.get_pixel(5, 500), frame.get_pixel(5, 500));
     let c = det.landmarks[2];
-    assert_ne!(over.get_pixel(c[0] as u32, c[1] as u32), frame.get_pixel(c[0] as u32, c[1] as u32));
+    assert_ne!(
+        over.get_pixel(c[0] as u32, c[1] as u32),
+        frame.get_pixel(c[0] as u32, c[1] as u32)
+    );
     // JSON for the UI carries no PNG bytes.
     let json = serde_json::to_string(&out).unwrap();
     assert!(json.contains("\"key\":\"ela/region\"") && !json.contains("\"png\""));
 
     // A heat-map of the wrong size is refused with a readable error.
-    let wrong = [FaceCam { method: CamMethod::GradCamCnn, heat: Heatmap::zeros(7, 7) }];
-    let msg = explain_face(&face, &wrong, &ExplainConfig::default()).unwrap_err().to_string();
+    let wrong = [FaceCam {
+        method: CamMethod::GradCamCnn,
+        heat: Heatmap::zeros(7, 7),
+    }];
+    let msg = explain_face(&face, &wrong, &ExplainConfig::default())
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("7×7") && msg.contains("224×224"), "{msg}");
 }

@@ -162,7 +162,8 @@ pub fn noise_residual(img: &RgbImage) -> Result<ArtifactMap> {
                 let v = raw[((y * w + x) * 3) as usize + c] as f32;
                 let r = v - window[4] as f32;
                 sum_sq += (r * r) as f64;
-                out.get_pixel_mut(x as u32, y as u32)[c] = (r.abs() * NOISE_GAIN).round().min(255.0) as u8;
+                out.get_pixel_mut(x as u32, y as u32)[c] =
+                    (r.abs() * NOISE_GAIN).round().min(255.0) as u8;
             }
         }
     }
@@ -209,17 +210,22 @@ pub struct SpectrumPeak {
 pub fn log_spectrum(img: &RgbImage) -> Result<LogSpectrum> {
     check_size(img, "the spectrum", 8)?;
     let (w0, h0) = (img.width() as usize, img.height() as usize);
-    let (w, h) = (w0.min(SPECTRUM_MAX_SIDE as usize), h0.min(SPECTRUM_MAX_SIDE as usize));
+    let (w, h) = (
+        w0.min(SPECTRUM_MAX_SIDE as usize),
+        h0.min(SPECTRUM_MAX_SIDE as usize),
+    );
     let (ox, oy) = ((w0 - w) / 2, (h0 - h) / 2);
     let full = luma(img);
     let mut plane = vec![0f32; w * h];
     for y in 0..h {
-        plane[y * w..(y + 1) * w].copy_from_slice(&full[(y + oy) * w0 + ox..(y + oy) * w0 + ox + w]);
+        plane[y * w..(y + 1) * w]
+            .copy_from_slice(&full[(y + oy) * w0 + ox..(y + oy) * w0 + ox + w]);
     }
     // Remove the mean (else the DC term dwarfs the rest) and taper the borders with a Hann
     // window (else the image edges' discontinuity draws bright cross-hairs through the centre).
     let mean = plane.iter().map(|&v| v as f64).sum::<f64>() / plane.len() as f64;
-    let hann = |i: usize, n: usize| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos();
+    let hann =
+        |i: usize, n: usize| 0.5 - 0.5 * (2.0 * std::f64::consts::PI * i as f64 / n as f64).cos();
     for y in 0..h {
         for x in 0..w {
             let v = &mut plane[y * w + x];
@@ -265,7 +271,10 @@ impl LogSpectrum {
     /// The most prominent frequency at least `min_cycles_per_px` from the centre (0.05 skips the
     /// low frequencies where all images are bright).
     pub fn peak(&self, min_cycles_per_px: f64) -> SpectrumPeak {
-        let (w, h) = (self.prominence.width as usize, self.prominence.height as usize);
+        let (w, h) = (
+            self.prominence.width as usize,
+            self.prominence.height as usize,
+        );
         let mut best = (0usize, 0usize, f32::NEG_INFINITY, 0.0, 0.0);
         for y in 0..h {
             for x in 0..w {
@@ -332,9 +341,11 @@ pub fn jpeg_round_trip(img: &RgbImage, quality: u8) -> Result<RgbImage> {
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut buf, quality.clamp(1, 100))
         .encode_image(img)
         .map_err(|e| Error::Other(format!("JPEG re-encoding failed: {e}")))?;
-    Ok(image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
-        .map_err(|e| Error::Other(format!("JPEG re-decoding failed: {e}")))?
-        .to_rgb8())
+    Ok(
+        image::load_from_memory_with_format(&buf, image::ImageFormat::Jpeg)
+            .map_err(|e| Error::Other(format!("JPEG re-decoding failed: {e}")))?
+            .to_rgb8(),
+    )
 }
 
 /// Error-level analysis at `quality` (use [`ELA_QUALITY`]): |image − JPEG(image)| per channel,
@@ -352,7 +363,10 @@ pub fn error_level(img: &RgbImage, quality: u8) -> Result<ArtifactMap> {
         .collect();
     let mean = diff.iter().map(|&d| d as f64).sum::<f64>() / diff.len() as f64;
     let gain = (255.0 / quantile(&diff, 0.999).max(1e-3)).clamp(ELA_GAIN_MIN, ELA_GAIN_MAX);
-    let raw: Vec<u8> = diff.iter().map(|d| (d * gain).round().min(255.0) as u8).collect();
+    let raw: Vec<u8> = diff
+        .iter()
+        .map(|d| (d * gain).round().min(255.0) as u8)
+        .collect();
     let out = RgbImage::from_raw(img.width(), img.height(), raw)
         .ok_or_else(|| Error::Other("error-level image has the wrong size".into()))?;
     Ok(ArtifactMap {
@@ -386,7 +400,10 @@ pub fn boundary_response(img: &RgbImage) -> Result<Heatmap> {
         }
     }
     // Window of 7×7: wide enough for a stable energy estimate, narrow enough to place the seam.
-    let energy: Vec<f32> = box_mean(&lap2, w, h, 3).into_iter().map(|e| e.ln_1p()).collect();
+    let energy: Vec<f32> = box_mean(&lap2, w, h, 3)
+        .into_iter()
+        .map(|e| e.ln_1p())
+        .collect();
     let mut grad = vec![0f32; w * h];
     for y in 0..h as i64 {
         for x in 0..w as i64 {
@@ -402,7 +419,10 @@ pub fn boundary_response(img: &RgbImage) -> Result<Heatmap> {
 /// Normalised elliptical radius of (x, y) for the ellipse inscribed in `bbox` (1 on the ellipse).
 fn ellipse_radius(bbox: &[f32; 4], x: f32, y: f32) -> f32 {
     let (cx, cy) = ((bbox[0] + bbox[2]) / 2.0, (bbox[1] + bbox[3]) / 2.0);
-    let (ax, ay) = (((bbox[2] - bbox[0]) / 2.0).max(1.0), ((bbox[3] - bbox[1]) / 2.0).max(1.0));
+    let (ax, ay) = (
+        ((bbox[2] - bbox[0]) / 2.0).max(1.0),
+        ((bbox[3] - bbox[1]) / 2.0).max(1.0),
+    );
     ((x - cx) / ax).hypot((y - cy) / ay)
 }
 
@@ -420,7 +440,8 @@ pub fn blending_boundary(img: &RgbImage, face: Option<[f32; 4]>) -> Result<Artif
     let valid_box = face.filter(|b| b.iter().all(|v| v.is_finite()) && b[2] > b[0] && b[3] > b[1]);
     let (measure, finding) = match valid_box {
         Some(b) => {
-            let on_ring = |x: u32, y: u32| (ellipse_radius(&b, x as f32, y as f32) - 1.0).abs() <= 0.2;
+            let on_ring =
+                |x: u32, y: u32| (ellipse_radius(&b, x as f32, y as f32) - 1.0).abs() <= 0.2;
             let ring = resp.mean_where(on_ring);
             let rest = resp.mean_where(|x, y| !on_ring(x, y));
             let ratio = if rest > 0.0 { ring / rest } else { 0.0 };

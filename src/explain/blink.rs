@@ -34,6 +34,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use super::plot::{Figure, Marker, Panel, Series};
+use super::temporal::repair_timestamps;
 use crate::Result;
 
 /// Patch around each eye centre, in inter-ocular distances (along, across the eye line).
@@ -68,7 +69,10 @@ fn luma_at(img: &RgbImage, x: f32, y: f32) -> Option<f32> {
         return None;
     }
     let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-    let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+    let (x1, y1) = (
+        (x0 + 1).min(img.width() - 1),
+        (y0 + 1).min(img.height() - 1),
+    );
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
     let l = |x: u32, y: u32| {
         let p = img.get_pixel(x, y);
@@ -94,14 +98,25 @@ fn sample_patch(
         let b = ((r as f32 + 0.5) / rows as f32 - 0.5) * size.1;
         for c in 0..cols {
             let a = ((c as f32 + 0.5) / cols as f32 - 0.5) * size.0;
-            out.push(luma_at(img, centre[0] + a * u[0] + b * n[0], centre[1] + a * u[1] + b * n[1])?);
+            out.push(luma_at(
+                img,
+                centre[0] + a * u[0] + b * n[0],
+                centre[1] + a * u[1] + b * n[1],
+            )?);
         }
     }
     Some(out)
 }
 
 fn one_eye(img: &RgbImage, centre: [f32; 2], u: [f32; 2], n: [f32; 2], iod: f32) -> Option<f32> {
-    let reference = sample_patch(img, centre, u, n, (REFERENCE.0 * iod, REFERENCE.1 * iod), (24, 16))?;
+    let reference = sample_patch(
+        img,
+        centre,
+        u,
+        n,
+        (REFERENCE.0 * iod, REFERENCE.1 * iod),
+        (24, 16),
+    )?;
     let mut sorted = reference;
     sorted.sort_by(f32::total_cmp);
     let bright = sorted[((sorted.len() - 1) as f32 * 0.9).round() as usize];
@@ -109,7 +124,11 @@ fn one_eye(img: &RgbImage, centre: [f32; 2], u: [f32; 2], n: [f32; 2], iod: f32)
     let patch = sample_patch(img, centre, u, n, (PATCH.0 * iod, PATCH.1 * iod), GRID)?;
     let (cols, rows) = GRID;
     let mut heights: Vec<usize> = (0..cols)
-        .map(|c| (0..rows).filter(|&r| patch[r * cols + c] < threshold).count())
+        .map(|c| {
+            (0..rows)
+                .filter(|&r| patch[r * cols + c] < threshold)
+                .count()
+        })
         .collect();
     heights.sort_unstable_by(|a, b| b.cmp(a));
     let k = cols / 3;
@@ -122,7 +141,7 @@ pub fn eye_openness(frame: &RgbImage, landmarks: &[[f32; 2]; 5]) -> Option<EyeOp
     let (l, r) = (landmarks[0], landmarks[1]);
     let d = [r[0] - l[0], r[1] - l[1]];
     let iod = d[0].hypot(d[1]);
-    if !(iod >= MIN_IOD_PX) || frame.width() < 2 || frame.height() < 2 {
+    if iod.is_nan() || iod < MIN_IOD_PX || frame.width() < 2 || frame.height() < 2 {
         return None;
     }
     let u = [d[0] / iod, d[1] / iod];
@@ -207,13 +226,24 @@ pub struct BlinkReport {
     pub finding: String,
 }
 
-/// Blink analysis over the samples `(frame, pts_s, raw openness)` of one track (any order).
-pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &BlinkConfig) -> Result<BlinkReport> {
+/// Blink analysis over the samples `(frame, pts_s, raw openness)` of one track (any order;
+/// broken timestamps are repaired with [`repair_timestamps`]).
+pub fn analyse_blinks(
+    track: i64,
+    samples: &[(i64, f64, Option<f32>)],
+    cfg: &BlinkConfig,
+) -> Result<BlinkReport> {
     let mut s: Vec<(i64, f64, Option<f32>)> = samples.to_vec();
     s.sort_by_key(|x| x.0);
     let frames: Vec<i64> = s.iter().map(|x| x.0).collect();
-    let pts_s: Vec<f64> = s.iter().map(|x| x.1).collect();
-    let mut raw: Vec<f64> = s.iter().filter_map(|x| x.2).map(f64::from).filter(|v| v.is_finite()).collect();
+    let raw_pts: Vec<f64> = s.iter().map(|x| x.1).collect();
+    let pts_s = repair_timestamps(&frames, &raw_pts);
+    let mut raw: Vec<f64> = s
+        .iter()
+        .filter_map(|x| x.2)
+        .map(f64::from)
+        .filter(|v| v.is_finite())
+        .collect();
     raw.sort_by(f64::total_cmp);
     let baseline = if raw.is_empty() {
         0.0
@@ -224,11 +254,19 @@ pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &Bli
     };
     let openness: Vec<Option<f64>> = s
         .iter()
-        .map(|x| x.2.map(f64::from).filter(|v| v.is_finite() && baseline > 0.0).map(|v| v / baseline))
+        .map(|x| {
+            x.2.map(f64::from)
+                .filter(|v| v.is_finite() && baseline > 0.0)
+                .map(|v| v / baseline)
+        })
         .collect();
 
     // Sample interval: the median gap between consecutive timestamps.
-    let mut gaps: Vec<f64> = pts_s.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0.0).collect();
+    let mut gaps: Vec<f64> = pts_s
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0.0)
+        .collect();
     gaps.sort_by(f64::total_cmp);
     let dt = gaps.get(gaps.len() / 2).copied().unwrap_or(0.0);
     let sample_rate_hz = if dt > 0.0 { 1.0 / dt } else { 0.0 };
@@ -236,7 +274,11 @@ pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &Bli
         (Some(a), Some(b)) if !pts_s.is_empty() => (b - a) + dt,
         _ => 0.0,
     };
-    let max_samples = if dt > 0.0 { ((cfg.max_blink_s / dt).round() as usize).max(1) } else { 1 };
+    let max_samples = if dt > 0.0 {
+        ((cfg.max_blink_s / dt).round() as usize).max(1)
+    } else {
+        1
+    };
 
     let (mut blinks, mut closures) = (Vec::new(), Vec::new());
     let mut i = 0;
@@ -255,7 +297,11 @@ pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &Bli
             start_s: pts_s[start],
             end_s: pts_s[i - 1] + dt,
             samples: i - start,
-            min_openness: openness[start..i].iter().flatten().copied().fold(f64::INFINITY, f64::min),
+            min_openness: openness[start..i]
+                .iter()
+                .flatten()
+                .copied()
+                .fold(f64::INFINITY, f64::min),
         };
         if run.samples <= max_samples {
             blinks.push(run);
@@ -264,7 +310,8 @@ pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &Bli
         }
     }
 
-    let per_minute = (duration_s > 0.0 && baseline > 0.0).then(|| blinks.len() as f64 * 60.0 / duration_s);
+    let per_minute =
+        (duration_s > 0.0 && baseline > 0.0).then(|| blinks.len() as f64 * 60.0 / duration_s);
     let (lo, hi) = cfg.normal_per_min;
     let assessment = match per_minute {
         None => BlinkAssessment::NoSignal,
@@ -273,7 +320,15 @@ pub fn analyse_blinks(track: i64, samples: &[(i64, f64, Option<f32>)], cfg: &Bli
         Some(r) if r > hi => BlinkAssessment::AboveNormal,
         Some(_) => BlinkAssessment::Normal,
     };
-    let finding = finding(&blinks, &closures, duration_s, sample_rate_hz, per_minute, assessment, cfg);
+    let finding = finding(
+        &blinks,
+        &closures,
+        duration_s,
+        sample_rate_hz,
+        per_minute,
+        assessment,
+        cfg,
+    );
     Ok(BlinkReport {
         track,
         frames,
@@ -323,7 +378,11 @@ fn finding(
         BlinkAssessment::NoSignal => unreachable!("handled above"),
     };
     if !closures.is_empty() {
-        s += &format!("; {} longer eye closure{}", closures.len(), if closures.len() == 1 { "" } else { "s" });
+        s += &format!(
+            "; {} longer eye closure{}",
+            closures.len(),
+            if closures.len() == 1 { "" } else { "s" }
+        );
     }
     if rate_hz > 0.0 && rate_hz < cfg.min_rate_hz {
         s += &format!("; sampled at {rate_hz:.1} fps, so short blinks may be missed (the rate is a lower bound)");
@@ -352,7 +411,12 @@ pub fn plot(report: &BlinkReport, cfg: &BlinkConfig) -> RgbImage {
         .blinks
         .iter()
         .map(|b| (b.start_s, b.end_s, [255, 225, 225]))
-        .chain(report.closures.iter().map(|b| (b.start_s, b.end_s, [230, 230, 230])))
+        .chain(
+            report
+                .closures
+                .iter()
+                .map(|b| (b.start_s, b.end_s, [230, 230, 230])),
+        )
         .collect();
     let fig = Figure {
         width: 900,
@@ -363,7 +427,10 @@ pub fn plot(report: &BlinkReport, cfg: &BlinkConfig) -> RgbImage {
             title: format!(
                 "openness / track median; {} blinks{}",
                 report.blinks.len(),
-                report.per_minute.map(|r| format!(" ({r:.0}/min)")).unwrap_or_default()
+                report
+                    .per_minute
+                    .map(|r| format!(" ({r:.0}/min)"))
+                    .unwrap_or_default()
             ),
             series: vec![Series {
                 label: "openness".into(),

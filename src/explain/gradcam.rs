@@ -97,12 +97,17 @@ fn grad_error(e: impl std::fmt::Display) -> Error {
 /// score's graph, so both are checked here and turned into errors.
 fn gradient(score: &Tensor, target: &Tensor) -> Result<Tensor> {
     if !score.requires_grad() {
-        return Err(grad_error("the score does not depend on anything that requires gradients"));
+        return Err(grad_error(
+            "the score does not depend on anything that requires gradients",
+        ));
     }
     if !target.requires_grad() {
-        return Err(grad_error("the target layer is not part of a gradient graph"));
+        return Err(grad_error(
+            "the target layer is not part of a gradient graph",
+        ));
     }
-    let mut grads = Tensor::f_run_backward(&[score.sum(Kind::Float)], &[target], false, false).map_err(grad_error)?;
+    let mut grads = Tensor::f_run_backward(&[score.sum(Kind::Float)], &[target], false, false)
+        .map_err(grad_error)?;
     match grads.pop() {
         Some(g) if g.defined() => Ok(g),
         _ => Err(grad_error("the score does not depend on the target layer")),
@@ -151,7 +156,9 @@ where
         let score = score_vector(score, batch)?;
         let grad = gradient(&score, &fmap)?;
         let fmap = fmap.detach().to_kind(Kind::Float);
-        let alpha = grad.to_kind(Kind::Float).mean_dim(&[2i64, 3][..], true, Kind::Float);
+        let alpha = grad
+            .to_kind(Kind::Float)
+            .mean_dim(&[2i64, 3][..], true, Kind::Float);
         let raw = (alpha * fmap).sum_dim_intlist(1, false, Kind::Float).relu();
         Ok(Cam {
             raw,
@@ -185,7 +192,10 @@ where
         let grad = gradient(&score, &tokens)?;
         let first = size[1] - n;
         let patches = tokens.detach().narrow(1, first, n).to_kind(Kind::Float);
-        let alpha = grad.narrow(1, first, n).to_kind(Kind::Float).mean_dim(1, true, Kind::Float);
+        let alpha = grad
+            .narrow(1, first, n)
+            .to_kind(Kind::Float)
+            .mean_dim(1, true, Kind::Float);
         let raw = (patches * alpha)
             .sum_dim_intlist(-1, false, Kind::Float)
             .relu()
@@ -238,7 +248,9 @@ where
 /// token 0 is the CLS token whose row is returned, `[B, grid, grid]`.
 pub fn attention_rollout(attentions: &[Tensor], grid: i64) -> Result<Cam> {
     let Some(first) = attentions.first() else {
-        return Err(Error::Model("attention rollout needs at least one layer".into()));
+        return Err(Error::Model(
+            "attention rollout needs at least one layer".into(),
+        ));
     };
     let size = first.size();
     let n = grid * grid;
@@ -262,7 +274,10 @@ pub fn attention_rollout(attentions: &[Tensor], grid: i64) -> Result<Cam> {
         let rows = with_residual.sum_dim_intlist(-1, true, Kind::Float);
         rollout = (with_residual / rows).matmul(&rollout);
     }
-    let raw = rollout.select(1, 0).narrow(-1, t - n, n).view([b, grid, grid]);
+    let raw = rollout
+        .select(1, 0)
+        .narrow(-1, t - n, n)
+        .view([b, grid, grid]);
     Ok(Cam { raw, score: None })
 }
 
@@ -310,16 +325,42 @@ pub fn heatmap_to_frame(
     // Only the frame pixels under the crop's footprint need visiting.
     let crop_to_frame = frame_to_crop.inverse();
     let (cw, ch) = (heat.width as f32, heat.height as f32);
-    let corners = [[-0.5, -0.5], [cw - 0.5, -0.5], [-0.5, ch - 0.5], [cw - 0.5, ch - 0.5]]
-        .map(|p| crop_to_frame.apply(p));
-    let lo_x = corners.iter().map(|p| p[0]).fold(f32::INFINITY, f32::min).floor().max(0.0);
-    let hi_x = corners.iter().map(|p| p[0]).fold(f32::NEG_INFINITY, f32::max).ceil();
-    let lo_y = corners.iter().map(|p| p[1]).fold(f32::INFINITY, f32::min).floor().max(0.0);
-    let hi_y = corners.iter().map(|p| p[1]).fold(f32::NEG_INFINITY, f32::max).ceil();
+    let corners = [
+        [-0.5, -0.5],
+        [cw - 0.5, -0.5],
+        [-0.5, ch - 0.5],
+        [cw - 0.5, ch - 0.5],
+    ]
+    .map(|p| crop_to_frame.apply(p));
+    let lo_x = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::INFINITY, f32::min)
+        .floor()
+        .max(0.0);
+    let hi_x = corners
+        .iter()
+        .map(|p| p[0])
+        .fold(f32::NEG_INFINITY, f32::max)
+        .ceil();
+    let lo_y = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::INFINITY, f32::min)
+        .floor()
+        .max(0.0);
+    let hi_y = corners
+        .iter()
+        .map(|p| p[1])
+        .fold(f32::NEG_INFINITY, f32::max)
+        .ceil();
     if !(lo_x.is_finite() && hi_x.is_finite() && lo_y.is_finite() && hi_y.is_finite()) {
         return (out, coverage);
     }
-    let (x_end, y_end) = ((hi_x as i64).min(width as i64 - 1), (hi_y as i64).min(height as i64 - 1));
+    let (x_end, y_end) = (
+        (hi_x as i64).min(width as i64 - 1),
+        (hi_y as i64).min(height as i64 - 1),
+    );
     for y in lo_y as i64..=y_end {
         for x in lo_x as i64..=x_end {
             let [u, v] = frame_to_crop.apply([x as f32, y as f32]);
@@ -337,7 +378,12 @@ pub fn heatmap_to_frame(
 }
 
 /// Colour-mapped overlay of a crop-space heat-map on the crop itself.
-pub fn overlay_on_crop(crop: &RgbImage, heat: &Heatmap, opacity: f32, cmap: Colormap) -> Result<RgbImage> {
+pub fn overlay_on_crop(
+    crop: &RgbImage,
+    heat: &Heatmap,
+    opacity: f32,
+    cmap: Colormap,
+) -> Result<RgbImage> {
     blend_heatmap(crop, heat, None, opacity, cmap)
 }
 

@@ -99,7 +99,12 @@ pub struct FaceCam {
 
 impl FaceCam {
     /// The batch of raw maps of `cam` as crop-sized heat-maps (one per face of the batch).
-    pub fn from_cam(method: CamMethod, cam: &Cam, crop_width: u32, crop_height: u32) -> Result<Vec<FaceCam>> {
+    pub fn from_cam(
+        method: CamMethod,
+        cam: &Cam,
+        crop_width: u32,
+        crop_height: u32,
+    ) -> Result<Vec<FaceCam>> {
         Ok(cam
             .heatmaps(crop_width, crop_height)?
             .into_iter()
@@ -161,14 +166,20 @@ fn face_region(bbox: [f32; 4], margin: f32, width: u32, height: u32) -> Option<[
     let y0 = (bbox[1] - m * bh).floor().max(0.0);
     let x1 = (bbox[2] + m * bw).ceil().min(width as f32);
     let y1 = (bbox[3] + m * bh).ceil().min(height as f32);
-    (x1 - x0 >= 8.0 && y1 - y0 >= 8.0).then(|| [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32])
+    (x1 - x0 >= 8.0 && y1 - y0 >= 8.0)
+        .then_some([x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32])
 }
 
 /// The crop's footprint in the frame, as a box (for faces without a detector box).
 fn crop_footprint(frame_to_crop: &Similarity, crop_w: u32, crop_h: u32) -> [f32; 4] {
     let inv = frame_to_crop.inverse();
-    let pts = [[0.0, 0.0], [crop_w as f32, 0.0], [0.0, crop_h as f32], [crop_w as f32, crop_h as f32]]
-        .map(|p| inv.apply(p));
+    let pts = [
+        [0.0, 0.0],
+        [crop_w as f32, 0.0],
+        [0.0, crop_h as f32],
+        [crop_w as f32, crop_h as f32],
+    ]
+    .map(|p| inv.apply(p));
     let xs = pts.map(|p| p[0]);
     let ys = pts.map(|p| p[1]);
     [
@@ -181,7 +192,15 @@ fn crop_footprint(frame_to_crop: &Similarity, crop_w: u32, crop_h: u32) -> [f32;
 
 fn artifact_overlay(map: ArtifactMap, space: Space, region: Option<[u32; 4]>) -> Result<Overlay> {
     Ok(Overlay {
-        key: format!("{}/{}", map.kind.key(), if space == Space::Frame { "frame" } else { "region" }),
+        key: format!(
+            "{}/{}",
+            map.kind.key(),
+            if space == Space::Frame {
+                "frame"
+            } else {
+                "region"
+            }
+        ),
         title: map.kind.title().to_string(),
         explanation: map.explanation,
         space,
@@ -197,7 +216,11 @@ fn artifact_overlay(map: ArtifactMap, space: Space, region: Option<[u32; 4]>) ->
 /// frame, through the inverse alignment, when `cfg.frame_overlays`), and the four artifact views
 /// of the face region (or the whole frame). `cams` may be empty (no detector loaded): the
 /// artifact views are always produced.
-pub fn explain_face(face: &FaceInput, cams: &[FaceCam], cfg: &ExplainConfig) -> Result<FaceExplanation> {
+pub fn explain_face(
+    face: &FaceInput,
+    cams: &[FaceCam],
+    cfg: &ExplainConfig,
+) -> Result<FaceExplanation> {
     let started = Instant::now();
     let _span = tracing::debug_span!("explain_face", cams = cams.len()).entered();
     let crop = &face.aligned.image;
@@ -226,8 +249,13 @@ pub fn explain_face(face: &FaceInput, cams: &[FaceCam], cfg: &ExplainConfig) -> 
             png: encode_png(&on_crop)?,
         });
         if cfg.frame_overlays {
-            let on_frame =
-                gradcam::overlay_on_frame(face.frame, &cam.heat, &face.aligned.transform, cfg.opacity, cfg.colormap)?;
+            let on_frame = gradcam::overlay_on_frame(
+                face.frame,
+                &cam.heat,
+                &face.aligned.transform,
+                cfg.opacity,
+                cfg.colormap,
+            )?;
             overlays.push(Overlay {
                 key: format!("{}/frame", cam.method.key()),
                 title: format!("{} in the frame", cam.method.title()),
@@ -305,14 +333,20 @@ pub struct TrackExplanation {
 /// Temporal-consistency and blink analysis of each track of a video. The eye openness in the
 /// records is measured by the pipeline while each frame is decoded
 /// ([`blink::eye_openness`]), so no frame needs to be kept for this.
-pub fn explain_video_series(tracks: &[TrackRecords], cfg: &ExplainConfig) -> Result<Vec<TrackExplanation>> {
+pub fn explain_video_series(
+    tracks: &[TrackRecords],
+    cfg: &ExplainConfig,
+) -> Result<Vec<TrackExplanation>> {
     let _span = tracing::debug_span!("explain_video_series", tracks = tracks.len()).entered();
     tracks
         .iter()
         .map(|t| {
             let temporal = temporal::analyse_track(t.track, &t.records, &cfg.temporal)?;
-            let samples: Vec<(i64, f64, Option<f32>)> =
-                t.records.iter().map(|r| (r.frame, r.pts_s, r.eye_openness)).collect();
+            let samples: Vec<(i64, f64, Option<f32>)> = t
+                .records
+                .iter()
+                .map(|r| (r.frame, r.pts_s, r.eye_openness))
+                .collect();
             let blink = blink::analyse_blinks(t.track, &samples, &cfg.blink)?;
             Ok(TrackExplanation {
                 track: t.track,

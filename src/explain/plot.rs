@@ -47,7 +47,9 @@ impl Colormap {
         match self {
             Colormap::Jet => {
                 // Each channel is a trapezoid over 0..1, peaking at 0.75 (r), 0.5 (g), 0.25 (b).
-                let ch = |centre: f32| ((1.5 - (4.0 * v - 4.0 * centre).abs()).clamp(0.0, 1.0) * 255.0).round() as u8;
+                let ch = |centre: f32| {
+                    ((1.5 - (4.0 * v - 4.0 * centre).abs()).clamp(0.0, 1.0) * 255.0).round() as u8
+                };
                 [ch(0.75), ch(0.5), ch(0.25)]
             }
             Colormap::Inferno => {
@@ -80,7 +82,11 @@ impl Heatmap {
                 data.len()
             )));
         }
-        Ok(Heatmap { width, height, data })
+        Ok(Heatmap {
+            width,
+            height,
+            data,
+        })
     }
 
     pub fn zeros(width: u32, height: u32) -> Self {
@@ -145,19 +151,29 @@ impl Heatmap {
             .data
             .iter()
             .filter(|v| v.is_finite())
-            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+            .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+                (lo.min(v), hi.max(v))
+            });
         let span = hi - lo;
         let data = self
             .data
             .iter()
-            .map(|&v| if span > 0.0 && v.is_finite() { (v - lo) / span } else { 0.0 })
+            .map(|&v| {
+                if span > 0.0 && v.is_finite() {
+                    (v - lo) / span
+                } else {
+                    0.0
+                }
+            })
             .collect();
         Heatmap { data, ..*self }
     }
 
     /// The map as a colour image.
     pub fn colourise(&self, cmap: Colormap) -> RgbImage {
-        RgbImage::from_fn(self.width, self.height, |x, y| Rgb(cmap.colour(self.get(x, y))))
+        RgbImage::from_fn(self.width, self.height, |x, y| {
+            Rgb(cmap.colour(self.get(x, y)))
+        })
     }
 }
 
@@ -256,6 +272,7 @@ fn glyph(c: char) -> [u8; 7] {
         '-' | '−' | '–' => [0, 0, 0, 0x1F, 0, 0, 0],
         '+' => [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
         ':' => [0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0],
+        ';' => [0, 0x0C, 0x0C, 0, 0x0C, 0x04, 0x08],
         '/' => [0, 0x01, 0x02, 0x04, 0x08, 0x10, 0],
         '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
         ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
@@ -318,7 +335,13 @@ fn put(img: &mut RgbImage, x: i64, y: i64, colour: [u8; 3]) {
 }
 
 /// A straight line (Bresenham), `thickness` pixels wide (a square pen).
-pub fn draw_line(img: &mut RgbImage, p: (i64, i64), q: (i64, i64), colour: [u8; 3], thickness: u32) {
+pub fn draw_line(
+    img: &mut RgbImage,
+    p: (i64, i64),
+    q: (i64, i64),
+    colour: [u8; 3],
+    thickness: u32,
+) {
     let (mut x0, mut y0) = p;
     let (x1, y1) = q;
     let dx = (x1 - x0).abs();
@@ -434,13 +457,20 @@ pub fn nice_ticks(lo: f64, hi: f64, target: usize) -> Vec<f64> {
     let range = nice(hi - lo, false);
     let step = nice(range / target.max(1) as f64, true);
     // Integer multiples of the step, so errors do not accumulate along the axis.
-    let (k0, k1) = ((lo / step - 1e-9).ceil() as i64, (hi / step + 1e-9).floor() as i64);
+    let (k0, k1) = (
+        (lo / step - 1e-9).ceil() as i64,
+        (hi / step + 1e-9).floor() as i64,
+    );
     (k0..=k1).map(|k| k as f64 * step).collect()
 }
 
 /// A tick label with just enough decimals for the tick spacing.
 fn tick_label(v: f64, step: f64) -> String {
-    let decimals = if step >= 1.0 { 0 } else { (-step.log10().floor()) as usize };
+    let decimals = if step >= 1.0 {
+        0
+    } else {
+        (-step.log10().floor()) as usize
+    };
     format!("{v:.decimals$}")
 }
 
@@ -469,7 +499,11 @@ impl Figure {
         let plot_w = (width - MARGIN_LEFT - MARGIN_RIGHT) as f64;
         let x_px = |x: f64| MARGIN_LEFT as f64 + (x - x_lo) / (x_hi - x_lo) * plot_w;
         let x_ticks = nice_ticks(x_lo, x_hi, 8);
-        let x_step = if x_ticks.len() > 1 { x_ticks[1] - x_ticks[0] } else { 1.0 };
+        let x_step = if x_ticks.len() > 1 {
+            x_ticks[1] - x_ticks[0]
+        } else {
+            1.0
+        };
 
         for (i, panel) in self.panels.iter().enumerate() {
             let top = (TITLE_H + i as u32 * (ph + PANEL_GAP) + PANEL_GAP - 8) as f64;
@@ -497,16 +531,34 @@ impl Figure {
 
             for &(a, b, colour) in &panel.spans {
                 let (xa, xb) = (x_px(a.min(b)).floor() as i64, x_px(a.max(b)).ceil() as i64);
-                fill_rect(&mut img, xa.max(l), top as i64, (xb.min(r) - xa.max(l)).max(1), ph as i64, colour);
+                fill_rect(
+                    &mut img,
+                    xa.max(l),
+                    top as i64,
+                    (xb.min(r) - xa.max(l)).max(1),
+                    ph as i64,
+                    colour,
+                );
             }
             let y_ticks = nice_ticks(y_lo, y_hi, 4);
-            let y_step = if y_ticks.len() > 1 { y_ticks[1] - y_ticks[0] } else { 1.0 };
+            let y_step = if y_ticks.len() > 1 {
+                y_ticks[1] - y_ticks[0]
+            } else {
+                1.0
+            };
             for &t in &y_ticks {
                 let y = y_px(t).round() as i64;
                 draw_line(&mut img, (l, y), (r, y), GRID, 1);
                 draw_line(&mut img, (l - 4, y), (l, y), AXIS, 1);
                 let label = tick_label(t, y_step);
-                draw_text(&mut img, l - 7 - text_width(&label, 1) as i64, y - 3, &label, TEXT, 1);
+                draw_text(
+                    &mut img,
+                    l - 7 - text_width(&label, 1) as i64,
+                    y - 3,
+                    &label,
+                    TEXT,
+                    1,
+                );
             }
             for &t in &x_ticks {
                 let x = x_px(t).round() as i64;
@@ -549,7 +601,14 @@ impl Figure {
                 }
             }
             if !any {
-                draw_text(&mut img, l + 8, (top + bottom) as i64 / 2 - 3, "no data", AXIS, 1);
+                draw_text(
+                    &mut img,
+                    l + 8,
+                    (top + bottom) as i64 / 2 - 3,
+                    "no data",
+                    AXIS,
+                    1,
+                );
             }
             // Legend, right-aligned above the panel.
             let mut lx = r;
@@ -564,12 +623,32 @@ impl Figure {
             if i + 1 == self.panels.len() {
                 for &t in &x_ticks {
                     let x = x_px(t).round() as i64;
-                    draw_line(&mut img, (x, bottom as i64), (x, bottom as i64 + 4), AXIS, 1);
+                    draw_line(
+                        &mut img,
+                        (x, bottom as i64),
+                        (x, bottom as i64 + 4),
+                        AXIS,
+                        1,
+                    );
                     let label = tick_label(t, x_step);
-                    draw_text(&mut img, x - text_width(&label, 1) as i64 / 2, bottom as i64 + 8, &label, TEXT, 1);
+                    draw_text(
+                        &mut img,
+                        x - text_width(&label, 1) as i64 / 2,
+                        bottom as i64 + 8,
+                        &label,
+                        TEXT,
+                        1,
+                    );
                 }
                 let xl = text_width(&self.x_label, 1) as i64;
-                draw_text(&mut img, (l + r) / 2 - xl / 2, bottom as i64 + 22, &self.x_label, TEXT, 1);
+                draw_text(
+                    &mut img,
+                    (l + r) / 2 - xl / 2,
+                    bottom as i64 + 22,
+                    &self.x_label,
+                    TEXT,
+                    1,
+                );
             }
         }
         img
@@ -599,9 +678,15 @@ mod tests {
     #[test]
     fn ticks_are_nice() {
         let labels = |t: Vec<f64>, step| t.iter().map(|&v| tick_label(v, step)).collect::<Vec<_>>();
-        assert_eq!(labels(nice_ticks(0.0, 1.0, 4), 0.2), ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]);
+        assert_eq!(
+            labels(nice_ticks(0.0, 1.0, 4), 0.2),
+            ["0.0", "0.2", "0.4", "0.6", "0.8", "1.0"]
+        );
         assert_eq!(nice_ticks(3.0, 97.0, 5), vec![20.0, 40.0, 60.0, 80.0]);
-        assert_eq!(labels(nice_ticks(-0.3, 0.25, 5), 0.2), ["-0.2", "0.0", "0.2"]);
+        assert_eq!(
+            labels(nice_ticks(-0.3, 0.25, 5), 0.2),
+            ["-0.2", "0.0", "0.2"]
+        );
         assert_eq!(tick_label(0.25, 0.05), "0.25");
         assert_eq!(tick_label(40.0, 20.0), "40");
     }
@@ -616,6 +701,8 @@ mod tests {
             .map(|p| (p.0, p.1))
             .collect();
         assert!(!dark.is_empty());
-        assert!(dark.iter().all(|&(x, y)| (1..1 + text_width("A1", 1)).contains(&x) && (1..8).contains(&y)));
+        assert!(dark
+            .iter()
+            .all(|&(x, y)| (1..1 + text_width("A1", 1)).contains(&x) && (1..8).contains(&y)));
     }
 }

@@ -167,7 +167,12 @@ fn median(v: &mut [f64]) -> f64 {
 /// Robust z-scores of the defined values (`None` stays `None`); all `None` when fewer than
 /// `min_points` values are defined or they do not vary at all.
 pub fn robust_z(values: &[Option<f64>], min_points: usize) -> Vec<Option<f64>> {
-    let mut defined: Vec<f64> = values.iter().flatten().copied().filter(|v| v.is_finite()).collect();
+    let mut defined: Vec<f64> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .collect();
     if defined.len() < min_points.max(2) {
         return vec![None; values.len()];
     }
@@ -179,7 +184,7 @@ pub fn robust_z(values: &[Option<f64>], min_points: usize) -> Vec<Option<f64>> {
     } else {
         1.253_314 * dev.iter().sum::<f64>() / dev.len() as f64
     };
-    if !(scale > 0.0) {
+    if scale.is_nan() || scale <= 0.0 {
         return vec![None; values.len()];
     }
     values
@@ -188,9 +193,76 @@ pub fn robust_z(values: &[Option<f64>], min_points: usize) -> Vec<Option<f64>> {
         .collect()
 }
 
+/// Presentation times made usable. Decoders hand out garbage for some frames (video-rs gives
+/// about −4.5e14 s, FFmpeg's `AV_NOPTS_VALUE` scaled, for frames flushed at the end of a stream),
+/// so each time is checked against a straight line through the track — the median seconds per
+/// frame index and the median offset — and one that is not finite or lies more than
+/// max(2 s, 10 % of the track's span) off that line is replaced by interpolation between its
+/// valid neighbours. Variable frame rates stay within the tolerance and are kept as they are.
+/// `frames` must be sorted.
+pub fn repair_timestamps(frames: &[i64], pts: &[f64]) -> Vec<f64> {
+    let finite = |t: f64| t.is_finite() && t.abs() < 1e9;
+    let mut rates: Vec<f64> = frames
+        .windows(2)
+        .zip(pts.windows(2))
+        .filter(|(f, t)| f[1] > f[0] && finite(t[0]) && finite(t[1]))
+        .map(|(f, t)| (t[1] - t[0]) / (f[1] - f[0]) as f64)
+        .filter(|r| *r > 0.0)
+        .collect();
+    if rates.is_empty() {
+        return pts
+            .iter()
+            .map(|&t| if finite(t) { t } else { 0.0 })
+            .collect();
+    }
+    let spf = median(&mut rates);
+    let mut offsets: Vec<f64> = frames
+        .iter()
+        .zip(pts)
+        .filter(|(_, t)| finite(**t))
+        .map(|(f, t)| t - *f as f64 * spf)
+        .collect();
+    let offset = median(&mut offsets);
+    let span = match (frames.first(), frames.last()) {
+        (Some(a), Some(b)) => (b - a) as f64 * spf,
+        _ => 0.0,
+    };
+    let tolerance = (0.1 * span).max(2.0);
+    let valid: Vec<bool> = frames
+        .iter()
+        .zip(pts)
+        .map(|(&f, &t)| finite(t) && (t - (offset + f as f64 * spf)).abs() <= tolerance)
+        .collect();
+    // A broken time is interpolated between its nearest valid neighbours, or extrapolated at the
+    // median rate from the one valid side there is.
+    (0..pts.len())
+        .map(|i| {
+            if valid[i] {
+                return pts[i];
+            }
+            let before = (0..i).rev().find(|&j| valid[j]);
+            let after = (i + 1..pts.len()).find(|&j| valid[j]);
+            let at = |j: usize| (frames[j] as f64, pts[j]);
+            let f = frames[i] as f64;
+            match (before.map(at), after.map(at)) {
+                (Some((f0, t0)), Some((f1, t1))) if f1 > f0 => {
+                    t0 + (t1 - t0) * (f - f0) / (f1 - f0)
+                }
+                (Some((f0, t0)), _) => t0 + (f - f0) * spf,
+                (None, Some((f1, t1))) => t1 - (f1 - f) * spf,
+                (None, None) => offset + f * spf,
+            }
+        })
+        .collect()
+}
+
 /// Computes the series of one track and flags spikes. Records may come in any order; they are
-/// sorted by frame. Two records for one frame are an error.
-pub fn analyse_track(track: i64, records: &[FrameRecord], cfg: &TemporalConfig) -> Result<TemporalReport> {
+/// sorted by frame, and broken timestamps are repaired ([`repair_timestamps`]). Two records for one frame are an error.
+pub fn analyse_track(
+    track: i64,
+    records: &[FrameRecord],
+    cfg: &TemporalConfig,
+) -> Result<TemporalReport> {
     let mut recs: Vec<&FrameRecord> = records.iter().collect();
     recs.sort_by_key(|r| r.frame);
     if let Some(w) = recs.windows(2).find(|w| w[0].frame == w[1].frame) {
@@ -215,9 +287,13 @@ pub fn analyse_track(track: i64, records: &[FrameRecord], cfg: &TemporalConfig) 
             jitter[i] = landmark_jitter(a, b, bb);
         }
     }
-    let score: Vec<Option<f64>> = recs.iter().map(|r| r.score.filter(|s| s.is_finite())).collect();
+    let score: Vec<Option<f64>> = recs
+        .iter()
+        .map(|r| r.score.filter(|s| s.is_finite()))
+        .collect();
     let frames: Vec<i64> = recs.iter().map(|r| r.frame).collect();
-    let pts_s: Vec<f64> = recs.iter().map(|r| r.pts_s).collect();
+    let raw_pts: Vec<f64> = recs.iter().map(|r| r.pts_s).collect();
+    let pts_s = repair_timestamps(&frames, &raw_pts);
 
     let mut spikes = Vec::new();
     for (kind, series, two_sided) in [
@@ -228,7 +304,11 @@ pub fn analyse_track(track: i64, records: &[FrameRecord], cfg: &TemporalConfig) 
     ] {
         for (i, z) in robust_z(series, cfg.min_points).into_iter().enumerate() {
             let Some(z) = z else { continue };
-            let flagged = if two_sided { z.abs() > cfg.z_threshold } else { z > cfg.z_threshold };
+            let flagged = if two_sided {
+                z.abs() > cfg.z_threshold
+            } else {
+                z > cfg.z_threshold
+            };
             if flagged {
                 spikes.push(Spike {
                     series: kind,
@@ -241,7 +321,11 @@ pub fn analyse_track(track: i64, records: &[FrameRecord], cfg: &TemporalConfig) 
             }
         }
     }
-    spikes.sort_by(|a, b| a.frame.cmp(&b.frame).then(a.z.abs().total_cmp(&b.z.abs()).reverse()));
+    spikes.sort_by(|a, b| {
+        a.frame
+            .cmp(&b.frame)
+            .then(a.z.abs().total_cmp(&b.z.abs()).reverse())
+    });
 
     let summary = summarise(track, n, &clip_drift, &jitter, &spikes);
     Ok(TemporalReport {
@@ -257,7 +341,13 @@ pub fn analyse_track(track: i64, records: &[FrameRecord], cfg: &TemporalConfig) 
     })
 }
 
-fn summarise(track: i64, n: usize, clip_drift: &[Option<f64>], jitter: &[Option<f64>], spikes: &[Spike]) -> String {
+fn summarise(
+    track: i64,
+    n: usize,
+    clip_drift: &[Option<f64>],
+    jitter: &[Option<f64>],
+    spikes: &[Spike],
+) -> String {
     let med = |v: &[Option<f64>]| {
         let mut d: Vec<f64> = v.iter().flatten().copied().collect();
         (!d.is_empty()).then(|| median(&mut d))
@@ -269,17 +359,35 @@ fn summarise(track: i64, n: usize, clip_drift: &[Option<f64>], jitter: &[Option<
             let shown: Vec<String> = spikes
                 .iter()
                 .take(4)
-                .map(|s| format!("{} at frame {} ({:.2} s)", s.series.label(), s.frame, s.pts_s))
+                .map(|s| {
+                    format!(
+                        "{} at frame {} ({:.2} s)",
+                        s.series.label(),
+                        s.frame,
+                        s.pts_s
+                    )
+                })
                 .collect();
-            let more = if k > 4 { format!(", … {} more", k - 4) } else { String::new() };
-            format!("{k} spike{} flagged: {}{more}", if k == 1 { "" } else { "s" }, shown.join(", "))
+            let more = if k > 4 {
+                format!(", … {} more", k - 4)
+            } else {
+                String::new()
+            };
+            format!(
+                "{k} spike{} flagged: {}{more}",
+                if k == 1 { "" } else { "s" },
+                shown.join(", ")
+            )
         }
     });
     if let Some(d) = med(clip_drift) {
         parts.push(format!("median CLIP drift {d:.4}"));
     }
     if let Some(j) = med(jitter) {
-        parts.push(format!("median landmark jitter {:.2}% of the face diagonal", 100.0 * j));
+        parts.push(format!(
+            "median landmark jitter {:.2}% of the face diagonal",
+            100.0 * j
+        ));
     }
     parts.join("; ") + "."
 }
@@ -294,7 +402,11 @@ fn series(label: &str, colour: [u8; 3], xs: &[f64], ys: &[Option<f64>]) -> Serie
     Series {
         label: label.to_string(),
         colour,
-        points: xs.iter().zip(ys).map(|(&x, y)| (x, y.unwrap_or(f64::NAN))).collect(),
+        points: xs
+            .iter()
+            .zip(ys)
+            .map(|(&x, y)| (x, y.unwrap_or(f64::NAN)))
+            .collect(),
     }
 }
 
