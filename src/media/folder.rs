@@ -37,7 +37,10 @@ pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
         }
     }
     files.sort_by(|a, b| {
-        let (a, b) = (a.file_name().unwrap_or_default(), b.file_name().unwrap_or_default());
+        let (a, b) = (
+            a.file_name().unwrap_or_default(),
+            b.file_name().unwrap_or_default(),
+        );
         natural_cmp(&a.to_string_lossy(), &b.to_string_lossy())
     });
     Ok(files)
@@ -98,14 +101,20 @@ fn open(dir: &Path, limits: &Limits) -> Result<(Vec<PathBuf>, MediaInfo)> {
     let first = first_error.map(|e| e.to_string()).unwrap_or_default();
     Err(Error::input(
         dir,
-        format!("none of the {} image files in the folder is readable (first: {first})", files.len()),
+        format!(
+            "none of the {} image files in the folder is readable (first: {first})",
+            files.len()
+        ),
     ))
 }
 
 pub(crate) fn probe(dir: &Path, limits: &Limits) -> Result<MediaInfo> {
     let (files, first) = open(dir, limits)?;
-    let size_bytes =
-        files.iter().filter_map(|f| std::fs::metadata(f).ok()).map(|m| m.len()).sum();
+    let size_bytes = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
     Ok(MediaInfo {
         kind: MediaKind::FrameFolder,
         width: first.width,
@@ -131,7 +140,9 @@ pub(crate) struct FolderFrames {
 impl FolderFrames {
     pub fn open(dir: &Path, params: &SampleParams, limits: &Limits) -> Result<Self> {
         let (files, _) = open(dir, limits)?;
-        let wanted = params.max_frames.map_or(files.len(), |m| m.min(files.len()));
+        let wanted = params
+            .max_frames
+            .map_or(files.len(), |m| m.min(files.len()));
         if wanted > limits.max_frames {
             return Err(Error::TooLarge(format!(
                 "{}: {} frames exceed the limit of {} frames; set a frame limit or split the folder",
@@ -157,7 +168,11 @@ impl Iterator for FolderFrames {
         let source_index = self.next_index;
         self.next_index += 1;
         let pts_s = source_index as f64 / self.fps;
-        Some(image::load_image(&file, &self.limits).map(|image| Sampled { source_index, pts_s, image }))
+        Some(image::load_image(&file, &self.limits).map(|image| Sampled {
+            source_index,
+            pts_s,
+            image,
+        }))
     }
 }
 
@@ -173,6 +188,9 @@ mod tests {
         assert_eq!(natural_cmp("Frame1.png", "frame2.png"), Less);
         assert_eq!(natural_cmp("a.png", "a.png"), Equal);
         assert_ne!(natural_cmp("frame01.png", "frame1.png"), Equal);
-        assert_eq!(natural_cmp("x99999999999999999999999", "x100000000000000000000000"), Less);
+        assert_eq!(
+            natural_cmp("x99999999999999999999999", "x100000000000000000000000"),
+            Less
+        );
     }
 }

@@ -23,8 +23,13 @@ use crate::{Error, Result};
 /// The image formats we decode. Others the `image` crate knows (GIF, ICO, TGA …) are refused:
 /// they are not what cameras or editing tools hand to an analyst, and GIF's 256-colour palette
 /// destroys the artefacts the detectors look at.
-pub const SUPPORTED: &[ImageFormat] =
-    &[ImageFormat::Jpeg, ImageFormat::Png, ImageFormat::WebP, ImageFormat::Bmp, ImageFormat::Tiff];
+pub const SUPPORTED: &[ImageFormat] = &[
+    ImageFormat::Jpeg,
+    ImageFormat::Png,
+    ImageFormat::WebP,
+    ImageFormat::Bmp,
+    ImageFormat::Tiff,
+];
 
 /// Refuses image formats outside [`SUPPORTED`] with a message saying what to do.
 pub(crate) fn check_format(path: &Path, format: ImageFormat) -> Result<()> {
@@ -43,8 +48,17 @@ pub(crate) fn check_format(path: &Path, format: ImageFormat) -> Result<()> {
     Err(Error::Unsupported(format!("{}: {advice}", path.display())))
 }
 
+/// The name analysts know a format by.
 fn format_name(format: ImageFormat) -> &'static str {
-    format.extensions_str().first().copied().unwrap_or("unknown")
+    match format {
+        ImageFormat::Jpeg => "JPEG",
+        ImageFormat::Png => "PNG",
+        ImageFormat::WebP => "WebP",
+        ImageFormat::Bmp => "BMP",
+        ImageFormat::Tiff => "TIFF",
+        ImageFormat::Gif => "GIF",
+        other => other.extensions_str().first().copied().unwrap_or("unknown"),
+    }
 }
 
 /// Reads the file (after the size checks) and names its image format from the content.
@@ -52,9 +66,18 @@ fn read(path: &Path, limits: &Limits) -> Result<(Vec<u8>, ImageFormat)> {
     super::regular_file(path, limits)?;
     let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
     let format = image::guess_format(&bytes).map_err(|_| {
-        Error::input(path, "not an image: the content is not JPEG, PNG, WebP, BMP or TIFF")
+        Error::input(
+            path,
+            "not an image: the content is not JPEG, PNG, WebP, BMP or TIFF",
+        )
     })?;
     check_format(path, format)?;
+    match format {
+        ImageFormat::Jpeg => check_jpeg_complete(path, &bytes)?,
+        ImageFormat::Png => check_png_complete(path, &bytes)?,
+        ImageFormat::WebP => check_riff_complete(path, &bytes)?,
+        _ => {}
+    }
     Ok((bytes, format))
 }
 
@@ -69,7 +92,9 @@ fn decoder<'a>(
     // generic "limits exceeded") reaches the analyst.
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     reader.no_limits();
-    let (w, h) = reader.into_dimensions().map_err(|e| image_error(path, format, e))?;
+    let (w, h) = reader
+        .into_dimensions()
+        .map_err(|e| image_error(path, format, e))?;
     limits.check_size(path, w, h)?;
 
     let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
@@ -79,18 +104,20 @@ fn decoder<'a>(
     // Room for the widest decoded layout (16-bit RGBA) plus the 8-bit RGB copy we make.
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8 + 3));
     reader.limits(image_limits);
-    reader.into_decoder().map_err(|e| image_error(path, format, e))
+    reader
+        .into_decoder()
+        .map_err(|e| image_error(path, format, e))
 }
 
 /// Loads an image as upright 8-bit RGB (see the module docs for what is converted how).
 pub fn load_image(path: &Path, limits: &Limits) -> Result<RgbImage> {
     let (bytes, format) = read(path, limits)?;
-    if format == ImageFormat::Jpeg {
-        check_jpeg_complete(path, &bytes)?;
-    }
     let mut decoder = decoder(path, &bytes, format, limits)?;
-    let orientation = decoder.orientation().map_err(|e| image_error(path, format, e))?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, format, e))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| image_error(path, format, e))?;
+    let mut image =
+        DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, format, e))?;
     image.apply_orientation(orientation);
     Ok(to_rgb(image))
 }
@@ -100,7 +127,9 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
     let (bytes, format) = read(path, limits)?;
     let mut decoder = decoder(path, &bytes, format, limits)?;
     let (w, h) = decoder.dimensions();
-    let orientation = decoder.orientation().map_err(|e| image_error(path, format, e))?;
+    let orientation = decoder
+        .orientation()
+        .map_err(|e| image_error(path, format, e))?;
     use image::metadata::Orientation as O;
     let rotation = match orientation {
         O::Rotate90 | O::Rotate90FlipH => 90,
@@ -116,7 +145,7 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         duration_s: None,
         fps: None,
         frame_count: Some(1),
-        codec: Some(format_name(format).to_string()),
+        codec: Some(format_name(format).to_lowercase()),
         container: None,
         size_bytes: bytes.len() as u64,
         rotation,
@@ -150,6 +179,39 @@ fn check_jpeg_complete(path: &Path, bytes: &[u8]) -> Result<()> {
         JpegEnd::HeaderCut => Err(truncated("the file ends inside the header")),
         JpegEnd::NoScan => Err(truncated("the image ends before any picture data")),
         JpegEnd::ScanCut => Err(truncated("the data ends before the end-of-image marker")),
+    }
+}
+
+/// Like a short JPEG, a short PNG decodes with its missing rows blank in browsers; the header
+/// alone cannot tell, but a complete PNG always ends with its `IEND` chunk. Any bytes after it
+/// (some tools append metadata) are tolerated.
+fn check_png_complete(path: &Path, bytes: &[u8]) -> Result<()> {
+    // Chunks are walked by their lengths so that "IEND" inside compressed data cannot fool us.
+    let mut i = 8; // after the signature
+    while i + 8 <= bytes.len() {
+        let len = u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
+        if &bytes[i + 4..i + 8] == b"IEND" && i + 12 <= bytes.len() {
+            return Ok(());
+        }
+        i = i.saturating_add(12).saturating_add(len); // length, type, data, CRC
+    }
+    Err(Error::input(
+        path,
+        "truncated PNG: the data ends before the IEND chunk",
+    ))
+}
+
+/// A WebP is one RIFF chunk whose header states its size: a shorter file is cut off.
+fn check_riff_complete(path: &Path, bytes: &[u8]) -> Result<()> {
+    let declared = bytes
+        .get(4..8)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+    match declared {
+        Some(size) if bytes.len() as u64 >= u64::from(size) + 8 => Ok(()),
+        _ => Err(Error::input(
+            path,
+            "truncated WebP: the file is shorter than its header says",
+        )),
     }
 }
 
@@ -203,25 +265,37 @@ fn jpeg_end(bytes: &[u8]) -> JpegEnd {
 
 /// An `image` crate error in analyst words, naming the file and the format.
 fn image_error(path: &Path, format: ImageFormat, e: ImageError) -> Error {
-    let name = format_name(format).to_uppercase();
+    let name = format_name(format);
     match e {
-        ImageError::Limits(l) => {
-            Error::TooLarge(format!("{}: {name} exceeds the size limits ({l})", path.display()))
-        }
-        ImageError::Unsupported(u) => {
-            Error::Unsupported(format!("{}: this {name} variant is not supported ({u})", path.display()))
-        }
+        ImageError::Limits(l) => Error::TooLarge(format!(
+            "{}: {name} exceeds the size limits ({l})",
+            path.display()
+        )),
+        ImageError::Unsupported(u) => Error::Unsupported(format!(
+            "{}: this {name} variant is not supported ({u})",
+            path.display()
+        )),
         ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             Error::input(path, format!("truncated {name}: the data ends early"))
         }
         other => {
             let text = other.to_string();
             let lower = text.to_lowercase();
-            if ["eof", "end of file", "unexpected end", "truncat", "no more data", "not enough data"]
-                .iter()
-                .any(|k| lower.contains(k))
+            if [
+                "eof",
+                "end of file",
+                "unexpected end",
+                "truncat",
+                "no more data",
+                "not enough data",
+            ]
+            .iter()
+            .any(|k| lower.contains(k))
             {
-                Error::input(path, format!("truncated {name}: the data ends early ({text})"))
+                Error::input(
+                    path,
+                    format!("truncated {name}: the data ends early ({text})"),
+                )
             } else {
                 Error::input(path, format!("corrupt {name}: {text}"))
             }

@@ -121,13 +121,23 @@ impl Limits {
 
 /// Network URL schemes and device paths read as live sources.
 const LIVE_PREFIXES: &[&str] = &[
-    "rtsp://", "rtsps://", "rtmp://", "rtmps://", "udp://", "rtp://", "srt://", "/dev/video",
+    "rtsp://",
+    "rtsps://",
+    "rtmp://",
+    "rtmps://",
+    "udp://",
+    "rtp://",
+    "srt://",
+    "/dev/video",
 ];
 
 /// True for `rtsp://…`-style URLs and `/dev/video*` webcams: sources without an end.
 pub(crate) fn is_live(path: &Path) -> bool {
-    path.to_str()
-        .is_some_and(|s| LIVE_PREFIXES.iter().any(|p| s.to_ascii_lowercase().starts_with(p)))
+    path.to_str().is_some_and(|s| {
+        LIVE_PREFIXES
+            .iter()
+            .any(|p| s.to_ascii_lowercase().starts_with(p))
+    })
 }
 
 /// How much of a JPEG we read to tell a still photo from a raw MJPEG stream (concatenated
@@ -202,13 +212,19 @@ pub fn frames<'c>(
     let source: Box<dyn Iterator<Item = Result<sample::Sampled>> + Send> = match kind {
         MediaKind::Image => {
             let image = image::load_image(path, limits)?;
-            Box::new(std::iter::once(Ok(sample::Sampled { source_index: 0, pts_s: 0.0, image })))
+            Box::new(std::iter::once(Ok(sample::Sampled {
+                source_index: 0,
+                pts_s: 0.0,
+                image,
+            })))
         }
         MediaKind::Video => Box::new(video::VideoFrames::open(path, params, limits)?),
         MediaKind::FrameFolder => Box::new(folder::FolderFrames::open(path, params, limits)?),
         MediaKind::Live => Box::new(video::VideoFrames::open_live(path, params, limits)?),
     };
-    Ok(Box::new(sample::Annotate::new(source, path, params, limits, cancel)))
+    Ok(Box::new(sample::Annotate::new(
+        source, path, params, limits, cancel,
+    )))
 }
 
 /// `std::fs::metadata` (following symlinks) with the error said in words.
@@ -250,7 +266,9 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
     }
     let file = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
     let mut head = Vec::with_capacity(n);
-    file.take(n as u64).read_to_end(&mut head).map_err(|e| io_error(path, &e))?;
+    file.take(n as u64)
+        .read_to_end(&mut head)
+        .map_err(|e| io_error(path, &e))?;
     Ok(head)
 }
 

@@ -37,7 +37,12 @@ pub struct SampleParams {
 
 impl Default for SampleParams {
     fn default() -> Self {
-        SampleParams { fps: 5.0, keyframe_threshold: 0.35, max_frames: None, max_seconds: None }
+        SampleParams {
+            fps: 5.0,
+            keyframe_threshold: 0.35,
+            max_frames: None,
+            max_seconds: None,
+        }
     }
 }
 
@@ -65,7 +70,9 @@ impl SampleParams {
         }
         if let Some(s) = self.max_seconds {
             if !(s.is_finite() && s > 0.0) {
-                return Err(Error::Config(format!("time limit {s} s must be a positive number")));
+                return Err(Error::Config(format!(
+                    "time limit {s} s must be a positive number"
+                )));
             }
         }
         Ok(())
@@ -112,7 +119,11 @@ impl Sampler {
     const EPS: f64 = 1e-6;
 
     pub fn new(fps: f32) -> Self {
-        Sampler { step: 1.0 / f64::from(fps), next: 0.0, origin: None }
+        Sampler {
+            step: 1.0 / f64::from(fps),
+            next: 0.0,
+            origin: None,
+        }
     }
 
     /// If the frame at `pts` (seconds) is taken, its time relative to the first frame.
@@ -153,8 +164,9 @@ impl Signature {
         // falls in, so nothing is aliased away whatever the frame size. The histogram is
         // taken over the same pixels.
         let mut counts = vec![0u32; grey.len()];
-        let column: Vec<usize> =
-            (0..w).map(|x| (u64::from(x) * u64::from(THUMB) / u64::from(w)) as usize).collect();
+        let column: Vec<usize> = (0..w)
+            .map(|x| (u64::from(x) * u64::from(THUMB) / u64::from(w)) as usize)
+            .collect();
         for (y, row) in image.rows().enumerate() {
             let base = (y as u64 * u64::from(THUMB) / u64::from(h)) as usize * THUMB as usize;
             for (p, &cx) in row.zip(&column) {
@@ -194,12 +206,22 @@ impl Signature {
     /// Total-variation distance between the colour histograms, averaged over R, G, B: 0 for
     /// identical distributions, 1 for disjoint ones.
     fn hist_distance(&self, other: &Signature) -> f32 {
-        let l1: f32 = self.hist.iter().zip(&other.hist).map(|(a, b)| (a - b).abs()).sum();
+        let l1: f32 = self
+            .hist
+            .iter()
+            .zip(&other.hist)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         (l1 / 6.0).clamp(0.0, 1.0)
     }
 
     fn motion(&self, previous: &Signature) -> f32 {
-        let sum: f32 = self.grey.iter().zip(&previous.grey).map(|(a, b)| (a - b).abs()).sum();
+        let sum: f32 = self
+            .grey
+            .iter()
+            .zip(&previous.grey)
+            .map(|(a, b)| (a - b).abs())
+            .sum();
         (sum / self.grey.len() as f32).clamp(0.0, 1.0)
     }
 }
@@ -298,7 +320,10 @@ impl Iterator for Annotate<'_> {
         };
         self.index += 1;
         if keyframe {
-            self.last_key = Some(Signature { grey: Vec::new(), hist: signature.hist });
+            self.last_key = Some(Signature {
+                grey: Vec::new(),
+                hist: signature.hist,
+            });
         }
         self.previous = Some(signature);
         Some(Ok(frame))
@@ -321,8 +346,10 @@ mod tests {
     #[test]
     fn sampler_resumes_on_grid_after_gap() {
         let mut s = Sampler::new(5.0);
-        let taken: Vec<f64> =
-            [0.0, 0.1, 0.2, 1.5, 1.55, 1.6, 1.8].iter().filter_map(|&t| s.offer(10.0 + t)).collect();
+        let taken: Vec<f64> = [0.0, 0.1, 0.2, 1.5, 1.55, 1.6, 1.8]
+            .iter()
+            .filter_map(|&t| s.offer(10.0 + t))
+            .collect();
         // 0, 0.2, then the gap: 1.5 (past 0.4 … 1.4), next grid point 1.6, then 1.8.
         let expect = [0.0, 0.2, 1.5, 1.6, 1.8];
         assert_eq!(taken.len(), expect.len(), "{taken:?}");

@@ -16,9 +16,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 
-use ffmpeg_next as ff;
 use ff::format::context::Input;
 use ff::media::Type as Medium;
+use ffmpeg_next as ff;
 use image::RgbImage;
 
 use super::sample::{Sampled, Sampler};
@@ -42,28 +42,47 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
     let s = path
         .to_str()
         .ok_or_else(|| Error::input(path, "the path is not valid UTF-8; rename the file"))?;
-    Ok(if super::is_live(path) { s.to_string() } else { format!("file:{s}") })
+    Ok(if super::is_live(path) {
+        s.to_string()
+    } else {
+        format!("file:{s}")
+    })
 }
 
 /// Opens a media file with FFmpeg (headers + stream probing, no full decode).
 fn open_file(path: &Path) -> Result<Input> {
     init();
     let input = ff::format::input(&ffmpeg_path(path)?).map_err(|e| open_error(path, e))?;
-    // FFmpeg's `tty` demuxer renders any text file as ANSI art; it is never a video.
-    if input.format().name() == "tty" {
-        return Err(not_media(path, "it is a text file"));
+    match input.format().name() {
+        // `tty` renders any text file as ANSI art: never a video.
+        "tty" => return Err(not_media(path, "it is a text file")),
+        // `image2` opens a single picture by its file extension alone; stills we support were
+        // already recognised by content, so this is a misnamed file or an image format we do
+        // not take.
+        "image2" => {
+            return Err(not_media(
+                path,
+                "the content is not a supported image or video format",
+            ))
+        }
+        _ => {}
     }
     Ok(input)
 }
 
 fn not_media(path: &Path, why: &str) -> Error {
-    Error::input(path, format!("not an image or video FFmpeg can read ({why})"))
+    Error::input(
+        path,
+        format!("not an image or video FFmpeg can read ({why})"),
+    )
 }
 
 fn open_error(path: &Path, e: ff::Error) -> Error {
     use ff::util::error::{EACCES, ENOENT};
     match e {
-        ff::Error::Other { errno } if errno == ENOENT => Error::input(path, "file or folder not found"),
+        ff::Error::Other { errno } if errno == ENOENT => {
+            Error::input(path, "file or folder not found")
+        }
         ff::Error::Other { errno } if errno == EACCES => {
             Error::input(path, "permission denied: cannot read it")
         }
@@ -133,7 +152,11 @@ fn rational(r: ff::Rational) -> Option<f64> {
 }
 
 /// Reads the stream facts, opens its decoder, and checks both against the limits.
-fn open_stream(path: &Path, input: &Input, limits: &Limits) -> Result<(Stream, ff::decoder::Video)> {
+fn open_stream(
+    path: &Path,
+    input: &Input,
+    limits: &Limits,
+) -> Result<(Stream, ff::decoder::Video)> {
     let index = video_stream(path, input)?;
     let stream = input
         .stream(index)
@@ -153,11 +176,16 @@ fn open_stream(path: &Path, input: &Input, limits: &Limits) -> Result<(Stream, f
             path.display(),
             codec_id.name()
         )),
-        e => Error::input(path, format!("cannot open the `{}` video decoder: {e}", codec_id.name())),
+        e => Error::input(
+            path,
+            format!("cannot open the `{}` video decoder: {e}", codec_id.name()),
+        ),
     })?;
     let (width, height) = (decoder.width(), decoder.height());
     limits.check_size(path, width, height)?;
-    let sar = rational(decoder.aspect_ratio()).filter(|s| (0.1..=10.0).contains(s)).unwrap_or(1.0);
+    let sar = rational(decoder.aspect_ratio())
+        .filter(|s| (0.1..=10.0).contains(s))
+        .unwrap_or(1.0);
 
     let fps = rational(stream.avg_frame_rate()).or_else(|| rational(stream.rate()));
     let start = (stream.start_time() != ff::ffi::AV_NOPTS_VALUE)
@@ -222,7 +250,12 @@ fn display_matrix_rotation(data: &[u8]) -> Option<i32> {
         return None;
     }
     let m = |i: usize| {
-        let b = [data[4 * i], data[4 * i + 1], data[4 * i + 2], data[4 * i + 3]];
+        let b = [
+            data[4 * i],
+            data[4 * i + 1],
+            data[4 * i + 2],
+            data[4 * i + 3],
+        ];
         f64::from(i32::from_ne_bytes(b)) / 65536.0
     };
     let scale0 = m(0).hypot(m(3));
@@ -230,7 +263,9 @@ fn display_matrix_rotation(data: &[u8]) -> Option<i32> {
     if scale0 == 0.0 || scale1 == 0.0 {
         return None;
     }
-    Some(snap_degrees((m(1) / scale1).atan2(m(0) / scale0).to_degrees()))
+    Some(snap_degrees(
+        (m(1) / scale1).atan2(m(0) / scale0).to_degrees(),
+    ))
 }
 
 /// Any angle to the nearest of 0, 90, 180, 270.
@@ -374,7 +409,9 @@ impl VideoFrames {
                 )));
             }
         }
-        Ok(Self::new(path, input, stream, decoder, params, limits, false))
+        Ok(Self::new(
+            path, input, stream, decoder, params, limits, false,
+        ))
     }
 
     pub fn open_live(path: &Path, params: &SampleParams, limits: &Limits) -> Result<Self> {
@@ -387,7 +424,9 @@ impl VideoFrames {
         }
         let input = open_live(path)?;
         let (stream, decoder) = open_stream(path, &input, limits)?;
-        Ok(Self::new(path, input, stream, decoder, params, limits, true))
+        Ok(Self::new(
+            path, input, stream, decoder, params, limits, true,
+        ))
     }
 
     fn new(
@@ -460,9 +499,10 @@ impl VideoFrames {
                 self.eof_sent = true;
                 Ok(())
             }
-            Err(ff::Error::Other { errno }) if errno == ETIMEDOUT => {
-                Err(Error::input(&self.path, "the live source stopped sending data (timed out)"))
-            }
+            Err(ff::Error::Other { errno }) if errno == ETIMEDOUT => Err(Error::input(
+                &self.path,
+                "the live source stopped sending data (timed out)",
+            )),
             Err(ff::Error::Exit) => Err(Error::Cancelled),
             Err(e) => {
                 // Demuxers report a damaged stretch as an error and resync on the next call;
@@ -477,7 +517,10 @@ impl VideoFrames {
                     tracing::warn!(path = %self.path.display(), "skipping unreadable data: {e}");
                     return Ok(());
                 }
-                Err(Error::input(&self.path, format!("cannot read the video data on: {e}")))
+                Err(Error::input(
+                    &self.path,
+                    format!("cannot read the video data on: {e}"),
+                ))
             }
         }
     }
@@ -508,7 +551,8 @@ impl VideoFrames {
                 "no frame could be decoded: the video data is corrupt or truncated",
             ));
         }
-        if let (false, Some(end), Some(last)) = (self.live, self.stream.declared_end, self.last_pts) {
+        if let (false, Some(end), Some(last)) = (self.live, self.stream.declared_end, self.last_pts)
+        {
             let slack = (0.1 * self.stream.duration_s.unwrap_or(0.0)).max(0.5);
             if last < end - slack {
                 return Err(Error::input(
@@ -534,16 +578,24 @@ impl VideoFrames {
             None => self.last_pts.map_or(0.0, |p| p + step),
         };
         self.last_pts = Some(pts);
-        let Some(pts_s) = self.sampler.offer(pts) else { return Ok(None) };
+        let Some(pts_s) = self.sampler.offer(pts) else {
+            return Ok(None);
+        };
         let image = self.to_rgb(frame)?;
-        Ok(Some(Sampled { source_index, pts_s, image }))
+        Ok(Some(Sampled {
+            source_index,
+            pts_s,
+            image,
+        }))
     }
 
     /// RGB24 at square pixels, turned upright.
     fn to_rgb(&self, frame: &ff::frame::Video) -> Result<RgbImage> {
         let (w, h) = (frame.width(), frame.height());
         self.limits.check_size(&self.path, w, h)?;
-        let sar = rational(frame.aspect_ratio()).filter(|s| (0.1..=10.0).contains(s)).unwrap_or(1.0);
+        let sar = rational(frame.aspect_ratio())
+            .filter(|s| (0.1..=10.0).contains(s))
+            .unwrap_or(1.0);
         let out_w = square_width(w, sar, &self.limits);
         let convert_error =
             |e: ff::Error| Error::input(&self.path, format!("cannot convert a frame to RGB: {e}"));
@@ -604,7 +656,10 @@ mod tests {
     use super::*;
 
     fn matrix(a: i32, b: i32, c: i32, d: i32) -> Vec<u8> {
-        [a, b, 0, c, d, 0, 0, 0, 1 << 30].iter().flat_map(|v| v.to_ne_bytes()).collect()
+        [a, b, 0, c, d, 0, 0, 0, 1 << 30]
+            .iter()
+            .flat_map(|v| v.to_ne_bytes())
+            .collect()
     }
 
     #[test]
@@ -615,7 +670,10 @@ mod tests {
         // turns it 90° counter-clockwise, i.e. 270° clockwise.
         assert_eq!(display_matrix_rotation(&matrix(0, -one, one, 0)), Some(270));
         assert_eq!(display_matrix_rotation(&matrix(0, one, -one, 0)), Some(90));
-        assert_eq!(display_matrix_rotation(&matrix(-one, 0, 0, -one)), Some(180));
+        assert_eq!(
+            display_matrix_rotation(&matrix(-one, 0, 0, -one)),
+            Some(180)
+        );
         assert_eq!(display_matrix_rotation(&matrix(0, 0, 0, 0)), None);
         assert_eq!(snap_degrees(-90.0), 270);
     }
