@@ -548,6 +548,23 @@ fn corpus() -> Corpus {
         Want::Fails(&["video lasts 0:00:02 but the limit is 0:00:01"]),
     );
 
+    std::fs::create_dir(d.join("long-folder")).unwrap();
+    for i in 1..=3 {
+        RgbImage::new(8, 8)
+            .save(d.join(format!("long-folder/f{i}.png")))
+            .unwrap();
+    }
+    cases.push(Case {
+        name: "long-folder",
+        path: d.join("long-folder"),
+        want: Want::FramesFail(&["3 frames exceed the limit of 2 frames"]),
+        limits: Limits {
+            max_frames: 2,
+            ..Limits::default()
+        },
+        params: SampleParams::default(),
+    });
+
     // Live sources that cannot work.
     cases.push(Case {
         name: "webcam that is not there",

@@ -139,9 +139,9 @@ struct Stream {
     time_base: f64,
     fps: Option<f64>,
     duration_s: Option<f64>,
-    /// Where the stream says it ends (start time + its own duration, not the container's
-    /// estimate): used to tell a truncated file.
-    declared_end: Option<f64>,
+    /// Start time and length the stream itself declares (not the container's estimate): used
+    /// to tell a truncated file.
+    declared: Option<(f64, f64)>,
     frame_count: Option<u64>,
     rotation: i32,
 }
@@ -213,7 +213,7 @@ fn open_stream(
         time_base,
         fps,
         duration_s,
-        declared_end: stream_duration.map(|d| start.unwrap_or(0.0) + d),
+        declared: stream_duration.map(|d| (start.unwrap_or(0.0), d)),
         frame_count: (stream.frames() > 0).then(|| stream.frames() as u64),
         rotation: rotation(&stream),
     };
@@ -551,15 +551,27 @@ impl VideoFrames {
                 "no frame could be decoded: the video data is corrupt or truncated",
             ));
         }
-        if let (false, Some(end), Some(last)) = (self.live, self.stream.declared_end, self.last_pts)
+        if let (false, Some((start, length)), Some(last)) =
+            (self.live, self.stream.declared, self.last_pts)
         {
-            let slack = (0.1 * self.stream.duration_s.unwrap_or(0.0)).max(0.5);
-            if last < end - slack {
+            let (reached, slack) = (last - start, (0.1 * length).max(0.5));
+            // Where the container counts its frames (MP4, MOV, AVI), a short time alone is not
+            // enough: a screen recording may hold its last frame for seconds, and an edit list
+            // may end the picture early. Truncation loses frames as well as time.
+            let frames_missing = match self.stream.frame_count {
+                Some(n) => self.decoded + u64::from(self.bad_packets) < n,
+                None => true,
+            };
+            if frames_missing && reached < length - slack {
+                let counted = match self.stream.frame_count {
+                    Some(n) => format!(" after {} of its {n} frames", self.decoded),
+                    None => String::new(),
+                };
                 return Err(Error::input(
                     &self.path,
                     format!(
-                        "truncated video: the data ends at {last:.2} s but the file declares \
-                         {end:.2} s (the frames before were analysed)"
+                        "truncated video: the data ends at {reached:.2} s{counted} but the file \
+                         declares {length:.2} s (the frames before were analysed)"
                     ),
                 ));
             }
