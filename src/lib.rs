@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod faces;
 pub mod logging;
+pub mod media;
 pub mod models;
 pub mod store;
 pub mod track;
