@@ -5,6 +5,7 @@
 //! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
 pub mod device;
 pub mod error;
+pub mod models;
 
 pub use error::{Error, Result};
 

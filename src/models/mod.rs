@@ -1,0 +1,5 @@
+//! The networks: encoders (CLIP, forensic CNNs), fusion, head, the detector composing them, and
+//! their weights (strict loading, profiles, the model hub).
+pub mod fusion;
+pub mod head;
+pub mod weights;
