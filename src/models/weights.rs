@@ -13,7 +13,7 @@
 //! point precision (fp16/bf16 checkpoints) are cast to the variable's kind.
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -143,6 +143,19 @@ fn read_tensor(file: &mut File, info: &TensorInfo) -> Result<Tensor> {
     Ok(Tensor::f_from_data_size(&bytes, &info.shape, info.kind)?)
 }
 
+/// One weight file and how its tensor names map onto the model's variables.
+pub struct Source<'a> {
+    pub path: &'a Path,
+    /// File tensor name → variable name; `None` keeps the name.
+    pub rename: &'a dyn Fn(&str) -> Option<String>,
+    /// File tensors (by their stored name) that may be left unused.
+    pub ignore: &'a dyn Fn(&str) -> bool,
+    /// This file's tensors may replace those of earlier non-overriding files (e.g. LayerNorm
+    /// parameters tuned on top of a frozen base checkpoint). Two overriding files providing the
+    /// same variable are still a duplicate.
+    pub overrides: bool,
+}
+
 /// Loads every variable of `vs` from the safetensors `files`, strictly.
 ///
 /// Each tensor name `n` found in the files maps to the variable `rename(n)` (or `n` itself when
@@ -164,21 +177,44 @@ pub fn load_strict(
     rename: &dyn Fn(&str) -> Option<String>,
     ignore: &dyn Fn(&str) -> bool,
 ) -> Result<LoadReport> {
-    if files.is_empty() {
+    let sources: Vec<Source> = files
+        .iter()
+        .map(|&path| Source {
+            path,
+            rename,
+            ignore,
+            overrides: false,
+        })
+        .collect();
+    load_sources(vs, &sources)
+}
+
+/// [`load_strict`] with a name mapping per file, and base files that later files may override.
+pub fn load_sources(vs: &mut nn::VarStore, sources: &[Source]) -> Result<LoadReport> {
+    if sources.is_empty() {
         return Err(Error::Weights("no weight files were given".into()));
     }
     let variables = vs.variables();
+    let several = sources.len() > 1;
 
     // Pass 1: headers only — decide everything before touching a variable.
-    let mut plan: Vec<(usize, String, TensorInfo)> = Vec::new(); // (file index, variable, tensor)
-    let mut provided: HashMap<String, String> = HashMap::new(); // variable → "file:tensor"
+    // variable → (source index, tensor name as stored, tensor)
+    let mut plan: HashMap<String, (usize, String, TensorInfo)> = HashMap::new();
     let (mut unexpected, mut misshaped, mut duplicates, mut ignored) =
         (vec![], vec![], vec![], vec![]);
-    for (fi, path) in files.iter().enumerate() {
-        for (name, info) in read_header(path)? {
-            let target = rename(&name).unwrap_or_else(|| name.clone());
+    let mut misshaped_vars = HashSet::new();
+    let label = |si: usize, name: &str| {
+        if several {
+            format!("{}:{name}", sources[si].path.display())
+        } else {
+            name.to_string()
+        }
+    };
+    for (si, src) in sources.iter().enumerate() {
+        for (name, info) in read_header(src.path)? {
+            let target = (src.rename)(&name).unwrap_or_else(|| name.clone());
             let Some(var) = variables.get(&target) else {
-                if ignore(&name) {
+                if (src.ignore)(&name) {
                     ignored.push(name);
                 } else if target == name {
                     unexpected.push(name);
@@ -187,29 +223,32 @@ pub fn load_strict(
                 }
                 continue;
             };
-            let source = if files.len() > 1 {
-                format!("{}:{name}", path.display())
-            } else {
-                name.clone()
-            };
-            if let Some(first) = provided.insert(target.clone(), source.clone()) {
-                duplicates.push(format!("{target} (from {first} and {source})"));
-                continue;
-            }
             if var.size() != info.shape {
                 misshaped.push(format!(
                     "{target}: model expects {:?}, file has {:?}",
                     var.size(),
                     info.shape
                 ));
+                misshaped_vars.insert(target);
                 continue;
             }
-            plan.push((fi, target, info));
+            if let Some((first, first_name, _)) = plan.get(&target) {
+                if !src.overrides || sources[*first].overrides {
+                    duplicates.push(format!(
+                        "{target} (from {} and {})",
+                        label(*first, first_name),
+                        label(si, &name)
+                    ));
+                    continue;
+                }
+            }
+            plan.insert(target, (si, name, info));
         }
     }
+    // A mis-shaped variable is reported as such, not also as missing.
     let mut missing: Vec<String> = variables
         .keys()
-        .filter(|v| !provided.contains_key(*v))
+        .filter(|v| !plan.contains_key(*v) && !misshaped_vars.contains(*v))
         .cloned()
         .collect();
     missing.sort();
@@ -223,7 +262,10 @@ pub fn load_strict(
         && misshaped.is_empty()
         && duplicates.is_empty())
     {
-        let names: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+        let names: Vec<String> = sources
+            .iter()
+            .map(|s| s.path.display().to_string())
+            .collect();
         let mut msg = format!(
             "{} do(es) not match the model ({} variables): {} missing, {} unexpected, {} mis-shaped",
             names.join(", "),
@@ -252,20 +294,22 @@ pub fn load_strict(
         return Err(Error::Weights(msg));
     }
 
-    // Pass 2: copy, one tensor at a time.
+    // Pass 2: copy, one tensor at a time, file by file in offset order (sequential reads).
     let mut report = LoadReport {
         ignored,
-        files: files.iter().map(|p| p.to_path_buf()).collect(),
+        files: sources.iter().map(|s| s.path.to_path_buf()).collect(),
         ..Default::default()
     };
-    let mut open: Vec<Option<File>> = files.iter().map(|_| None).collect();
-    for (fi, target, info) in plan {
-        let file = match &mut open[fi] {
+    let mut order: Vec<(&String, &(usize, String, TensorInfo))> = plan.iter().collect();
+    order.sort_by_key(|(_, (si, _, info))| (*si, info.start));
+    let mut open: Vec<Option<File>> = sources.iter().map(|_| None).collect();
+    for (target, (si, _, info)) in order {
+        let file = match &mut open[*si] {
             Some(f) => f,
-            slot => slot.insert(File::open(files[fi])?),
+            slot => slot.insert(File::open(sources[*si].path)?),
         };
-        let src = read_tensor(file, &info)?;
-        let mut var = variables[&target].shallow_clone();
+        let src = read_tensor(file, info)?;
+        let mut var = variables[target].shallow_clone();
         if src.kind() != var.kind() {
             report.cast += 1;
         }
