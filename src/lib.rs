@@ -3,9 +3,14 @@
 //! Data flow: media → frames → faces → encoders → fusion → head → aggregate → store, with the
 //! explainability engine reading from the encoders. The desktop app (src-tauri), the CLI
 //! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
+pub mod aggregate;
+pub mod config;
 pub mod device;
 pub mod error;
+pub mod logging;
 pub mod models;
+pub mod store;
+pub mod track;
 
 pub use error::{Error, Result};
 

@@ -1,0 +1,468 @@
+//! The analysis pipeline: media → sampled frames → MTCNN faces → 5-point alignment → detector →
+//! aggregation → store. `Analyzer` owns the models on one device; the CLI calls it directly and
+//! the desktop app runs it on a worker thread (`spawn_worker`). Progress streams as `Progress`.
+//!
+//! Without installed detector weights the pipeline still decodes, finds, aligns and stores every
+//! face, and marks the case "not scored" with the command that installs weights. A profile made
+//! from random weights is allowed (tests, demos), and everything it scores is flagged untrained.
+use crate::aggregate::{self, Scored};
+use crate::config::{Band, Settings};
+use crate::faces::align::{self, AlignTemplate};
+use crate::faces::mtcnn::{Detection, Mtcnn};
+use crate::media::{self, Frame, Limits, MediaKind, SampleParams};
+use crate::models::profile::LoadedDetector;
+use crate::store::{FaceRow, FrameRow, NewMedia, Outcome, ScoreRow, Store};
+use crate::track::IouTracker;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+/// The one command that installs a real detector, shown wherever a case is not scored.
+pub const INSTALL_HINT: &str = "verity models fetch gend-clip-l14";
+
+/// Frames decoded and faces detected per MTCNN batch.
+const FRAME_BATCH: usize = 8;
+const CROP_SIZE: u32 = 224;
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Progress {
+    Imported { case_id: i64, existing: bool, title: String },
+    Started { case_id: i64, analysis_id: i64, kind: MediaKind, frames_estimate: Option<u64> },
+    Frames { case_id: i64, decoded: usize, faces_found: usize, faces_scored: usize, frames_estimate: Option<u64>, elapsed_s: f64 },
+    Finished { case_id: i64, summary: Box<Summary> },
+}
+
+/// Stage timings in seconds, for the benchmark and the log.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageTimes {
+    pub decode: f64,
+    pub detect: f64,
+    pub align: f64,
+    pub encode: f64,
+    pub store: f64,
+    pub total: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TopFrame {
+    pub frame: i64,
+    pub pts_s: f64,
+    pub score: f64,
+}
+
+/// What one analysis concluded: the CLI prints it, the app shows it, `--json` writes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub case_id: i64,
+    pub analysis_id: Option<i64>,
+    pub file: String,
+    pub sha256: String,
+    pub kind: Option<MediaKind>,
+    /// done | not_scored | failed | cancelled
+    pub status: String,
+    pub score: Option<f64>,
+    pub band: Option<Band>,
+    pub verdict: String,
+    pub untrained: bool,
+    pub profile: Option<String>,
+    pub message: Option<String>,
+    pub frames: usize,
+    pub faces: usize,
+    pub tracks: usize,
+    pub top_frames: Vec<TopFrame>,
+    pub times: StageTimes,
+}
+
+pub struct Analyzer {
+    settings: Settings,
+    device: tch::Device,
+    mtcnn: Mtcnn,
+    detector: Option<LoadedDetector>,
+    /// Why there is no detector (shown on not-scored cases).
+    detector_missing: Option<String>,
+}
+
+/// Where model profiles live (see `Settings::models_dir`).
+pub fn models_dir(settings: &Settings) -> PathBuf {
+    settings.models_dir()
+}
+
+/// The detector profile to use: the one named in settings (a name under `models/profiles/` or a
+/// path), else the first trained profile installed. Untrained profiles are only used by name.
+pub fn find_profile(settings: &Settings) -> Option<PathBuf> {
+    let dir = models_dir(settings).join("profiles");
+    if let Some(p) = &settings.profile {
+        let as_path = PathBuf::from(p);
+        return Some(if as_path.is_dir() { as_path } else { dir.join(p) });
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    entries.sort();
+    entries.into_iter().find(|p| {
+        crate::models::profile::load_profile(p).map(|pr| pr.trained).unwrap_or(false)
+    })
+}
+
+impl Analyzer {
+    /// Loads MTCNN (required: it ships with the app) and the detector profile (optional).
+    pub fn new(settings: &Settings) -> Result<Self> {
+        settings.validate()?;
+        let device = crate::device::select(settings.device)?;
+        let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), device)?;
+        let (detector, detector_missing) = match find_profile(settings) {
+            Some(dir) => match LoadedDetector::load(&dir, device) {
+                Ok(d) => (Some(d), None),
+                Err(e) if settings.profile.is_some() => return Err(e),
+                Err(e) => (None, Some(format!("Detector profile {} could not be loaded ({e}).", dir.display()))),
+            },
+            None => (None, Some("No detector weights installed.".to_string())),
+        };
+        Ok(Self { settings: settings.clone(), device, mtcnn, detector, detector_missing })
+    }
+
+    pub fn device(&self) -> tch::Device {
+        self.device
+    }
+
+    pub fn detector(&self) -> Option<&LoadedDetector> {
+        self.detector.as_ref()
+    }
+
+    fn limits(&self) -> Limits {
+        Limits { max_bytes: self.settings.max_media_mib * 1024 * 1024, ..Limits::default() }
+    }
+
+    /// Imports `path` as a case (or finds the existing case for the same content) and analyses it.
+    pub fn analyze_path(&self, store: &mut Store, path: &Path, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+        let meta = std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+        if meta.is_file() && meta.len() == 0 {
+            return Err(Error::input(path, "file is empty (0 bytes)"));
+        }
+        let limits = self.limits();
+        if meta.is_file() && meta.len() > limits.max_bytes {
+            return Err(Error::TooLarge(format!(
+                "{}: {} MiB exceeds the limit of {} MiB (Settings → maximum media size)",
+                path.display(),
+                meta.len() / (1024 * 1024),
+                self.settings.max_media_mib
+            )));
+        }
+        let probed = media::probe(path, &limits);
+        let nm = NewMedia {
+            original_path: path.to_path_buf(),
+            kind: probed.as_ref().map(|i| kind_str(i.kind)).unwrap_or("unknown").to_string(),
+            size_bytes: probed.as_ref().map(|i| i.size_bytes).unwrap_or(meta.len()),
+            width: probed.as_ref().ok().map(|i| i.width),
+            height: probed.as_ref().ok().map(|i| i.height),
+            duration_s: probed.as_ref().ok().and_then(|i| i.duration_s),
+            fps: probed.as_ref().ok().and_then(|i| i.fps),
+            codec: probed.as_ref().ok().and_then(|i| i.codec.clone()),
+            container: probed.as_ref().ok().and_then(|i| i.container.clone()),
+        };
+        let imported = store.import(&nm, actor)?;
+        let title = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        progress(&Progress::Imported { case_id: imported.case_id, existing: imported.existing, title });
+        self.analyze_case(store, imported.case_id, actor, progress, cancel)
+    }
+
+    /// (Re-)analyses a stored case from its content-store copy.
+    pub fn analyze_case(&self, store: &mut Store, case_id: i64, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+        let media_row = store.media_of_case(case_id)?;
+        let blob = store.blobs.path(&media_row.blob);
+        let settings_json = serde_json::to_string(&self.settings).unwrap_or_default();
+        let aid = store.begin_analysis(case_id, &settings_json, actor)?;
+        let t0 = Instant::now();
+        let mut summary = Summary {
+            case_id,
+            analysis_id: Some(aid),
+            file: media_row.original_name.clone(),
+            sha256: media_row.sha256.clone(),
+            kind: None,
+            status: "failed".into(),
+            score: None,
+            band: None,
+            verdict: String::new(),
+            untrained: false,
+            profile: self.detector.as_ref().map(|d| d.profile().name.clone()),
+            message: None,
+            frames: 0,
+            faces: 0,
+            tracks: 0,
+            top_frames: vec![],
+            times: StageTimes::default(),
+        };
+        // libtorch reports some errors by panicking through tch: contain them to this case.
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.run_analysis(store, case_id, aid, &blob, progress, cancel, &mut summary)
+        }));
+        let outcome = match run {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(e)) => failed_outcome(&e.to_string(), cancel.load(Ordering::Relaxed)),
+            Err(p) => {
+                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                failed_outcome(&format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())), false)
+            }
+        };
+        summary.status = outcome.status.clone();
+        summary.score = outcome.score;
+        summary.band = outcome.score.map(|s| self.settings.thresholds.band(s));
+        summary.untrained = outcome.untrained;
+        summary.message = outcome.message.clone();
+        summary.verdict = verdict_text(&summary);
+        summary.times.total = t0.elapsed().as_secs_f64();
+        store.finish_analysis(aid, &outcome, actor)?;
+        progress(&Progress::Finished { case_id, summary: Box::new(summary.clone()) });
+        Ok(summary)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_analysis(
+        &self,
+        store: &mut Store,
+        case_id: i64,
+        aid: i64,
+        blob: &Path,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+        summary: &mut Summary,
+    ) -> Result<Outcome> {
+        let limits = self.limits();
+        let info = media::probe(blob, &limits)?;
+        summary.kind = Some(info.kind);
+        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, max_frames: None };
+        progress(&Progress::Started { case_id, analysis_id: aid, kind: info.kind, frames_estimate: estimate_frames(&info, params.fps) });
+        let template = self.detector.as_ref().map(|d| d.template()).unwrap_or_else(AlignTemplate::arcface);
+        let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
+        let mut tracker = IouTracker::default();
+        let mut scored: Vec<Scored> = Vec::new();
+        let mut face_scores: Vec<ScoreRow> = Vec::new();
+        let mut pts_of: std::collections::HashMap<i64, f64> = Default::default();
+        let mut tracks = std::collections::BTreeSet::new();
+        let start = Instant::now();
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
+            let t = Instant::now();
+            let mut batch: Vec<Frame> = Vec::with_capacity(FRAME_BATCH);
+            for item in frames_iter.by_ref() {
+                batch.push(item?);
+                if batch.len() == FRAME_BATCH {
+                    break;
+                }
+            }
+            summary.times.decode += t.elapsed().as_secs_f64();
+            if batch.is_empty() {
+                break;
+            }
+            let t = Instant::now();
+            let images: Vec<&image::RgbImage> = batch.iter().map(|f| &f.image).collect();
+            let dets = self.mtcnn.detect(&images)?;
+            summary.times.detect += t.elapsed().as_secs_f64();
+
+            let t = Instant::now();
+            let mut frame_rows = Vec::with_capacity(batch.len());
+            let mut face_rows = Vec::new();
+            let mut crops: Vec<image::RgbImage> = Vec::new();
+            let mut meta: Vec<(i64, i64, f64)> = Vec::new(); // frame idx, track, motion
+            for (frame, found) in batch.iter().zip(dets.iter()) {
+                let idx = frame.index as i64;
+                pts_of.insert(idx, frame.pts_s);
+                frame_rows.push(FrameRow {
+                    idx,
+                    source_index: frame.source_index as i64,
+                    pts_s: frame.pts_s,
+                    keyframe: frame.keyframe,
+                    motion: frame.motion as f64,
+                    width: frame.image.width(),
+                    height: frame.image.height(),
+                });
+                let found: Vec<&Detection> = found.iter().collect();
+                let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
+                let ids = tracker.update(frame.index, &boxes);
+                for (d, tid) in found.iter().zip(ids) {
+                    let aligned = align::align_face(&frame.image, &d.landmarks, &template, CROP_SIZE);
+                    let crop = store_crop(store, aid, idx, tid, &aligned.image)?;
+                    face_rows.push(FaceRow {
+                        id: 0,
+                        frame_idx: idx,
+                        track_id: tid,
+                        bbox: d.bbox,
+                        det_prob: d.prob,
+                        landmarks: d.landmarks,
+                        crop: Some(crop),
+                        full_frame: false,
+                        score: None,
+                    });
+                    tracks.insert(tid);
+                    crops.push(aligned.image);
+                    meta.push((idx, tid, frame.motion as f64));
+                }
+                if found.is_empty() && self.settings.score_full_frame_without_face {
+                    let img = align::full_frame(&frame.image, CROP_SIZE);
+                    let crop = store_crop(store, aid, idx, 0, &img)?;
+                    let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
+                    face_rows.push(FaceRow {
+                        id: 0,
+                        frame_idx: idx,
+                        track_id: 0,
+                        bbox: [0.0, 0.0, w, h],
+                        det_prob: 0.0,
+                        landmarks: [[0.0; 2]; 5],
+                        crop: Some(crop),
+                        full_frame: true,
+                        score: None,
+                    });
+                    crops.push(img);
+                    meta.push((idx, 0, frame.motion as f64));
+                }
+            }
+            summary.times.align += t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let face_ids = store.add_frames(aid, &frame_rows, &face_rows)?;
+            summary.times.store += t.elapsed().as_secs_f64();
+            summary.frames += frame_rows.len();
+            summary.faces += face_rows.len();
+
+            if let Some(det) = &self.detector {
+                let t = Instant::now();
+                for chunk in (0..crops.len()).collect::<Vec<_>>().chunks(self.settings.batch_size) {
+                    let refs: Vec<&image::RgbImage> = chunk.iter().map(|&i| &crops[i]).collect();
+                    let out = det.score(&refs)?;
+                    for (&i, s) in chunk.iter().zip(out) {
+                        let (fidx, tid, motion) = meta[i];
+                        scored.push(Scored { frame: fidx, track: tid, motion, prob: s.prob as f64 });
+                        face_scores.push(ScoreRow { level: "face".into(), face_id: Some(face_ids[i]), frame_idx: Some(fidx), track_id: Some(tid), score: s.prob as f64 });
+                    }
+                }
+                summary.times.encode += t.elapsed().as_secs_f64();
+            }
+            progress(&Progress::Frames {
+                case_id,
+                decoded: summary.frames,
+                faces_found: summary.faces,
+                faces_scored: scored.len(),
+                frames_estimate: estimate_frames(&info, params.fps),
+                elapsed_s: start.elapsed().as_secs_f64(),
+            });
+        }
+        summary.tracks = tracks.len();
+        if summary.frames == 0 {
+            return Err(Error::Other("no frames could be decoded from this media".into()));
+        }
+        let no_face = summary.faces == 0;
+        let Some(det) = &self.detector else {
+            let why = self.detector_missing.clone().unwrap_or_default();
+            let faces = if no_face {
+                format!("No face found in {} frame(s).", summary.frames)
+            } else {
+                format!("{} face(s) found and aligned in {} frame(s).", summary.faces, summary.frames)
+            };
+            return Ok(Outcome {
+                status: "not_scored".into(),
+                score: None,
+                band: None,
+                profile: None,
+                weight_hashes: vec![],
+                untrained: false,
+                message: Some(format!("Not scored — {why} {faces} Install a detector with: {INSTALL_HINT}")),
+                scores: vec![],
+            });
+        };
+        let profile = det.profile();
+        if no_face {
+            return Ok(Outcome {
+                status: "not_scored".into(),
+                score: None,
+                band: None,
+                profile: Some(profile.name.clone()),
+                weight_hashes: det.weight_hashes(),
+                untrained: !profile.trained,
+                message: Some(format!(
+                    "No face found in {} frame(s). To score the whole frame instead, enable \"score full frame when no face\" (--full-frame).",
+                    summary.frames
+                )),
+                scores: vec![],
+            });
+        }
+        let how = self.settings.aggregation;
+        let mut rows = face_scores;
+        let frames = aggregate::frame_scores(&scored);
+        for (f, _, s) in &frames {
+            rows.push(ScoreRow { level: "frame".into(), face_id: None, frame_idx: Some(*f), track_id: None, score: *s });
+        }
+        for (t, s, _) in aggregate::track_scores(&scored, how) {
+            rows.push(ScoreRow { level: "track".into(), face_id: None, frame_idx: None, track_id: Some(t), score: s });
+        }
+        let score = aggregate::media_score(&scored, how).ok_or_else(|| Error::Other("no scores".into()))?;
+        rows.push(ScoreRow { level: "media".into(), face_id: None, frame_idx: None, track_id: None, score });
+        let mut top: Vec<TopFrame> = frames.iter().map(|(f, _, s)| TopFrame { frame: *f, pts_s: pts_of.get(f).copied().unwrap_or(0.0), score: *s }).collect();
+        top.sort_by(|a, b| b.score.total_cmp(&a.score));
+        top.truncate(5);
+        summary.top_frames = top;
+        let untrained = !profile.trained;
+        Ok(Outcome {
+            status: "done".into(),
+            score: Some(score),
+            band: Some(self.settings.thresholds.band(score).as_str().into()),
+            profile: Some(profile.name.clone()),
+            weight_hashes: det.weight_hashes(),
+            untrained,
+            message: untrained.then(|| "UNTRAINED profile (random weights): this score is not a verdict.".to_string()),
+            scores: rows,
+        })
+    }
+}
+
+fn store_crop(store: &Store, aid: i64, frame: i64, track: i64, img: &image::RgbImage) -> Result<String> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .map_err(|e| Error::Other(format!("cannot encode face crop: {e}")))?;
+    store.blobs.put_derived(&format!("a{aid}/f{frame:06}_t{track}.png"), &bytes)
+}
+
+fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {
+    Outcome {
+        status: if cancelled { "cancelled" } else { "failed" }.into(),
+        score: None,
+        band: None,
+        profile: None,
+        weight_hashes: vec![],
+        untrained: false,
+        message: Some(if cancelled { "Analysis cancelled by the analyst.".to_string() } else { msg.to_string() }),
+        scores: vec![],
+    }
+}
+
+fn kind_str(k: MediaKind) -> &'static str {
+    match k {
+        MediaKind::Image => "image",
+        MediaKind::Video => "video",
+        MediaKind::FrameFolder => "framefolder",
+        MediaKind::Live => "live",
+    }
+}
+
+fn estimate_frames(info: &media::MediaInfo, fps: f32) -> Option<u64> {
+    match info.kind {
+        MediaKind::Image => Some(1),
+        MediaKind::FrameFolder => info.frame_count,
+        _ => info.duration_s.map(|d| (d * fps as f64).ceil().max(1.0) as u64),
+    }
+}
+
+/// One line a person can read: the verdict, or why there is none.
+pub fn verdict_text(s: &Summary) -> String {
+    match (s.status.as_str(), s.score, s.band) {
+        ("done", Some(score), Some(band)) if s.untrained => {
+            format!("UNTRAINED {:.3} ({}) — random-weight profile, not a verdict", score, band.as_str())
+        }
+        ("done", Some(score), Some(band)) => format!("{} ({score:.3})", band.label()),
+        ("not_scored", ..) => "not scored".into(),
+        ("cancelled", ..) => "cancelled".into(),
+        _ => "failed".into(),
+    }
+}

@@ -1,0 +1,721 @@
+//! Case storage: SQLite (WAL, versioned migrations) for cases, media, frames, faces, scores,
+//! reviews, labels and the append-only audit log, plus a content-addressed blob store so a case
+//! never depends on the original file's path.
+//!
+//! Consistency under `kill -9`: every write is one transaction, and an analysis is a row with
+//! status `running` plus the pid that owns it. When a store is opened, analyses left `running` by
+//! a process that no longer exists become `interrupted` (and so do their cases), ready to re-run.
+mod blobs;
+mod schema;
+
+pub use blobs::{hash_path, BlobStore};
+
+use crate::{Error, Result};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+pub struct Store {
+    conn: Connection,
+    pub blobs: BlobStore,
+    data_dir: PathBuf,
+}
+
+/// A media item about to be imported.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewMedia {
+    pub original_path: PathBuf,
+    pub kind: String,
+    pub size_bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_s: Option<f64>,
+    pub fps: Option<f64>,
+    pub codec: Option<String>,
+    pub container: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Imported {
+    pub case_id: i64,
+    pub media_id: i64,
+    pub sha256: String,
+    /// True when the same content was imported before: the existing case is returned.
+    pub existing: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseSummary {
+    pub id: i64,
+    pub title: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub status: String,
+    pub score: Option<f64>,
+    pub band: Option<String>,
+    pub untrained: bool,
+    pub profile: Option<String>,
+    pub message: Option<String>,
+    pub media_kind: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaRow {
+    pub id: i64,
+    pub sha256: String,
+    pub original_name: String,
+    pub original_path: String,
+    pub kind: String,
+    pub size_bytes: u64,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub duration_s: Option<f64>,
+    pub fps: Option<f64>,
+    pub codec: Option<String>,
+    pub container: Option<String>,
+    pub blob: String,
+    pub imported_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FrameRow {
+    pub idx: i64,
+    pub source_index: i64,
+    pub pts_s: f64,
+    pub keyframe: bool,
+    pub motion: f64,
+    pub width: u32,
+    pub height: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FaceRow {
+    pub id: i64,
+    pub frame_idx: i64,
+    pub track_id: i64,
+    pub bbox: [f32; 4],
+    pub det_prob: f32,
+    pub landmarks: [[f32; 2]; 5],
+    pub crop: Option<String>,
+    pub full_frame: bool,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreRow {
+    pub level: String,
+    pub face_id: Option<i64>,
+    pub frame_idx: Option<i64>,
+    pub track_id: Option<i64>,
+    pub score: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AnalysisRow {
+    pub id: i64,
+    pub started_at: String,
+    pub finished_at: Option<String>,
+    pub status: String,
+    pub settings_json: String,
+    pub profile: Option<String>,
+    pub weight_hashes: Option<String>,
+    pub untrained: bool,
+    pub error: Option<String>,
+    pub frames_total: i64,
+    pub faces_total: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ReviewRow {
+    pub id: i64,
+    pub verdict: String,
+    pub analyst: String,
+    pub note: String,
+    pub created_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub case_id: Option<i64>,
+    pub details: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseDetail {
+    pub case: CaseSummary,
+    pub media: MediaRow,
+    pub analysis: Option<AnalysisRow>,
+    pub frames: Vec<FrameRow>,
+    pub faces: Vec<FaceRow>,
+    pub scores: Vec<ScoreRow>,
+    pub reviews: Vec<ReviewRow>,
+    pub audit: Vec<AuditRow>,
+}
+
+/// Filter for the case list; all fields optional.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct CaseFilter {
+    /// fake | review | real | failed | interrupted | not_scored | running | pending
+    pub band: Option<String>,
+    pub search: Option<String>,
+    pub limit: Option<usize>,
+}
+
+/// What one analysis produced, written in a single transaction by `finish_analysis`.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// done | not_scored | failed | cancelled
+    pub status: String,
+    pub score: Option<f64>,
+    pub band: Option<String>,
+    pub profile: Option<String>,
+    pub weight_hashes: Vec<(String, String)>,
+    pub untrained: bool,
+    pub message: Option<String>,
+    pub scores: Vec<ScoreRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Fake,
+    Real,
+    Unsure,
+}
+
+impl std::str::FromStr for Verdict {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "fake" | "f" => Ok(Verdict::Fake),
+            "real" | "r" => Ok(Verdict::Real),
+            "unsure" | "u" | "skip" => Ok(Verdict::Unsure),
+            _ => Err(Error::Config(format!("verdict must be fake, real or unsure, not {s:?}"))),
+        }
+    }
+}
+
+impl Verdict {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Verdict::Fake => "fake",
+            Verdict::Real => "real",
+            Verdict::Unsure => "unsure",
+        }
+    }
+}
+
+fn pid_alive(pid: i64) -> bool {
+    if pid == std::process::id() as i64 {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        false
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`: `verity.db` + `blobs/`.
+    pub fn open(data_dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)
+            .map_err(|e| Error::input(data_dir, format!("cannot create the data folder: {e}")))?;
+        let conn = Connection::open(data_dir.join("verity.db"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        let mut store = Store { conn, blobs: BlobStore::new(data_dir.join("blobs")), data_dir: data_dir.to_path_buf() };
+        store.migrate()?;
+        store.recover_interrupted()?;
+        Ok(store)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let current = self.schema_version()? as usize;
+        if current > schema::MIGRATIONS.len() {
+            return Err(Error::Other(format!(
+                "the database was written by a newer Verity Desk (schema v{current}, this build knows v{})",
+                schema::MIGRATIONS.len()
+            )));
+        }
+        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current) {
+            let tx = self.conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Marks analyses left `running` by a dead process as interrupted. Returns how many.
+    pub fn recover_interrupted(&mut self) -> Result<usize> {
+        let running: Vec<(i64, i64, i64)> = self
+            .conn
+            .prepare("SELECT id, case_id, pid FROM analyses WHERE status = 'running'")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut n = 0;
+        for (aid, case_id, pid) in running {
+            if pid_alive(pid) {
+                continue;
+            }
+            let tx = self.conn.transaction()?;
+            let at = now();
+            tx.execute(
+                "UPDATE analyses SET status = 'interrupted', finished_at = ?1,
+                 error = 'the analysis was interrupted before it finished' WHERE id = ?2",
+                params![at, aid],
+            )?;
+            tx.execute(
+                "UPDATE cases SET status = 'interrupted', updated_at = ?1,
+                 message = 'Analysis was interrupted (the app or CLI stopped). Re-run it.' WHERE id = ?2 AND last_analysis_id = ?3",
+                params![at, case_id, aid],
+            )?;
+            append_audit(&tx, "system", "analysis_interrupted", Some(case_id), &serde_json::json!({"analysis_id": aid, "pid": pid}))?;
+            tx.commit()?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Copies the media into the content store and creates its case, or finds the existing
+    /// case when the same content was imported before.
+    pub fn import(&mut self, media: &NewMedia, actor: &str) -> Result<Imported> {
+        let sha = hash_path(&media.original_path)?;
+        if let Some((media_id, case_id)) = self
+            .conn
+            .query_row(
+                "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1",
+                [&sha],
+                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
+            )
+            .optional()?
+        {
+            if let Some(case_id) = case_id {
+                append_audit(&self.conn, actor, "reimport", Some(case_id), &serde_json::json!({"path": media.original_path}))?;
+                return Ok(Imported { case_id, media_id, sha256: sha, existing: true });
+            }
+        }
+        let blob = self.blobs.put(&media.original_path, &sha)?;
+        let name = media
+            .original_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| media.original_path.display().to_string());
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO media (sha256, original_name, original_path, kind, size_bytes, width, height, duration_s, fps,
+                                codec, container, blob, imported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+             ON CONFLICT(sha256) DO NOTHING",
+            params![
+                sha,
+                name,
+                media.original_path.display().to_string(),
+                media.kind,
+                media.size_bytes as i64,
+                media.width,
+                media.height,
+                media.duration_s,
+                media.fps,
+                media.codec,
+                media.container,
+                blob,
+                at
+            ],
+        )?;
+        let media_id: i64 = tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
+            params![media_id, name, at],
+        )?;
+        let case_id = tx.last_insert_rowid();
+        append_audit(&tx, actor, "import", Some(case_id), &serde_json::json!({"file": name, "sha256": sha, "kind": media.kind}))?;
+        tx.commit()?;
+        Ok(Imported { case_id, media_id, sha256: sha, existing: false })
+    }
+
+    /// Starts an analysis: a `running` row owned by this process; the case points at it.
+    pub fn begin_analysis(&mut self, case_id: i64, settings_json: &str, actor: &str) -> Result<i64> {
+        let at = now();
+        let tx = self.conn.transaction()?;
+        let exists: Option<i64> = tx.query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| r.get(0)).optional()?;
+        if exists.is_none() {
+            return Err(Error::Other(format!("case {case_id} does not exist")));
+        }
+        tx.execute(
+            "INSERT INTO analyses (case_id, started_at, status, pid, settings_json) VALUES (?1, ?2, 'running', ?3, ?4)",
+            params![case_id, at, std::process::id() as i64, settings_json],
+        )?;
+        let aid = tx.last_insert_rowid();
+        tx.execute(
+            "UPDATE cases SET status = 'running', updated_at = ?1, message = NULL, last_analysis_id = ?2 WHERE id = ?3",
+            params![at, aid, case_id],
+        )?;
+        append_audit(&tx, actor, "analysis_start", Some(case_id), &serde_json::json!({"analysis_id": aid}))?;
+        tx.commit()?;
+        Ok(aid)
+    }
+
+    /// Writes one batch of frames and their faces in a transaction; returns the face ids in order.
+    pub fn add_frames(&mut self, analysis_id: i64, frames: &[FrameRow], faces: &[FaceRow]) -> Result<Vec<i64>> {
+        let tx = self.conn.transaction()?;
+        let mut ids = Vec::with_capacity(faces.len());
+        {
+            let mut fst = tx.prepare_cached(
+                "INSERT INTO frames (analysis_id, idx, source_index, pts_s, keyframe, motion, width, height)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for f in frames {
+                fst.execute(params![analysis_id, f.idx, f.source_index, f.pts_s, f.keyframe, f.motion, f.width, f.height])?;
+            }
+            let mut face_st = tx.prepare_cached(
+                "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame)
+                 VALUES ((SELECT id FROM frames WHERE analysis_id = ?1 AND idx = ?2), ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for f in faces {
+                face_st.execute(params![
+                    analysis_id,
+                    f.frame_idx,
+                    f.track_id,
+                    f.bbox[0],
+                    f.bbox[1],
+                    f.bbox[2],
+                    f.bbox[3],
+                    f.det_prob,
+                    serde_json::to_string(&f.landmarks).unwrap_or_default(),
+                    f.crop,
+                    f.full_frame
+                ])?;
+                ids.push(tx.last_insert_rowid());
+            }
+        }
+        tx.execute(
+            "UPDATE analyses SET frames_total = frames_total + ?1, faces_total = faces_total + ?2 WHERE id = ?3",
+            params![frames.len() as i64, faces.len() as i64, analysis_id],
+        )?;
+        tx.commit()?;
+        Ok(ids)
+    }
+
+    /// Ends an analysis: its scores, the case's verdict fields and an audit entry, atomically.
+    pub fn finish_analysis(&mut self, analysis_id: i64, out: &Outcome, actor: &str) -> Result<()> {
+        let at = now();
+        let hashes = serde_json::to_string(&out.weight_hashes).unwrap_or_else(|_| "[]".into());
+        let profile = out.profile.clone().unwrap_or_default();
+        let tx = self.conn.transaction()?;
+        let case_id: i64 = tx.query_row("SELECT case_id FROM analyses WHERE id = ?1", [analysis_id], |r| r.get(0))?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO scores (analysis_id, level, face_id, frame_idx, track_id, score, profile, weight_hashes, untrained)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            for s in &out.scores {
+                st.execute(params![analysis_id, s.level, s.face_id, s.frame_idx, s.track_id, s.score, profile, hashes, out.untrained])?;
+            }
+        }
+        tx.execute(
+            "UPDATE analyses SET status = ?1, finished_at = ?2, profile = ?3, weight_hashes = ?4, untrained = ?5, error = ?6
+             WHERE id = ?7",
+            params![out.status, at, out.profile, hashes, out.untrained, out.message, analysis_id],
+        )?;
+        tx.execute(
+            "UPDATE cases SET status = ?1, updated_at = ?2, score = ?3, band = ?4, untrained = ?5, profile = ?6, message = ?7
+             WHERE id = ?8 AND last_analysis_id = ?9",
+            params![out.status, at, out.score, out.band, out.untrained, out.profile, out.message, case_id, analysis_id],
+        )?;
+        append_audit(
+            &tx,
+            actor,
+            "analysis_end",
+            Some(case_id),
+            &serde_json::json!({"analysis_id": analysis_id, "status": out.status, "score": out.score, "band": out.band,
+                                "profile": out.profile, "untrained": out.untrained}),
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseSummary>> {
+        let mut sql = String::from(
+            "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
+                    m.kind, m.sha256
+             FROM cases c JOIN media m ON m.id = c.media_id WHERE 1=1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if let Some(b) = &f.band {
+            match b.as_str() {
+                "fake" | "review" | "real" => {
+                    sql.push_str(" AND c.band = ?");
+                    args.push(b.clone());
+                }
+                "failed" | "interrupted" | "not_scored" | "running" | "pending" | "cancelled" | "done" => {
+                    sql.push_str(" AND c.status = ?");
+                    args.push(b.clone());
+                }
+                other => return Err(Error::Config(format!("unknown band or status filter {other:?}"))),
+            }
+        }
+        if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
+            sql.push_str(" AND (c.title LIKE ? ESCAPE '\\' OR m.sha256 LIKE ? ESCAPE '\\')");
+            let like = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            args.push(like.clone());
+            args.push(like);
+        }
+        sql.push_str(" ORDER BY c.id DESC");
+        if let Some(l) = f.limit {
+            sql.push_str(&format!(" LIMIT {l}"));
+        }
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), case_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    pub fn case(&self, id: i64) -> Result<CaseSummary> {
+        self.conn
+            .query_row(
+                "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
+                        m.kind, m.sha256
+                 FROM cases c JOIN media m ON m.id = c.media_id WHERE c.id = ?1",
+                [id],
+                case_from_row,
+            )
+            .optional()?
+            .ok_or_else(|| Error::Other(format!("case {id} does not exist")))
+    }
+
+    pub fn media_of_case(&self, case_id: i64) -> Result<MediaRow> {
+        Ok(self.conn.query_row(
+            "SELECT m.id, m.sha256, m.original_name, m.original_path, m.kind, m.size_bytes, m.width, m.height, m.duration_s,
+                    m.fps, m.codec, m.container, m.blob, m.imported_at
+             FROM media m JOIN cases c ON c.media_id = m.id WHERE c.id = ?1",
+            [case_id],
+            |r| {
+                Ok(MediaRow {
+                    id: r.get(0)?,
+                    sha256: r.get(1)?,
+                    original_name: r.get(2)?,
+                    original_path: r.get(3)?,
+                    kind: r.get(4)?,
+                    size_bytes: r.get::<_, i64>(5)? as u64,
+                    width: r.get(6)?,
+                    height: r.get(7)?,
+                    duration_s: r.get(8)?,
+                    fps: r.get(9)?,
+                    codec: r.get(10)?,
+                    container: r.get(11)?,
+                    blob: r.get(12)?,
+                    imported_at: r.get(13)?,
+                })
+            },
+        )?)
+    }
+
+    /// Everything known about a case: media, latest analysis with frames/faces/scores, reviews, audit.
+    pub fn case_detail(&self, id: i64) -> Result<CaseDetail> {
+        let case = self.case(id)?;
+        let media = self.media_of_case(id)?;
+        let aid: Option<i64> = self.conn.query_row("SELECT last_analysis_id FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+        let (mut analysis, mut frames, mut faces, mut scores) = (None, vec![], vec![], vec![]);
+        if let Some(aid) = aid {
+            analysis = Some(self.conn.query_row(
+                "SELECT id, started_at, finished_at, status, settings_json, profile, weight_hashes, untrained, error,
+                        frames_total, faces_total FROM analyses WHERE id = ?1",
+                [aid],
+                |r| {
+                    Ok(AnalysisRow {
+                        id: r.get(0)?,
+                        started_at: r.get(1)?,
+                        finished_at: r.get(2)?,
+                        status: r.get(3)?,
+                        settings_json: r.get(4)?,
+                        profile: r.get(5)?,
+                        weight_hashes: r.get(6)?,
+                        untrained: r.get(7)?,
+                        error: r.get(8)?,
+                        frames_total: r.get(9)?,
+                        faces_total: r.get(10)?,
+                    })
+                },
+            )?);
+            frames = self
+                .conn
+                .prepare("SELECT idx, source_index, pts_s, keyframe, motion, width, height FROM frames WHERE analysis_id = ?1 ORDER BY idx")?
+                .query_map([aid], |r| {
+                    Ok(FrameRow {
+                        idx: r.get(0)?,
+                        source_index: r.get(1)?,
+                        pts_s: r.get(2)?,
+                        keyframe: r.get(3)?,
+                        motion: r.get(4)?,
+                        width: r.get(5)?,
+                        height: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            faces = self
+                .conn
+                .prepare(
+                    "SELECT f.id, fr.idx, f.track_id, f.x1, f.y1, f.x2, f.y2, f.det_prob, f.landmarks, f.crop, f.full_frame,
+                            (SELECT s.score FROM scores s WHERE s.face_id = f.id AND s.level = 'face')
+                     FROM faces f JOIN frames fr ON fr.id = f.frame_id WHERE f.analysis_id = ?1 ORDER BY fr.idx, f.id",
+                )?
+                .query_map([aid], |r| {
+                    let lm: String = r.get(8)?;
+                    Ok(FaceRow {
+                        id: r.get(0)?,
+                        frame_idx: r.get(1)?,
+                        track_id: r.get(2)?,
+                        bbox: [r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?],
+                        det_prob: r.get(7)?,
+                        landmarks: serde_json::from_str(&lm).unwrap_or_default(),
+                        crop: r.get(9)?,
+                        full_frame: r.get(10)?,
+                        score: r.get(11)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            scores = self
+                .conn
+                .prepare("SELECT level, face_id, frame_idx, track_id, score FROM scores WHERE analysis_id = ?1 ORDER BY id")?
+                .query_map([aid], |r| {
+                    Ok(ScoreRow { level: r.get(0)?, face_id: r.get(1)?, frame_idx: r.get(2)?, track_id: r.get(3)?, score: r.get(4)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+        }
+        let reviews = self.reviews(id)?;
+        let audit = self.audit_log(Some(id))?;
+        Ok(CaseDetail { case, media, analysis, frames, faces, scores, reviews, audit })
+    }
+
+    pub fn reviews(&self, case_id: i64) -> Result<Vec<ReviewRow>> {
+        Ok(self
+            .conn
+            .prepare("SELECT id, verdict, analyst, note, created_at FROM reviews WHERE case_id = ?1 ORDER BY id")?
+            .query_map([case_id], |r| {
+                Ok(ReviewRow { id: r.get(0)?, verdict: r.get(1)?, analyst: r.get(2)?, note: r.get(3)?, created_at: r.get(4)? })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records an analyst's decision; fake/real decisions also become training labels.
+    pub fn add_review(&mut self, case_id: i64, verdict: Verdict, analyst: &str, note: &str) -> Result<i64> {
+        if analyst.trim().is_empty() {
+            return Err(Error::Config("set the analyst name before recording a review".into()));
+        }
+        self.case(case_id)?;
+        let at = now();
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO reviews (case_id, verdict, analyst, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![case_id, verdict.as_str(), analyst, note, at],
+        )?;
+        let rid = tx.last_insert_rowid();
+        if verdict != Verdict::Unsure {
+            tx.execute(
+                "INSERT INTO labels (case_id, label, source, review_id, analyst, created_at) VALUES (?1, ?2, 'review', ?3, ?4, ?5)",
+                params![case_id, (verdict == Verdict::Fake) as i64, rid, analyst, at],
+            )?;
+        }
+        append_audit(&tx, analyst, "review", Some(case_id), &serde_json::json!({"review_id": rid, "verdict": verdict.as_str(), "note": note}))?;
+        tx.commit()?;
+        Ok(rid)
+    }
+
+    pub fn audit(&self, actor: &str, action: &str, case_id: Option<i64>, details: &serde_json::Value) -> Result<()> {
+        append_audit(&self.conn, actor, action, case_id, details)
+    }
+
+    pub fn audit_log(&self, case_id: Option<i64>) -> Result<Vec<AuditRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, at, actor, action, case_id, details FROM audit WHERE (?1 IS NULL OR case_id = ?1) ORDER BY id",
+        )?;
+        let rows = st.query_map([case_id], |r| {
+            let d: String = r.get(5)?;
+            Ok(AuditRow {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                case_id: r.get(4)?,
+                details: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.
+    pub fn integrity_check(&self) -> Result<()> {
+        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if r != "ok" {
+            return Err(Error::Other(format!("database integrity check failed: {r}")));
+        }
+        let bad: i64 = self.conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        if bad > 0 {
+            return Err(Error::Other(format!("database has {bad} dangling references")));
+        }
+        Ok(())
+    }
+
+    /// Counts of cases per band/status, for the app's counters.
+    pub fn counts(&self) -> Result<std::collections::BTreeMap<String, i64>> {
+        let mut m = std::collections::BTreeMap::new();
+        let mut st = self.conn.prepare(
+            "SELECT COALESCE(band, status), COUNT(*) FROM cases GROUP BY COALESCE(band, status)",
+        )?;
+        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+            let (k, v) = row?;
+            m.insert(k, v);
+        }
+        Ok(m)
+    }
+}
+
+fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
+    Ok(CaseSummary {
+        id: r.get(0)?,
+        title: r.get(1)?,
+        created_at: r.get(2)?,
+        updated_at: r.get(3)?,
+        status: r.get(4)?,
+        score: r.get(5)?,
+        band: r.get(6)?,
+        untrained: r.get(7)?,
+        profile: r.get(8)?,
+        message: r.get(9)?,
+        media_kind: r.get(10)?,
+        sha256: r.get(11)?,
+    })
+}
+
+fn append_audit(conn: &Connection, actor: &str, action: &str, case_id: Option<i64>, details: &serde_json::Value) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit (at, actor, action, case_id, details) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now(), actor, action, case_id, details.to_string()],
+    )?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! Versioned schema migrations. Each entry moves the database from version i to i+1 inside one
+//! transaction; `PRAGMA user_version` records where a database stands.
+
+pub const MIGRATIONS: &[&str] = &[
+    // v1: the case model.
+    r#"
+CREATE TABLE media (
+    id            INTEGER PRIMARY KEY,
+    sha256        TEXT NOT NULL UNIQUE,
+    original_name TEXT NOT NULL,
+    original_path TEXT NOT NULL,
+    kind          TEXT NOT NULL,            -- image | video | framefolder | live
+    size_bytes    INTEGER NOT NULL,
+    width         INTEGER,
+    height        INTEGER,
+    duration_s    REAL,
+    fps           REAL,
+    codec         TEXT,
+    container     TEXT,
+    blob          TEXT NOT NULL,            -- path relative to the data dir (content-addressed)
+    imported_at   TEXT NOT NULL
+);
+
+CREATE TABLE cases (
+    id          INTEGER PRIMARY KEY,
+    media_id    INTEGER NOT NULL REFERENCES media(id),
+    title       TEXT NOT NULL,
+    created_at  TEXT NOT NULL,
+    updated_at  TEXT NOT NULL,
+    -- pending | running | done | not_scored | failed | interrupted | cancelled
+    status      TEXT NOT NULL DEFAULT 'pending',
+    score       REAL,
+    band        TEXT,                        -- fake | review | real (NULL when not scored)
+    untrained   INTEGER NOT NULL DEFAULT 0,  -- 1 when the score came from random-init weights
+    profile     TEXT,
+    message     TEXT,                        -- what the analyst should know (error, "not scored", ...)
+    last_analysis_id INTEGER
+);
+CREATE INDEX cases_band ON cases(band);
+CREATE INDEX cases_media ON cases(media_id);
+
+CREATE TABLE analyses (
+    id            INTEGER PRIMARY KEY,
+    case_id       INTEGER NOT NULL REFERENCES cases(id),
+    started_at    TEXT NOT NULL,
+    finished_at   TEXT,
+    status        TEXT NOT NULL,             -- running | done | not_scored | failed | interrupted | cancelled
+    pid           INTEGER NOT NULL,
+    settings_json TEXT NOT NULL,
+    profile       TEXT,
+    weight_hashes TEXT,                      -- JSON [[file, sha256], ...]
+    untrained     INTEGER NOT NULL DEFAULT 0,
+    error         TEXT,
+    frames_total  INTEGER NOT NULL DEFAULT 0,
+    faces_total   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX analyses_case ON analyses(case_id);
+
+CREATE TABLE frames (
+    id            INTEGER PRIMARY KEY,
+    analysis_id   INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+    idx           INTEGER NOT NULL,
+    source_index  INTEGER NOT NULL,
+    pts_s         REAL NOT NULL,
+    keyframe      INTEGER NOT NULL,
+    motion        REAL NOT NULL,
+    width         INTEGER NOT NULL,
+    height        INTEGER NOT NULL,
+    UNIQUE(analysis_id, idx)
+);
+
+CREATE TABLE faces (
+    id            INTEGER PRIMARY KEY,
+    frame_id      INTEGER NOT NULL REFERENCES frames(id) ON DELETE CASCADE,
+    analysis_id   INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+    track_id      INTEGER NOT NULL,
+    x1 REAL NOT NULL, y1 REAL NOT NULL, x2 REAL NOT NULL, y2 REAL NOT NULL,
+    det_prob      REAL NOT NULL,
+    landmarks     TEXT NOT NULL,             -- JSON [[x,y] x5]
+    crop          TEXT,                      -- aligned 224² crop, relative to the data dir
+    full_frame    INTEGER NOT NULL DEFAULT 0 -- 1 when this "face" is the whole frame (no face found)
+);
+CREATE INDEX faces_analysis ON faces(analysis_id);
+
+CREATE TABLE scores (
+    id            INTEGER PRIMARY KEY,
+    analysis_id   INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+    level         TEXT NOT NULL,             -- face | frame | track | media
+    face_id       INTEGER REFERENCES faces(id) ON DELETE CASCADE,
+    frame_idx     INTEGER,
+    track_id      INTEGER,
+    score         REAL NOT NULL,
+    profile       TEXT NOT NULL,
+    weight_hashes TEXT NOT NULL,
+    untrained     INTEGER NOT NULL
+);
+CREATE INDEX scores_analysis ON scores(analysis_id, level);
+
+CREATE TABLE reviews (
+    id         INTEGER PRIMARY KEY,
+    case_id    INTEGER NOT NULL REFERENCES cases(id),
+    verdict    TEXT NOT NULL CHECK (verdict IN ('fake', 'real', 'unsure')),
+    analyst    TEXT NOT NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE labels (
+    id         INTEGER PRIMARY KEY,
+    case_id    INTEGER NOT NULL REFERENCES cases(id),
+    label      INTEGER NOT NULL CHECK (label IN (0, 1)),   -- 1 = fake
+    source     TEXT NOT NULL,                              -- review | import
+    review_id  INTEGER REFERENCES reviews(id),
+    analyst    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE audit (
+    id       INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    actor    TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    case_id  INTEGER,
+    details  TEXT NOT NULL DEFAULT '{}'
+);
+-- The audit log is append-only: the database itself refuses edits and deletions.
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+"#,
+];
