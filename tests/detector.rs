@@ -509,3 +509,54 @@ fn fusion_widths_and_head_dropout_follow_the_config() {
     );
     assert!(Head::new(&root, 6, 16, 1.0).is_err());
 }
+
+#[test]
+fn profile_on_base_checkpoints_loads_them_from_the_models_folder() {
+    // <models>/base/<model>/<file> for the frozen bases, the profile's own file for the rest.
+    let models = tempfile::tempdir().unwrap();
+    let src = fixtures().join("weighted");
+    let (clip_dir, cnn_dir) = (models.path().join("base/clip-test"), models.path().join("base/cnn-test"));
+    let profile_dir = models.path().join("profiles/weighted-on-bases");
+    for d in [&clip_dir, &cnn_dir, &profile_dir] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    std::fs::copy(src.join("clip.safetensors"), clip_dir.join("model.safetensors")).unwrap();
+    std::fs::copy(src.join("cnn.safetensors"), cnn_dir.join("model.safetensors")).unwrap();
+    std::fs::copy(src.join("rest.safetensors"), profile_dir.join("head.safetensors")).unwrap();
+    let sha = |p: PathBuf| sha256_file(&p).unwrap();
+    let toml = format!(
+        "name = \"weighted-on-bases\"\ntrained = true\nvariant = \"fusion\"\nclip = \"tiny\"\ncnn = \"efficientnet-b0\"\n\
+         fusion = \"weighted:0.3\"\nfusion_dim = 64\nhead_hidden = 32\n\n\
+         [preprocessing]\ntemplate = \"arcface\"\ncontext_scale = 1.0\nsize = 224\n\n\
+         [[weights]]\nfile = \"head.safetensors\"\nsha256 = \"{}\"\nrole = \"model\"\n\n\
+         [[base_weights]]\nmodel = \"clip-test\"\nfile = \"model.safetensors\"\nsha256 = \"{}\"\nrole = \"clip\"\n\n\
+         [[base_weights]]\nmodel = \"cnn-test\"\nfile = \"model.safetensors\"\nsha256 = \"{}\"\nrole = \"cnn\"\n",
+        sha(profile_dir.join("head.safetensors")),
+        sha(clip_dir.join("model.safetensors")),
+        sha(cnn_dir.join("model.safetensors")),
+    );
+    std::fs::write(profile_dir.join("profile.toml"), toml).unwrap();
+    let mut det = LoadedDetector::load(&profile_dir, Device::Cpu).unwrap();
+    let labels: Vec<String> = det.weight_hashes().into_iter().map(|(l, _)| l).collect();
+    assert_eq!(labels, ["base:clip-test/model.safetensors", "base:cnn-test/model.safetensors", "head.safetensors"]);
+    let faces = fixture_faces();
+    let refs: Vec<&RgbImage> = faces.iter().collect();
+    let expected = common::read_safetensors(&src.join("expected.safetensors"));
+    let prob = Tensor::from_slice(&det.score(&refs).unwrap().iter().map(|s| s.prob).collect::<Vec<f32>>());
+    let d = common::max_abs_diff(&prob, &expected["prob"]);
+    println!("weighted profile on base files: prob {d:.2e}");
+    assert!(d <= TOL);
+
+    // The fusion setting may move α / switch to slerp on these weights, not to concat.
+    det.set_fusion(FusionMode::Slerp { t: 0.5 }).unwrap();
+    assert_eq!(det.profile().fusion, FusionMode::Slerp { t: 0.5 });
+    let slerped = Tensor::from_slice(&det.score(&refs).unwrap().iter().map(|s| s.prob).collect::<Vec<f32>>());
+    assert!(common::max_abs_diff(&slerped, &prob) > 1e-3, "the mode change took effect");
+    let msg = det.set_fusion(FusionMode::Concat).unwrap_err().to_string();
+    assert!(msg.contains("needs other parameters"), "{msg}");
+
+    // A base that is not installed names the command that installs it.
+    std::fs::remove_dir_all(&cnn_dir).unwrap();
+    let msg = LoadedDetector::load(&profile_dir, Device::Cpu).unwrap_err().to_string();
+    assert!(msg.contains("cnn-test/model.safetensors are not installed") && msg.contains("verity models fetch cnn-test"), "{msg}");
+}

@@ -248,10 +248,12 @@ impl DetectorConfig {
     }
 }
 
+// Boxed: the networks differ a lot in size and there is one per detector (clippy's
+// large_enum_variant).
 #[derive(Debug)]
 enum Cnn {
-    Xception(Xception),
-    EfficientNet(EfficientNet),
+    Xception(Box<Xception>),
+    EfficientNet(Box<EfficientNet>),
 }
 
 impl Cnn {
@@ -321,7 +323,7 @@ impl Detector {
                 let clip = ClipVision::new(root, &cfg.clip, Some(cfg.projection_dim));
                 let c = root / "cnn";
                 let cnn = match cfg.cnn {
-                    CnnKind::Xception => Some(Cnn::Xception(Xception::new(&c))),
+                    CnnKind::Xception => Some(Cnn::Xception(Box::new(Xception::new(&c)))),
                     CnnKind::EfficientNetB4 => Some(Cnn::EfficientNet(EfficientNet::new(
                         &c,
                         &EfficientNetConfig::b4(),
@@ -357,6 +359,18 @@ impl Detector {
     /// The CLIP tower, for explainability (attention rollout, hidden states).
     pub fn clip(&self) -> &ClipVision {
         &self.clip
+    }
+
+    /// Changes the fusion mode (α, t, weighted ↔ slerp) without new weights; see [`Fusion::set_mode`].
+    pub fn set_fusion(&mut self, mode: FusionMode) -> Result<()> {
+        match &mut self.top {
+            Top::Fusion { fusion, .. } => {
+                fusion.set_mode(mode)?;
+                self.cfg.fusion = mode;
+                Ok(())
+            }
+            Top::GenD { .. } => Err(Error::Config("the GenD layout has no fusion to set".into())),
+        }
     }
 
     /// Whether the forward needs `cnn_pixels`.

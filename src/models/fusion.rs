@@ -155,6 +155,21 @@ impl Fusion {
         self.mode
     }
 
+    /// Switches the mode where the parameters allow it: weighted and slerp share the same two
+    /// projections, so α or t (and weighted ↔ slerp) can change on trained weights; concat has
+    /// no projections and cannot be swapped with either.
+    pub fn set_mode(&mut self, mode: FusionMode) -> Result<()> {
+        let projected = |m: FusionMode| m != FusionMode::Concat;
+        if projected(mode) != projected(self.mode) {
+            return Err(Error::Config(format!(
+                "fusion {mode} needs other parameters than the {} this detector was trained with",
+                self.mode
+            )));
+        }
+        self.mode = mode;
+        Ok(())
+    }
+
     /// Width of the fused vector (the head's input).
     pub fn out_dim(&self) -> i64 {
         self.out_dim

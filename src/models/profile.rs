@@ -398,6 +398,14 @@ impl LoadedDetector {
         self.device
     }
 
+    /// Overrides the profile's fusion mode (a setting): α or t, or weighted ↔ slerp, on the same
+    /// weights. The profile copy held here records the mode now in use.
+    pub fn set_fusion(&mut self, mode: FusionMode) -> Result<()> {
+        self.detector.set_fusion(mode)?;
+        self.profile.fusion = mode;
+        Ok(())
+    }
+
     /// The 5-point template (with context) this profile's faces must be aligned to.
     pub fn template(&self) -> AlignTemplate {
         self.profile.preprocessing.align_template()
