@@ -7,6 +7,7 @@ pub mod aggregate;
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod faces;
 pub mod logging;
 pub mod models;
 pub mod store;

@@ -1,0 +1,271 @@
+//! 5-point face alignment: a least-squares similarity transform from MTCNN landmarks onto a
+//! template, and the warped, upright face crop the encoders see.
+//!
+//! The transform is Umeyama's least-squares similarity (S. Umeyama, "Least-squares estimation
+//! of transformation parameters between two point patterns", IEEE TPAMI 1991), as used by
+//! insightface's `face_align.norm_crop` (skimage `SimilarityTransform.estimate`) with its
+//! 112×112 ArcFace template; the crop is sampled like OpenCV's `warpAffine` (bilinear, pixel
+//! centres at integer coordinates, constant black border).
+use crate::{Error, Result};
+use image::{Rgb, RgbImage};
+use tch::{Kind, Tensor};
+
+/// CLIP's normalisation (OpenAI CLIP / open_clip `OPENAI_DATASET_MEAN/STD`), digits as published.
+#[allow(clippy::excessive_precision)]
+pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+#[allow(clippy::excessive_precision)]
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+/// ImageNet normalisation (torchvision / timm defaults).
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Where the 5 landmarks (left eye, right eye, nose, mouth left, mouth right, as seen in the
+/// image) should land in the crop.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AlignTemplate {
+    /// Template points relative to the template square, 0..1.
+    pub points: [[f32; 2]; 5],
+    /// How much more than the template square the crop shows: 1.0 = exactly the template,
+    /// 1.3 = the template occupies the central 1/1.3 of each side (context around the face).
+    pub context_scale: f32,
+}
+
+impl AlignTemplate {
+    /// The standard insightface/ArcFace 5-point template on 112×112, as fractions of the side.
+    pub fn arcface() -> Self {
+        const ARCFACE_112: [[f32; 2]; 5] = [
+            [38.2946, 51.6963],
+            [73.5318, 51.5014],
+            [56.0252, 71.7366],
+            [41.5493, 92.3655],
+            [70.7299, 92.2041],
+        ];
+        Self {
+            points: ARCFACE_112.map(|[x, y]| [x / 112.0, y / 112.0]),
+            context_scale: 1.0,
+        }
+    }
+
+    /// The project's detection crop: a symmetric template with 1.3× context, so forehead, chin
+    /// and the face's borders (where blending artefacts live) stay in the crop.
+    pub fn gend() -> Self {
+        Self {
+            points: [
+                [0.34, 0.46],
+                [0.66, 0.46],
+                [0.50, 0.64],
+                [0.37, 0.82],
+                [0.63, 0.82],
+            ],
+            context_scale: 1.3,
+        }
+    }
+
+    /// The template points in pixels of a `size`×`size` crop: margin + p / context_scale, with
+    /// margin = (context_scale − 1) / 2 / context_scale of the side.
+    pub fn points_px(&self, size: u32) -> [[f32; 2]; 5] {
+        let cs = self.context_scale;
+        let margin = (cs - 1.0) / 2.0 / cs;
+        let side = size as f32;
+        self.points
+            .map(|[x, y]| [(margin + x / cs) * side, (margin + y / cs) * side])
+    }
+}
+
+/// A similarity transform p ↦ [a −b; b a]·p + (tx, ty): rotation, uniform scale, translation,
+/// never a reflection.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Similarity {
+    pub a: f32,
+    pub b: f32,
+    pub tx: f32,
+    pub ty: f32,
+}
+
+impl Similarity {
+    pub fn identity() -> Self {
+        Self {
+            a: 1.0,
+            b: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+        }
+    }
+
+    pub fn apply(&self, p: [f32; 2]) -> [f32; 2] {
+        [
+            self.a * p[0] - self.b * p[1] + self.tx,
+            self.b * p[0] + self.a * p[1] + self.ty,
+        ]
+    }
+
+    /// The inverse transform. A degenerate transform (scale 0) inverts to the identity.
+    pub fn inverse(&self) -> Self {
+        let (a, b, tx, ty) = (self.a as f64, self.b as f64, self.tx as f64, self.ty as f64);
+        let det = a * a + b * b;
+        if det == 0.0 || !det.is_finite() {
+            return Self::identity();
+        }
+        let (ia, ib) = (a / det, -b / det);
+        Self {
+            a: ia as f32,
+            b: ib as f32,
+            tx: (-(ia * tx - ib * ty)) as f32,
+            ty: (-(ib * tx + ia * ty)) as f32,
+        }
+    }
+
+    /// The 2×3 affine matrix [[a, −b, tx], [b, a, ty]] (OpenCV's warpAffine layout).
+    pub fn to_matrix(&self) -> [[f32; 3]; 2] {
+        [[self.a, -self.b, self.tx], [self.b, self.a, self.ty]]
+    }
+
+    /// Uniform scale factor.
+    pub fn scale(&self) -> f32 {
+        self.a.hypot(self.b)
+    }
+
+    /// Rotation angle in degrees (counter-clockwise in x-right/y-up terms, i.e. clockwise on
+    /// screen where y points down).
+    pub fn rotation_degrees(&self) -> f32 {
+        self.b.atan2(self.a).to_degrees()
+    }
+}
+
+/// Umeyama's least-squares similarity mapping `src` onto `dst` (no reflection). In 2-D the
+/// optimum has a closed form: with both point sets centred, a = Σ x·y / Σ|x|² and
+/// b = Σ x×y / Σ|x|². If all `src` points coincide, only the translation is fitted.
+pub fn similarity_transform(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similarity {
+    let n = src.len() as f64;
+    let mean = |pts: &[[f32; 2]; 5]| {
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+        (sx / n, sy / n)
+    };
+    let (msx, msy) = mean(src);
+    let (mdx, mdy) = mean(dst);
+    let (mut dot, mut cross, mut norm) = (0.0f64, 0.0f64, 0.0f64);
+    for (s, d) in src.iter().zip(dst) {
+        let (sx, sy) = (s[0] as f64 - msx, s[1] as f64 - msy);
+        let (dx, dy) = (d[0] as f64 - mdx, d[1] as f64 - mdy);
+        dot += sx * dx + sy * dy;
+        cross += sx * dy - sy * dx;
+        norm += sx * sx + sy * sy;
+    }
+    let (a, b) = if norm > 0.0 && norm.is_finite() {
+        (dot / norm, cross / norm)
+    } else {
+        (1.0, 0.0)
+    };
+    let tx = mdx - (a * msx - b * msy);
+    let ty = mdy - (b * msx + a * msy);
+    Similarity {
+        a: a as f32,
+        b: b as f32,
+        tx: tx as f32,
+        ty: ty as f32,
+    }
+}
+
+/// An aligned face crop and the transform that made it.
+#[derive(Clone, Debug)]
+pub struct AlignedFace {
+    pub image: RgbImage,
+    /// Frame pixel → crop pixel.
+    pub transform: Similarity,
+}
+
+/// Cuts the face with these landmarks (frame px) out of `img` so that they land on `template`
+/// in a `size`×`size` crop. Parts of the crop outside the frame are black.
+pub fn align_face(
+    img: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    template: &AlignTemplate,
+    size: u32,
+) -> AlignedFace {
+    let transform = similarity_transform(landmarks, &template.points_px(size));
+    AlignedFace {
+        image: warp_similarity(img, &transform, size, size),
+        transform,
+    }
+}
+
+/// Renders a `width`×`height` image whose pixel (u, v) shows `img` at
+/// `frame_to_out.inverse()(u, v)`, sampled bilinearly with a black border.
+pub fn warp_similarity(
+    img: &RgbImage,
+    frame_to_out: &Similarity,
+    width: u32,
+    height: u32,
+) -> RgbImage {
+    let inv = frame_to_out.inverse();
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let raw = img.as_raw();
+    let pixel = |x: i64, y: i64| -> [f32; 3] {
+        if x < 0 || y < 0 || x >= w || y >= h {
+            return [0.0; 3];
+        }
+        let i = ((y * w + x) * 3) as usize;
+        [raw[i] as f32, raw[i + 1] as f32, raw[i + 2] as f32]
+    };
+    let mut out = RgbImage::new(width, height);
+    for (u, v, px) in out.enumerate_pixels_mut() {
+        let [sx, sy] = inv.apply([u as f32, v as f32]);
+        if !sx.is_finite() || !sy.is_finite() {
+            continue;
+        }
+        let (x0, y0) = (sx.floor(), sy.floor());
+        let (fx, fy) = (sx - x0, sy - y0);
+        let (x0, y0) = (x0 as i64, y0 as i64);
+        let (p00, p10, p01, p11) = (
+            pixel(x0, y0),
+            pixel(x0 + 1, y0),
+            pixel(x0, y0 + 1),
+            pixel(x0 + 1, y0 + 1),
+        );
+        let mut rgb = [0u8; 3];
+        for c in 0..3 {
+            let top = p00[c] + (p10[c] - p00[c]) * fx;
+            let bottom = p01[c] + (p11[c] - p01[c]) * fx;
+            rgb[c] = (top + (bottom - top) * fy).round().clamp(0.0, 255.0) as u8;
+        }
+        *px = Rgb(rgb);
+    }
+    out
+}
+
+/// The whole frame squashed to `size`×`size` (bilinear, anti-aliased when shrinking): the
+/// "score the full frame" fallback when no face is found. An empty frame gives a black square.
+pub fn full_frame(img: &RgbImage, size: u32) -> RgbImage {
+    if img.width() == 0 || img.height() == 0 || size == 0 {
+        return RgbImage::new(size, size);
+    }
+    image::imageops::resize(img, size, size, image::imageops::FilterType::Triangle)
+}
+
+/// Stacks equally sized RGB crops into a float tensor [B,3,H,W] of (x/255 − mean)/std (CPU).
+/// No crops give an empty [0,3,0,0] tensor; crops of different sizes are an error.
+pub fn to_tensor(faces: &[&RgbImage], mean: [f32; 3], std: [f32; 3]) -> Result<Tensor> {
+    let Some(first) = faces.first() else {
+        return Ok(Tensor::zeros([0, 3, 0, 0], (Kind::Float, tch::Device::Cpu)));
+    };
+    let (w, h) = first.dimensions();
+    if let Some(odd) = faces.iter().find(|f| f.dimensions() != (w, h)) {
+        return Err(Error::Model(format!(
+            "face crops of one batch must have one size: {w}×{h} and {}×{}",
+            odd.width(),
+            odd.height()
+        )));
+    }
+    let plane = (w * h) as usize;
+    let mut data = vec![0f32; faces.len() * 3 * plane];
+    for (face, chunk) in faces.iter().zip(data.chunks_mut(3 * plane)) {
+        for (i, px) in face.as_raw().chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                chunk[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
+            }
+        }
+    }
+    Ok(Tensor::from_slice(&data).view([faces.len() as i64, 3, h as i64, w as i64]))
+}

@@ -1,0 +1,4 @@
+//! Faces: find them (MTCNN boxes + 5 landmarks) and cut them out upright (5-point similarity
+//! alignment), ready for the encoders.
+pub mod align;
+pub mod mtcnn;
