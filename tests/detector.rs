@@ -515,14 +515,29 @@ fn profile_on_base_checkpoints_loads_them_from_the_models_folder() {
     // <models>/base/<model>/<file> for the frozen bases, the profile's own file for the rest.
     let models = tempfile::tempdir().unwrap();
     let src = fixtures().join("weighted");
-    let (clip_dir, cnn_dir) = (models.path().join("base/clip-test"), models.path().join("base/cnn-test"));
+    let (clip_dir, cnn_dir) = (
+        models.path().join("base/clip-test"),
+        models.path().join("base/cnn-test"),
+    );
     let profile_dir = models.path().join("profiles/weighted-on-bases");
     for d in [&clip_dir, &cnn_dir, &profile_dir] {
         std::fs::create_dir_all(d).unwrap();
     }
-    std::fs::copy(src.join("clip.safetensors"), clip_dir.join("model.safetensors")).unwrap();
-    std::fs::copy(src.join("cnn.safetensors"), cnn_dir.join("model.safetensors")).unwrap();
-    std::fs::copy(src.join("rest.safetensors"), profile_dir.join("head.safetensors")).unwrap();
+    std::fs::copy(
+        src.join("clip.safetensors"),
+        clip_dir.join("model.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        src.join("cnn.safetensors"),
+        cnn_dir.join("model.safetensors"),
+    )
+    .unwrap();
+    std::fs::copy(
+        src.join("rest.safetensors"),
+        profile_dir.join("head.safetensors"),
+    )
+    .unwrap();
     let sha = |p: PathBuf| sha256_file(&p).unwrap();
     let toml = format!(
         "name = \"weighted-on-bases\"\ntrained = true\nvariant = \"fusion\"\nclip = \"tiny\"\ncnn = \"efficientnet-b0\"\n\
@@ -538,11 +553,24 @@ fn profile_on_base_checkpoints_loads_them_from_the_models_folder() {
     std::fs::write(profile_dir.join("profile.toml"), toml).unwrap();
     let mut det = LoadedDetector::load(&profile_dir, Device::Cpu).unwrap();
     let labels: Vec<String> = det.weight_hashes().into_iter().map(|(l, _)| l).collect();
-    assert_eq!(labels, ["base:clip-test/model.safetensors", "base:cnn-test/model.safetensors", "head.safetensors"]);
+    assert_eq!(
+        labels,
+        [
+            "base:clip-test/model.safetensors",
+            "base:cnn-test/model.safetensors",
+            "head.safetensors"
+        ]
+    );
     let faces = fixture_faces();
     let refs: Vec<&RgbImage> = faces.iter().collect();
     let expected = common::read_safetensors(&src.join("expected.safetensors"));
-    let prob = Tensor::from_slice(&det.score(&refs).unwrap().iter().map(|s| s.prob).collect::<Vec<f32>>());
+    let prob = Tensor::from_slice(
+        &det.score(&refs)
+            .unwrap()
+            .iter()
+            .map(|s| s.prob)
+            .collect::<Vec<f32>>(),
+    );
     let d = common::max_abs_diff(&prob, &expected["prob"]);
     println!("weighted profile on base files: prob {d:.2e}");
     assert!(d <= TOL);
@@ -550,13 +578,152 @@ fn profile_on_base_checkpoints_loads_them_from_the_models_folder() {
     // The fusion setting may move α / switch to slerp on these weights, not to concat.
     det.set_fusion(FusionMode::Slerp { t: 0.5 }).unwrap();
     assert_eq!(det.profile().fusion, FusionMode::Slerp { t: 0.5 });
-    let slerped = Tensor::from_slice(&det.score(&refs).unwrap().iter().map(|s| s.prob).collect::<Vec<f32>>());
-    assert!(common::max_abs_diff(&slerped, &prob) > 1e-3, "the mode change took effect");
+    let slerped = Tensor::from_slice(
+        &det.score(&refs)
+            .unwrap()
+            .iter()
+            .map(|s| s.prob)
+            .collect::<Vec<f32>>(),
+    );
+    assert!(
+        common::max_abs_diff(&slerped, &prob) > 1e-3,
+        "the mode change took effect"
+    );
     let msg = det.set_fusion(FusionMode::Concat).unwrap_err().to_string();
     assert!(msg.contains("needs other parameters"), "{msg}");
 
     // A base that is not installed names the command that installs it.
     std::fs::remove_dir_all(&cnn_dir).unwrap();
-    let msg = LoadedDetector::load(&profile_dir, Device::Cpu).unwrap_err().to_string();
-    assert!(msg.contains("cnn-test/model.safetensors are not installed") && msg.contains("verity models fetch cnn-test"), "{msg}");
+    let msg = LoadedDetector::load(&profile_dir, Device::Cpu)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("cnn-test/model.safetensors are not installed")
+            && msg.contains("verity models fetch cnn-test"),
+        "{msg}"
+    );
+}
+
+/// Writes the variables of `vs` whose names start with one of `prefixes` to a safetensors file.
+fn save_subset(vs: &nn::VarStore, prefixes: &[&str], path: &Path) {
+    let tensors: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .filter(|(k, _)| prefixes.iter().any(|p| k.starts_with(p)))
+        .collect();
+    Tensor::write_safetensors(&tensors, path).unwrap();
+}
+
+#[test]
+fn published_checkpoint_layouts_load_strictly() {
+    // Full-size names and shapes of the hub files (sparse zero files made by the reference
+    // script): what `models fetch` installs must load into our detectors unchanged.
+    let layouts = fixtures().join("layouts");
+    let tmp = tempfile::tempdir().unwrap();
+    let t = std::time::Instant::now();
+
+    // GenD's release, as is.
+    let cfg = DetectorConfig::preset("gend-vit-l14").unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let _det = Detector::new(&vs.root(), &cfg).unwrap();
+    let report = load_detector_weights(
+        &mut vs,
+        &cfg,
+        &[(
+            &layouts.join("gend-clip-l14.safetensors"),
+            WeightRole::Model,
+        )],
+    )
+    .unwrap();
+    assert_eq!(report.loaded, vs.len());
+    assert_eq!(
+        report.ignored,
+        vec!["feature_extractor.vision_model.embeddings.position_ids"]
+    );
+    assert_eq!(
+        verity::models::detector::clip_preset_matching(1024, 14, 24),
+        Some("vit-l14")
+    );
+    drop(vs);
+
+    // openai/clip-vit-large-patch14 (text tower ignored) under a CLIP-only fusion detector.
+    let cfg = DetectorConfig::preset("vit-l14").unwrap();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let _det = Detector::new(&vs.root(), &cfg).unwrap();
+    let head = tmp.path().join("head.safetensors");
+    save_subset(&vs, &["head."], &head);
+    let clip = layouts.join("clip-vit-large-patch14.safetensors");
+    let report = load_detector_weights(
+        &mut vs,
+        &cfg,
+        &[(&clip, WeightRole::Clip), (&head, WeightRole::Model)],
+    )
+    .unwrap();
+    assert_eq!(report.loaded, vs.len());
+    assert!(
+        report.ignored.iter().any(|n| n == "logit_scale")
+            && report.ignored.iter().any(|n| n == "text_projection.weight")
+    );
+    assert!(
+        report
+            .ignored
+            .iter()
+            .filter(|n| n.starts_with("text_model."))
+            .count()
+            > 190,
+        "{:?}",
+        report.ignored.len()
+    );
+    drop(vs);
+    println!(
+        "full-size CLIP layouts checked in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // timm efficientnet_b4 and legacy_xception (classifier and BatchNorm counters ignored),
+    // here beside the tiny CLIP to keep the test light.
+    let tiny_clip = fixtures().join("weighted/clip.safetensors");
+    for (kind, file) in [
+        (CnnKind::EfficientNetB4, "efficientnet_b4"),
+        (CnnKind::Xception, "legacy_xception"),
+    ] {
+        let cfg = DetectorConfig::fusion(
+            &ClipConfig::tiny(),
+            kind,
+            FusionMode::Weighted { alpha: 0.3 },
+            64,
+            32,
+        );
+        let mut vs = nn::VarStore::new(Device::Cpu);
+        let _det = Detector::new(&vs.root(), &cfg).unwrap();
+        let rest = tmp.path().join(format!("{file}-rest.safetensors"));
+        save_subset(&vs, &["fusion.", "head."], &rest);
+        let cnn = layouts.join(format!("{file}.safetensors"));
+        let files = [
+            (tiny_clip.as_path(), WeightRole::Clip),
+            (cnn.as_path(), WeightRole::Cnn),
+            (rest.as_path(), WeightRole::Model),
+        ];
+        let report = load_detector_weights(&mut vs, &cfg, &files).unwrap();
+        assert_eq!(report.loaded, vs.len(), "{file}");
+        let head_names = if file == "legacy_xception" {
+            ["fc.bias", "fc.weight"]
+        } else {
+            ["classifier.bias", "classifier.weight"]
+        };
+        assert!(
+            head_names
+                .iter()
+                .all(|h| report.ignored.contains(&h.to_string())),
+            "{file}: {:?}",
+            report.ignored
+        );
+        assert!(
+            report
+                .ignored
+                .iter()
+                .all(|n| n.ends_with("num_batches_tracked") || head_names.contains(&n.as_str())),
+            "{file}"
+        );
+    }
 }

@@ -324,14 +324,12 @@ impl Detector {
                 let c = root / "cnn";
                 let cnn = match cfg.cnn {
                     CnnKind::Xception => Some(Cnn::Xception(Box::new(Xception::new(&c)))),
-                    CnnKind::EfficientNetB4 => Some(Cnn::EfficientNet(Box::new(EfficientNet::new(
-                        &c,
-                        &EfficientNetConfig::b4(),
-                    )))),
-                    CnnKind::EfficientNetB0 => Some(Cnn::EfficientNet(Box::new(EfficientNet::new(
-                        &c,
-                        &EfficientNetConfig::b0(),
-                    )))),
+                    CnnKind::EfficientNetB4 => Some(Cnn::EfficientNet(Box::new(
+                        EfficientNet::new(&c, &EfficientNetConfig::b4()),
+                    ))),
+                    CnnKind::EfficientNetB0 => Some(Cnn::EfficientNet(Box::new(
+                        EfficientNet::new(&c, &EfficientNetConfig::b0()),
+                    ))),
                     CnnKind::None => None,
                 };
                 let fusion = Fusion::new(

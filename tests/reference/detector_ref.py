@@ -17,6 +17,12 @@ Writes into --out:
   <case>/cnn.safetensors        (fusion cases) the CNN under timm names (with num_batches_tracked)
   <case>/rest.safetensors       (fusion cases) fusion.* and head.*
   <case>/expected.safetensors   logit, prob [B]; clip_emb, cnn_emb, fused
+  layouts/*.safetensors         the exact names and shapes of the published full-size checkpoints
+                                (openai/clip-vit-large-patch14 CLIPModel incl. text tower and the
+                                position_ids buffers older files carry; timm efficientnet_b4 and
+                                legacy_xception incl. classifier; GenD_CLIP_L_14), built on the meta
+                                device and written as SPARSE files of zeros: they prove the strict
+                                loader accepts those layouts without downloading gigabytes
   summary.json                  case list and magnitudes
   done.stamp
 
@@ -201,6 +207,56 @@ def randomise(model, gen, clip_pixels, cnn_pixels):
     model.eval()
 
 
+def write_sparse(path, shapes):
+    """A safetensors file with these {name: (dtype, shape)} and all-zero data left as a hole."""
+    sizes = {"F32": 4, "I64": 8}
+    header, offset = {}, 0
+    for name, (dtype, shape) in shapes.items():
+        n = sizes[dtype]
+        for d in shape:
+            n *= d
+        header[name] = {"dtype": dtype, "shape": list(shape), "data_offsets": [offset, offset + n]}
+        offset += n
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)
+    with open(path, "wb") as f:
+        f.write(len(raw).to_bytes(8, "little"))
+        f.write(raw)
+        f.truncate(8 + len(raw) + offset)
+
+
+def shapes_of(state_dict):
+    return {k: ("I64" if v.dtype == torch.int64 else "F32", tuple(v.shape)) for k, v in state_dict.items()}
+
+
+def layouts(out):
+    from transformers import CLIPConfig, CLIPModel
+
+    os.makedirs(out, exist_ok=True)
+    with torch.device("meta"):
+        clip = CLIPModel(
+            CLIPConfig(
+                text_config=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+                                 max_position_embeddings=77, vocab_size=49408, hidden_act="quick_gelu"),
+                vision_config=dict(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, num_attention_heads=16,
+                                   patch_size=14, image_size=224, hidden_act="quick_gelu"),
+                projection_dim=768,
+            )
+        )
+        sd = shapes_of(clip.state_dict())
+        # Files saved by older transformers (the hub's) carry these buffers.
+        sd["text_model.embeddings.position_ids"] = ("I64", (1, 77))
+        sd["vision_model.embeddings.position_ids"] = ("I64", (1, 257))
+        write_sparse(os.path.join(out, "clip-vit-large-patch14.safetensors"), sd)
+        gend = {f"feature_extractor.{k}": v for k, v in sd.items() if k.startswith(("vision_model.", "visual_projection."))}
+        gend["model.linear.weight"] = ("F32", (2, 1024))
+        gend["model.linear.bias"] = ("F32", (2,))
+        write_sparse(os.path.join(out, "gend-clip-l14.safetensors"), gend)
+        for name in ["efficientnet_b4", "legacy_xception"]:
+            cnn = timm.create_model(name, pretrained=False)  # with its ImageNet classifier
+            write_sparse(os.path.join(out, f"{name}.safetensors"), shapes_of(cnn.state_dict()))
+
+
 def save(path, tensors):
     save_file({k: v.detach().clone().contiguous() for k, v in tensors.items()}, path)
 
@@ -254,6 +310,7 @@ def main():
             "cnn_emb_absmax": out["cnn_emb"].abs().max().item() if "cnn_emb" in out else None,
             "fused_absmax": out["fused"].abs().max().item(),
         }
+    layouts(os.path.join(args.out, "layouts"))
     with open(os.path.join(args.out, "summary.json"), "w") as f:
         json.dump(summary, f, indent=1)
     print(json.dumps(summary, indent=1))
