@@ -464,6 +464,49 @@ fn to_rows(t: &Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(to_vec(t)?.chunks(width).map(<[f32]>::to_vec).collect())
 }
 
+/// Re-draws every randomly initialised variable from a generator keyed by `(seed, name)`, so the
+/// same seed gives bit-identical weights whatever else the process does with libtorch's one global
+/// generator (`tch::manual_seed` is not enough once other threads draw from it). Variables
+/// initialised to a constant (LayerNorm/BatchNorm weights, biases and running statistics) keep
+/// it; the others become U(−b, b) with b = 1/√fan_in, PyTorch's default scale for linear and
+/// convolution layers (fan_in = the product of all but the first dimension; the length for
+/// vectors). Only the weights' scale matters for an untrained profile, not their exact law.
+fn reinit_seeded(vs: &nn::VarStore, seed: i64) -> Result<()> {
+    for (name, var) in vs.variables() {
+        let numel = var.numel();
+        let constant = numel > 1 && (var.max() - var.min()).double_value(&[]) == 0.0;
+        if constant || !var.is_floating_point() {
+            continue;
+        }
+        let size = var.size();
+        let fan_in: i64 = if size.len() >= 2 {
+            size[1..].iter().product()
+        } else {
+            size.iter().product()
+        };
+        let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
+        // SplitMix64 (Steele et al. 2014), seeded with FNV-1a of the name mixed with the seed.
+        let mut state = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        }) ^ (seed as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let mut next = || {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        let data: Vec<f32> = (0..numel)
+            .map(|_| (((next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0) * bound) as f32)
+            .collect();
+        let values = Tensor::from_slice(&data)
+            .view(size.as_slice())
+            .to_kind(var.kind());
+        tch::no_grad(|| var.shallow_clone().f_copy_(&values))?;
+    }
+    Ok(())
+}
+
 /// Writes a profile with random weights (`cfg_name` from `detector::PRESETS`, seeded) into
 /// `out`: `model.safetensors` + `profile.toml`, `trained = false`, name `<cfg_name>-untrained`.
 /// For trying the pipeline end to end before real weights are installed — never for verdicts.
@@ -479,9 +522,9 @@ pub fn create_random_profile(out: &Path, cfg_name: &str, seed: i64) -> Result<Pr
             "configuration {cfg_name:?} uses a CLIP without a preset name"
         )));
     }
-    tch::manual_seed(seed);
     let vs = nn::VarStore::new(Device::Cpu);
     let _detector = Detector::new(&vs.root(), &cfg)?;
+    reinit_seeded(&vs, seed)?;
     std::fs::create_dir_all(out)
         .map_err(|e| Error::input(out, format!("cannot create the profile folder: {e}")))?;
     let weights = out.join("model.safetensors");
