@@ -12,6 +12,7 @@ pub mod faces;
 pub mod logging;
 pub mod media;
 pub mod models;
+pub mod pipeline;
 pub mod store;
 pub mod track;
 

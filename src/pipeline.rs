@@ -231,7 +231,7 @@ impl Analyzer {
         let limits = self.limits();
         let info = media::probe(blob, &limits)?;
         summary.kind = Some(info.kind);
-        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, max_frames: None };
+        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, ..SampleParams::default() };
         progress(&Progress::Started { case_id, analysis_id: aid, kind: info.kind, frames_estimate: estimate_frames(&info, params.fps) });
         let template = self.detector.as_ref().map(|d| d.template()).unwrap_or_else(AlignTemplate::arcface);
         let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
