@@ -35,7 +35,10 @@ impl From<verity::Error> for CommandError {
             E::Io(_) => "io",
             E::Other(_) => "other",
         };
-        CommandError { code, message: e.to_string() }
+        CommandError {
+            code,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -43,7 +46,10 @@ impl From<verity::Error> for CommandError {
 /// the UI thread.
 #[tauri::command]
 pub async fn app_info() -> AppInfo {
-    AppInfo { version: verity::version().to_string(), device: verity::device::describe() }
+    AppInfo {
+        version: verity::version().to_string(),
+        device: verity::device::describe(),
+    }
 }
 
 #[cfg(test)]
@@ -65,7 +71,10 @@ mod tests {
         let cases = [
             (verity::Error::Unsupported("a.xyz".into()), "unsupported"),
             (verity::Error::TooLarge("8K video".into()), "too_large"),
-            (verity::Error::Weights("missing clip.safetensors".into()), "weights"),
+            (
+                verity::Error::Weights("missing clip.safetensors".into()),
+                "weights",
+            ),
             (verity::Error::Config("bad fps".into()), "config"),
             (verity::Error::Cancelled, "cancelled"),
             (verity::Error::Io(std::io::Error::other("disk full")), "io"),
@@ -76,7 +85,11 @@ mod tests {
             let v = serde_json::to_value(CommandError::from(err)).unwrap();
             assert_eq!(v["code"], code);
             assert_eq!(v["message"], msg.as_str());
-            assert_eq!(v.as_object().unwrap().len(), 2, "only code and message cross to the UI");
+            assert_eq!(
+                v.as_object().unwrap().len(),
+                2,
+                "only code and message cross to the UI"
+            );
         }
     }
 
@@ -87,7 +100,10 @@ mod tests {
         let v = serde_json::to_value(&info).unwrap();
         assert_eq!(v["version"], verity::version());
         let kind = v["device"]["kind"].as_str().unwrap();
-        assert!(kind == "cpu" || kind == "cuda", "unexpected device kind {kind}");
+        assert!(
+            kind == "cpu" || kind == "cuda",
+            "unexpected device kind {kind}"
+        );
         assert!(!v["device"]["name"].as_str().unwrap().is_empty());
     }
 }

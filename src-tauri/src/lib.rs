@@ -27,7 +27,9 @@ pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
     )) {
         return true;
     }
-    ["DISPLAY", "WAYLAND_DISPLAY"].iter().any(|k| var(k).is_some_and(|v| !v.is_empty()))
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|k| var(k).is_some_and(|v| !v.is_empty()))
 }
 
 /// Builds the app on the given builder; tests can pass `tauri::test::mock_builder()`.
@@ -65,7 +67,12 @@ mod tests {
     use super::*;
 
     fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
-        move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| OsString::from(v))
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
     }
 
     #[test]
@@ -74,7 +81,10 @@ mod tests {
             return;
         }
         assert!(!has_display(env(&[])));
-        assert!(!has_display(env(&[("DISPLAY", "")])), "an empty DISPLAY is no display");
+        assert!(
+            !has_display(env(&[("DISPLAY", "")])),
+            "an empty DISPLAY is no display"
+        );
         assert!(has_display(env(&[("DISPLAY", ":99")])));
         assert!(has_display(env(&[("WAYLAND_DISPLAY", "wayland-0")])));
     }
