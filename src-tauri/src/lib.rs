@@ -41,7 +41,7 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
 
 /// Starts the desktop app and returns when its last window closes.
 pub fn run() -> ExitCode {
-    if !has_display(std::env::var_os) {
+    if !has_display(|k| std::env::var_os(k)) {
         eprintln!("{NO_DISPLAY_ADVICE}");
         return ExitCode::from(EXIT_NO_DISPLAY);
     }

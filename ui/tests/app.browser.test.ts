@@ -81,8 +81,11 @@ afterAll(async () => {
   if (outDir) rmSync(outDir, { recursive: true, force: true });
 });
 
-async function openApp(picked: string[] | null): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+async function openApp(
+  picked: string[] | null,
+  viewport = { width: 1366, height: 768 },
+): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
@@ -135,6 +138,32 @@ test('Import… opens the media dialog and lists the chosen files as pending, no
   expect(await page.textContent('[data-testid=case-count]')).toBe('0');
   await page.click('[data-testid=theme-toggle]');
   await page.screenshot({ path: join(SHOTS, 'chromium-pending-toggled.png') });
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('fits the minimum window size (1024x640) without horizontal scrolling', async () => {
+  const { page, errors } = await openApp(['/evidence/a-rather-long-file-name-from-a-camera-0001.mp4'], {
+    width: 1024,
+    height: 640,
+  });
+  await expect.poll(() => page.textContent('[data-testid=app-version]')).toBe('v0.1.0');
+  await page.click('[data-testid=import-button]');
+  await page.locator('[data-testid=pending-import]').waitFor();
+  const overflow = await page.evaluate(() => ({
+    page: document.documentElement.scrollWidth - window.innerWidth,
+    workspace: (() => {
+      const w = document.querySelector('.workspace') as HTMLElement;
+      return w.scrollWidth - w.clientWidth;
+    })(),
+  }));
+  expect(overflow).toEqual({ page: 0, workspace: 0 });
+  // The import button and the empty state stay visible without scrolling.
+  for (const id of ['import-button', 'case-empty', 'device']) {
+    const box = await page.locator(`[data-testid=${id}]`).boundingBox();
+    expect(box && box.y + box.height <= 640, id).toBe(true);
+  }
+  await page.screenshot({ path: join(SHOTS, 'chromium-min-size.png') });
   expect(errors).toEqual([]);
   await page.close();
 });
