@@ -20,13 +20,15 @@ use verity::explain::gradcam::{
     Cam, CamMethod,
 };
 use verity::explain::plot::{Colormap, Heatmap};
-use verity::explain::{explain_face, ExplainConfig, FaceCam, FaceInput, Space};
+use verity::explain::{detector_cams, explain_face, ExplainConfig, FaceCam, FaceInput, Space};
 use verity::faces::align::{
     align_face, to_tensor, warp_similarity, AlignTemplate, Similarity, CLIP_MEAN, CLIP_STD,
 };
 use verity::faces::mtcnn::Mtcnn;
 use verity::models::clip::{ClipConfig, ClipVision};
+use verity::models::detector::{CnnKind, Detector, DetectorConfig};
 use verity::models::efficientnet::{EfficientNet, EfficientNetConfig};
+use verity::models::fusion::FusionMode;
 use verity::models::load_safetensors_strict;
 
 const TOL: f64 = 1e-4;
@@ -615,4 +617,149 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
         .unwrap_err()
         .to_string();
     assert!(msg.contains("7×7") && msg.contains("224×224"), "{msg}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The detector's own maps.
+
+/// The astronaut's aligned face and its mirror image: two different faces for one batch.
+fn two_faces() -> (RgbImage, RgbImage) {
+    let frame = image::open(common::astronaut()).unwrap().to_rgb8();
+    let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), Device::Cpu).unwrap();
+    let det = mtcnn.detect(&[&frame]).unwrap().remove(0).remove(0);
+    let a = align_face(&frame, &det.landmarks, &AlignTemplate::gend(), 224).image;
+    let b = image::imageops::flip_horizontal(&a);
+    (a, b)
+}
+
+#[test]
+fn detector_vit_gradcam_equals_the_direct_gradcam_of_its_logit() {
+    // GenD layout with a linear head: logit = (w₁ − w₀)·pooled + (b₁ − b₀), so the direct
+    // Grad-CAM of that score on the CLIP tower must equal the chain-rule one through clip_emb.
+    tch::manual_seed(5);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let det = Detector::new(
+        &vs.root(),
+        &DetectorConfig::gend(&ClipConfig::tiny(), false),
+    )
+    .unwrap();
+    let vars = vs.variables();
+    let (w, b) = (&vars["model.linear.weight"], &vars["model.linear.bias"]);
+    let (wd, bd) = (
+        (w.get(1) - w.get(0)).detach(),
+        (b.get(1) - b.get(0)).detach(),
+    );
+    let (fa, fb) = two_faces();
+    let px = to_tensor(&[&fa, &fb], CLIP_MEAN, CLIP_STD).unwrap();
+
+    let chained = verity::explain::gradcam::detector_vit_gradcam(&det, &px, None, None).unwrap();
+    let direct = vit_gradcam(det.clip(), &px, None, |o| Ok(o.pooled.matmul(&wd) + &bd)).unwrap();
+    let scale = direct.raw.abs().max().double_value(&[]);
+    let d = max_abs_diff(&chained.raw, &direct.raw);
+    eprintln!("chain rule vs direct: max|Δ| {d:.2e} (max cam {scale:.2e})");
+    assert!(scale > 0.0 && d <= 1e-5 * scale, "{d} vs {scale}");
+    // And the score explained directly is the detector's logit.
+    let logit = tch::no_grad(|| det.forward(&px, None, false))
+        .unwrap()
+        .logit;
+    assert!(max_abs_diff(direct.score.as_ref().unwrap(), &logit) < 1e-5);
+
+    // detector_cams: ViT Grad-CAM then rollout per face (no CNN in this layout).
+    let cams = detector_cams(&det, &[&fa, &fb], Device::Cpu, Kind::Float, None).unwrap();
+    assert_eq!(cams.len(), 2);
+    for (i, face) in cams.iter().enumerate() {
+        let methods: Vec<CamMethod> = face.iter().map(|c| c.method).collect();
+        assert_eq!(
+            methods,
+            [CamMethod::GradCamVit, CamMethod::AttentionRollout]
+        );
+        let want = &direct.heatmaps(224, 224).unwrap()[i];
+        let worst = face[0]
+            .heat
+            .data
+            .iter()
+            .zip(&want.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-4, "face {i}: {worst}");
+    }
+    assert!(detector_cams(&det, &[], Device::Cpu, Kind::Float, None)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn detector_cams_of_the_fusion_detector_cover_cnn_and_vit() {
+    tch::manual_seed(6);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let cfg = DetectorConfig::fusion(
+        &ClipConfig::tiny(),
+        CnnKind::EfficientNetB0,
+        FusionMode::Weighted { alpha: 0.5 },
+        64,
+        32,
+    );
+    let det = Detector::new(&vs.root(), &cfg).unwrap();
+    let (fa, fb) = two_faces();
+    let t0 = Instant::now();
+    let cams = detector_cams(&det, &[&fa, &fb], Device::Cpu, Kind::Float, None).unwrap();
+    eprintln!(
+        "detector_cams, tiny CLIP + EfficientNet-B0, 2 faces: {:.2?}",
+        t0.elapsed()
+    );
+    for face in &cams {
+        let methods: Vec<CamMethod> = face.iter().map(|c| c.method).collect();
+        assert_eq!(
+            methods,
+            [
+                CamMethod::GradCamCnn,
+                CamMethod::GradCamVit,
+                CamMethod::AttentionRollout
+            ]
+        );
+        for c in face {
+            assert_eq!((c.heat.width, c.heat.height), (224, 224));
+            assert!(
+                c.heat.data.iter().all(|v| (0.0..=1.0).contains(v)),
+                "{:?}",
+                c.method
+            );
+        }
+    }
+    // The CNN map is the Grad-CAM of the detector's logit on its CNN feature map: redo it by hand.
+    let clip_px = to_tensor(&[&fa, &fb], CLIP_MEAN, CLIP_STD).unwrap();
+    let cnn_px = to_tensor(
+        &[&fa, &fb],
+        verity::faces::align::IMAGENET_MEAN,
+        verity::faces::align::IMAGENET_STD,
+    )
+    .unwrap();
+    let by_hand = tch::with_grad(|| {
+        let x = cnn_px.detach().set_requires_grad(true);
+        let o = det.forward(&clip_px, Some(&x), false).unwrap();
+        let fmap = o.cnn_feature_map.unwrap();
+        let g = Tensor::run_backward(&[o.logit.sum(Kind::Float)], &[&fmap], false, false).remove(0);
+        (g.mean_dim(&[2i64, 3][..], true, Kind::Float) * fmap.detach())
+            .sum_dim_intlist(1, false, Kind::Float)
+            .relu()
+    });
+    let ours = verity::explain::gradcam::detector_cnn_gradcam(&det, &clip_px, &cnn_px).unwrap();
+    assert!(max_abs_diff(&ours.raw, &by_hand) <= 1e-7);
+    // The maps render through explain_face.
+    let frame = image::open(common::astronaut()).unwrap().to_rgb8();
+    let aligned = verity::faces::align::AlignedFace {
+        image: fa.clone(),
+        transform: Similarity::identity(),
+    };
+    let face = FaceInput {
+        frame: &frame,
+        aligned: &aligned,
+        bbox: None,
+    };
+    let cfg = ExplainConfig {
+        frame_overlays: false,
+        ..ExplainConfig::default()
+    };
+    let out = explain_face(&face, &cams[0], &cfg).unwrap();
+    assert_eq!(out.overlays.len(), 3 + 4);
 }

@@ -24,6 +24,7 @@ use tch::{Kind, Tensor};
 use super::plot::{blend_heatmap, Colormap, Heatmap};
 use crate::faces::align::Similarity;
 use crate::models::clip::{ClipVision, ClipVisionOutput};
+use crate::models::detector::{Detector, Variant};
 use crate::{Error, Result};
 use image::RgbImage;
 
@@ -240,6 +241,70 @@ where
         let (out, hidden) = vision.forward_with_hidden_states(x)?;
         let score = head(&out)?;
         Ok((hidden[layer - 1].shallow_clone(), score))
+    })
+}
+
+/// Grad-CAM of the detector's fake logit on its forensic CNN's last feature map. `clip_pixels`
+/// and `cnn_pixels` are what [`Detector::forward`] takes; the detector must have a CNN.
+pub fn detector_cnn_gradcam(
+    detector: &Detector,
+    clip_pixels: &Tensor,
+    cnn_pixels: &Tensor,
+) -> Result<Cam> {
+    if !detector.has_cnn() {
+        return Err(Error::Model(
+            "Grad-CAM on the CNN: this detector has no CNN".into(),
+        ));
+    }
+    cnn_gradcam(cnn_pixels, |x| {
+        let out = detector.forward(clip_pixels, Some(x), false)?;
+        let fmap = out
+            .cnn_feature_map
+            .ok_or_else(|| Error::Model("the detector returned no CNN feature map".into()))?;
+        Ok((fmap, out.logit))
+    })
+}
+
+/// Grad-CAM of the detector's fake logit on the CLIP ViT's patch tokens (`layer` as in
+/// [`vit_gradcam`]).
+///
+/// [`Detector::forward`] does not expose CLIP's hidden states, but the logit depends on them
+/// only through the CLIP embedding it returns (`clip_emb`: the projected embedding for the
+/// fusion layout, the post-LN CLS for GenD's). So, by the chain rule, with
+/// `g = ∂logit/∂clip_emb` from one detector pass, `∂logit/∂h = ∂(clip_emb · g)/∂h` for any
+/// hidden state `h`, and Grad-CAM on the CLIP tower with the score `clip_emb · g` (g held
+/// constant) is exactly Grad-CAM of the detector's logit.
+pub fn detector_vit_gradcam(
+    detector: &Detector,
+    clip_pixels: &Tensor,
+    cnn_pixels: Option<&Tensor>,
+    layer: Option<usize>,
+) -> Result<Cam> {
+    let x = grad_leaf(clip_pixels);
+    let g = tch::with_grad(|| {
+        let out = detector.forward(&x, cnn_pixels, false)?;
+        gradient(&out.logit, &out.clip_emb)
+    })?
+    .detach()
+    .to_kind(Kind::Float);
+    let variant = detector.config().variant;
+    vit_gradcam(detector.clip(), clip_pixels, layer, |o| {
+        let emb = match variant {
+            Variant::GenD => o.pooled.shallow_clone(),
+            Variant::Fusion => o
+                .image_embeds
+                .as_ref()
+                .ok_or_else(|| Error::Model("CLIP tower was built without its projection".into()))?
+                .shallow_clone(),
+        };
+        if emb.size() != g.size() {
+            return Err(Error::Model(format!(
+                "Grad-CAM: CLIP embedding {:?} does not match the detector's {:?}",
+                emb.size(),
+                g.size()
+            )));
+        }
+        Ok((emb.to_kind(Kind::Float) * &g).sum_dim_intlist(-1, false, Kind::Float))
     })
 }
 

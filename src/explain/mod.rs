@@ -23,8 +23,12 @@ use std::time::Instant;
 
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
+use tch::{Device, Kind};
 
-use crate::faces::align::{AlignedFace, Similarity};
+use crate::faces::align::{
+    to_tensor, AlignedFace, Similarity, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,
+};
+use crate::models::detector::Detector;
 use crate::{Error, Result};
 use artifacts::ArtifactMap;
 use blink::{BlinkConfig, BlinkReport};
@@ -113,6 +117,65 @@ impl FaceCam {
     }
 }
 
+/// The class-activation maps of a detector for aligned faces (all of one size, as the profile's
+/// preprocessing makes them): Grad-CAM of the fake logit on the CNN (when the detector has
+/// one) and on the CLIP ViT (`vit_layer`, default the last layer's input, see
+/// [`gradcam::vit_gradcam`]), and attention rollout through the ViT. One list per face, in
+/// that order. `device` and `kind` are the detector's (e.g. `LoadedDetector::device()` and
+/// `precision()`). Costs about two forward and two backward passes per face.
+pub fn detector_cams(
+    detector: &Detector,
+    faces: &[&RgbImage],
+    device: Device,
+    kind: Kind,
+    vit_layer: Option<usize>,
+) -> Result<Vec<Vec<FaceCam>>> {
+    let Some(first) = faces.first() else {
+        return Ok(Vec::new());
+    };
+    let (w, h) = first.dimensions();
+    let _span = tracing::debug_span!("detector_cams", faces = faces.len()).entered();
+    let clip_px = to_tensor(faces, CLIP_MEAN, CLIP_STD)?
+        .to_device(device)
+        .to_kind(kind);
+    let cnn_px = if detector.has_cnn() {
+        Some(
+            to_tensor(faces, IMAGENET_MEAN, IMAGENET_STD)?
+                .to_device(device)
+                .to_kind(kind),
+        )
+    } else {
+        None
+    };
+    let mut cams: Vec<(CamMethod, Cam)> = Vec::new();
+    if let Some(cnn_px) = &cnn_px {
+        cams.push((
+            CamMethod::GradCamCnn,
+            gradcam::detector_cnn_gradcam(detector, &clip_px, cnn_px)?,
+        ));
+    }
+    cams.push((
+        CamMethod::GradCamVit,
+        gradcam::detector_vit_gradcam(detector, &clip_px, cnn_px.as_ref(), vit_layer)?,
+    ));
+    let (_, attentions) = tch::no_grad(|| detector.clip().forward_with_attentions(&clip_px))?;
+    cams.push((
+        CamMethod::AttentionRollout,
+        gradcam::attention_rollout(&attentions, detector.clip().grid())?,
+    ));
+
+    let mut per_face: Vec<Vec<FaceCam>> = vec![Vec::new(); faces.len()];
+    for (method, cam) in &cams {
+        for (i, fc) in FaceCam::from_cam(*method, cam, w, h)?
+            .into_iter()
+            .enumerate()
+        {
+            per_face[i].push(fc);
+        }
+    }
+    Ok(per_face)
+}
+
 /// Which image an overlay is drawn on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -166,8 +229,12 @@ fn face_region(bbox: [f32; 4], margin: f32, width: u32, height: u32) -> Option<[
     let y0 = (bbox[1] - m * bh).floor().max(0.0);
     let x1 = (bbox[2] + m * bw).ceil().min(width as f32);
     let y1 = (bbox[3] + m * bh).ceil().min(height as f32);
-    (x1 - x0 >= 8.0 && y1 - y0 >= 8.0)
-        .then_some([x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32])
+    (x1 - x0 >= 8.0 && y1 - y0 >= 8.0).then_some([
+        x0 as u32,
+        y0 as u32,
+        (x1 - x0) as u32,
+        (y1 - y0) as u32,
+    ])
 }
 
 /// The crop's footprint in the frame, as a box (for faces without a detector box).
