@@ -87,6 +87,10 @@ fn untrained_profile_scores_are_labelled_untrained_everywhere() {
     assert_eq!(untrained_rows as usize, d.scores.len());
     assert!(d.scores.iter().any(|r| r.level == "media" && (r.score - score).abs() < 1e-12));
     assert!(d.faces[0].score.is_some());
+    // The embeddings temporal analysis reads are kept with the face.
+    let (clip, cnn) = store.embeddings(d.faces[0].id).unwrap().expect("embeddings stored");
+    assert!(!clip.is_empty() && clip.iter().all(|v| v.is_finite()));
+    assert!(cnn.is_some());
 }
 
 #[test]
