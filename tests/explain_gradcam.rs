@@ -583,6 +583,7 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
             "{}",
             o.key
         );
+        assert!(o.key.starts_with(&format!("{}/", o.kind)), "{}", o.key);
         match o.space {
             Space::Crop => assert_eq!((o.width, o.height), (224, 224)),
             Space::Frame => assert_eq!((o.width, o.height), (512, 512)),

@@ -191,7 +191,10 @@ pub enum Space {
 /// One rendered explanation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Overlay {
-    /// Stable id, e.g. `gradcam_cnn/crop`, `ela/region`.
+    /// What it shows: `gradcam_cnn`, `gradcam_vit`, `rollout`, `noise`, `spectrum`, `ela` or
+    /// `boundary` (the store's `explanations.kind`).
+    pub kind: String,
+    /// Stable id, `<kind>/<space>`, e.g. `gradcam_cnn/crop`, `ela/region`.
     pub key: String,
     pub title: String,
     /// One line for the analyst.
@@ -259,6 +262,7 @@ fn crop_footprint(frame_to_crop: &Similarity, crop_w: u32, crop_h: u32) -> [f32;
 
 fn artifact_overlay(map: ArtifactMap, space: Space, region: Option<[u32; 4]>) -> Result<Overlay> {
     Ok(Overlay {
+        kind: map.kind.key().to_string(),
         key: format!(
             "{}/{}",
             map.kind.key(),
@@ -305,6 +309,7 @@ pub fn explain_face(
         }
         let on_crop = gradcam::overlay_on_crop(crop, &cam.heat, cfg.opacity, cfg.colormap)?;
         overlays.push(Overlay {
+            kind: cam.method.key().to_string(),
             key: format!("{}/crop", cam.method.key()),
             title: cam.method.title().to_string(),
             explanation: cam.method.explanation().to_string(),
@@ -324,6 +329,7 @@ pub fn explain_face(
                 cfg.colormap,
             )?;
             overlays.push(Overlay {
+                kind: cam.method.key().to_string(),
                 key: format!("{}/frame", cam.method.key()),
                 title: format!("{} in the frame", cam.method.title()),
                 explanation: cam.method.explanation().to_string(),
