@@ -96,6 +96,18 @@ enum Cmd {
         #[command(subcommand)]
         cmd: Option<ModelsCmd>,
     },
+    /// Explain a case: Grad-CAM and artifact overlays of a frame's faces, temporal and blink analysis
+    Explain {
+        case: i64,
+        /// Sampled frame index (default: the most suspicious frame)
+        #[arg(long)]
+        frame: Option<i64>,
+        /// Detector profile for Grad-CAM (default: as for analyze)
+        #[arg(long)]
+        profile: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the version, compute device and folders
     Info,
     /// Benchmarks: `models` (each network vs the PyTorch peer) or `pipeline` (stage timings)
@@ -337,6 +349,32 @@ fn run() -> Result<ExitCode> {
         }
         Cmd::Models { cmd } => models(cmd.as_ref().unwrap_or(&ModelsCmd::List), &settings),
         Cmd::Bench { what } => bench(what, &settings),
+        Cmd::Explain { case, frame, profile, json } => {
+            if let Some(p) = profile {
+                settings.profile = Some(p.clone());
+            }
+            let analyzer = Analyzer::new(&settings)?;
+            let mut store = Store::open(&settings.data_dir())?;
+            let cfg = verity::explain::ExplainConfig::default();
+            let ex = verity::explain::case::explain_case(&mut store, analyzer.detector(), *case, *frame, &cfg, &actor(&settings))?;
+            let rows = store.explanations(*case)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"summary": ex, "explanations": rows}))?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            println!("case {} — frame {}: {} face(s), {:.2} s per face", ex.case_id, ex.frame, ex.faces, ex.seconds_per_face);
+            if let Some(n) = &ex.note {
+                println!("  {n}");
+            }
+            for r in rows.iter().filter(|r| ex.outputs.contains(&r.id)) {
+                let path = r.blob.as_ref().map(|b| store.blobs.path(b).display().to_string()).unwrap_or_default();
+                println!("  {:<12} {:<7} {}\n               {}", r.kind, r.space, r.summary, path);
+            }
+            for f in &ex.findings {
+                println!("  {f}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Info => {
             let d = verity::device::describe();
             println!("Verity Desk {}", verity::version());
