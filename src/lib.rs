@@ -12,6 +12,7 @@ pub mod logging;
 pub mod models;
 pub mod store;
 pub mod track;
+pub mod train;
 
 pub use error::{Error, Result};
 

@@ -23,7 +23,11 @@ pub fn fixtures(script: &str, variant: &str, args: &[&str]) -> PathBuf {
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let root = repo_root();
     let src = root.join("tests/reference").join(format!("{script}.py"));
-    let name = if variant.is_empty() { script.to_string() } else { format!("{script}-{variant}") };
+    let name = if variant.is_empty() {
+        script.to_string()
+    } else {
+        format!("{script}-{variant}")
+    };
     let out = root.join("target/fixtures").join(name);
     let stamp = out.join("done.stamp");
     let fresh = match (std::fs::metadata(&stamp), std::fs::metadata(&src)) {
@@ -38,7 +42,12 @@ pub fn fixtures(script: &str, variant: &str, args: &[&str]) -> PathBuf {
             .arg(&out)
             .args(args)
             .status()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e} (run `make test` to set up the venv)", python().display()));
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e} (run `make test` to set up the venv)",
+                    python().display()
+                )
+            });
         assert!(status.success(), "{} failed", src.display());
         assert!(stamp.exists(), "{} did not write done.stamp", src.display());
     }
@@ -48,7 +57,10 @@ pub fn fixtures(script: &str, variant: &str, args: &[&str]) -> PathBuf {
 /// Max |a − b| over two tensors of the same shape (asserts the shapes match).
 pub fn max_abs_diff(a: &tch::Tensor, b: &tch::Tensor) -> f64 {
     assert_eq!(a.size(), b.size(), "shape mismatch");
-    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double)).abs().max().double_value(&[])
+    (a.to_kind(tch::Kind::Double) - b.to_kind(tch::Kind::Double))
+        .abs()
+        .max()
+        .double_value(&[])
 }
 
 /// Loads every tensor of a safetensors file into a name → tensor map (CPU).
