@@ -5,6 +5,8 @@
 //! fake) is reproducible from its seed alone, independently of libtorch's global generator.
 pub mod losses;
 pub mod metrics;
+pub mod sbi;
+pub mod swap;
 
 /// PCG32 (M. E. O'Neill, "PCG: A Family of Simple Fast Space-Efficient Statistically Good
 /// Algorithms for Random Number Generation", 2014; `pcg32_random_r` of the reference C code):
