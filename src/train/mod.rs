@@ -3,6 +3,7 @@
 //!
 //! Everything random in here draws from [`Rng`], a seeded PCG32, so a run (and every generated
 //! fake) is reproducible from its seed alone, independently of libtorch's global generator.
+pub mod dataset;
 pub mod losses;
 pub mod metrics;
 pub mod sbi;

@@ -1,0 +1,837 @@
+//! Training data: labelled face crops from a folder, from the analysts' adjudicated cases, and
+//! synthetic fakes made from real faces.
+//!
+//! **Folder layout.** `real/` and `fake/` hold images (any depth); an optional `meta.csv` with the
+//! header `path,identity,source` (paths relative to the root, e.g. `real/anna/001.png`) names who
+//! is in each file and which method made it. Without a row, the identity is the file's folder
+//! under `real/`/`fake/` when it is nested (`real/anna/001.png` → `anna`), else the file stem; the
+//! source is `real` or `fake`. Videos are listed but skipped until frame sampling is wired in
+//! (see [`VIDEO_EXTENSIONS`]).
+//!
+//! **Faces.** Each file's largest face is found by MTCNN and aligned by the same functions the
+//! analysis pipeline uses ([`Mtcnn::detect`], [`align_face`] with the profile's template), and
+//! cached as a PNG under `cache_dir/<aa>/<key>.png` with a JSON sidecar; the key is the sha256 of
+//! the file's content, the frame, the template, the crop size and the detector settings, so a
+//! second run detects nothing and a changed template makes new crops.
+//!
+//! **Splits.** Train/validation are disjoint by identity (or by source): groups are ordered by a
+//! seeded hash of their name and taken into validation until it holds `val_fraction` of the
+//! samples, so no person is on both sides and the split does not depend on file order. Synthetic
+//! fakes stay on the side of the real face they were made from.
+//!
+//! **Adjudicated cases** ([`from_store`]): the latest fake/real label of each case (from a
+//! review) applies to the aligned face crops of the case's last analysis; each sample records
+//! the analyst and the time of the label. A case is its own identity.
+//!
+//! **Synthetic fakes**: self-blended images ([`super::sbi`]) of every real crop when `fake/` is
+//! empty, or always when asked; their parameters are kept in the sample.
+use super::sbi::{self, SbiConfig, SbiParams};
+use super::Rng;
+use crate::faces::align::{align_face, similarity_transform, AlignTemplate};
+use crate::faces::mtcnn::Mtcnn;
+use crate::store::Store;
+use crate::{Error, Result};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Image files read from a dataset folder (lower-case extensions).
+pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
+/// Video files recognised in a dataset folder. Until the media module's frame sampler is wired
+/// in here they are reported as skipped, never silently dropped.
+pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"];
+
+/// How train and validation are kept apart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitBy {
+    #[default]
+    Identity,
+    Source,
+}
+
+/// When to make self-blended fakes from the real faces.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Synthetic {
+    /// Only when the data has no fake faces.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// Dataset settings.
+#[derive(Clone, Debug)]
+pub struct DatasetConfig {
+    /// The profile's alignment template and crop side (the crops the detector is trained on
+    /// must be cut exactly like the ones it scores).
+    pub template: AlignTemplate,
+    pub size: u32,
+    /// Where aligned crops (and synthetic fakes) are cached.
+    pub cache_dir: PathBuf,
+    pub val_fraction: f64,
+    pub split_by: SplitBy,
+    /// Seeds the split order and the synthetic fakes.
+    pub seed: u64,
+    pub synthetic: Synthetic,
+    pub sbi: SbiConfig,
+    /// Self-blended fakes per real crop.
+    pub sbi_per_real: usize,
+}
+
+impl DatasetConfig {
+    pub fn new(template: AlignTemplate, cache_dir: PathBuf) -> Self {
+        DatasetConfig {
+            template,
+            size: 224,
+            cache_dir,
+            val_fraction: 0.2,
+            split_by: SplitBy::Identity,
+            seed: 0,
+            synthetic: Synthetic::Auto,
+            sbi: SbiConfig::default(),
+            sbi_per_real: 1,
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(Error::Config(format!(
+                "validation fraction must be in [0, 1), not {}",
+                self.val_fraction
+            )));
+        }
+        if self.size < 32 {
+            return Err(Error::Config(format!(
+                "face crops of {} px are too small (at least 32)",
+                self.size
+            )));
+        }
+        self.sbi.validate()
+    }
+}
+
+/// Where a sample came from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Origin {
+    /// A file of a dataset folder (`frame` for videos).
+    File {
+        path: PathBuf,
+        sha256: String,
+        frame: Option<u64>,
+    },
+    /// An adjudicated case from the store.
+    Case {
+        case_id: i64,
+        face_id: i64,
+        analyst: String,
+        labelled_at: String,
+        label_source: String,
+    },
+    /// A self-blended image made from the real crop `from`.
+    Sbi { from: PathBuf, params: SbiParams },
+}
+
+/// One labelled, aligned face crop.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Sample {
+    pub crop: PathBuf,
+    pub fake: bool,
+    pub identity: String,
+    pub source: String,
+    /// The 5 landmarks in crop pixels.
+    pub landmarks: [[f32; 2]; 5],
+    pub origin: Origin,
+}
+
+/// A file (or case) that gave no sample, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// Counts for the log and the report.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DatasetStats {
+    pub files: usize,
+    /// Crops taken from the cache rather than detected again.
+    pub cache_hits: usize,
+    pub detected: usize,
+    pub synthetic: usize,
+    pub from_cases: usize,
+}
+
+/// A split dataset.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Dataset {
+    pub train: Vec<Sample>,
+    pub val: Vec<Sample>,
+    pub skipped: Vec<Skipped>,
+    pub stats: DatasetStats,
+    /// Things the analyst should know (e.g. a class missing from validation).
+    pub warnings: Vec<String>,
+}
+
+impl Dataset {
+    /// Writes the whole dataset description (every sample's origin) as JSON.
+    pub fn write_manifest(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::Other(format!("cannot write the dataset manifest: {e}")))?;
+        std::fs::write(path, json).map_err(|e| Error::input(path, format!("cannot write: {e}")))
+    }
+
+    pub fn count(samples: &[Sample]) -> (usize, usize) {
+        let fake = samples.iter().filter(|s| s.fake).count();
+        (samples.len() - fake, fake)
+    }
+}
+
+/// Progress of dataset preparation: `done` of `total` files.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct DatasetProgress {
+    pub done: usize,
+    pub total: usize,
+}
+
+/// A labelled file found in a dataset folder.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    pub path: PathBuf,
+    pub fake: bool,
+    pub identity: String,
+    pub source: String,
+}
+
+/// Lists `real/` and `fake/` under `root` (sorted), applying `meta.csv` when present. Videos and
+/// unknown files are returned as skipped.
+pub fn scan_folder(root: &Path) -> Result<(Vec<Entry>, Vec<Skipped>)> {
+    let (real, fake) = (root.join("real"), root.join("fake"));
+    if !real.is_dir() && !fake.is_dir() {
+        return Err(Error::input(
+            root,
+            "a training folder needs a real/ and/or a fake/ subfolder of face images",
+        ));
+    }
+    let meta = read_meta(&root.join("meta.csv"))?;
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (dir, is_fake) in [(real, false), (fake, true)] {
+        if !dir.is_dir() {
+            continue;
+        }
+        for path in walk(&dir)? {
+            let ext = path
+                .extension()
+                .map(|e| e.to_string_lossy().to_ascii_lowercase())
+                .unwrap_or_default();
+            if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
+                skipped.push(Skipped {
+                    path,
+                    reason: "video files are not read by training yet (extract frames to images)"
+                        .into(),
+                });
+                continue;
+            }
+            if !IMAGE_EXTENSIONS.contains(&ext.as_str()) {
+                if !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                {
+                    skipped.push(Skipped {
+                        path,
+                        reason: "not an image file".into(),
+                    });
+                }
+                continue;
+            }
+            let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
+            let rel_key = rel.to_string_lossy().replace('\\', "/");
+            let in_class = path.strip_prefix(&dir).unwrap_or(&path);
+            let default_identity = match in_class.parent().and_then(|p| p.components().next()) {
+                Some(c) => c.as_os_str().to_string_lossy().into_owned(),
+                None => path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
+            let (identity, source) = match meta.get(&rel_key) {
+                Some((i, s)) => (i.clone(), s.clone()),
+                None => (
+                    default_identity,
+                    if is_fake { "fake" } else { "real" }.to_string(),
+                ),
+            };
+            entries.push(Entry {
+                path,
+                fake: is_fake,
+                identity,
+                source,
+            });
+        }
+    }
+    Ok((entries, skipped))
+}
+
+/// All files under `dir`, recursively, sorted by path.
+fn walk(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let rd = std::fs::read_dir(&d)
+            .map_err(|e| Error::input(&d, format!("cannot list folder: {e}")))?;
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// `meta.csv`: header `path,identity,source` (any column order, extra columns ignored), simple
+/// double-quoted fields allowed. Missing file = no metadata.
+fn read_meta(path: &Path) -> Result<HashMap<String, (String, String)>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(e) => return Err(Error::input(path, format!("cannot read: {e}"))),
+    };
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty());
+    let header = lines.next().map(split_csv_line).ok_or_else(|| {
+        Error::input(
+            path,
+            "empty meta.csv: expected the header path,identity,source",
+        )
+    })?;
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| h.trim().eq_ignore_ascii_case(name))
+    };
+    let (Some(pc), Some(ic)) = (col("path"), col("identity")) else {
+        return Err(Error::input(
+            path,
+            format!("meta.csv header must name the columns path and identity (and optionally source), found {header:?}"),
+        ));
+    };
+    let sc = col("source");
+    let mut out = HashMap::new();
+    for (n, line) in lines.enumerate() {
+        let f = split_csv_line(line);
+        let get = |i: usize| f.get(i).map(|s| s.trim().to_string());
+        let (Some(p), Some(id)) = (get(pc), get(ic)) else {
+            return Err(Error::input(
+                path,
+                format!(
+                    "line {}: expected {} columns, got {}",
+                    n + 2,
+                    header.len(),
+                    f.len()
+                ),
+            ));
+        };
+        let p = p.replace('\\', "/").trim_start_matches("./").to_string();
+        let source = sc
+            .and_then(get)
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| {
+                if p.starts_with("fake/") {
+                    "fake"
+                } else {
+                    "real"
+                }
+                .to_string()
+            });
+        out.insert(p, (id, source));
+    }
+    Ok(out)
+}
+
+fn split_csv_line(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => out.push(std::mem::take(&mut cur)),
+            _ => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out
+}
+
+/// Decodes an image file upright (EXIF orientation applied) as RGB.
+pub fn load_image(path: &Path) -> Result<RgbImage> {
+    use image::ImageDecoder;
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::input(path, format!("cannot open: {e}")))?
+        .with_guessed_format()
+        .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| Error::input(path, format!("not a readable image: {e}")))?;
+    let orientation = decoder.orientation().ok();
+    let mut img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| Error::input(path, format!("cannot decode: {e}")))?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(img.to_rgb8())
+}
+
+/// Loads a sample's crop, resized to `size`² if it was cut at another size.
+pub fn load_crop(sample: &Sample, size: u32) -> Result<RgbImage> {
+    let img = image::open(&sample.crop)
+        .map_err(|e| Error::input(&sample.crop, format!("cannot read the face crop: {e}")))?
+        .to_rgb8();
+    Ok(if img.dimensions() == (size, size) {
+        img
+    } else {
+        image::imageops::resize(&img, size, size, image::imageops::FilterType::Triangle)
+    })
+}
+
+fn sha256_hex(parts: &[&[u8]]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update((p.len() as u64).to_le_bytes());
+        h.update(p);
+    }
+    hex::encode(h.finalize())
+}
+
+/// What the cache keeps beside each crop.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CacheEntry {
+    /// No face found: nothing to train on (remembered so it is not searched again).
+    face: bool,
+    landmarks: [[f32; 2]; 5],
+    prob: f32,
+}
+
+fn cache_paths(cache_dir: &Path, key: &str) -> (PathBuf, PathBuf) {
+    let dir = cache_dir.join(&key[..2]);
+    (
+        dir.join(format!("{key}.png")),
+        dir.join(format!("{key}.json")),
+    )
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(p) = path.parent() {
+        std::fs::create_dir_all(p).map_err(|e| Error::input(p, format!("cannot create: {e}")))?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes).map_err(|e| Error::input(&tmp, format!("cannot write: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::input(path, format!("cannot write: {e}")))
+}
+
+fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img.clone())
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| Error::Other(format!("cannot encode a face crop: {e}")))?;
+    write_atomic(path, &bytes)
+}
+
+/// The cache key's description of how crops are cut.
+fn crop_spec(cfg: &DatasetConfig, mtcnn: &Mtcnn) -> String {
+    format!(
+        "v1|template={:?}|context={}|size={}|mtcnn={}",
+        cfg.template.points,
+        cfg.template.context_scale,
+        cfg.size,
+        serde_json::to_string(&mtcnn.params).unwrap_or_default()
+    )
+}
+
+/// Finds, aligns and caches the largest face of each entry. Files without a face, or that cannot
+/// be read, are skipped with the reason.
+pub fn extract_faces(
+    entries: &[Entry],
+    mtcnn: &Mtcnn,
+    cfg: &DatasetConfig,
+    progress: &dyn Fn(DatasetProgress),
+    cancel: &AtomicBool,
+) -> Result<(Vec<Sample>, Vec<Skipped>, DatasetStats)> {
+    let spec = crop_spec(cfg, mtcnn);
+    let mut samples = Vec::new();
+    let mut skipped = Vec::new();
+    let mut stats = DatasetStats {
+        files: entries.len(),
+        ..Default::default()
+    };
+    for (k, e) in entries.iter().enumerate() {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        progress(DatasetProgress {
+            done: k,
+            total: entries.len(),
+        });
+        let sha = match crate::store::hash_path(&e.path) {
+            Ok(s) => s,
+            Err(err) => {
+                skipped.push(Skipped {
+                    path: e.path.clone(),
+                    reason: err.to_string(),
+                });
+                continue;
+            }
+        };
+        let key = sha256_hex(&[sha.as_bytes(), b"frame:-", spec.as_bytes()]);
+        let (png, json) = cache_paths(&cfg.cache_dir, &key);
+        let cached: Option<CacheEntry> = std::fs::read(&json)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .filter(|c: &CacheEntry| !c.face || png.is_file());
+        let entry = match cached {
+            Some(c) => {
+                stats.cache_hits += 1;
+                c
+            }
+            None => {
+                let img = match load_image(&e.path) {
+                    Ok(i) => i,
+                    Err(err) => {
+                        skipped.push(Skipped {
+                            path: e.path.clone(),
+                            reason: err.to_string(),
+                        });
+                        continue;
+                    }
+                };
+                let found = mtcnn
+                    .detect(&[&img])?
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default();
+                stats.detected += 1;
+                let c = match found.first() {
+                    Some(d) => {
+                        let aligned = align_face(&img, &d.landmarks, &cfg.template, cfg.size);
+                        save_png(&aligned.image, &png)?;
+                        CacheEntry {
+                            face: true,
+                            landmarks: d.landmarks.map(|p| aligned.transform.apply(p)),
+                            prob: d.prob,
+                        }
+                    }
+                    None => CacheEntry {
+                        face: false,
+                        landmarks: [[0.0; 2]; 5],
+                        prob: 0.0,
+                    },
+                };
+                let bytes = serde_json::to_vec(&c).unwrap_or_default();
+                write_atomic(&json, &bytes)?;
+                c
+            }
+        };
+        if !entry.face {
+            skipped.push(Skipped {
+                path: e.path.clone(),
+                reason: "no face found".into(),
+            });
+            continue;
+        }
+        samples.push(Sample {
+            crop: png,
+            fake: e.fake,
+            identity: e.identity.clone(),
+            source: e.source.clone(),
+            landmarks: entry.landmarks,
+            origin: Origin::File {
+                path: e.path.clone(),
+                sha256: sha,
+                frame: None,
+            },
+        });
+    }
+    progress(DatasetProgress {
+        done: entries.len(),
+        total: entries.len(),
+    });
+    Ok((samples, skipped, stats))
+}
+
+/// Self-blended fakes of the real samples (`per_real` each), cached beside the crops. Each
+/// fake keeps its real face's identity, a `source` of `sbi`, and its parameters.
+pub fn synthesize_sbi(
+    reals: &[Sample],
+    cfg: &DatasetConfig,
+    per_real: usize,
+) -> Result<Vec<Sample>> {
+    let sbi_spec = serde_json::to_string(&cfg.sbi).unwrap_or_default();
+    let mut out = Vec::new();
+    for s in reals.iter().filter(|s| !s.fake) {
+        for k in 0..per_real {
+            let crop_name = s.crop.to_string_lossy();
+            let key = sha256_hex(&[
+                crop_name.as_bytes(),
+                b"sbi",
+                sbi_spec.as_bytes(),
+                &cfg.seed.to_le_bytes(),
+                &(k as u64).to_le_bytes(),
+            ]);
+            // The fake's seed: from the dataset seed and the real crop, so it is stable when
+            // other files come and go.
+            let seed = u64::from_str_radix(&key[..16], 16).unwrap_or(k as u64);
+            let (png, json) = cache_paths(&cfg.cache_dir, &key);
+            let cached: Option<SbiParams> = std::fs::read(&json)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(|_| png.is_file());
+            let params = match cached {
+                Some(p) => p,
+                None => {
+                    let real = load_crop(s, cfg.size)?;
+                    let fake = sbi::self_blend(&real, &s.landmarks, &cfg.sbi, seed)?;
+                    save_png(&fake.image, &png)?;
+                    write_atomic(&json, &serde_json::to_vec(&fake.params).unwrap_or_default())?;
+                    fake.params
+                }
+            };
+            out.push(Sample {
+                crop: png,
+                fake: true,
+                identity: s.identity.clone(),
+                source: "sbi".into(),
+                landmarks: s.landmarks,
+                origin: Origin::Sbi {
+                    from: s.crop.clone(),
+                    params,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The seeded position of a group name in the split order.
+fn group_rank(seed: u64, name: &str) -> String {
+    sha256_hex(&[&seed.to_le_bytes(), name.as_bytes()])
+}
+
+/// Splits samples into (train, val) with no group on both sides (see the module doc).
+/// Synthetic samples follow the real crop they were made from.
+pub fn split(samples: Vec<Sample>, cfg: &DatasetConfig) -> (Vec<Sample>, Vec<Sample>) {
+    let group_of = |s: &Sample| match cfg.split_by {
+        SplitBy::Identity => s.identity.clone(),
+        SplitBy::Source => s.source.clone(),
+    };
+    // Synthetic samples join their real face's group.
+    let crop_group: HashMap<PathBuf, String> = samples
+        .iter()
+        .filter(|s| !matches!(s.origin, Origin::Sbi { .. }))
+        .map(|s| (s.crop.clone(), group_of(s)))
+        .collect();
+    let key = |s: &Sample| match &s.origin {
+        Origin::Sbi { from, .. } => crop_group.get(from).cloned().unwrap_or_else(|| group_of(s)),
+        _ => group_of(s),
+    };
+    let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
+    for s in &samples {
+        *sizes.entry(key(s)).or_default() += 1;
+    }
+    let mut order: Vec<(String, String)> = sizes
+        .keys()
+        .map(|g| (group_rank(cfg.seed, g), g.clone()))
+        .collect();
+    order.sort();
+    let want = (cfg.val_fraction * samples.len() as f64).round() as usize;
+    let mut val_groups = std::collections::HashSet::new();
+    let mut taken = 0;
+    for (_, g) in &order {
+        // Always leave at least one group for training.
+        if taken >= want || val_groups.len() + 1 >= order.len() {
+            break;
+        }
+        taken += sizes[g];
+        val_groups.insert(g.clone());
+    }
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for s in samples {
+        if val_groups.contains(&key(&s)) {
+            val.push(s);
+        } else {
+            train.push(s);
+        }
+    }
+    (train, val)
+}
+
+/// A whole folder dataset: scan, extract faces, add self-blended fakes as configured, split.
+pub fn load_folder(
+    root: &Path,
+    mtcnn: &Mtcnn,
+    cfg: &DatasetConfig,
+    progress: &dyn Fn(DatasetProgress),
+    cancel: &AtomicBool,
+) -> Result<Dataset> {
+    cfg.validate()?;
+    let (entries, mut skipped) = scan_folder(root)?;
+    let (mut samples, more, mut stats) = extract_faces(&entries, mtcnn, cfg, progress, cancel)?;
+    skipped.extend(more);
+    let has_fake = samples.iter().any(|s| s.fake);
+    let make = match cfg.synthetic {
+        Synthetic::Always => true,
+        Synthetic::Auto => !has_fake,
+        Synthetic::Never => false,
+    };
+    if make && cfg.sbi_per_real > 0 {
+        let fakes = synthesize_sbi(&samples, cfg, cfg.sbi_per_real)?;
+        stats.synthetic = fakes.len();
+        samples.extend(fakes);
+    }
+    Ok(finish(samples, skipped, stats, cfg))
+}
+
+/// Splits and checks a set of samples.
+pub fn finish(
+    samples: Vec<Sample>,
+    skipped: Vec<Skipped>,
+    stats: DatasetStats,
+    cfg: &DatasetConfig,
+) -> Dataset {
+    let mut warnings = Vec::new();
+    if samples.is_empty() {
+        warnings.push("no usable face was found in the data".to_string());
+    }
+    let (train, val) = split(samples, cfg);
+    for (name, part) in [("training", &train), ("validation", &val)] {
+        let (real, fake) = Dataset::count(part);
+        if (real == 0 || fake == 0) && !(name == "validation" && cfg.val_fraction == 0.0) {
+            warnings.push(format!(
+                "the {name} set has {real} real and {fake} fake faces: both classes are needed"
+            ));
+        }
+    }
+    Dataset {
+        train,
+        val,
+        skipped,
+        stats,
+        warnings,
+    }
+}
+
+/// Adjudicated cases as samples: for each case with a fake/real label, its latest label applied
+/// to every aligned face crop of the case's last analysis. Full-frame "faces" (no face found)
+/// are left out. `template` must be the one the crops were cut with (the profile's).
+pub fn from_store(store: &Store, template: &AlignTemplate) -> Result<(Vec<Sample>, Vec<Skipped>)> {
+    let conn = store.conn();
+    let mut st = conn.prepare(
+        "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
+         FROM labels l JOIN cases c ON c.id = l.case_id
+         WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY case_id)
+         ORDER BY l.case_id",
+    )?;
+    type LabelRow = (i64, i64, String, String, String, Option<i64>);
+    let labels: Vec<LabelRow> = st
+        .query_map([], |r| {
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut faces_st = conn.prepare(
+        "SELECT id, crop, landmarks FROM faces
+         WHERE analysis_id = ?1 AND crop IS NOT NULL AND full_frame = 0 ORDER BY id",
+    )?;
+    let mut samples = Vec::new();
+    let mut skipped = Vec::new();
+    for (case_id, label, source, analyst, at, analysis) in labels {
+        let case_path = PathBuf::from(format!("case {case_id}"));
+        let Some(aid) = analysis else {
+            skipped.push(Skipped {
+                path: case_path,
+                reason: "labelled but never analysed: no face crops".into(),
+            });
+            continue;
+        };
+        let rows: Vec<(i64, String, String)> = faces_st
+            .query_map([aid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        if rows.is_empty() {
+            skipped.push(Skipped {
+                path: case_path,
+                reason: "its last analysis found no face".into(),
+            });
+            continue;
+        }
+        for (face_id, crop, lm_json) in rows {
+            let path = store.blobs.path(&crop);
+            let lm: [[f32; 2]; 5] = match serde_json::from_str(&lm_json) {
+                Ok(l) => l,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path,
+                        reason: format!("face {face_id}: unreadable landmarks ({e})"),
+                    });
+                    continue;
+                }
+            };
+            let size = match image::image_dimensions(&path) {
+                Ok((w, _)) => w,
+                Err(e) => {
+                    skipped.push(Skipped {
+                        path,
+                        reason: format!("face {face_id}: crop missing or unreadable ({e})"),
+                    });
+                    continue;
+                }
+            };
+            // The crop was cut by this transform (same function as the pipeline), so its
+            // landmarks are the frame landmarks mapped through it.
+            let t = similarity_transform(&lm, &template.points_px(size));
+            samples.push(Sample {
+                crop: path,
+                fake: label == 1,
+                identity: format!("case:{case_id}"),
+                source: "review".into(),
+                landmarks: lm.map(|p| t.apply(p)),
+                origin: Origin::Case {
+                    case_id,
+                    face_id,
+                    analyst: analyst.clone(),
+                    labelled_at: at.clone(),
+                    label_source: source.clone(),
+                },
+            });
+        }
+    }
+    Ok((samples, skipped))
+}
+
+/// Draws a deterministic shuffled order of `n` indices for an epoch.
+pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..n).collect();
+    Rng::with_stream(seed, 0xe90c ^ epoch).shuffle(&mut idx);
+    idx
+}
