@@ -4,11 +4,13 @@
 //! explainability engine reading from the encoders. The desktop app (src-tauri), the CLI
 //! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
 pub mod aggregate;
+pub mod bench;
 pub mod config;
 pub mod device;
 pub mod error;
 pub mod faces;
 pub mod logging;
+pub mod media;
 pub mod models;
 pub mod store;
 pub mod track;

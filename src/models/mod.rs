@@ -1,8 +1,14 @@
 //! The networks, written in `tch::nn` with variable names equal to the published checkpoints'
 //! keys so real weights load unchanged.
 pub mod clip;
+pub mod detector;
 pub mod efficientnet;
+pub mod fusion;
+pub mod head;
+pub mod hub;
+pub mod profile;
 pub mod tokenizer;
+pub mod weights;
 pub mod xception;
 
 use std::collections::HashMap;
