@@ -169,9 +169,11 @@ pub fn slerp(a: &Tensor, b: &Tensor, t: &Tensor) -> Tensor {
 }
 
 /// SLERP feature augmentation: for each row i, a random other row j of the same label and a
-/// random t ∈ [0, 1) give slerp(z_i, z_j, t) with z_i's label. Rows whose class has no other
-/// member are not augmented. Returns the new embeddings and labels (possibly empty); the caller
-/// appends them to the batch. Inputs must be L2-normalised (the output is, too, up to rounding).
+/// random t ∈ [0, 1) give a new point on the great circle between their directions,
+/// slerp(ẑ_i, ẑ_j, t), with the linearly interpolated length (1−t)‖z_i‖ + t‖z_j‖ (so unit inputs
+/// give unit outputs, and a head trained on unnormalised features sees features of the usual
+/// size), and z_i's label. Rows whose class has no other member are not augmented. Returns the
+/// new embeddings and labels (possibly empty); the caller appends them to the batch.
 pub fn slerp_augment(emb: &Tensor, labels: &Tensor, rng: &mut Rng) -> Result<(Tensor, Tensor)> {
     let n = emb.size()[0];
     if labels.size() != [n] {
@@ -202,8 +204,11 @@ pub fn slerp_augment(emb: &Tensor, labels: &Tensor, rng: &mut Rng) -> Result<(Te
     let dev = emb.device();
     let src = Tensor::from_slice(&src).to_device(dev);
     let dst = Tensor::from_slice(&dst).to_device(dev);
-    let t = Tensor::from_slice(&ts).to_device(dev);
-    let out = slerp(&emb.index_select(0, &src), &emb.index_select(0, &dst), &t);
+    let t = Tensor::from_slice(&ts).to_device(dev).to_kind(emb.kind());
+    let (a, b) = (emb.index_select(0, &src), emb.index_select(0, &dst));
+    let norm = |x: &Tensor| x.norm_scalaropt_dim(2, [1i64].as_slice(), true);
+    let length = norm(&a) * (t.ones_like() - &t).view([-1, 1]) + norm(&b) * t.view([-1, 1]);
+    let out = slerp(&l2_normalize(&a), &l2_normalize(&b), &t) * length;
     Ok((out, labels.to_device(dev).index_select(0, &src)))
 }
 

@@ -8,6 +8,7 @@ pub mod losses;
 pub mod metrics;
 pub mod sbi;
 pub mod swap;
+pub mod trainer;
 
 /// PCG32 (M. E. O'Neill, "PCG: A Family of Simple Fast Space-Efficient Statistically Good
 /// Algorithms for Random Number Generation", 2014; `pcg32_random_r` of the reference C code):
