@@ -154,14 +154,12 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     for s in &reals {
         let img = dataset::load_crop(s, 224).unwrap();
         assert_eq!(img.dimensions(), (224, 224));
-        for k in 0..5 {
-            let d = (s.landmarks[k][0] - tpl[k][0]).hypot(s.landmarks[k][1] - tpl[k][1]);
+        for (k, (p, t)) in s.landmarks.iter().zip(&tpl).enumerate() {
+            let d = (p[0] - t[0]).hypot(p[1] - t[1]);
             assert!(
                 d < 16.0,
-                "{:?}: landmark {k} {:?} vs template {:?}",
-                s.crop,
-                s.landmarks[k],
-                tpl[k]
+                "{:?}: landmark {k} {p:?} vs template {t:?}",
+                s.crop
             );
         }
     }

@@ -208,10 +208,10 @@ fn face_swap_aligns_recolours_and_blends() {
     assert_eq!(outside, 0, "swap changed pixels outside its mask");
     assert!(changed > 2000);
     // The recorded transform takes the source's landmarks onto the target's.
-    for k in 0..5 {
-        let p = s.record.similarity().apply(b_lm[k]);
-        let d = (p[0] - f.crop_lm[k][0]).hypot(p[1] - f.crop_lm[k][1]);
-        assert!(d < 0.5, "landmark {k}: {p:?} vs {:?}", f.crop_lm[k]);
+    for (k, (src, dst)) in b_lm.iter().zip(&f.crop_lm).enumerate() {
+        let p = s.record.similarity().apply(*src);
+        let d = (p[0] - dst[0]).hypot(p[1] - dst[1]);
+        assert!(d < 0.5, "landmark {k}: {p:?} vs {dst:?}");
     }
     assert_eq!(s.landmarks, f.crop_lm);
     assert_eq!(s.record.source_identity, "blue astronaut");

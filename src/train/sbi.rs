@@ -535,7 +535,8 @@ pub fn face_mask(width: u32, height: u32, lm: &[[f32; 2]; 5], p: &MaskParams) ->
 
 /// Separable Gaussian blur, kernel cut at 3σ, borders clamped (edge pixels repeat).
 pub fn gaussian_blur(mask: &mut Mask, sigma: f32) {
-    if !(sigma > 0.0) {
+    // Also catches NaN.
+    if sigma.is_nan() || sigma <= 0.0 {
         return;
     }
     let r = (3.0 * sigma).ceil() as i64;

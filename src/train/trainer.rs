@@ -123,7 +123,7 @@ impl TrainConfig {
                 "the batch size must be at least 2 (the embedding losses compare pairs)".into(),
             );
         }
-        if !(self.lr > 0.0 && self.lr.is_finite()) || !(0.0..=self.lr).contains(&self.min_lr) {
+        if !(self.lr > 0.0 && self.lr.is_finite() && (0.0..=self.lr).contains(&self.min_lr)) {
             return bad(format!(
                 "need 0 ≤ min_lr ≤ lr and lr > 0 (lr {}, min_lr {})",
                 self.lr, self.min_lr
@@ -135,7 +135,10 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        if self.betas.iter().any(|b| !(0.0..1.0).contains(b)) || !(self.eps > 0.0) {
+        if self.betas.iter().any(|b| !(0.0..1.0).contains(b))
+            || self.eps.is_nan()
+            || self.eps <= 0.0
+        {
             return bad(format!(
                 "bad AdamW betas {:?} / eps {}",
                 self.betas, self.eps
@@ -585,7 +588,7 @@ impl Trainer {
                 self.cfg.losses.text_scale,
             );
             parts.insert("image_text".into(), it.double_value(&[]));
-            total = total + it * text_weight;
+            total += it * text_weight;
         }
         let value = total.double_value(&[]);
         if !value.is_finite() {
