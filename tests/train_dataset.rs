@@ -57,8 +57,23 @@ fn make_folder(root: &Path) {
         .save(root.join("real/grey.png"))
         .unwrap();
     std::fs::write(root.join("real/broken.png"), b"not a png").unwrap();
-    std::fs::write(root.join("real/clip.mp4"), b"\0\0\0\x18ftypmp42").unwrap();
+    std::fs::write(root.join("real/junk.mp4"), b"\0\0\0\x18ftypmp42").unwrap();
     std::fs::write(root.join("real/notes.txt"), b"hello").unwrap();
+    // A 2-second video of identity 6 (made with the FFmpeg CLI, as the media tests do).
+    let still = root.join("still.png");
+    person(&img, 6, 0).save(&still).unwrap();
+    std::fs::create_dir_all(root.join("real/video_person")).unwrap();
+    let status = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(&still)
+        .args([
+            "-t", "2", "-r", "10", "-c:v", "mpeg4", "-q:v", "3", "-pix_fmt", "yuv420p",
+        ])
+        .arg(root.join("real/video_person/clip.mp4"))
+        .status()
+        .expect("the FFmpeg CLI (Debian package `ffmpeg`) is needed to make the test video");
+    assert!(status.success());
+    std::fs::remove_file(&still).unwrap();
     // meta.csv: the two shots of person k are one identity; a quoted field.
     let mut meta = String::from("path,identity,source\n");
     for k in 0..5 {
@@ -78,6 +93,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     let mut cfg = DatasetConfig::new(AlignTemplate::gend(), tmp.path().join("cache"));
     cfg.val_fraction = 0.3;
     cfg.seed = 11;
+    cfg.frames_per_video = 3;
     let no = AtomicBool::new(false);
     let seen = std::sync::Mutex::new(Vec::new());
     let ds = dataset::load_folder(
@@ -89,10 +105,10 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     )
     .unwrap();
 
-    // 11 real faces found; 4 files skipped with their reasons.
+    // 11 real faces from images + 3 frames of the video; 5 files skipped with their reasons.
     let all: Vec<_> = ds.train.iter().chain(&ds.val).collect();
     let reals: Vec<_> = all.iter().filter(|s| !s.fake).collect();
-    assert_eq!(reals.len(), 11, "skipped: {:?}", ds.skipped);
+    assert_eq!(reals.len(), 14, "skipped: {:?}", ds.skipped);
     let reason = |name: &str| {
         ds.skipped
             .iter()
@@ -100,18 +116,33 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
             .map(|s| s.reason.clone())
             .unwrap_or_default()
     };
+    assert_eq!(ds.skipped.len(), 4, "{:?}", ds.skipped);
     assert_eq!(reason("grey.png"), "no face found");
-    assert!(
-        reason("broken.png").contains("not a readable image")
-            || reason("broken.png").contains("decode"),
-        "{}",
-        reason("broken.png")
-    );
-    assert!(reason("clip.mp4").contains("video"));
-    assert_eq!(reason("notes.txt"), "not an image file");
-    assert_eq!(ds.stats.detected, 12);
-    // Progress counts the 13 image files (not the video or the text file).
-    assert_eq!(seen.lock().unwrap().last(), Some(&13));
+    for bad in ["broken.png", "junk.mp4", "notes.txt"] {
+        assert!(
+            !reason(bad).is_empty(),
+            "{bad} not reported as skipped: {:?}",
+            ds.skipped
+        );
+        println!("{bad}: {}", reason(bad));
+    }
+    // 10 + 1 + grey images and 3 video frames went through MTCNN.
+    assert_eq!(ds.stats.detected, 15);
+    // Progress counts all 16 files.
+    assert_eq!(seen.lock().unwrap().last(), Some(&16));
+    let frames: Vec<Option<u64>> = reals
+        .iter()
+        .filter(|s| s.identity == "video_person")
+        .map(|s| match &s.origin {
+            Origin::File { frame, .. } => *frame,
+            _ => None,
+        })
+        .collect();
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(Option::is_some), "{frames:?}");
+    // Spread over the video (20 frames at 10 fps): first, middle, last sample.
+    let f: Vec<u64> = frames.iter().flatten().copied().collect();
+    assert!(f[0] < 3 && f[2] >= 14, "frames {f:?}");
 
     // Identities from meta.csv and from the nested folder; sources from meta or the class.
     let ids: HashSet<&str> = reals.iter().map(|s| s.identity.as_str()).collect();
@@ -122,11 +153,12 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
         "person 3",
         "person 4",
         "nested_person",
+        "video_person",
     ]
     .into();
     assert_eq!(ids, want);
     assert!(reals.iter().all(|s| s.source
-        == if s.identity == "nested_person" {
+        == if s.identity.ends_with("_person") {
             "real"
         } else {
             "camera"
@@ -134,8 +166,8 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
 
     // fake/ is empty: one self-blended fake per real face, same identity, recorded parameters.
     let fakes: Vec<_> = all.iter().filter(|s| s.fake).collect();
-    assert_eq!(fakes.len(), 11);
-    assert_eq!(ds.stats.synthetic, 11);
+    assert_eq!(fakes.len(), 14);
+    assert_eq!(ds.stats.synthetic, 14);
     for f in &fakes {
         let Origin::Sbi { from, .. } = &f.origin else {
             panic!("fake without SBI origin")
@@ -172,7 +204,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
         "{train_ids:?} vs {val_ids:?}"
     );
     assert!(
-        !ds.val.is_empty() && ds.val.len() <= 10,
+        !ds.val.is_empty() && ds.val.len() < ds.train.len(),
         "val {}",
         ds.val.len()
     );
@@ -181,7 +213,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     // A second run reads everything from the cache and gives the same split.
     let again = dataset::load_folder(&root, &mtcnn, &cfg, &|_| {}, &no).unwrap();
     assert_eq!(again.stats.detected, 0);
-    assert_eq!(again.stats.cache_hits, 12);
+    assert_eq!(again.stats.cache_hits, 13);
     assert_eq!(again.train, ds.train);
     assert_eq!(again.val, ds.val);
 
@@ -208,7 +240,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
     assert_eq!(
         v["train"].as_array().unwrap().len() + v["val"].as_array().unwrap().len(),
-        22
+        28
     );
     assert!(std::fs::read_to_string(&m)
         .unwrap()

@@ -5,14 +5,19 @@
 //! header `path,identity,source` (paths relative to the root, e.g. `real/anna/001.png`) names who
 //! is in each file and which method made it. Without a row, the identity is the file's folder
 //! under `real/`/`fake/` when it is nested (`real/anna/001.png` → `anna`), else the file stem; the
-//! source is `real` or `fake`. Videos are listed but skipped until frame sampling is wired in
-//! (see [`VIDEO_EXTENSIONS`]).
+//! source is `real` or `fake`.
 //!
-//! **Faces.** Each file's largest face is found by MTCNN and aligned by the same functions the
-//! analysis pipeline uses ([`Mtcnn::detect`], [`align_face`] with the profile's template), and
-//! cached as a PNG under `cache_dir/<aa>/<key>.png` with a JSON sidecar; the key is the sha256 of
-//! the file's content, the frame, the template, the crop size and the detector settings, so a
-//! second run detects nothing and a changed template makes new crops.
+//! **Media.** Files are read by the analysis pipeline's own ingest ([`crate::media`]): the kind
+//! is decided by content, images come upright (EXIF), and a video gives `frames_per_video`
+//! frames spread evenly over its length (GenD evaluates 32 per video); every frame of a video
+//! is a sample of the video's identity.
+//!
+//! **Faces.** Each image's (frame's) largest face is found by MTCNN and aligned by the same
+//! functions the analysis pipeline uses ([`Mtcnn::detect`], [`align_face`] with the profile's
+//! template), and cached as a PNG under `cache_dir/<aa>/<key>.png` with a JSON sidecar; the key
+//! is the sha256 of the file's content, the frame sampling, the template, the crop size and the
+//! detector settings, so a second run decodes and detects nothing and a changed template makes
+//! new crops.
 //!
 //! **Splits.** Train/validation are disjoint by identity (or by source): groups are ordered by a
 //! seeded hash of their name and taken into validation until it holds `val_fraction` of the
@@ -29,6 +34,7 @@ use super::sbi::{self, SbiConfig, SbiParams};
 use super::Rng;
 use crate::faces::align::{align_face, similarity_transform, AlignTemplate};
 use crate::faces::mtcnn::Mtcnn;
+use crate::media::{self, Limits, MediaKind, SampleParams};
 use crate::store::Store;
 use crate::{Error, Result};
 use image::RgbImage;
@@ -37,12 +43,6 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-/// Image files read from a dataset folder (lower-case extensions).
-pub const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp", "tif", "tiff"];
-/// Video files recognised in a dataset folder. Until the media module's frame sampler is wired
-/// in here they are reported as skipped, never silently dropped.
-pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "avi", "mkv", "webm", "m4v", "mpg", "mpeg"];
 
 /// How train and validation are kept apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -81,6 +81,10 @@ pub struct DatasetConfig {
     pub sbi: SbiConfig,
     /// Self-blended fakes per real crop.
     pub sbi_per_real: usize,
+    /// Frames taken from each video, spread evenly over its length.
+    pub frames_per_video: usize,
+    /// Size limits for reading media (the pipeline's).
+    pub limits: Limits,
 }
 
 impl DatasetConfig {
@@ -95,6 +99,8 @@ impl DatasetConfig {
             synthetic: Synthetic::Auto,
             sbi: SbiConfig::default(),
             sbi_per_real: 1,
+            frames_per_video: 8,
+            limits: Limits::default(),
         }
     }
 
@@ -104,6 +110,9 @@ impl DatasetConfig {
                 "validation fraction must be in [0, 1), not {}",
                 self.val_fraction
             )));
+        }
+        if self.frames_per_video == 0 {
+            return Err(Error::Config("frames per video must be at least 1".into()));
         }
         if self.size < 32 {
             return Err(Error::Config(format!(
@@ -160,8 +169,9 @@ pub struct Skipped {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatasetStats {
     pub files: usize,
-    /// Crops taken from the cache rather than detected again.
+    /// Files whose crops came from the cache (nothing decoded or detected).
     pub cache_hits: usize,
+    /// Images and video frames run through the face detector.
     pub detected: usize,
     pub synthetic: usize,
     pub from_cases: usize,
@@ -208,46 +218,27 @@ pub struct Entry {
     pub source: String,
 }
 
-/// Lists `real/` and `fake/` under `root` (sorted), applying `meta.csv` when present. Videos and
-/// unknown files are returned as skipped.
-pub fn scan_folder(root: &Path) -> Result<(Vec<Entry>, Vec<Skipped>)> {
+/// Lists `real/` and `fake/` under `root` (sorted), applying `meta.csv` when present. Hidden
+/// files (`.name`) are left out; what each file is gets decided when it is read.
+pub fn scan_folder(root: &Path) -> Result<Vec<Entry>> {
     let (real, fake) = (root.join("real"), root.join("fake"));
     if !real.is_dir() && !fake.is_dir() {
         return Err(Error::input(
             root,
-            "a training folder needs a real/ and/or a fake/ subfolder of face images",
+            "a training folder needs a real/ and/or a fake/ subfolder of face images or videos",
         ));
     }
     let meta = read_meta(&root.join("meta.csv"))?;
     let mut entries = Vec::new();
-    let mut skipped = Vec::new();
     for (dir, is_fake) in [(real, false), (fake, true)] {
         if !dir.is_dir() {
             continue;
         }
         for path in walk(&dir)? {
-            let ext = path
-                .extension()
-                .map(|e| e.to_string_lossy().to_ascii_lowercase())
-                .unwrap_or_default();
-            if VIDEO_EXTENSIONS.contains(&ext.as_str()) {
-                skipped.push(Skipped {
-                    path,
-                    reason: "video files are not read by training yet (extract frames to images)"
-                        .into(),
-                });
-                continue;
-            }
-            if !IMAGE_EXTENSIONS.contains(&ext.as_str()) {
-                if !path
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
-                {
-                    skipped.push(Skipped {
-                        path,
-                        reason: "not an image file".into(),
-                    });
-                }
+            if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
                 continue;
             }
             let rel = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
@@ -275,7 +266,7 @@ pub fn scan_folder(root: &Path) -> Result<(Vec<Entry>, Vec<Skipped>)> {
             });
         }
     }
-    Ok((entries, skipped))
+    Ok(entries)
 }
 
 /// All files under `dir`, recursively, sorted by path.
@@ -377,25 +368,6 @@ fn split_csv_line(line: &str) -> Vec<String> {
     out
 }
 
-/// Decodes an image file upright (EXIF orientation applied) as RGB.
-pub fn load_image(path: &Path) -> Result<RgbImage> {
-    use image::ImageDecoder;
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| Error::input(path, format!("cannot open: {e}")))?
-        .with_guessed_format()
-        .map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| Error::input(path, format!("not a readable image: {e}")))?;
-    let orientation = decoder.orientation().ok();
-    let mut img = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| Error::input(path, format!("cannot decode: {e}")))?;
-    if let Some(o) = orientation {
-        img.apply_orientation(o);
-    }
-    Ok(img.to_rgb8())
-}
-
 /// Loads a sample's crop, resized to `size`² if it was cut at another size.
 pub fn load_crop(sample: &Sample, size: u32) -> Result<RgbImage> {
     let img = image::open(&sample.crop)
@@ -417,13 +389,21 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
-/// What the cache keeps beside each crop.
+/// What the cache keeps beside each crop (or records: no face in that image or frame).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-struct CacheEntry {
-    /// No face found: nothing to train on (remembered so it is not searched again).
+struct CachedFace {
     face: bool,
+    /// The 5 landmarks in crop pixels.
     landmarks: [[f32; 2]; 5],
     prob: f32,
+    /// Frame number in the source (videos).
+    frame: Option<u64>,
+}
+
+/// The cache record of one source file: one entry per image or sampled frame.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CachedFile {
+    faces: Vec<CachedFace>,
 }
 
 fn cache_paths(cache_dir: &Path, key: &str) -> (PathBuf, PathBuf) {
@@ -432,6 +412,11 @@ fn cache_paths(cache_dir: &Path, key: &str) -> (PathBuf, PathBuf) {
         dir.join(format!("{key}.png")),
         dir.join(format!("{key}.json")),
     )
+}
+
+/// The crop of entry `i` of a cached file.
+fn crop_path(cache_dir: &Path, key: &str, i: usize) -> PathBuf {
+    cache_dir.join(&key[..2]).join(format!("{key}_{i}.png"))
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -457,16 +442,104 @@ fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
 /// The cache key's description of how crops are cut.
 fn crop_spec(cfg: &DatasetConfig, mtcnn: &Mtcnn) -> String {
     format!(
-        "v1|template={:?}|context={}|size={}|mtcnn={}",
+        "v2|template={:?}|context={}|size={}|mtcnn={}|video_frames={}",
         cfg.template.points,
         cfg.template.context_scale,
         cfg.size,
-        serde_json::to_string(&mtcnn.params).unwrap_or_default()
+        serde_json::to_string(&mtcnn.params).unwrap_or_default(),
+        cfg.frames_per_video
     )
 }
 
-/// Finds, aligns and caches the largest face of each entry. Files without a face, or that cannot
-/// be read, are skipped with the reason.
+/// Frames per MTCNN call (frames of one video share a size and are batched).
+const DETECT_BATCH: usize = 8;
+
+/// Up to `n` frames spread evenly over a video: sampled on the pipeline's time grid at a rate
+/// (3–10 FPS) that gives about `n` frames, then thinned to `n` evenly spaced ones.
+fn video_frames(
+    path: &Path,
+    n: usize,
+    limits: &Limits,
+    cancel: &AtomicBool,
+) -> Result<Vec<(u64, RgbImage)>> {
+    let info = media::probe(path, limits)?;
+    let duration = info.duration_s.filter(|d| d.is_finite() && *d > 0.0);
+    let fps = duration.map_or(SampleParams::MIN_FPS, |d| {
+        ((n as f64 / d) as f32).clamp(SampleParams::MIN_FPS, SampleParams::MAX_FPS)
+    });
+    let expected = duration.map_or(n, |d| ((d * fps as f64).floor() as usize).max(1));
+    let wanted: std::collections::BTreeSet<usize> = if expected <= n || n == 1 {
+        (0..expected.max(n)).collect()
+    } else {
+        (0..n).map(|i| i * (expected - 1) / (n - 1)).collect()
+    };
+    let params = SampleParams {
+        fps,
+        max_frames: wanted.last().map(|l| l + 1),
+        ..SampleParams::default()
+    };
+    let mut out = Vec::new();
+    for frame in media::frames(path, &params, limits, cancel)? {
+        match frame {
+            Ok(f) if wanted.contains(&f.index) => out.push((f.source_index, f.image)),
+            Ok(_) => {}
+            Err(Error::Cancelled) => return Err(Error::Cancelled),
+            // A truncated video: keep the frames read before the damage.
+            Err(e) if !out.is_empty() => {
+                tracing::warn!(path = %path.display(), "{e}; using the {} frames read", out.len());
+                break;
+            }
+            Err(e) => return Err(e),
+        }
+        if out.len() == n {
+            break;
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::input(path, "the video gave no frames"));
+    }
+    Ok(out)
+}
+
+/// Detects and aligns the largest face of each frame, saving the crops under `key`.
+fn detect_and_cache(
+    frames: &[(Option<u64>, RgbImage)],
+    key: &str,
+    mtcnn: &Mtcnn,
+    cfg: &DatasetConfig,
+) -> Result<CachedFile> {
+    let mut faces = Vec::with_capacity(frames.len());
+    for chunk in frames.chunks(DETECT_BATCH) {
+        let images: Vec<&RgbImage> = chunk.iter().map(|(_, img)| img).collect();
+        let found = mtcnn.detect(&images)?;
+        for ((frame, img), dets) in chunk.iter().zip(found) {
+            let i = faces.len();
+            faces.push(match dets.first() {
+                Some(d) => {
+                    let aligned = align_face(img, &d.landmarks, &cfg.template, cfg.size);
+                    save_png(&aligned.image, &crop_path(&cfg.cache_dir, key, i))?;
+                    CachedFace {
+                        face: true,
+                        landmarks: d.landmarks.map(|p| aligned.transform.apply(p)),
+                        prob: d.prob,
+                        frame: *frame,
+                    }
+                }
+                None => CachedFace {
+                    face: false,
+                    landmarks: [[0.0; 2]; 5],
+                    prob: 0.0,
+                    frame: *frame,
+                },
+            });
+        }
+    }
+    Ok(CachedFile { faces })
+}
+
+/// Finds, aligns and caches the largest face of each image, and of `frames_per_video` frames
+/// of each video. Files that cannot be read, and images or videos without any face, are
+/// skipped with the reason.
 pub fn extract_faces(
     entries: &[Entry],
     mtcnn: &Mtcnn,
@@ -489,84 +562,84 @@ pub fn extract_faces(
             done: k,
             total: entries.len(),
         });
+        let skip = |skipped: &mut Vec<Skipped>, reason: String| {
+            skipped.push(Skipped {
+                path: e.path.clone(),
+                reason,
+            })
+        };
         let sha = match crate::store::hash_path(&e.path) {
             Ok(s) => s,
             Err(err) => {
-                skipped.push(Skipped {
-                    path: e.path.clone(),
-                    reason: err.to_string(),
-                });
+                skip(&mut skipped, err.to_string());
                 continue;
             }
         };
-        let key = sha256_hex(&[sha.as_bytes(), b"frame:-", spec.as_bytes()]);
-        let (png, json) = cache_paths(&cfg.cache_dir, &key);
-        let cached: Option<CacheEntry> = std::fs::read(&json)
+        let key = sha256_hex(&[sha.as_bytes(), spec.as_bytes()]);
+        let (_, index) = cache_paths(&cfg.cache_dir, &key);
+        let cached: Option<CachedFile> = std::fs::read(&index)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
-            .filter(|c: &CacheEntry| !c.face || png.is_file());
-        let entry = match cached {
+            .filter(|c: &CachedFile| {
+                c.faces
+                    .iter()
+                    .enumerate()
+                    .all(|(i, f)| !f.face || crop_path(&cfg.cache_dir, &key, i).is_file())
+            });
+        let file = match cached {
             Some(c) => {
                 stats.cache_hits += 1;
                 c
             }
             None => {
-                let img = match load_image(&e.path) {
-                    Ok(i) => i,
+                let frames: Result<Vec<(Option<u64>, RgbImage)>> = match media::detect_kind(&e.path)
+                {
+                    Ok(MediaKind::Image) => {
+                        media::load_image(&e.path, &cfg.limits).map(|img| vec![(None, img)])
+                    }
+                    Ok(MediaKind::Video) => {
+                        video_frames(&e.path, cfg.frames_per_video, &cfg.limits, cancel)
+                            .map(|v| v.into_iter().map(|(i, img)| (Some(i), img)).collect())
+                    }
+                    Ok(other) => Err(Error::input(
+                        &e.path,
+                        format!("{other:?} sources cannot be training data"),
+                    )),
+                    Err(err) => Err(err),
+                };
+                let frames = match frames {
+                    Ok(f) => f,
+                    Err(Error::Cancelled) => return Err(Error::Cancelled),
                     Err(err) => {
-                        skipped.push(Skipped {
-                            path: e.path.clone(),
-                            reason: err.to_string(),
-                        });
+                        skip(&mut skipped, err.to_string());
                         continue;
                     }
                 };
-                let found = mtcnn
-                    .detect(&[&img])?
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default();
-                stats.detected += 1;
-                let c = match found.first() {
-                    Some(d) => {
-                        let aligned = align_face(&img, &d.landmarks, &cfg.template, cfg.size);
-                        save_png(&aligned.image, &png)?;
-                        CacheEntry {
-                            face: true,
-                            landmarks: d.landmarks.map(|p| aligned.transform.apply(p)),
-                            prob: d.prob,
-                        }
-                    }
-                    None => CacheEntry {
-                        face: false,
-                        landmarks: [[0.0; 2]; 5],
-                        prob: 0.0,
-                    },
-                };
+                let c = detect_and_cache(&frames, &key, mtcnn, cfg)?;
+                stats.detected += frames.len();
                 let bytes = serde_json::to_vec(&c).unwrap_or_default();
-                write_atomic(&json, &bytes)?;
+                write_atomic(&index, &bytes)?;
                 c
             }
         };
-        if !entry.face {
-            skipped.push(Skipped {
-                path: e.path.clone(),
-                reason: "no face found".into(),
+        let before = samples.len();
+        for (i, f) in file.faces.iter().enumerate().filter(|(_, f)| f.face) {
+            samples.push(Sample {
+                crop: crop_path(&cfg.cache_dir, &key, i),
+                fake: e.fake,
+                identity: e.identity.clone(),
+                source: e.source.clone(),
+                landmarks: f.landmarks,
+                origin: Origin::File {
+                    path: e.path.clone(),
+                    sha256: sha.clone(),
+                    frame: f.frame,
+                },
             });
-            continue;
         }
-        samples.push(Sample {
-            crop: png,
-            fake: e.fake,
-            identity: e.identity.clone(),
-            source: e.source.clone(),
-            landmarks: entry.landmarks,
-            origin: Origin::File {
-                path: e.path.clone(),
-                sha256: sha,
-                frame: None,
-            },
-        });
+        if samples.len() == before {
+            skip(&mut skipped, "no face found".into());
+        }
     }
     progress(DatasetProgress {
         done: entries.len(),
@@ -690,9 +763,8 @@ pub fn load_folder(
     cancel: &AtomicBool,
 ) -> Result<Dataset> {
     cfg.validate()?;
-    let (entries, mut skipped) = scan_folder(root)?;
-    let (mut samples, more, mut stats) = extract_faces(&entries, mtcnn, cfg, progress, cancel)?;
-    skipped.extend(more);
+    let entries = scan_folder(root)?;
+    let (mut samples, skipped, mut stats) = extract_faces(&entries, mtcnn, cfg, progress, cancel)?;
     let has_fake = samples.iter().any(|s| s.fake);
     let make = match cfg.synthetic {
         Synthetic::Always => true,
