@@ -94,6 +94,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     cfg.val_fraction = 0.3;
     cfg.seed = 11;
     cfg.frames_per_video = 3;
+    cfg.swaps_per_real = 1;
     let no = AtomicBool::new(false);
     let seen = std::sync::Mutex::new(Vec::new());
     let ds = dataset::load_folder(
@@ -164,21 +165,35 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
             "camera"
         }));
 
-    // fake/ is empty: one self-blended fake per real face, same identity, recorded parameters.
-    let fakes: Vec<_> = all.iter().filter(|s| s.fake).collect();
-    assert_eq!(fakes.len(), 14);
-    assert_eq!(ds.stats.synthetic, 14);
-    for f in &fakes {
-        let Origin::Sbi { from, .. } = &f.origin else {
-            panic!("fake without SBI origin")
-        };
-        let real = reals
-            .iter()
-            .find(|r| &r.crop == from)
-            .expect("SBI source is a real crop");
+    // fake/ is empty: one self-blended fake per real face, same identity, recorded parameters;
+    // and a face swap onto each real face from another identity of the same side.
+    let sbi: Vec<_> = all.iter().filter(|s| s.source == "sbi").collect();
+    assert_eq!(sbi.len(), 14);
+    for f in &sbi {
+        let Origin::Sbi { from, .. } = &f.origin else { panic!("SBI fake without SBI origin") };
+        let real = reals.iter().find(|r| &r.crop == from).expect("SBI source is a real crop");
         assert_eq!(real.identity, f.identity);
-        assert_eq!(f.source, "sbi");
+        assert!(f.fake);
     }
+    let mut swaps = 0;
+    for (side, part) in [("train", &ds.train), ("val", &ds.val)] {
+        let ids: HashSet<&str> = part.iter().map(|s| s.identity.as_str()).collect();
+        let reals_here = part.iter().filter(|s| !s.fake).count();
+        let swaps_here: Vec<_> = part.iter().filter(|s| s.source == "swap").collect();
+        assert_eq!(swaps_here.len(), if ids.len() > 1 { reals_here } else { 0 }, "{side}");
+        for f in &swaps_here {
+            let Origin::Swap { target, source, record } = &f.origin else { panic!("swap origin") };
+            let t = part.iter().find(|r| &r.crop == target).expect("target on this side");
+            let s = part.iter().find(|r| &r.crop == source).expect("source on this side");
+            assert_eq!(t.identity, f.identity);
+            assert_ne!(s.identity, t.identity);
+            assert_eq!(record.source_identity, s.identity);
+            assert!(f.fake);
+        }
+        swaps += swaps_here.len();
+    }
+    assert!(swaps > 0);
+    assert_eq!(ds.stats.synthetic, 14 + swaps);
 
     // Crops: 224², the landmarks near the template (a least-squares fit of a real face to a
     // symmetric template leaves residuals of several px at the mouth).
@@ -240,7 +255,7 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&m).unwrap()).unwrap();
     assert_eq!(
         v["train"].as_array().unwrap().len() + v["val"].as_array().unwrap().len(),
-        28
+        28 + swaps
     );
     assert!(std::fs::read_to_string(&m)
         .unwrap()

@@ -21,16 +21,18 @@
 //!
 //! **Splits.** Train/validation are disjoint by identity (or by source): groups are ordered by a
 //! seeded hash of their name and taken into validation until it holds `val_fraction` of the
-//! samples, so no person is on both sides and the split does not depend on file order. Synthetic
-//! fakes stay on the side of the real face they were made from.
+//! samples, so no person is on both sides and the split does not depend on file order.
 //!
 //! **Adjudicated cases** ([`from_store`]): the latest fake/real label of each case (from a
 //! review) applies to the aligned face crops of the case's last analysis; each sample records
 //! the analyst and the time of the label. A case is its own identity.
 //!
-//! **Synthetic fakes**: self-blended images ([`super::sbi`]) of every real crop when `fake/` is
-//! empty, or always when asked; their parameters are kept in the sample.
+//! **Synthetic fakes**: self-blended images ([`super::sbi`]) and, when asked, face swaps between
+//! identities ([`super::swap`]) of the real crops, when `fake/` is empty or always when asked.
+//! They are made after the split, from one side's real faces only, and their parameters are
+//! kept in the sample.
 use super::sbi::{self, SbiConfig, SbiParams};
+use super::swap::{face_swap, SwapFace, SwapRecord};
 use super::Rng;
 use crate::faces::align::{align_face, similarity_transform, AlignTemplate};
 use crate::faces::mtcnn::Mtcnn;
@@ -81,6 +83,8 @@ pub struct DatasetConfig {
     pub sbi: SbiConfig,
     /// Self-blended fakes per real crop.
     pub sbi_per_real: usize,
+    /// Face swaps per real crop (another identity's face on it); 0 = none.
+    pub swaps_per_real: usize,
     /// Frames taken from each video, spread evenly over its length.
     pub frames_per_video: usize,
     /// Size limits for reading media (the pipeline's).
@@ -99,6 +103,7 @@ impl DatasetConfig {
             synthetic: Synthetic::Auto,
             sbi: SbiConfig::default(),
             sbi_per_real: 1,
+            swaps_per_real: 0,
             frames_per_video: 8,
             limits: Limits::default(),
         }
@@ -144,6 +149,12 @@ pub enum Origin {
     },
     /// A self-blended image made from the real crop `from`.
     Sbi { from: PathBuf, params: SbiParams },
+    /// A face swap: `source`'s face on `target`'s crop.
+    Swap {
+        target: PathBuf,
+        source: PathBuf,
+        record: SwapRecord,
+    },
 }
 
 /// One labelled, aligned face crop.
@@ -701,6 +712,68 @@ pub fn synthesize_sbi(
     Ok(out)
 }
 
+/// Face swaps among the real samples (`per_real` each): every real crop is the target of a swap
+/// from a real crop of another identity, picked with the dataset seed. The fake keeps the
+/// target's identity (its head and background; the source's face is of the same split side),
+/// a `source` of `swap`, and the swap's record. None when there is only one identity.
+pub fn synthesize_swaps(reals: &[Sample], cfg: &DatasetConfig, per_real: usize) -> Result<Vec<Sample>> {
+    let reals: Vec<&Sample> = reals.iter().filter(|s| !s.fake && !matches!(s.origin, Origin::Sbi { .. } | Origin::Swap { .. })).collect();
+    let sbi_spec = serde_json::to_string(&cfg.sbi).unwrap_or_default();
+    let mut out = Vec::new();
+    for (ti, t) in reals.iter().enumerate() {
+        let others: Vec<&&Sample> = reals.iter().filter(|s| s.identity != t.identity).collect();
+        if others.is_empty() {
+            continue;
+        }
+        for k in 0..per_real {
+            let mut rng = Rng::with_stream(cfg.seed, 0x5a9 ^ ((ti as u64) << 16) ^ k as u64);
+            let src = others[rng.below(others.len() as u64) as usize];
+            let key = sha256_hex(&[
+                t.crop.to_string_lossy().as_bytes(),
+                b"swap",
+                src.crop.to_string_lossy().as_bytes(),
+                sbi_spec.as_bytes(),
+                &cfg.seed.to_le_bytes(),
+                &(k as u64).to_le_bytes(),
+            ]);
+            let seed = u64::from_str_radix(&key[..16], 16).unwrap_or(k as u64);
+            let (png, json) = cache_paths(&cfg.cache_dir, &key);
+            let cached: Option<SwapRecord> = std::fs::read(&json)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(|_| png.is_file());
+            let record = match cached {
+                Some(r) => r,
+                None => {
+                    let (ti_img, si_img) = (load_crop(t, cfg.size)?, load_crop(src, cfg.size)?);
+                    let fake = face_swap(
+                        SwapFace { image: &ti_img, landmarks: &t.landmarks, identity: &t.identity },
+                        SwapFace { image: &si_img, landmarks: &src.landmarks, identity: &src.identity },
+                        &cfg.sbi,
+                        seed,
+                    )?;
+                    save_png(&fake.image, &png)?;
+                    write_atomic(&json, &serde_json::to_vec(&fake.record).unwrap_or_default())?;
+                    fake.record
+                }
+            };
+            out.push(Sample {
+                crop: png,
+                fake: true,
+                identity: t.identity.clone(),
+                source: "swap".into(),
+                landmarks: t.landmarks,
+                origin: Origin::Swap {
+                    target: t.crop.clone(),
+                    source: src.crop.clone(),
+                    record,
+                },
+            });
+        }
+    }
+    Ok(out)
+}
+
 /// The seeded position of a group name in the split order.
 fn group_rank(seed: u64, name: &str) -> String {
     sha256_hex(&[&seed.to_le_bytes(), name.as_bytes()])
@@ -716,11 +789,13 @@ pub fn split(samples: Vec<Sample>, cfg: &DatasetConfig) -> (Vec<Sample>, Vec<Sam
     // Synthetic samples join their real face's group.
     let crop_group: HashMap<PathBuf, String> = samples
         .iter()
-        .filter(|s| !matches!(s.origin, Origin::Sbi { .. }))
+        .filter(|s| !matches!(s.origin, Origin::Sbi { .. } | Origin::Swap { .. }))
         .map(|s| (s.crop.clone(), group_of(s)))
         .collect();
     let key = |s: &Sample| match &s.origin {
-        Origin::Sbi { from, .. } => crop_group.get(from).cloned().unwrap_or_else(|| group_of(s)),
+        Origin::Sbi { from, .. } | Origin::Swap { target: from, .. } => {
+            crop_group.get(from).cloned().unwrap_or_else(|| group_of(s))
+        }
         _ => group_of(s),
     };
     let mut sizes: BTreeMap<String, usize> = BTreeMap::new();
@@ -754,7 +829,7 @@ pub fn split(samples: Vec<Sample>, cfg: &DatasetConfig) -> (Vec<Sample>, Vec<Sam
     (train, val)
 }
 
-/// A whole folder dataset: scan, extract faces, add self-blended fakes as configured, split.
+/// A whole folder dataset: scan, extract faces, split, then add synthetic fakes as configured.
 pub fn load_folder(
     root: &Path,
     mtcnn: &Mtcnn,
@@ -764,33 +839,36 @@ pub fn load_folder(
 ) -> Result<Dataset> {
     cfg.validate()?;
     let entries = scan_folder(root)?;
-    let (mut samples, skipped, mut stats) = extract_faces(&entries, mtcnn, cfg, progress, cancel)?;
-    let has_fake = samples.iter().any(|s| s.fake);
-    let make = match cfg.synthetic {
-        Synthetic::Always => true,
-        Synthetic::Auto => !has_fake,
-        Synthetic::Never => false,
-    };
-    if make && cfg.sbi_per_real > 0 {
-        let fakes = synthesize_sbi(&samples, cfg, cfg.sbi_per_real)?;
-        stats.synthetic = fakes.len();
-        samples.extend(fakes);
-    }
-    Ok(finish(samples, skipped, stats, cfg))
+    let (samples, skipped, stats) = extract_faces(&entries, mtcnn, cfg, progress, cancel)?;
+    finish(samples, skipped, stats, cfg)
 }
 
-/// Splits and checks a set of samples.
+/// Splits a set of samples, adds synthetic fakes to each side (made only from that side's real
+/// faces, so no identity crosses over through a swap), and checks the result.
 pub fn finish(
     samples: Vec<Sample>,
     skipped: Vec<Skipped>,
-    stats: DatasetStats,
+    mut stats: DatasetStats,
     cfg: &DatasetConfig,
-) -> Dataset {
+) -> Result<Dataset> {
     let mut warnings = Vec::new();
     if samples.is_empty() {
         warnings.push("no usable face was found in the data".to_string());
     }
-    let (train, val) = split(samples, cfg);
+    let make = match cfg.synthetic {
+        Synthetic::Always => true,
+        Synthetic::Auto => !samples.iter().any(|s| s.fake),
+        Synthetic::Never => false,
+    };
+    let (mut train, mut val) = split(samples, cfg);
+    if make {
+        for part in [&mut train, &mut val] {
+            let mut fakes = synthesize_sbi(part, cfg, cfg.sbi_per_real)?;
+            fakes.extend(synthesize_swaps(part, cfg, cfg.swaps_per_real)?);
+            stats.synthetic += fakes.len();
+            part.extend(fakes);
+        }
+    }
     for (name, part) in [("training", &train), ("validation", &val)] {
         let (real, fake) = Dataset::count(part);
         if (real == 0 || fake == 0) && !(name == "validation" && cfg.val_fraction == 0.0) {
@@ -799,13 +877,13 @@ pub fn finish(
             ));
         }
     }
-    Dataset {
+    Ok(Dataset {
         train,
         val,
         skipped,
         stats,
         warnings,
-    }
+    })
 }
 
 /// Adjudicated cases as samples: for each case with a fake/real label, its latest label applied
