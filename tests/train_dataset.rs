@@ -170,8 +170,13 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
     let sbi: Vec<_> = all.iter().filter(|s| s.source == "sbi").collect();
     assert_eq!(sbi.len(), 14);
     for f in &sbi {
-        let Origin::Sbi { from, .. } = &f.origin else { panic!("SBI fake without SBI origin") };
-        let real = reals.iter().find(|r| &r.crop == from).expect("SBI source is a real crop");
+        let Origin::Sbi { from, .. } = &f.origin else {
+            panic!("SBI fake without SBI origin")
+        };
+        let real = reals
+            .iter()
+            .find(|r| &r.crop == from)
+            .expect("SBI source is a real crop");
         assert_eq!(real.identity, f.identity);
         assert!(f.fake);
     }
@@ -180,11 +185,28 @@ fn folder_dataset_caches_faces_splits_by_identity_and_self_blends() {
         let ids: HashSet<&str> = part.iter().map(|s| s.identity.as_str()).collect();
         let reals_here = part.iter().filter(|s| !s.fake).count();
         let swaps_here: Vec<_> = part.iter().filter(|s| s.source == "swap").collect();
-        assert_eq!(swaps_here.len(), if ids.len() > 1 { reals_here } else { 0 }, "{side}");
+        assert_eq!(
+            swaps_here.len(),
+            if ids.len() > 1 { reals_here } else { 0 },
+            "{side}"
+        );
         for f in &swaps_here {
-            let Origin::Swap { target, source, record } = &f.origin else { panic!("swap origin") };
-            let t = part.iter().find(|r| &r.crop == target).expect("target on this side");
-            let s = part.iter().find(|r| &r.crop == source).expect("source on this side");
+            let Origin::Swap {
+                target,
+                source,
+                record,
+            } = &f.origin
+            else {
+                panic!("swap origin")
+            };
+            let t = part
+                .iter()
+                .find(|r| &r.crop == target)
+                .expect("target on this side");
+            let s = part
+                .iter()
+                .find(|r| &r.crop == source)
+                .expect("source on this side");
             assert_eq!(t.identity, f.identity);
             assert_ne!(s.identity, t.identity);
             assert_eq!(record.source_identity, s.identity);

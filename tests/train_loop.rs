@@ -386,3 +386,49 @@ fn tiny_training_run_learns_resumes_and_saves_a_profile() {
     assert!(err.to_string().contains("other training settings"), "{err}");
     println!("total {:.1} s", started.elapsed().as_secs_f64());
 }
+
+#[test]
+fn image_text_loss_uses_clip_prompt_embeddings() {
+    use verity::models::clip::{ClipConfig, ClipText};
+    use verity::models::tokenizer::ClipTokenizer;
+    use verity::train::losses::{LossConfig, LossWeights};
+    let tmp = tempfile::tempdir().unwrap();
+    let samples = make_samples(&tmp.path().join("crops"), 2, 2, 4);
+    let batch: Vec<&Sample> = samples.iter().collect();
+    // A (random) CLIP text tower of the same tiny CLIP the detector uses.
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let cc = ClipConfig::tiny();
+    let text = ClipText::new(&vs.root(), &cc.text, Some(cc.projection_dim));
+    let tok = ClipTokenizer::from_default_path().unwrap();
+    let prompts = trainer::prompt_embeddings(&text, &tok, Device::Cpu).unwrap();
+    assert_eq!(prompts.size(), [2, cc.projection_dim]);
+
+    let losses = LossConfig {
+        weights: LossWeights {
+            image_text: 0.5,
+            ..LossWeights::default()
+        },
+        ..LossConfig::default()
+    };
+    let tc = TrainConfig {
+        batch_size: 4,
+        losses,
+        ..TrainConfig::default()
+    };
+    let profile = tiny_profile(tmp.path(), "tiny");
+    let mut t = Trainer::new(&profile, &tc, Device::Cpu).unwrap();
+    let err = t.step(&batch, 1e-3, &mut Rng::new(1)).unwrap_err();
+    assert!(err.to_string().contains("text-prompt"), "{err}");
+    assert!(t.set_text_embeddings(&prompts.narrow(1, 0, 8)).is_err());
+    t.set_text_embeddings(&prompts).unwrap();
+    let log = t.step(&batch, 1e-3, &mut Rng::new(1)).unwrap();
+    let it = log.parts["image_text"];
+    assert!(it.is_finite() && it > 0.0, "{:?}", log.parts);
+    assert!(log.parts.contains_key("bce") && log.parts.contains_key("uniformity"));
+    // GenD's layout has no projected CLIP embedding to compare with the prompts.
+    let gend = tiny_profile(tmp.path(), "tiny-gend");
+    let err = Trainer::new(&gend, &tc, Device::Cpu)
+        .err()
+        .expect("GenD with image-text loss");
+    assert!(err.to_string().contains("image–text"), "{err}");
+}

@@ -185,3 +185,46 @@ fn slerp_augmentation_stays_on_the_sphere_and_within_class() {
     let (again, _) = losses::slerp_augment(&z, &labels, &mut Rng::new(3)).unwrap();
     assert_eq!(common::max_abs_diff(&aug, &again), 0.0);
 }
+
+#[test]
+fn adamw_matches_torch_optim() {
+    use verity::train::trainer::AdamW;
+    let dir = common::fixtures("losses_ref", "", &[]);
+    let f = common::read_safetensors(&dir.join("adamw.safetensors"));
+    let opt = AdamW {
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.05,
+    };
+    let (mut w, mut b) = (f["w0"].copy(), f["b0"].copy());
+    let (mut mw, mut vw, mut mb, mut vb) = (
+        w.zeros_like(),
+        w.zeros_like(),
+        b.zeros_like(),
+        b.zeros_like(),
+    );
+    let lrs: Vec<f32> = Vec::try_from(&f["lrs"]).unwrap();
+    for (k, lr) in lrs.iter().enumerate() {
+        let k64 = k as i64;
+        opt.update(
+            &mut w,
+            &f["grads_w"].get(k64),
+            &mut mw,
+            &mut vw,
+            k as u64 + 1,
+            *lr as f64,
+            true,
+        );
+        opt.update(
+            &mut b,
+            &f["grads_b"].get(k64),
+            &mut mb,
+            &mut vb,
+            k as u64 + 1,
+            *lr as f64,
+            false,
+        );
+    }
+    close("AdamW weight (decay)", &w, &f["w"]);
+    close("AdamW bias (no decay)", &b, &f["b"]);
+}

@@ -716,8 +716,15 @@ pub fn synthesize_sbi(
 /// from a real crop of another identity, picked with the dataset seed. The fake keeps the
 /// target's identity (its head and background; the source's face is of the same split side),
 /// a `source` of `swap`, and the swap's record. None when there is only one identity.
-pub fn synthesize_swaps(reals: &[Sample], cfg: &DatasetConfig, per_real: usize) -> Result<Vec<Sample>> {
-    let reals: Vec<&Sample> = reals.iter().filter(|s| !s.fake && !matches!(s.origin, Origin::Sbi { .. } | Origin::Swap { .. })).collect();
+pub fn synthesize_swaps(
+    reals: &[Sample],
+    cfg: &DatasetConfig,
+    per_real: usize,
+) -> Result<Vec<Sample>> {
+    let reals: Vec<&Sample> = reals
+        .iter()
+        .filter(|s| !s.fake && !matches!(s.origin, Origin::Sbi { .. } | Origin::Swap { .. }))
+        .collect();
     let sbi_spec = serde_json::to_string(&cfg.sbi).unwrap_or_default();
     let mut out = Vec::new();
     for (ti, t) in reals.iter().enumerate() {
@@ -747,8 +754,16 @@ pub fn synthesize_swaps(reals: &[Sample], cfg: &DatasetConfig, per_real: usize) 
                 None => {
                     let (ti_img, si_img) = (load_crop(t, cfg.size)?, load_crop(src, cfg.size)?);
                     let fake = face_swap(
-                        SwapFace { image: &ti_img, landmarks: &t.landmarks, identity: &t.identity },
-                        SwapFace { image: &si_img, landmarks: &src.landmarks, identity: &src.identity },
+                        SwapFace {
+                            image: &ti_img,
+                            landmarks: &t.landmarks,
+                            identity: &t.identity,
+                        },
+                        SwapFace {
+                            image: &si_img,
+                            landmarks: &src.landmarks,
+                            identity: &src.identity,
+                        },
                         &cfg.sbi,
                         seed,
                     )?;

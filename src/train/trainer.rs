@@ -170,6 +170,49 @@ pub fn learning_rate(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
     cfg.min_lr + (cfg.lr - cfg.min_lr) * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
 }
 
+/// AdamW (I. Loshchilov & F. Hutter, "Decoupled Weight Decay Regularization", ICLR 2019), the
+/// update of `torch.optim.AdamW` (non-amsgrad, non-fused):
+/// p ← p·(1 − lr·wd); m ← β₁m + (1−β₁)g; v ← β₂v + (1−β₂)g²;
+/// p ← p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct AdamW {
+    pub betas: [f64; 2],
+    pub eps: f64,
+    pub weight_decay: f64,
+}
+
+impl AdamW {
+    /// Step `step` (1-based) on one tensor, in place, without recording gradients. `decay`
+    /// false skips the weight decay (biases, normalisation parameters).
+    #[allow(clippy::too_many_arguments)]
+    pub fn update(
+        &self,
+        var: &mut Tensor,
+        grad: &Tensor,
+        m: &mut Tensor,
+        v: &mut Tensor,
+        step: u64,
+        lr: f64,
+        decay: bool,
+    ) {
+        let [b1, b2] = self.betas;
+        let t = step.min(i32::MAX as u64) as i32;
+        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        tch::no_grad(|| {
+            let g = grad.to_kind(var.kind());
+            if decay && self.weight_decay > 0.0 {
+                let _ = var.g_mul_scalar_(1.0 - lr * self.weight_decay);
+            }
+            let _ = m.g_mul_scalar_(b1);
+            let _ = m.g_add_(&(&g * (1.0 - b1)));
+            let _ = v.g_mul_scalar_(b2);
+            let _ = v.g_add_(&(g.square() * (1.0 - b2)));
+            let denom = v.sqrt() / bc2.sqrt() + self.eps;
+            let _ = var.g_sub_(&(&*m / denom * (lr / bc1)));
+        });
+    }
+}
+
 /// One trainable tensor with its AdamW moments.
 struct Param {
     name: String,
@@ -642,25 +685,16 @@ impl Trainer {
             ));
         }
         self.step += 1;
-        let t = self.step as i32;
-        let (bc1, bc2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
-        let wd = self.cfg.weight_decay;
-        let eps = self.cfg.eps;
-        tch::no_grad(|| {
-            for (p, g) in self.params.iter_mut().zip(grads) {
-                let Some(g) = g else { continue };
-                let g = g.to_kind(p.var.kind());
-                if p.decay && wd > 0.0 {
-                    let _ = p.var.g_mul_scalar_(1.0 - lr * wd);
-                }
-                let _ = p.m.g_mul_scalar_(b1);
-                let _ = p.m.g_add_(&(&g * (1.0 - b1)));
-                let _ = p.v.g_mul_scalar_(b2);
-                let _ = p.v.g_add_(&(g.square() * (1.0 - b2)));
-                let denom = p.v.sqrt() / bc2.sqrt() + eps;
-                let _ = p.var.g_sub_(&(&p.m / denom * (lr / bc1)));
+        let opt = AdamW {
+            betas: [b1, b2],
+            eps: self.cfg.eps,
+            weight_decay: self.cfg.weight_decay,
+        };
+        for (p, g) in self.params.iter_mut().zip(grads) {
+            if let Some(g) = g {
+                opt.update(&mut p.var, &g, &mut p.m, &mut p.v, self.step, lr, p.decay);
             }
-        });
+        }
         Ok(true)
     }
 

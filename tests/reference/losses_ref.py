@@ -11,7 +11,11 @@ Losses in PyTorch (float32), written independently of the Rust code:
 Metrics in numpy (float64): AUC by counting pairs, ROC/EER/AP over unique thresholds, ECE with
 15 bins (b/15, (b+1)/15], accuracy at thresholds, review-band share.
 
-Usage: losses_ref.py --out DIR. Writes losses.safetensors, metrics.safetensors, done.stamp.
+AdamW: torch.optim.AdamW (foreach=False) over 4 steps with given gradients and learning rates,
+one parameter group with weight decay and one without.
+
+Usage: losses_ref.py --out DIR. Writes losses.safetensors, adamw.safetensors,
+metrics.safetensors, done.stamp.
 """
 
 import argparse
@@ -125,6 +129,30 @@ def losses(out):
     save_file({k: v.contiguous() for k, v in tensors.items()}, os.path.join(out, "losses.safetensors"))
 
 
+def adamw(out):
+    """torch.optim.AdamW on one weight and one bias over 4 steps with given gradients."""
+    g = torch.Generator().manual_seed(99)
+    w0, b0 = torch.randn(3, 4, generator=g), torch.randn(4, generator=g)
+    grads_w = torch.randn(4, 3, 4, generator=g)
+    grads_b = torch.randn(4, 4, generator=g)
+    lrs = torch.tensor([1e-3, 3e-3, 2e-3, 5e-4])
+    w, b = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    opt = torch.optim.AdamW(
+        [{"params": [w], "weight_decay": 0.05}, {"params": [b], "weight_decay": 0.0}],
+        lr=1e-3, betas=(0.9, 0.999), eps=1e-8, foreach=False,
+    )
+    for k in range(4):
+        for group in opt.param_groups:
+            group["lr"] = float(lrs[k])
+        w.grad, b.grad = grads_w[k].clone(), grads_b[k].clone()
+        opt.step()
+    save_file(
+        {"w0": w0, "b0": b0, "grads_w": grads_w, "grads_b": grads_b, "lrs": lrs,
+         "w": w.detach().clone(), "b": b.detach().clone()},
+        os.path.join(out, "adamw.safetensors"),
+    )
+
+
 def roc(scores, labels):
     thr = np.unique(scores)[::-1]
     pos, neg = labels.sum(), (1 - labels).sum()
@@ -196,6 +224,7 @@ def main():
     args = p.parse_args()
     os.makedirs(args.out, exist_ok=True)
     losses(args.out)
+    adamw(args.out)
     metrics(args.out)
     with open(os.path.join(args.out, "done.stamp"), "w") as f:
         f.write("ok\n")
