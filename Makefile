@@ -51,5 +51,9 @@ test-ui:
 test-e2e:
 	$(ENV); bash tests/e2e/run.sh
 
-bench:
-	$(ENV); cargo run --release --bin verity -- bench models --out target/bench.json
+# The networks run inside libtorch (built optimised); the dev profile's deps are opt-level 3,
+# so the one debug build serves benchmarks too (no second, release build).
+bench: setup
+	$(ENV); cargo build --bin verity
+	./target/debug/verity bench models --out target/bench/models.json
+	./target/debug/verity bench pipeline --out target/bench/pipeline.json

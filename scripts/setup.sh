@@ -67,5 +67,12 @@ if [ "$MODE" = test ]; then
     cargo install tauri-driver --version 2.1.0 --locked --root "$STAMPS/tools" -q
     elapsed $s
   fi
+  # webdriverio for the end-to-end test (tests/e2e/run.sh).
+  key=$(sha256sum tests/e2e/package-lock.json | cut -c1-16)
+  if ! stamp_ok npm-e2e "$key" || [ ! -d tests/e2e/node_modules ]; then
+    s=$(date +%s); phase "npm ci (tests/e2e/)"
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$key" > "$STAMPS/npm-e2e"; elapsed $s
+  fi
 fi
 echo "==> [setup] done in $(( $(date +%s) - t0 )) s"

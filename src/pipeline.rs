@@ -6,7 +6,7 @@
 //! face, and marks the case "not scored" with the command that installs weights. A profile made
 //! from random weights is allowed (tests, demos), and everything it scores is flagged untrained.
 use crate::aggregate::{self, Scored};
-use crate::config::{Band, Settings};
+use crate::config::{Band, Precision, Settings};
 use crate::faces::align::{self, AlignTemplate};
 use crate::faces::mtcnn::{Detection, Mtcnn};
 use crate::media::{self, Frame, Limits, MediaKind, SampleParams};
@@ -112,7 +112,7 @@ impl Analyzer {
         let device = crate::device::select(settings.device)?;
         let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), device)?;
         let (detector, detector_missing) = match find_profile(settings) {
-            Some(dir) => match LoadedDetector::load(&dir, device) {
+            Some(dir) => match LoadedDetector::load(&dir, device).and_then(|d| configure(d, settings)) {
                 Ok(d) => (Some(d), None),
                 Err(e) if settings.profile.is_some() => return Err(e),
                 Err(e) => (None, Some(format!("Detector profile {} could not be loaded ({e}).", dir.display()))),
@@ -231,7 +231,7 @@ impl Analyzer {
         let limits = self.limits();
         let info = media::probe(blob, &limits)?;
         summary.kind = Some(info.kind);
-        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, max_frames: None };
+        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, ..SampleParams::default() };
         progress(&Progress::Started { case_id, analysis_id: aid, kind: info.kind, frames_estimate: estimate_frames(&info, params.fps) });
         let template = self.detector.as_ref().map(|d| d.template()).unwrap_or_else(AlignTemplate::arcface);
         let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
@@ -331,6 +331,9 @@ impl Analyzer {
                 for chunk in (0..crops.len()).collect::<Vec<_>>().chunks(self.settings.batch_size) {
                     let refs: Vec<&image::RgbImage> = chunk.iter().map(|&i| &crops[i]).collect();
                     let out = det.score(&refs)?;
+                    let emb: Vec<(i64, &[f32], Option<&[f32]>)> =
+                        chunk.iter().zip(&out).map(|(&i, s)| (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref())).collect();
+                    store.add_embeddings(&emb)?;
                     for (&i, s) in chunk.iter().zip(out) {
                         let (fidx, tid, motion) = meta[i];
                         scored.push(Scored { frame: fidx, track: tid, motion, prob: s.prob as f64 });
@@ -414,6 +417,24 @@ impl Analyzer {
             scores: rows,
         })
     }
+}
+
+/// Applies the settings' fusion override and precision to a loaded detector.
+fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDetector> {
+    if let Some(f) = &settings.fusion {
+        d.set_fusion(f.parse()?)?;
+    }
+    let kind = match settings.precision {
+        Precision::Fp32 => tch::Kind::Float,
+        Precision::Fp16 => tch::Kind::Half,
+        Precision::Bf16 => tch::Kind::BFloat16,
+    };
+    if kind != tch::Kind::Float && !d.device().is_cuda() {
+        tracing::warn!("{:?} precision needs CUDA; running fp32 on the CPU", settings.precision);
+    } else {
+        d.set_precision(kind)?;
+    }
+    Ok(d)
 }
 
 fn store_crop(store: &Store, aid: i64, frame: i64, track: i64, img: &image::RgbImage) -> Result<String> {

@@ -87,6 +87,10 @@ fn untrained_profile_scores_are_labelled_untrained_everywhere() {
     assert_eq!(untrained_rows as usize, d.scores.len());
     assert!(d.scores.iter().any(|r| r.level == "media" && (r.score - score).abs() < 1e-12));
     assert!(d.faces[0].score.is_some());
+    // The embeddings temporal analysis reads are kept with the face.
+    let (clip, cnn) = store.embeddings(d.faces[0].id).unwrap().expect("embeddings stored");
+    assert!(!clip.is_empty() && clip.iter().all(|v| v.is_finite()));
+    assert!(cnn.is_some());
 }
 
 #[test]
@@ -234,5 +238,31 @@ fn kill_9_during_analysis_then_recover_and_rerun() {
     assert_eq!(c.status, "not_scored");
     store.integrity_check().unwrap();
     let d = store.case_detail(c.id).unwrap();
-    assert!((118..=122).contains(&d.frames.len()), "12 s at 5 fps, got {}", d.frames.len());
+    assert!((59..=61).contains(&d.frames.len()), "12 s at 5 fps = 60 frames, got {}", d.frames.len());
+}
+
+#[test]
+fn fusion_and_precision_settings_apply_or_fail_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    untrained_profile(&mut s);
+    let mut store = Store::open(&s.data_dir()).unwrap();
+    let mut scores = vec![];
+    for mode in ["weighted:0", "weighted:1", "slerp:0.5"] {
+        s.fusion = Some(mode.into());
+        let a = Analyzer::new(&s).unwrap();
+        assert_eq!(a.detector().unwrap().profile().fusion.to_string(), mode);
+        let sum = a.analyze_path(&mut store, &common::astronaut(), "t", &quiet, &AtomicBool::new(false)).unwrap();
+        scores.push(sum.score.unwrap());
+    }
+    // α = 0 (CLIP only) and α = 1 (CNN only) are different detectors on the same weights.
+    assert_ne!(scores[0], scores[1]);
+    s.fusion = Some("concat".into());
+    let e = Analyzer::new(&s).err().unwrap().to_string();
+    assert!(e.contains("concat"), "{e}");
+    // Half precision on the CPU falls back to fp32 instead of failing.
+    s.fusion = None;
+    s.precision = verity::config::Precision::Fp16;
+    let a = Analyzer::new(&s).unwrap();
+    assert_eq!(a.detector().unwrap().precision(), tch::Kind::Float);
 }

@@ -20,7 +20,7 @@ fn media(path: &std::path::Path) -> NewMedia {
 fn import_is_content_addressed_and_reimport_finds_the_case() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(&dir.path().join("data")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), 2);
     let a = dir.path().join("a.png");
     std::fs::write(&a, b"pretend image bytes").unwrap();
     let first = s.import(&media(&a), "tester").unwrap();
@@ -101,6 +101,29 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
     let actions: Vec<&str> = log.iter().map(|a| a.action.as_str()).collect();
     assert_eq!(actions, ["import", "analysis_start", "analysis_end", "review", "review"]);
     assert_eq!(log[3].actor, "Ada");
+
+    // Explanations belong to the latest analysis and are audited.
+    s.add_explanation(
+        &NewExplanation {
+            case_id: imp.case_id,
+            analysis_id: aid,
+            face_id: Some(ids[0]),
+            frame_idx: Some(0),
+            kind: "noise".into(),
+            space: "crop".into(),
+            blob: Some("derived/x.png".into()),
+            summary: "high-pass residual".into(),
+            data: serde_json::json!({"k": 1}),
+        },
+        "Ada",
+    )
+    .unwrap();
+    let ex = s.explanations(imp.case_id).unwrap();
+    assert_eq!((ex.len(), ex[0].kind.as_str(), ex[0].data["k"].as_i64()), (1, "noise", Some(1)));
+    assert_eq!(s.audit_log(Some(imp.case_id)).unwrap().last().unwrap().action, "explain");
+    let a2 = s.begin_analysis(imp.case_id, "{}", "ana").unwrap();
+    assert!(s.explanations(imp.case_id).unwrap().is_empty(), "a re-run starts without stale explanations");
+    s.finish_analysis(a2, &out, "ana").unwrap();
 
     // Append-only: the database refuses edits and deletions of the audit log.
     let e = s.conn().execute("UPDATE audit SET actor = 'mallory'", []).unwrap_err();

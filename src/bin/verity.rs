@@ -1,1 +1,583 @@
-fn main() { println!("verity {}", verity::version()); }
+//! `verity` — the headless face of Verity Desk: batch analysis, case listing, export, review,
+//! model management and benchmarks. All logic lives in the `verity` library.
+//!
+//! Exit codes: 0 success; 1 an analysis failed or an error occurred; 2 bad command line;
+//! 4 finished but something was not scored (no detector weights, or no face found).
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use verity::config::Settings;
+use verity::pipeline::{Analyzer, Progress, Summary};
+use verity::store::{CaseFilter, Store, Verdict};
+
+#[derive(Parser)]
+#[command(name = "verity", version, about = "Verity Desk — offline deepfake analysis (CLI)")]
+struct Cli {
+    /// Settings file (default: the OS config dir's settings.toml, or $VERITY_CONFIG)
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Data folder with the case database and media store (default: settings / OS data dir)
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Analyse images, videos or frame folders; prints each verdict
+    Analyze {
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Video sampling rate, 3–10 frames per second
+        #[arg(long)]
+        fps: Option<f32>,
+        /// Fusion mode: concat, weighted:<alpha>, slerp:<t>
+        #[arg(long)]
+        fusion: Option<String>,
+        /// auto, cpu or cuda
+        #[arg(long)]
+        device: Option<String>,
+        /// Detector profile name or folder
+        #[arg(long)]
+        profile: Option<String>,
+        /// mean or motion-weighted
+        #[arg(long)]
+        aggregation: Option<String>,
+        /// Score the whole frame when no face is found
+        #[arg(long)]
+        full_frame: bool,
+        /// Print one JSON summary per line instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-run the analysis of a stored case (e.g. an interrupted one)
+    Rerun {
+        case: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List cases, optionally by band (fake, review, real) or status (failed, interrupted, not_scored)
+    Cases {
+        #[arg(long)]
+        band: Option<String>,
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one case: verdict, frames, faces, reviews, audit trail
+    Show {
+        case: i64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export a case as JSON (stdout or --out file)
+    Export {
+        case: i64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Record an analyst's decision on a case
+    Review {
+        case: i64,
+        /// fake, real or unsure
+        verdict: String,
+        #[arg(long)]
+        analyst: Option<String>,
+        #[arg(long, default_value = "")]
+        note: String,
+    },
+    /// Model weights: list and verify (default), fetch, or create a random test profile
+    Models {
+        #[command(subcommand)]
+        cmd: Option<ModelsCmd>,
+    },
+    /// Show the version, compute device and folders
+    Info,
+    /// Benchmarks: `models` (each network vs the PyTorch peer) or `pipeline` (stage timings)
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Faces/s of MTCNN, CLIP ViT-L/14, Xception, EfficientNet-B4 here and in PyTorch eager
+    Models {
+        /// auto, cpu or cuda
+        #[arg(long, default_value = "auto")]
+        device: String,
+        /// Comma-separated: fp32, fp16, bf16 (half precision on CUDA only)
+        #[arg(long)]
+        dtypes: Option<String>,
+        #[arg(long, default_value = "1,10")]
+        batches: String,
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+        /// Skip the PyTorch peer
+        #[arg(long)]
+        no_peer: bool,
+        /// Image for MTCNN (default: the bundled astronaut photo)
+        #[arg(long)]
+        image: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Stage timings (decode, detect, align, encode, store) for a single image and a 10-frame video
+    Pipeline {
+        /// Random-weight profile preset to time: tiny or vit-l14-effb4
+        #[arg(long, default_value = "vit-l14-effb4")]
+        preset: String,
+        #[arg(long, default_value = "auto")]
+        device: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelsCmd {
+    /// List known models, whether installed, and verify their sha256
+    List,
+    /// Download a published checkpoint from the Hugging Face hub (the only network use, on request)
+    Fetch {
+        name: String,
+        /// Hub endpoint (default https://huggingface.co or $HF_ENDPOINT)
+        #[arg(long)]
+        endpoint: Option<String>,
+    },
+    /// Create an explicitly UNTRAINED random-weight profile for tests and demos
+    Random {
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Architecture preset: tiny, tiny-gend, vit-l14-effb4, vit-l14-xception, vit-l14, gend-vit-l14
+        #[arg(long, default_value = "tiny")]
+        preset: String,
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+    },
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn load_settings(cli: &Cli) -> Result<Settings> {
+    let path = cli.config.clone().unwrap_or_else(Settings::default_path);
+    let mut s = Settings::load(&path)?;
+    if let Some(d) = &cli.data_dir {
+        s.data_dir = Some(d.clone());
+    }
+    Ok(s)
+}
+
+fn run() -> Result<ExitCode> {
+    let cli = Cli::parse();
+    let mut settings = load_settings(&cli)?;
+    verity::logging::init(&settings.data_dir());
+    match &cli.cmd {
+        Cmd::Analyze { paths, fps, fusion, device, profile, aggregation, full_frame, json } => {
+            if let Some(f) = fps {
+                settings.fps = *f;
+            }
+            if let Some(f) = fusion {
+                f.parse::<verity::models::fusion::FusionMode>()?;
+                settings.fusion = Some(f.clone());
+            }
+            if let Some(d) = device {
+                settings.device = d.parse()?;
+            }
+            if let Some(p) = profile {
+                settings.profile = Some(p.clone());
+            }
+            if let Some(a) = aggregation {
+                settings.aggregation = a.parse()?;
+            }
+            settings.score_full_frame_without_face |= full_frame;
+            settings.validate()?;
+            let analyzer = Analyzer::new(&settings)?;
+            let mut store = Store::open(&settings.data_dir())?;
+            let mut code = ExitCode::SUCCESS;
+            let mut worst = 0u8;
+            for p in paths {
+                let bar = progress_bar(*json);
+                let cb = |ev: &Progress| update_bar(&bar, ev);
+                match analyzer.analyze_path(&mut store, p, &actor(&settings), &cb, &AtomicBool::new(false)) {
+                    Ok(s) => {
+                        bar.finish_and_clear();
+                        print_summary(&s, *json);
+                        let c = match s.status.as_str() {
+                            "done" => 0,
+                            "not_scored" => 4,
+                            _ => 1,
+                        };
+                        worst = worst.max(c);
+                    }
+                    Err(e) => {
+                        bar.finish_and_clear();
+                        if *json {
+                            println!("{}", serde_json::json!({"file": p, "status": "error", "message": e.to_string()}));
+                        } else {
+                            println!("{}: ERROR — {e}", p.display());
+                        }
+                        worst = worst.max(1);
+                    }
+                }
+            }
+            if worst == 1 {
+                code = ExitCode::from(1);
+            } else if worst == 4 {
+                code = ExitCode::from(4);
+            }
+            Ok(code)
+        }
+        Cmd::Rerun { case, json } => {
+            let analyzer = Analyzer::new(&settings)?;
+            let mut store = Store::open(&settings.data_dir())?;
+            let bar = progress_bar(*json);
+            let cb = |ev: &Progress| update_bar(&bar, ev);
+            let s = analyzer.analyze_case(&mut store, *case, &actor(&settings), &cb, &AtomicBool::new(false))?;
+            bar.finish_and_clear();
+            print_summary(&s, *json);
+            Ok(ExitCode::from(match s.status.as_str() {
+                "done" => 0,
+                "not_scored" => 4,
+                _ => 1,
+            }))
+        }
+        Cmd::Cases { band, search, json } => {
+            let store = Store::open(&settings.data_dir())?;
+            let cases = store.list_cases(&CaseFilter { band: band.clone(), search: search.clone(), limit: None })?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&cases)?);
+            } else if cases.is_empty() {
+                println!("no cases");
+            } else {
+                println!("{:>5}  {:<12} {:<8} {:<30} {}", "case", "status", "score", "file", "note");
+                for c in cases {
+                    let score = c.score.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into());
+                    let band = c.band.clone().unwrap_or_else(|| c.status.clone());
+                    let note = if c.untrained { "UNTRAINED profile".to_string() } else { c.message.clone().unwrap_or_default() };
+                    println!("{:>5}  {:<12} {:<8} {:<30} {}", c.id, band, score, truncate(&c.title, 30), truncate(&note, 60));
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Show { case, json } => {
+            let store = Store::open(&settings.data_dir())?;
+            let d = store.case_detail(*case)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let c = &d.case;
+            println!("case {} — {}", c.id, c.title);
+            println!("  media    {} ({}), sha256 {}", d.media.kind, human_bytes(d.media.size_bytes), d.media.sha256);
+            println!("  status   {}", c.status);
+            match (c.score, &c.band) {
+                (Some(s), Some(b)) => println!("  score    {s:.3} → {b}{}", if c.untrained { " (UNTRAINED profile — not a verdict)" } else { "" }),
+                _ => println!("  score    not scored"),
+            }
+            if let Some(m) = &c.message {
+                println!("  note     {m}");
+            }
+            if let Some(a) = &d.analysis {
+                println!("  analysis #{} {} — {} frames, {} faces, profile {}", a.id, a.status, a.frames_total, a.faces_total, a.profile.clone().unwrap_or_else(|| "-".into()));
+            }
+            let mut frames: Vec<_> = d.scores.iter().filter(|s| s.level == "frame").collect();
+            frames.sort_by(|a, b| b.score.total_cmp(&a.score));
+            for s in frames.iter().take(5) {
+                println!("  frame {:>5}  {:.3}", s.frame_idx.unwrap_or(-1), s.score);
+            }
+            for r in &d.reviews {
+                println!("  review   {} by {} at {} {}", r.verdict, r.analyst, r.created_at, r.note);
+            }
+            println!("  audit    {} entries", d.audit.len());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Export { case, out } => {
+            let store = Store::open(&settings.data_dir())?;
+            let d = store.case_detail(*case)?;
+            let text = serde_json::to_string_pretty(&serde_json::json!({
+                "format": "verity-case/1",
+                "verity_version": verity::version(),
+                "case": d,
+            }))?;
+            match out {
+                Some(p) => {
+                    std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+                    store.audit(&actor(&settings), "export", Some(*case), &serde_json::json!({"format": "json", "path": p}))?;
+                    eprintln!("wrote {}", p.display());
+                }
+                None => println!("{text}"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Review { case, verdict, analyst, note } => {
+            let v: Verdict = verdict.parse()?;
+            let who = analyst.clone().unwrap_or_else(|| settings.analyst.clone());
+            if who.trim().is_empty() {
+                bail!("no analyst name: pass --analyst NAME or set `analyst` in the settings file");
+            }
+            let mut store = Store::open(&settings.data_dir())?;
+            let id = store.add_review(*case, v, &who, note)?;
+            println!("review {id} recorded: case {case} → {} by {who}", verdict);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Models { cmd } => models(cmd.as_ref().unwrap_or(&ModelsCmd::List), &settings),
+        Cmd::Bench { what } => bench(what, &settings),
+        Cmd::Info => {
+            let d = verity::device::describe();
+            println!("Verity Desk {}", verity::version());
+            println!("device     {}", d.name);
+            println!("data dir   {}", settings.data_dir().display());
+            println!("models dir {}", verity::pipeline::models_dir(&settings).display());
+            println!("settings   {}", cli.config.clone().unwrap_or_else(Settings::default_path).display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn models(cmd: &ModelsCmd, settings: &Settings) -> Result<ExitCode> {
+    let dir = verity::pipeline::models_dir(settings);
+    match cmd {
+        ModelsCmd::List => {
+            let list = verity::models::hub::list(&dir)?;
+            let mut bad = false;
+            for m in list {
+                let state = match (m.installed, m.verified) {
+                    (false, _) => "not installed".to_string(),
+                    (true, Some(true)) => "installed, sha256 ok".to_string(),
+                    (true, Some(false)) => {
+                        bad = true;
+                        "installed, SHA256 MISMATCH".to_string()
+                    }
+                    (true, None) => "installed".to_string(),
+                };
+                println!("{:<24} {:<28} {}", m.name, state, m.source);
+            }
+            let profiles = dir.join("profiles");
+            if let Ok(rd) = std::fs::read_dir(&profiles) {
+                for e in rd.flatten() {
+                    if let Ok(p) = verity::models::profile::load_profile(&e.path()) {
+                        println!("profile {:<16} {}", p.name, if p.trained { "trained" } else { "UNTRAINED (random weights)" });
+                    }
+                }
+            }
+            if verity::pipeline::find_profile(settings).is_none() {
+                println!("\nNo trained detector installed: cases will be 'not scored'. Install one with: {}", verity::pipeline::INSTALL_HINT);
+            }
+            Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+        }
+        ModelsCmd::Fetch { name, endpoint } => {
+            let ep = endpoint.clone().or_else(|| std::env::var("HF_ENDPOINT").ok()).unwrap_or_else(|| "https://huggingface.co".into());
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}").unwrap());
+            bar.set_message(format!("fetching {name}"));
+            let inst = verity::models::hub::fetch(name, &ep, &dir, &|done, total| {
+                bar.set_length(total);
+                bar.set_position(done);
+            })?;
+            bar.finish_and_clear();
+            println!("installed {name}: {inst:?}");
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCmd::Random { out, preset, seed } => {
+            let out = out.clone().unwrap_or_else(|| dir.join("profiles").join(format!("{preset}-untrained")));
+            let p = verity::models::profile::create_random_profile(&out, preset, *seed)?;
+            println!("created UNTRAINED profile '{}' in {} — its scores are labelled untrained and are not verdicts", p.name, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn repo_file(rel: &str) -> PathBuf {
+    // Installed next to the binary (…/share) or in the source tree this binary was built from.
+    let here = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join(rel))).filter(|p| p.exists());
+    here.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel))
+}
+
+fn write_json(out: &Option<PathBuf>, v: &serde_json::Value) -> Result<()> {
+    if let Some(p) = out {
+        if let Some(d) = p.parent() {
+            std::fs::create_dir_all(d)?;
+        }
+        std::fs::write(p, serde_json::to_string_pretty(v)?)?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(())
+}
+
+fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
+    use tch::Kind;
+    match what {
+        BenchCmd::Models { device, dtypes, batches, iters, no_peer, image, out } => {
+            let dev = verity::device::select(device.parse()?)?;
+            let default_dtypes = if dev.is_cuda() { "fp32,fp16,bf16" } else { "fp32" };
+            let kinds = dtypes
+                .as_deref()
+                .unwrap_or(default_dtypes)
+                .split(',')
+                .map(|d| match d.trim() {
+                    "fp32" | "float32" => Ok(Kind::Float),
+                    "fp16" | "float16" => Ok(Kind::Half),
+                    "bf16" | "bfloat16" => Ok(Kind::BFloat16),
+                    o => bail!("unknown dtype {o:?} (fp32, fp16, bf16)"),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let batches = batches.split(',').map(|b| b.trim().parse::<i64>()).collect::<std::result::Result<Vec<_>, _>>()?;
+            let cfg = verity::bench::ModelBench { device: dev, kinds, batches, iters: *iters };
+            let img = image.clone().unwrap_or_else(|| repo_file("tests/data/astronaut.png"));
+            eprintln!("Verity Desk (tch) on {}:", verity::device::describe().name);
+            let ours = verity::bench::bench_models(&cfg, &img, &|r| eprintln!("  {:<14} {:<9} bs{:<3} {:>9.1} ms  {:>8.2} faces/s", r.name, r.dtype, r.batch, r.ms_per_batch, r.faces_per_s))?;
+            let peer = if *no_peer {
+                vec![]
+            } else {
+                eprintln!("PyTorch eager peer (same shapes, same image)…");
+                let py = std::env::var_os("VERITY_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_file(".venv/bin/python"));
+                verity::bench::run_peer(&py, &repo_file("bench/peer_bench.py"), &cfg, &img)?
+            };
+            let rows = verity::bench::compare(&ours, &peer);
+            println!("{:<14} {:<9} {:>5} {:>12} {:>12} {:>10} {:>9}", "network", "dtype", "batch", "ours ms", "peer ms", "faces/s", "speedup");
+            for r in &rows {
+                println!(
+                    "{:<14} {:<9} {:>5} {:>12.1} {:>12} {:>10.2} {:>9}",
+                    r.ours.name,
+                    r.ours.dtype,
+                    r.ours.batch,
+                    r.ours.ms_per_batch,
+                    r.peer_ms_per_batch.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
+                    r.ours.faces_per_s,
+                    r.speedup_vs_peer.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "-".into())
+                );
+            }
+            write_json(out, &serde_json::json!({"device": verity::device::describe(), "rows": rows}))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCmd::Pipeline { preset, device, out } => {
+            let tmp = std::env::temp_dir().join(format!("verity-bench-{}", std::process::id()));
+            let mut s = settings.clone();
+            s.data_dir = Some(tmp.join("data"));
+            s.models_dir = Some(tmp.join("models"));
+            s.device = device.parse()?;
+            s.profile = Some("bench-untrained".into());
+            verity::models::profile::create_random_profile(&tmp.join("models/profiles/bench-untrained"), preset, 0)?;
+            let video = tmp.join("ten_frames.mp4");
+            let st = std::process::Command::new("ffmpeg")
+                .args(["-v", "error", "-y", "-loop", "1", "-i"])
+                .arg(repo_file("tests/data/astronaut.png"))
+                .args(["-vf", "zoompan=z='1+0.002*on':d=20:s=512x512:fps=10", "-t", "2", "-r", "10", "-pix_fmt", "yuv420p"])
+                .arg(&video)
+                .status()
+                .context("the pipeline benchmark makes its video with the ffmpeg CLI")?;
+            if !st.success() {
+                bail!("ffmpeg failed to make the benchmark video");
+            }
+            let analyzer = Analyzer::new(&s)?;
+            let mut store = Store::open(&s.data_dir())?;
+            let mut results = Vec::new();
+            for (label, path) in [("single image", repo_file("tests/data/astronaut.png")), ("10-frame video", video)] {
+                let sum = analyzer.analyze_path(&mut store, &path, "bench", &|_| {}, &AtomicBool::new(false))?;
+                let t = &sum.times;
+                println!(
+                    "{label:<15} frames {:>3} faces {:>3} | decode {:>7.3}s detect {:>7.3}s align {:>7.3}s encode+fuse+head {:>7.3}s store {:>7.3}s | total {:>7.3}s",
+                    sum.frames, sum.faces, t.decode, t.detect, t.align, t.encode, t.store, t.total
+                );
+                results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t}));
+            }
+            let _ = std::fs::remove_dir_all(&tmp);
+            write_json(out, &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results}))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn actor(s: &Settings) -> String {
+    if s.analyst.trim().is_empty() {
+        std::env::var("USER").unwrap_or_else(|_| "cli".into())
+    } else {
+        s.analyst.clone()
+    }
+}
+
+fn progress_bar(json: bool) -> indicatif::ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg:30} [{bar:30}] {pos}/{len} frames  {elapsed} eta {eta}")
+            .unwrap()
+            .progress_chars("=> "),
+    );
+    bar
+}
+
+fn update_bar(bar: &indicatif::ProgressBar, ev: &Progress) {
+    match ev {
+        Progress::Imported { title, existing, .. } => {
+            bar.set_message(format!("{}{}", truncate(title, 24), if *existing { " (known)" } else { "" }))
+        }
+        Progress::Started { frames_estimate, .. } => bar.set_length(frames_estimate.unwrap_or(0)),
+        Progress::Frames { decoded, frames_estimate, .. } => {
+            if let Some(t) = frames_estimate {
+                bar.set_length((*t).max(*decoded as u64));
+            }
+            bar.set_position(*decoded as u64);
+        }
+        Progress::Finished { .. } => {}
+    }
+}
+
+fn print_summary(s: &Summary, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(s).unwrap_or_default());
+        return;
+    }
+    println!("{}: {}  [case {}]", s.file, s.verdict, s.case_id);
+    println!(
+        "    {} frame(s), {} face(s), {} track(s), profile {}, {:.1} s",
+        s.frames,
+        s.faces,
+        s.tracks,
+        s.profile.clone().unwrap_or_else(|| "-".into()),
+        s.times.total
+    );
+    if let Some(m) = &s.message {
+        println!("    {m}");
+    }
+    if !s.top_frames.is_empty() && s.frames > 1 {
+        let tops: Vec<String> = s.top_frames.iter().map(|t| format!("#{} @{:.2}s {:.3}", t.frame, t.pts_s, t.score)).collect();
+        println!("    top frames: {}", tops.join(", "));
+    }
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n - 1).collect::<String>())
+    }
+}
+
+fn human_bytes(b: u64) -> String {
+    let mut v = b as f64;
+    for u in ["B", "KiB", "MiB", "GiB"] {
+        if v < 1024.0 {
+            return format!("{v:.1} {u}");
+        }
+        v /= 1024.0;
+    }
+    format!("{v:.1} TiB")
+}

@@ -277,13 +277,20 @@ pub struct Mtcnn {
 
 impl Mtcnn {
     /// The folder holding pnet/rnet/onet.safetensors: `$VERITY_MODELS_DIR/mtcnn` when that
-    /// variable is set, else the repository's `models/mtcnn`.
+    /// folder has them, else the shipped copy in the repository's `models/mtcnn`.
     pub fn default_dir() -> PathBuf {
+        // A user's models folder may hold its own copy; otherwise the weights the app ships.
+        let shipped = crate::models::hub::repo_models_dir().join("mtcnn");
         match std::env::var_os("VERITY_MODELS_DIR") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("mtcnn"),
-            _ => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("models")
-                .join("mtcnn"),
+            Some(dir) if !dir.is_empty() => {
+                let own = PathBuf::from(dir).join("mtcnn");
+                if own.join("pnet.safetensors").is_file() || !shipped.join("pnet.safetensors").is_file() {
+                    own
+                } else {
+                    shipped
+                }
+            }
+            _ => shipped,
         }
     }
 

@@ -328,8 +328,10 @@ pub struct LoadedDetector {
     detector: Detector,
     hashes: Vec<(String, String)>,
     device: Device,
+    /// Floating-point kind of weights and inputs (fp32, or fp16/bf16 on CUDA).
+    kind: Kind,
     // Owns the variables `detector` reads; kept alive for as long as the detector is.
-    _vs: nn::VarStore,
+    vs: nn::VarStore,
 }
 
 impl LoadedDetector {
@@ -381,7 +383,8 @@ impl LoadedDetector {
             detector,
             hashes,
             device,
-            _vs: vs,
+            kind: Kind::Float,
+            vs,
         })
     }
 
@@ -404,6 +407,21 @@ impl LoadedDetector {
         self.detector.set_fusion(mode)?;
         self.profile.fusion = mode;
         Ok(())
+    }
+
+    /// Runs the detector in `kind` (Float, Half or BFloat16). Half precision is for CUDA only:
+    /// on the CPU it is refused rather than silently slow or inexact.
+    pub fn set_precision(&mut self, kind: Kind) -> Result<()> {
+        if kind != Kind::Float && !self.device.is_cuda() {
+            return Err(Error::Config("fp16/bf16 inference needs a CUDA device; use fp32 on the CPU".into()));
+        }
+        self.vs.set_kind(kind);
+        self.kind = kind;
+        Ok(())
+    }
+
+    pub fn precision(&self) -> Kind {
+        self.kind
     }
 
     /// The 5-point template (with context) this profile's faces must be aligned to.
@@ -431,9 +449,9 @@ impl LoadedDetector {
         }
         let mut out = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(BATCH) {
-            let clip_px = to_tensor(chunk, CLIP_MEAN, CLIP_STD)?.to_device(self.device);
+            let clip_px = to_tensor(chunk, CLIP_MEAN, CLIP_STD)?.to_device(self.device).to_kind(self.kind);
             let cnn_px = if self.detector.has_cnn() {
-                Some(to_tensor(chunk, IMAGENET_MEAN, IMAGENET_STD)?.to_device(self.device))
+                Some(to_tensor(chunk, IMAGENET_MEAN, IMAGENET_STD)?.to_device(self.device).to_kind(self.kind))
             } else {
                 None
             };

@@ -668,6 +668,67 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// Stores the embeddings of scored faces (for temporal analysis) in one transaction.
+    pub fn add_embeddings(&mut self, rows: &[(i64, &[f32], Option<&[f32]>)]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut st = tx.prepare_cached("INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)")?;
+            for (face, clip, cnn) in rows {
+                st.execute(params![face, f32_bytes(clip), cnn.map(f32_bytes)])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// (CLIP, CNN) embeddings of a face, when it was scored.
+    pub fn embeddings(&self, face_id: i64) -> Result<Option<(Vec<f32>, Option<Vec<f32>>)>> {
+        Ok(self
+            .conn
+            .query_row("SELECT clip, cnn FROM embeddings WHERE face_id = ?1", [face_id], |r| {
+                Ok((bytes_f32(&r.get::<_, Vec<u8>>(0)?), r.get::<_, Option<Vec<u8>>>(1)?.map(|b| bytes_f32(&b))))
+            })
+            .optional()?)
+    }
+
+    /// Records an explainability output (its PNG already in the blob store) and audits it.
+    pub fn add_explanation(&mut self, e: &NewExplanation, actor: &str) -> Result<i64> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO explanations (case_id, analysis_id, face_id, frame_idx, kind, space, blob, summary, data, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![e.case_id, e.analysis_id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data.to_string(), now()],
+        )?;
+        let id = tx.last_insert_rowid();
+        append_audit(&tx, actor, "explain", Some(e.case_id), &serde_json::json!({"explanation_id": id, "kind": e.kind, "face_id": e.face_id}))?;
+        tx.commit()?;
+        Ok(id)
+    }
+
+    /// Explanations of a case's latest analysis.
+    pub fn explanations(&self, case_id: i64) -> Result<Vec<ExplanationRow>> {
+        let mut st = self.conn.prepare(
+            "SELECT e.id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data, e.created_at
+             FROM explanations e JOIN cases c ON c.id = e.case_id AND c.last_analysis_id = e.analysis_id
+             WHERE e.case_id = ?1 ORDER BY e.id",
+        )?;
+        let rows = st.query_map([case_id], |r| {
+            let d: String = r.get(7)?;
+            Ok(ExplanationRow {
+                id: r.get(0)?,
+                face_id: r.get(1)?,
+                frame_idx: r.get(2)?,
+                kind: r.get(3)?,
+                space: r.get(4)?,
+                blob: r.get(5)?,
+                summary: r.get(6)?,
+                data: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
+                created_at: r.get(8)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.
     pub fn integrity_check(&self) -> Result<()> {
         let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
@@ -693,6 +754,40 @@ impl Store {
         }
         Ok(m)
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExplanation {
+    pub case_id: i64,
+    pub analysis_id: i64,
+    pub face_id: Option<i64>,
+    pub frame_idx: Option<i64>,
+    pub kind: String,
+    pub space: String,
+    pub blob: Option<String>,
+    pub summary: String,
+    pub data: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplanationRow {
+    pub id: i64,
+    pub face_id: Option<i64>,
+    pub frame_idx: Option<i64>,
+    pub kind: String,
+    pub space: String,
+    pub blob: Option<String>,
+    pub summary: String,
+    pub data: serde_json::Value,
+    pub created_at: String,
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn bytes_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
 fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {

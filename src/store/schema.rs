@@ -129,4 +129,27 @@ CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
 CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 "#,
+    // v2: explainability outputs and the embeddings temporal analysis reads.
+    r#"
+CREATE TABLE embeddings (
+    face_id  INTEGER PRIMARY KEY REFERENCES faces(id) ON DELETE CASCADE,
+    clip     BLOB NOT NULL,                 -- little-endian f32
+    cnn      BLOB                           -- little-endian f32, NULL without a CNN
+);
+
+CREATE TABLE explanations (
+    id          INTEGER PRIMARY KEY,
+    case_id     INTEGER NOT NULL REFERENCES cases(id),
+    analysis_id INTEGER NOT NULL REFERENCES analyses(id) ON DELETE CASCADE,
+    face_id     INTEGER REFERENCES faces(id) ON DELETE CASCADE,
+    frame_idx   INTEGER,
+    kind        TEXT NOT NULL,              -- gradcam_cnn | gradcam_vit | rollout | noise | spectrum | ela | boundary | temporal | blink
+    space       TEXT NOT NULL DEFAULT 'crop', -- crop | frame | plot
+    blob        TEXT,                       -- PNG, relative to the data dir's blob store
+    summary     TEXT NOT NULL DEFAULT '',   -- the one-line explanation for the analyst
+    data        TEXT NOT NULL DEFAULT '{}', -- JSON series for the UI's charts
+    created_at  TEXT NOT NULL
+);
+CREATE INDEX explanations_case ON explanations(case_id, analysis_id);
+"#,
 ];

@@ -1,0 +1,100 @@
+//! Verity Desk's desktop shell: a Tauri 2 window over the `verity` core. This crate only wires
+//! IPC (commands, plugins, window); analysis, storage and models live in the core library.
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub mod commands;
+
+/// The advice printed when there is no display to open a window on; `make run` prints the same.
+pub const NO_DISPLAY_ADVICE: &str = "\
+verity-desk: no display found (DISPLAY/WAYLAND_DISPLAY unset).
+  On a desktop, run 'make run' inside your graphical session.
+  On a headless machine, run it under a virtual display:  xvfb-run -a make run";
+
+/// Exit code for "cannot open a window here", shared with `make run`.
+pub const EXIT_NO_DISPLAY: u8 = 3;
+
+/// Whether a graphical session is reachable, judged from the environment. GTK would otherwise
+/// panic deep inside window creation with a message that does not tell the user what to do.
+/// Only Linux/BSD desktops depend on these variables; macOS and Windows always have a display.
+pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
+    if !cfg!(any(
+        target_os = "linux",
+        target_os = "freebsd",
+        target_os = "dragonfly",
+        target_os = "openbsd",
+        target_os = "netbsd"
+    )) {
+        return true;
+    }
+    ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|k| var(k).is_some_and(|v| !v.is_empty()))
+}
+
+/// Builds the app on the given builder; tests can pass `tauri::test::mock_builder()`.
+pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
+    builder
+        .plugin(tauri_plugin_dialog::init())
+        .invoke_handler(tauri::generate_handler![commands::app_info])
+}
+
+/// Starts the desktop app and returns when its last window closes.
+pub fn run() -> ExitCode {
+    if !has_display(|k| std::env::var_os(k)) {
+        eprintln!("{NO_DISPLAY_ADVICE}");
+        return ExitCode::from(EXIT_NO_DISPLAY);
+    }
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,verity=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    tracing::info!(version = verity::version(), "starting Verity Desk");
+    match build_app(tauri::Builder::default()).run(tauri::generate_context!()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("verity-desk: could not start the window: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<OsString> + 'a {
+        move |k| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == k)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn display_detection_reads_x11_and_wayland_variables() {
+        if !cfg!(target_os = "linux") {
+            return;
+        }
+        assert!(!has_display(env(&[])));
+        assert!(
+            !has_display(env(&[("DISPLAY", "")])),
+            "an empty DISPLAY is no display"
+        );
+        assert!(has_display(env(&[("DISPLAY", ":99")])));
+        assert!(has_display(env(&[("WAYLAND_DISPLAY", "wayland-0")])));
+    }
+
+    #[test]
+    fn no_display_advice_matches_make_run() {
+        let makefile = include_str!("../../Makefile");
+        for line in NO_DISPLAY_ADVICE.lines() {
+            let line = line.trim();
+            assert!(makefile.contains(line), "Makefile lacks the line {line:?}");
+        }
+    }
+}

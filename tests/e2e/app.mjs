@@ -1,0 +1,137 @@
+// Drives the real, built Verity Desk binary through tauri-driver (WebKitWebDriver) and checks what
+// an analyst sees on first start. Started by run.sh inside xvfb-run; prints one line per check.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { remote } from 'webdriverio';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const BIN = process.env.VERITY_DESK_BIN;
+const OUT = process.env.VERITY_E2E_OUT ?? join(ROOT, 'target', 'e2e');
+const PORT = Number(process.env.TAURI_DRIVER_PORT ?? 4444);
+const DEVICE = process.env.VERITY_E2E_DEVICE ?? 'CPU';
+assert.ok(BIN, 'VERITY_DESK_BIN must name the built app');
+mkdirSync(OUT, { recursive: true });
+
+/** The core's version as Cargo sees it: `[workspace.package] version` of the root Cargo.toml. */
+function coreVersion() {
+  const toml = readFileSync(join(ROOT, 'Cargo.toml'), 'utf8');
+  const section = toml.split(/^\[workspace\.package\]\s*$/m)[1] ?? '';
+  const m = section.split(/^\[/m)[0].match(/^version\s*=\s*"([^"]+)"/m);
+  assert.ok(m, 'no [workspace.package] version in Cargo.toml');
+  return m[1];
+}
+
+async function waitForDriver() {
+  for (let i = 0; i < 100; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${PORT}/status`);
+      if (r.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`tauri-driver did not listen on port ${PORT}`);
+}
+
+const results = [];
+async function check(name, fn) {
+  const t = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - t} ms)`);
+  } catch (e) {
+    results.push({ name, ok: false });
+    console.log(`FAIL ${name}\n     ${String(e?.message ?? e).split('\n').join('\n     ')}`);
+  }
+}
+
+await waitForDriver();
+const t0 = Date.now();
+const browser = await remote({
+  hostname: '127.0.0.1',
+  port: PORT,
+  logLevel: 'warn',
+  connectionRetryCount: 0,
+  capabilities: {
+    browserName: 'wry',
+    'wdio:enforceWebDriverClassic': true,
+    'tauri:options': { application: BIN },
+  },
+});
+console.log(`app started in ${Date.now() - t0} ms`);
+
+const text = async (testid) => (await browser.$(`[data-testid="${testid}"]`)).getText();
+// The version appears once app_info has answered; everything else waits on that.
+await browser.$('[data-testid="app-version"]').waitForExist({ timeout: 30_000 }).catch(() => {});
+
+try {
+  await check('window shows the product name "Verity Desk"', async () => {
+    assert.equal(await browser.getTitle(), 'Verity Desk');
+    assert.equal(await text('product-name'), 'Verity Desk');
+  });
+
+  await check("top bar shows the core's version", async () => {
+    assert.equal(await text('app-version'), `v${coreVersion()}`);
+  });
+
+  await check(`top bar shows the compute device (${DEVICE})`, async () => {
+    const device = await text('device');
+    assert.ok(device.startsWith(DEVICE), `device chip reads ${JSON.stringify(device)}`);
+    const name = await text('device-name');
+    assert.match(name, DEVICE === 'CPU' ? /^CPU \(\d+ threads\)$/ : /^CUDA: /);
+  });
+
+  await check('case list is empty and every band counts 0', async () => {
+    assert.equal(await text('case-empty'), 'No cases yet — import an image or video');
+    assert.equal(await text('case-count'), '0');
+    for (const band of ['fake', 'review', 'real']) {
+      const count = await (await browser.$(`[data-testid="band-${band}"] .band-count`)).getText();
+      assert.equal(count, '0', `band ${band}`);
+    }
+  });
+
+  await check('bundled assets load under the strict CSP (font, logo, stylesheet)', async () => {
+    const state = await browser.execute(async () => {
+      await document.fonts.ready;
+      const logo = document.querySelector('.brand-logo');
+      return {
+        font: document.fonts.check('14px "Inter Variable"'),
+        logo: logo instanceof HTMLImageElement && logo.complete && logo.naturalWidth > 0,
+        grid: getComputedStyle(document.querySelector('.app')).display,
+        protocol: location.protocol,
+      };
+    });
+    assert.deepEqual(
+      { font: state.font, logo: state.logo, grid: state.grid },
+      { font: true, logo: true, grid: 'grid' },
+      `served from ${state.protocol}`,
+    );
+    // The embedded bundle, not a dev server.
+    assert.notEqual(state.protocol, 'http:');
+  });
+
+  // Screenshots: WebDriver's view of the page and the X screen itself, in both themes.
+  await check('screenshots of both themes', async () => {
+    for (let i = 0; i < 2; i++) {
+      const theme = await browser.execute(() => document.documentElement.dataset.theme);
+      await browser.pause(600); // let a frame with the final layout reach the screen
+      await browser.saveScreenshot(join(OUT, `window-${theme}.png`));
+      execFileSync('import', ['-window', 'root', join(OUT, `root-${theme}.png`)]);
+      await (await browser.$('[data-testid="theme-toggle"]')).click();
+      await browser.waitUntil(
+        async () => (await browser.execute(() => document.documentElement.dataset.theme)) !== theme,
+        { timeout: 5_000, timeoutMsg: 'the theme toggle did nothing' },
+      );
+    }
+  });
+} finally {
+  await browser.deleteSession().catch(() => {});
+}
+
+const failed = results.filter((r) => !r.ok).length;
+console.log(`${results.length - failed} passed, ${failed} failed; screenshots in ${OUT}`);
+process.exit(failed ? 1 : 0);

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# End-to-end test of the real desktop app: starts the built binary under a virtual X display
+# through tauri-driver (WebKitWebDriver) and drives it with webdriverio (tests/e2e/app.mjs).
+# Builds nothing: expects the debug binary (cargo build --workspace) and `scripts/setup.sh test`.
+# Screenshots land in target/e2e/.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BIN=${VERITY_DESK_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/verity-desk}
+case $BIN in /*) ;; *) BIN=$ROOT/$BIN ;; esac
+export PATH="$ROOT/.setup/tools/bin:$PATH"
+
+fail() { echo "e2e: $*" >&2; exit 1; }
+[ -x "$BIN" ] || fail "no app binary at $BIN — build it first: cargo build --workspace"
+command -v tauri-driver >/dev/null || fail "tauri-driver missing — run: scripts/setup.sh test"
+command -v WebKitWebDriver >/dev/null || fail "WebKitWebDriver missing — run: scripts/setup.sh test"
+command -v xvfb-run >/dev/null || fail "xvfb-run missing — run: scripts/setup.sh test"
+[ -d tests/e2e/node_modules/webdriverio ] || fail "webdriverio missing — run: scripts/setup.sh test"
+
+# Free ports, so parallel runs on one machine do not collide on tauri-driver's default 4444.
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+export TAURI_DRIVER_PORT=${TAURI_DRIVER_PORT:-$(free_port)}
+export TAURI_NATIVE_PORT=${TAURI_NATIVE_PORT:-$(free_port)}
+export VERITY_DESK_BIN=$BIN
+export VERITY_E2E_OUT=$ROOT/target/e2e
+mkdir -p "$VERITY_E2E_OUT"
+
+echo "==> e2e: $BIN (tauri-driver on :$TAURI_DRIVER_PORT)"
+# 1366x768 is the window's default size, so the root-window screenshot is the app alone.
+xvfb-run -a -s "-screen 0 1366x768x24" bash -c '
+  tauri-driver --port "$TAURI_DRIVER_PORT" --native-port "$TAURI_NATIVE_PORT" \
+    >"$VERITY_E2E_OUT/tauri-driver.log" 2>&1 &
+  driver=$!
+  trap "kill $driver 2>/dev/null || true" EXIT
+  node tests/e2e/app.mjs
+'
