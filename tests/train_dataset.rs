@@ -414,4 +414,20 @@ fn adjudicated_cases_become_samples_with_analyst_and_time() {
     assert_eq!(dataset::load_crop(s, 224).unwrap(), aligned.image);
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].reason.contains("never analysed"), "{skipped:?}");
+
+    // The retrain-from-reviews data set: the one judged face plus, as there is no second case
+    // to validate on, everything in training; no synthetic fakes (a case was judged fake).
+    let mut cfg = DatasetConfig::new(AlignTemplate::gend(), tmp.path().join("cache"));
+    cfg.val_fraction = 0.5;
+    let ds = dataset::reviews_dataset(&store, &cfg).unwrap();
+    assert_eq!(ds.stats.from_cases, 1);
+    assert_eq!(
+        (ds.train.len(), ds.val.len(), ds.stats.synthetic),
+        (1, 0, 0)
+    );
+    assert!(
+        ds.warnings.iter().any(|w| w.contains("both classes")),
+        "{:?}",
+        ds.warnings
+    );
 }

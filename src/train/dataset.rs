@@ -994,6 +994,19 @@ pub fn from_store(store: &Store, template: &AlignTemplate) -> Result<(Vec<Sample
     Ok((samples, skipped))
 }
 
+/// The "retrain from reviews" data set: the adjudicated cases' face crops ([`from_store`]),
+/// split by case, with synthetic fakes added as `cfg` says (by default only when no case was
+/// judged fake). `cfg.template` must be the profile's.
+pub fn reviews_dataset(store: &Store, cfg: &DatasetConfig) -> Result<Dataset> {
+    cfg.validate()?;
+    let (samples, skipped) = from_store(store, &cfg.template)?;
+    let stats = DatasetStats {
+        from_cases: samples.len(),
+        ..Default::default()
+    };
+    finish(samples, skipped, stats, cfg)
+}
+
 /// Draws a deterministic shuffled order of `n` indices for an epoch.
 pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..n).collect();
