@@ -16,6 +16,7 @@ pub mod models;
 pub mod pipeline;
 pub mod store;
 pub mod track;
+pub mod train;
 
 pub use error::{Error, Result};
 
