@@ -108,6 +108,51 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Train a profile (LNCLIP-DF: LayerNorm-only CLIP + fusion + head) from a folder or from reviews
+    Train {
+        /// Dataset folder with real/ and fake/ (optional meta.csv: path,identity,source)
+        #[arg(long, conflicts_with = "from_reviews")]
+        data: Option<PathBuf>,
+        /// Use the analysts' adjudicated cases as labels
+        #[arg(long)]
+        from_reviews: bool,
+        /// Parent profile (name under models/profiles or a folder)
+        #[arg(long)]
+        parent: String,
+        /// Name of the new profile
+        #[arg(long)]
+        name: String,
+        /// Output folder (default: <models>/training/<name>)
+        #[arg(long)]
+        out: Option<PathBuf>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long)]
+        batch_size: Option<usize>,
+        #[arg(long)]
+        lr: Option<f64>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Also train the forensic CNN (default: frozen)
+        #[arg(long)]
+        train_cnn: bool,
+        /// Continue from the checkpoint in the output folder
+        #[arg(long)]
+        resume: bool,
+        /// Install the trained profile into models/profiles when done
+        #[arg(long)]
+        install: bool,
+    },
+    /// Evaluate a profile on a labelled folder: AUC, EER, AP, ECE, accuracy, review-band share
+    Eval {
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        profile: String,
+        /// Report folder (metrics.json + report.html); default <data>/eval-<profile>
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Show the version, compute device and folders
     Info,
     /// Benchmarks: `models` (each network vs the PyTorch peer) or `pipeline` (stage timings)
@@ -349,6 +394,90 @@ fn run() -> Result<ExitCode> {
         }
         Cmd::Models { cmd } => models(cmd.as_ref().unwrap_or(&ModelsCmd::List), &settings),
         Cmd::Bench { what } => bench(what, &settings),
+        Cmd::Train { data, from_reviews, parent, name, out, epochs, batch_size, lr, seed, train_cnn, resume, install } => {
+            use verity::train::{dataset, trainer};
+            let dev = verity::device::select(settings.device)?;
+            let models = verity::pipeline::models_dir(&settings);
+            let parent_dir = profile_dir(&models, parent);
+            let parent_profile = verity::models::profile::load_profile(&parent_dir)?;
+            let out = out.clone().unwrap_or_else(|| models.join("training").join(name));
+            let mut dcfg = dataset::DatasetConfig::new(parent_profile.preprocessing.align_template(), models.join("cache/faces"));
+            dcfg.size = parent_profile.preprocessing.size;
+            let cancel = AtomicBool::new(false);
+            let data_set = if *from_reviews {
+                let store = Store::open(&settings.data_dir())?;
+                dataset::reviews_dataset(&store, &dcfg)?
+            } else {
+                let Some(dir) = data else { bail!("give --data <folder> or --from-reviews") };
+                let mtcnn = verity::faces::mtcnn::Mtcnn::load(&verity::faces::mtcnn::Mtcnn::default_dir(), dev)?;
+                let bar = indicatif::ProgressBar::new(0);
+                let ds = dataset::load_folder(dir, &mtcnn, &dcfg, &|p| {
+                    bar.set_length(p.total as u64);
+                    bar.set_position(p.done as u64);
+                }, &cancel)?;
+                bar.finish_and_clear();
+                ds
+            };
+            for w in &data_set.warnings {
+                eprintln!("warning: {w}");
+            }
+            let mut cfg = trainer::TrainConfig { train_cnn: *train_cnn, resume: *resume, thresholds: settings.thresholds, ..Default::default() };
+            if let Some(e) = epochs { cfg.epochs = *e; }
+            if let Some(b) = batch_size { cfg.batch_size = *b; }
+            if let Some(l) = lr { cfg.lr = *l; }
+            if let Some(sd) = seed { cfg.seed = *sd; }
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps {elapsed} eta {eta}").unwrap());
+            let sum = trainer::train(&parent_dir, &data_set, &out, name, &cfg, dev, &|p| match p {
+                trainer::TrainProgress::Step { epoch, epochs, step, total_steps, loss, .. } => {
+                    bar.set_length(*total_steps);
+                    bar.set_position(*step);
+                    bar.set_message(format!("{}/{} loss {loss:.4}", epoch + 1, epochs));
+                }
+                trainer::TrainProgress::EpochDone(e) => bar.println(format!(
+                    "epoch {:>3}: loss {:.4}  val AUC {}  EER {}  ({:.1} s)",
+                    e.epoch + 1,
+                    e.loss,
+                    e.val_auc.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    e.val_eer.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    e.seconds
+                )),
+                trainer::TrainProgress::Evaluating { .. } => {}
+            }, &cancel)?;
+            bar.finish_and_clear();
+            println!("trained profile '{}' in {:.1} s → {}", sum.profile, sum.seconds, sum.profile_dir.display());
+            let auc = |r: &Option<verity::train::metrics::Report>| r.as_ref().and_then(|r| r.auc).map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+            println!("validation AUC before {} → after {}   (report: {})", auc(&sum.val_before), auc(&sum.val_after), out.join("report.html").display());
+            if *install {
+                let dst = models.join("profiles").join(name);
+                copy_dir(&sum.profile_dir, &dst)?;
+                println!("installed as profile '{name}' ({})", dst.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Eval { data, profile, out } => {
+            use verity::train::{dataset, trainer};
+            let dev = verity::device::select(settings.device)?;
+            let models = verity::pipeline::models_dir(&settings);
+            let pdir = profile_dir(&models, profile);
+            let p = verity::models::profile::load_profile(&pdir)?;
+            let mut dcfg = dataset::DatasetConfig::new(p.preprocessing.align_template(), models.join("cache/faces"));
+            dcfg.size = p.preprocessing.size;
+            dcfg.synthetic = dataset::Synthetic::Never;
+            dcfg.val_fraction = 0.0;
+            let mtcnn = verity::faces::mtcnn::Mtcnn::load(&verity::faces::mtcnn::Mtcnn::default_dir(), dev)?;
+            let cancel = AtomicBool::new(false);
+            let ds = dataset::load_folder(data, &mtcnn, &dcfg, &|_| {}, &cancel)?;
+            let samples: Vec<_> = ds.train.iter().chain(ds.val.iter()).cloned().collect();
+            let (_, report) = trainer::evaluate_profile(&pdir, &samples, &settings.thresholds, dev, &cancel)?;
+            let out = out.clone().unwrap_or_else(|| data.join(format!("eval-{profile}")));
+            trainer::write_evaluation(&report, None, &out, &format!("Evaluation of {}", p.label()))?;
+            let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
+            println!("{} on {} faces ({} fake, {} real){}", p.label(), report.n, report.n_fake, report.n_real, if p.trained { "" } else { " — UNTRAINED profile: these numbers describe random weights" });
+            println!("  AUC {}  EER {}  AP {}  ECE {:.4}  review band {:.1} %", f(report.auc), f(report.eer.as_ref().map(|e| e.rate)), f(report.average_precision), report.ece, report.review_share * 100.0);
+            println!("  report: {}", out.join("report.html").display());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Explain { case, frame, profile, json } => {
             if let Some(p) = profile {
                 settings.profile = Some(p.clone());
@@ -539,6 +668,28 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn profile_dir(models: &std::path::Path, name: &str) -> PathBuf {
+    let p = PathBuf::from(name);
+    if p.is_dir() {
+        p
+    } else {
+        models.join("profiles").join(name)
+    }
+}
+
+fn copy_dir(src: &std::path::Path, dst: &std::path::Path) -> Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for e in std::fs::read_dir(src)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &dst.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), dst.join(e.file_name()))?;
+        }
+    }
+    Ok(())
 }
 
 fn actor(s: &Settings) -> String {
