@@ -86,8 +86,8 @@ export function App() {
   const [failures, setFailures] = useState<string[]>([]);
 
   const refresh = useCallback(() => {
-    listCases({ band: bucket, search: search.trim() || null }).then(setCases, (e) => setImportError(toApiError(e).message));
-    fetchCounts().then(setCounts, () => {});
+    listCases({ band: bucket, search: search.trim() || null }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
+    fetchCounts().then((x) => setCounts(x ?? {}), () => {});
   }, [bucket, search]);
   const refreshRef = useRef(refresh);
   refreshRef.current = refresh;
@@ -96,6 +96,7 @@ export function App() {
     appInfo().then(setInfo, (e) => setInfoError(toApiError(e)));
     getSettings().then(
       (v) => {
+        if (!v?.settings) return;
         setAnalyst(v.settings.analyst);
         setThresholds(v.settings.thresholds);
       },

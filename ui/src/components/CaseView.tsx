@@ -1,20 +1,19 @@
 import { useEffect, useState } from 'preact/hooks';
 import { caseDetail, exportReport, faceImage, mediaImage, pickReportPath, rerun, toApiError, type CaseDetail } from '../lib/api';
 import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
+import { Timeline } from './Timeline';
 
 interface Props {
   caseId: number;
   /** Bumped by the app when a worker event touches this case, to reload it. */
   version: number;
   thresholds: { real: number; fake: number };
-  onReviewed?: () => void;
   /** Review controls (the review queue passes its keyboard-driven panel). */
   children?: preact.ComponentChildren;
   frame: number | null;
   onFrame: (idx: number | null) => void;
 }
 
-import { Timeline } from './Timeline';
 
 /** One case: media, verdict, timeline, faces, overlays, history, report export. */
 export function CaseView({ caseId, version, thresholds, children, frame, onFrame }: Props) {

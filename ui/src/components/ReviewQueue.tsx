@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { review, reviewQueue, toApiError, type CaseSummary } from '../lib/api';
+import { caseDetail, review, reviewQueue, toApiError, type CaseSummary } from '../lib/api';
 import { CaseView } from './CaseView';
 
 /** The review band, oldest first, one case at a time. Keys: F fake, R real, U unsure/skip,
@@ -34,8 +34,10 @@ export function ReviewQueue({
   const decide = async (verdict: 'fake' | 'real' | 'unsure') => {
     if (!current) return;
     setErr(null);
+    // Read the textarea itself: a key pressed right after typing can beat the re-render.
+    const text = noteRef.current?.value ?? note;
     try {
-      await review(current.id, verdict, note);
+      await review(current.id, verdict, text);
       setLast(`${current.title}: ${verdict}`);
       setNote('');
       setFrame(null);
@@ -128,7 +130,6 @@ export function ReviewQueue({
   );
 }
 
-import { caseDetail } from '../lib/api';
 /** Keeps the frame list of the current case for the arrow keys. */
 function FramesProbe({ caseId, into }: { caseId: number; into: { current: number[] } }) {
   useEffect(() => {
