@@ -21,3 +21,10 @@ test('verdict line and sorting', () => {
   expect(sortCases(cases, 'score').map((x) => x.id)).toEqual([1, 2]);
   expect(duration(65)).toBe('1 m 05 s');
 });
+
+import { usableLanguage } from './locale';
+test('a POSIX "C" locale falls back to a tag Intl accepts', () => {
+  expect(usableLanguage('C')).toBe('en-US');
+  expect(usableLanguage('de-DE')).toBe('de-DE');
+  expect(usableLanguage(undefined)).toBe('en-US');
+});
