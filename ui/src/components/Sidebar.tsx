@@ -79,7 +79,8 @@ export function Sidebar(p: Props) {
           <SearchIcon size={15} />
           <input
             type="search"
-            placeholder="Search name or SHA-256"
+            placeholder="Search"
+            title="Search by file name or SHA-256"
             value={p.search}
             data-testid="case-search"
             onInput={(e) => p.onSearch((e.target as HTMLInputElement).value)}

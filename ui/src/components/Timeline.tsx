@@ -1,4 +1,4 @@
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { CaseDetail } from '../lib/api';
@@ -23,10 +23,18 @@ export function Timeline({
   const onFrameRef = useRef(onFrame);
   onFrameRef.current = onFrame;
   const frames = detail.frames;
+  const scored = detail.faces.some((f) => f.score != null);
+  // The chart paints with theme colours; rebuild it when the theme flips.
+  const [theme, setTheme] = useState(document.documentElement.dataset.theme);
+  useEffect(() => {
+    const mo = new MutationObserver(() => setTheme(document.documentElement.dataset.theme));
+    mo.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
+    return () => mo.disconnect();
+  }, []);
 
   useEffect(() => {
     const el = host.current;
-    if (!el || frames.length === 0) return;
+    if (!el || frames.length === 0 || !scored) return;
     const tracks = [...new Set(detail.faces.filter((f) => f.score != null).map((f) => f.track_id))].sort((a, b) => a - b);
     const xs = frames.map((f) => f.pts_s);
     const rowOf = new Map(frames.map((f, i) => [f.idx, i]));
@@ -102,7 +110,7 @@ export function Timeline({
       u.destroy();
       plot.current = null;
     };
-  }, [detail, thresholds.real, thresholds.fake]);
+  }, [detail, thresholds.real, thresholds.fake, theme]);
 
   useEffect(() => {
     const u = plot.current;
@@ -111,16 +119,16 @@ export function Timeline({
     if (i >= 0) u.setCursor({ left: u.valToPos(frames[i].pts_s, 'x'), top: 10 });
   }, [frame]);
 
-  const scored = detail.faces.some((f) => f.score != null);
   return (
     <div class="timeline" data-testid="timeline">
       {!scored && (
         <p class="muted timeline-empty" data-testid="timeline-empty">
           No frame scores — this case was not scored. {frames.length} frame(s) sampled
-          {frames.some((f) => f.keyframe) ? ', keyframes ticked on the axis' : ''}.
+          {frames.some((f) => f.keyframe) ? `, ${frames.filter((f) => f.keyframe).length} keyframe(s)` : ''}. Install a detector to see
+          scores over time.
         </p>
       )}
-      <div ref={host} class="timeline-plot" />
+      {scored && <div ref={host} class="timeline-plot" />}
     </div>
   );
 }

@@ -2,7 +2,7 @@
 import type { CaseSummary } from './api';
 
 /** The case-list filters: the score bands, then the states without a score. */
-export const BUCKETS = ['fake', 'review', 'real', 'not_scored', 'failed', 'interrupted'] as const;
+export const BUCKETS = ['fake', 'review', 'real', 'failed', 'not_scored', 'interrupted'] as const;
 export type Bucket = (typeof BUCKETS)[number];
 export const BUCKET_LABELS: Record<Bucket, string> = {
   fake: 'Fake',
