@@ -65,7 +65,10 @@ type Res<T> = Result<T, CommandError>;
 
 /// The case list, filtered by band/status and a search over title and hash.
 #[tauri::command]
-pub async fn list_cases(state: State<'_, AppState>, filter: Option<CaseFilter>) -> Res<Vec<CaseSummary>> {
+pub async fn list_cases(
+    state: State<'_, AppState>,
+    filter: Option<CaseFilter>,
+) -> Res<Vec<CaseSummary>> {
     Ok(state.with_store(|s| s.list_cases(&filter.unwrap_or_default()))?)
 }
 
@@ -105,12 +108,27 @@ pub async fn jobs(state: State<'_, AppState>) -> Res<Vec<JobInfo>> {
 
 /// Records the analyst's decision (name from settings) as a review, label and audit entry.
 #[tauri::command]
-pub async fn review(state: State<'_, AppState>, case_id: i64, verdict: String, note: Option<String>) -> Res<i64> {
+pub async fn review(
+    state: State<'_, AppState>,
+    case_id: i64,
+    verdict: String,
+    note: Option<String>,
+) -> Res<i64> {
     let (verdict, analyst) = (verdict.parse::<Verdict>()?, state.settings().analyst);
     if analyst.trim().is_empty() {
-        return Err(CommandError { code: "no_analyst", message: "Set your analyst name in Settings before recording decisions.".into() });
+        return Err(CommandError {
+            code: "no_analyst",
+            message: "Set your analyst name in Settings before recording decisions.".into(),
+        });
     }
-    Ok(state.with_store(|s| s.add_review(case_id, verdict, analyst.trim(), note.as_deref().unwrap_or("")))?)
+    Ok(state.with_store(|s| {
+        s.add_review(
+            case_id,
+            verdict,
+            analyst.trim(),
+            note.as_deref().unwrap_or(""),
+        )
+    })?)
 }
 
 /// The review band, oldest first, without cases that already have a decision.
@@ -119,8 +137,13 @@ pub async fn review_queue(state: State<'_, AppState>) -> Res<Vec<CaseSummary>> {
     Ok(state.with_store(verity_review_queue)?)
 }
 
-fn verity_review_queue(s: &mut verity::store::Store) -> verity::Result<Vec<CaseSummary>> {
-    let mut cases = s.list_cases(&CaseFilter { band: Some("review".into()), ..CaseFilter::default() })?;
+pub(crate) fn verity_review_queue(
+    s: &mut verity::store::Store,
+) -> verity::Result<Vec<CaseSummary>> {
+    let mut cases = s.list_cases(&CaseFilter {
+        band: Some("review".into()),
+        ..CaseFilter::default()
+    })?;
     cases.retain(|c| s.reviews(c.id).map(|r| r.is_empty()).unwrap_or(true));
     cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(cases)
@@ -129,7 +152,11 @@ fn verity_review_queue(s: &mut verity::store::Store) -> verity::Result<Vec<CaseS
 #[tauri::command]
 pub async fn get_settings(state: State<'_, AppState>) -> Res<SettingsView> {
     let settings = state.settings();
-    Ok(SettingsView { data_dir_resolved: settings.data_dir(), path: state.settings_path.clone(), settings })
+    Ok(SettingsView {
+        data_dir_resolved: settings.data_dir(),
+        path: state.settings_path.clone(),
+        settings,
+    })
 }
 
 /// Validates and persists (TOML in the OS config dir); the worker reloads models on its next job.
@@ -146,7 +173,12 @@ pub async fn models_status(state: State<'_, AppState>) -> Res<Vec<ModelStatus>> 
 
 /// Writes the case report (`html` or `json`) to `path`.
 #[tauri::command]
-pub async fn export_report(state: State<'_, AppState>, case_id: i64, format: String, path: PathBuf) -> Res<()> {
+pub async fn export_report(
+    state: State<'_, AppState>,
+    case_id: i64,
+    format: String,
+    path: PathBuf,
+) -> Res<()> {
     let format: verity::report::Format = format.parse()?;
     Ok(state.with_store(|s| verity::report::export(s, case_id, format, &path))?)
 }
@@ -156,8 +188,16 @@ pub async fn export_report(state: State<'_, AppState>, case_id: i64, format: Str
 pub async fn face_image(state: State<'_, AppState>, case_id: i64, face_id: i64) -> Res<String> {
     Ok(state.with_store(|s| {
         let d = s.case_detail(case_id)?;
-        let rel = d.faces.iter().find(|f| f.id == face_id).and_then(|f| f.crop.clone());
-        let rel = rel.ok_or_else(|| verity::Error::Other(format!("face {face_id} has no stored crop in case {case_id}")))?;
+        let rel = d
+            .faces
+            .iter()
+            .find(|f| f.id == face_id)
+            .and_then(|f| f.crop.clone());
+        let rel = rel.ok_or_else(|| {
+            verity::Error::Other(format!(
+                "face {face_id} has no stored crop in case {case_id}"
+            ))
+        })?;
         verity::report::data_url(&s.blobs.path(&rel))
     })?)
 }
@@ -235,5 +275,50 @@ mod tests {
             "unexpected device kind {kind}"
         );
         assert!(!v["device"]["name"].as_str().unwrap().is_empty());
+    }
+    #[test]
+    fn review_queue_is_the_unreviewed_review_band_oldest_first() {
+        use verity::store::{NewMedia, Outcome, Store};
+        let dir = std::env::temp_dir().join(format!("verity-desk-queue-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = Store::open(&dir.join("data")).unwrap();
+        let mut ids = vec![];
+        for (i, band) in ["review", "fake", "review", "review"].iter().enumerate() {
+            let f = dir.join(format!("m{i}.bin"));
+            std::fs::write(&f, format!("media {i}")).unwrap();
+            let nm = NewMedia {
+                original_path: f,
+                kind: "image".into(),
+                size_bytes: 7,
+                width: None,
+                height: None,
+                duration_s: None,
+                fps: None,
+                codec: None,
+                container: None,
+            };
+            let id = store.import(&nm, "t").unwrap().case_id;
+            let aid = store.begin_analysis(id, "{}", "t").unwrap();
+            let out = Outcome {
+                status: "done".into(),
+                score: Some(0.5),
+                band: Some(band.to_string()),
+                profile: None,
+                weight_hashes: vec![],
+                untrained: false,
+                message: None,
+                scores: vec![],
+            };
+            store.finish_analysis(aid, &out, "t").unwrap();
+            ids.push(id);
+        }
+        store.add_review(ids[2], Verdict::Real, "Ada", "").unwrap();
+        let queue: Vec<i64> = verity_review_queue(&mut store)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(queue, vec![ids[0], ids[3]]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -65,7 +65,9 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
 
 /// Loads the settings (a broken file is reported and replaced by defaults in memory, never
 /// overwritten) and starts the worker, whose events go to the window as `analysis` events.
-fn start_state<R: tauri::Runtime>(app: tauri::AppHandle<R>) -> Result<state::AppState, Box<dyn std::error::Error>> {
+fn start_state<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+) -> Result<state::AppState, Box<dyn std::error::Error>> {
     use tauri::Emitter;
     let settings_path = verity::config::Settings::default_path();
     let settings = verity::config::Settings::load(&settings_path).unwrap_or_else(|e| {

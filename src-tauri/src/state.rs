@@ -28,7 +28,10 @@ impl AppState {
     }
 
     /// Runs `f` on the read store, opening it first if needed.
-    pub fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> verity::Result<T>) -> verity::Result<T> {
+    pub fn with_store<T>(
+        &self,
+        f: impl FnOnce(&mut Store) -> verity::Result<T>,
+    ) -> verity::Result<T> {
         let mut guard = lock(&self.store);
         if guard.is_none() {
             *guard = Some(Store::open(&self.settings().data_dir())?);
