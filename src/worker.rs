@@ -137,6 +137,7 @@ impl Event {
 /// Where the events go; called on the worker thread (and on the caller's thread for `queued`).
 pub type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
 
+#[derive(Clone)]
 struct Job {
     id: u64,
     kind: JobKind,
@@ -148,8 +149,8 @@ struct Job {
 #[derive(Default)]
 struct Queue {
     waiting: VecDeque<Job>,
-    /// The running job: id, case once known, cancel flag.
-    running: Option<(u64, Option<i64>, Arc<AtomicBool>, JobKind, String)>,
+    /// The running job; its `case_id` is filled in once the import has made the case.
+    running: Option<Job>,
     new_settings: Option<Settings>,
     shutdown: bool,
 }
@@ -225,8 +226,8 @@ impl Drop for Worker {
             for j in &q.waiting {
                 j.cancel.store(true, Ordering::Relaxed);
             }
-            if let Some((_, _, c, ..)) = &q.running {
-                c.store(true, Ordering::Relaxed);
+            if let Some(r) = &q.running {
+                r.cancel.store(true, Ordering::Relaxed);
             }
         }
         self.handle.shared.wake.notify_all();
@@ -276,9 +277,9 @@ impl WorkerHandle {
     /// Cancels a queued or running job; false when no such job is pending.
     pub fn cancel(&self, job: u64) -> bool {
         let q = self.shared.lock();
-        if let Some((id, _, c, ..)) = &q.running {
-            if *id == job {
-                c.store(true, Ordering::Relaxed);
+        if let Some(r) = &q.running {
+            if r.id == job {
+                r.cancel.store(true, Ordering::Relaxed);
                 return true;
             }
         }
@@ -297,8 +298,8 @@ impl WorkerHandle {
             let q = self.shared.lock();
             q.running
                 .as_ref()
-                .filter(|r| r.1 == Some(case_id))
-                .map(|r| r.0)
+                .filter(|r| r.case_id == Some(case_id))
+                .map(|r| r.id)
                 .or_else(|| {
                     q.waiting
                         .iter()
@@ -312,16 +313,13 @@ impl WorkerHandle {
     /// The running job then the queue, in order.
     pub fn jobs(&self) -> Vec<JobInfo> {
         let q = self.shared.lock();
-        let running = q
-            .running
-            .iter()
-            .map(|(id, case_id, _, kind, label)| JobInfo {
-                job: *id,
-                label: label.clone(),
-                case_id: *case_id,
-                state: JobState::Running,
-                kind: kind.clone(),
-            });
+        let running = q.running.iter().map(|r| JobInfo {
+            job: r.id,
+            label: r.label.clone(),
+            case_id: r.case_id,
+            state: JobState::Running,
+            kind: r.kind.clone(),
+        });
         let waiting = q
             .waiting
             .iter()
@@ -372,13 +370,7 @@ fn run(shared: Arc<Shared>, mut settings: Settings) {
                     return;
                 }
                 if let Some(j) = q.waiting.pop_front() {
-                    q.running = Some((
-                        j.id,
-                        j.case_id,
-                        j.cancel.clone(),
-                        j.kind.clone(),
-                        j.label.clone(),
-                    ));
+                    q.running = Some(j.clone());
                     break j;
                 }
                 q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
@@ -398,7 +390,7 @@ fn run(shared: Arc<Shared>, mut settings: Settings) {
                 .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
             analyzer = None;
             store = None;
-            let case_id = shared.lock().running.as_ref().and_then(|r| r.1);
+            let case_id = shared.lock().running.as_ref().and_then(|r| r.case_id);
             emit(&Event::Failed {
                 job: job.id,
                 case_id,
@@ -465,7 +457,7 @@ fn run_job(
         } => {
             *case_of_job.lock().unwrap_or_else(|p| p.into_inner()) = Some(*case_id);
             if let Some(r) = shared.lock().running.as_mut() {
-                r.1 = Some(*case_id);
+                r.case_id = Some(*case_id);
             }
             emit(&Event::Imported {
                 job: job.id,
