@@ -140,6 +140,26 @@ try {
     assert.match(history, /finished the analysis: not scored/);
   });
 
+  await check('the case exports as a self-contained HTML report and as JSON', async () => {
+    const dir = join(process.env.VERITY_DATA_DIR, '..', 'reports');
+    for (const format of ['html', 'json']) {
+      const path = join(dir, `case.${format}`);
+      await browser.execute(
+        (f, p) => window.__TAURI_INTERNALS__.invoke('export_report', { caseId: 1, format: f, path: p }),
+        format,
+        path,
+      );
+      const body = readFileSync(path, 'utf8');
+      if (format === 'html') {
+        assert.match(body, /Verdict: not scored/);
+        assert.match(body, /verity models fetch gend-clip-l14/);
+        assert.match(body, /data:image\/png;base64,/);
+      } else {
+        assert.equal(JSON.parse(body).verdict, 'not scored');
+      }
+    }
+  });
+
   const shot = async (name) => {
     await browser.pause(600); // let a frame with the final layout reach the screen
     await browser.saveScreenshot(join(OUT, `${name}.png`));
