@@ -253,7 +253,7 @@ export function App() {
               onOpenSettings={() => setView('settings')}
             />
           ) : selected != null ? (
-            <CaseView caseId={selected} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} />
+            <CaseView caseId={selected} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} onChanged={refresh} />
           ) : (
             <Workspace
               info={info}

@@ -165,6 +165,14 @@ test('import → progress → case view → review decision → audit entry', as
   await expect
     .poll(() => page.textContent('[data-testid=history]'))
     .toContain('Ada Lovelace decided FAKE — “mouth blends into the cheek”');
+  // Re-open: a second decision is appended; the first stays in the history.
+  await page.click('[data-testid=reopen]');
+  await page.fill('[data-testid=decision-bar] textarea', 'second look: compression only');
+  await page.click('[data-testid=decision-bar] .button-real');
+  await expect.poll(() => page.textContent('[data-testid=last-review]')).toContain('REAL by Ada Lovelace');
+  const history = (await page.textContent('[data-testid=history]')) ?? '';
+  expect(history).toContain('decided REAL — “second look: compression only”');
+  expect(history).toContain('decided FAKE');
   await page.click('[data-testid=theme-toggle]');
   await page.screenshot({ path: join(SHOTS, 'chromium-case-light.png') });
   expect(errors).toEqual([]);

@@ -1,6 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { caseDetail, exportReport, faceImage, mediaImage, pickReportPath, rerun, toApiError, type CaseDetail } from '../lib/api';
 import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
+import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
 
 interface Props {
@@ -12,11 +13,14 @@ interface Props {
   children?: preact.ComponentChildren;
   frame: number | null;
   onFrame: (idx: number | null) => void;
+  /** Called after a decision made here, so lists can refresh. */
+  onChanged?: () => void;
 }
 
 
 /** One case: media, verdict, timeline, faces, overlays, history, report export. */
-export function CaseView({ caseId, version, thresholds, children, frame, onFrame }: Props) {
+export function CaseView({ caseId, version, thresholds, children, frame, onFrame, onChanged }: Props) {
+  const [reload, setReload] = useState(0);
   const [d, setD] = useState<CaseDetail | null>(null);
   const [err, setErr] = useState<string | null>(null);
   const [img, setImg] = useState<string | null>(null);
@@ -38,7 +42,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
     return () => {
       live = false;
     };
-  }, [caseId, version]);
+  }, [caseId, version, reload]);
 
   // Crops load lazily, at most 60, so a long video does not flood the IPC.
   useEffect(() => {
@@ -164,7 +168,22 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
               </>
             ))}
           </dl>
-          {children}
+          {children ?? (
+            <DecisionBar
+              caseId={c.id}
+              reviewed={d.reviews.length > 0}
+              onDone={() => {
+                setReload((r) => r + 1);
+                onChanged?.();
+              }}
+            />
+          )}
+          {d.reviews.length > 0 && (
+            <p class="muted small" data-testid="last-review">
+              Last decision: <b>{d.reviews[d.reviews.length - 1].verdict.toUpperCase()}</b> by{' '}
+              {d.reviews[d.reviews.length - 1].analyst}, {when(d.reviews[d.reviews.length - 1].created_at)}
+            </p>
+          )}
         </section>
       </div>
 
