@@ -14,9 +14,11 @@ pub mod logging;
 pub mod media;
 pub mod models;
 pub mod pipeline;
+pub mod report;
 pub mod store;
 pub mod track;
 pub mod train;
+pub mod worker;
 
 pub use error::{Error, Result};
 

@@ -1,7 +1,15 @@
 //! The commands the UI may invoke. Each is a thin call into the `verity` core; none holds logic
 //! of its own. Errors cross to the UI as `{ code, message }` so the UI can branch on `code`
 //! and show `message` as written for the analyst.
+use crate::state::AppState;
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use tauri::State;
+use verity::config::Settings;
+use verity::models::hub::ModelStatus;
+use verity::store::{CaseDetail, CaseFilter, CaseSummary, Verdict};
+use verity::worker::{JobInfo, JobKind};
 
 /// What the top bar shows: the core's version and the compute device it will run on.
 #[derive(Debug, Clone, Serialize)]
@@ -50,6 +58,168 @@ pub async fn app_info() -> AppInfo {
         version: verity::version().to_string(),
         device: verity::device::describe(),
     }
+}
+
+/// Shorthand for what every store-touching command returns.
+type Res<T> = Result<T, CommandError>;
+
+/// The case list, filtered by band/status and a search over title and hash.
+#[tauri::command]
+pub async fn list_cases(
+    state: State<'_, AppState>,
+    filter: Option<CaseFilter>,
+) -> Res<Vec<CaseSummary>> {
+    Ok(state.with_store(|s| s.list_cases(&filter.unwrap_or_default()))?)
+}
+
+#[tauri::command]
+pub async fn case_detail(state: State<'_, AppState>, case_id: i64) -> Res<CaseDetail> {
+    Ok(state.with_store(|s| s.case_detail(case_id))?)
+}
+
+/// Cases per band (fake/review/real) or, when unscored, per status.
+#[tauri::command]
+pub async fn counts(state: State<'_, AppState>) -> Res<BTreeMap<String, i64>> {
+    Ok(state.with_store(|s| s.counts())?)
+}
+
+/// Queues dropped or picked files/folders (one case each, see `verity::worker`); job ids back.
+#[tauri::command]
+pub async fn import(state: State<'_, AppState>, paths: Vec<PathBuf>) -> Res<Vec<u64>> {
+    Ok(state.worker.enqueue_paths(&paths)?)
+}
+
+/// Cancels a queued or running job; false when it had already ended.
+#[tauri::command]
+pub async fn cancel(state: State<'_, AppState>, job: u64) -> Res<bool> {
+    Ok(state.worker.cancel(job))
+}
+
+#[tauri::command]
+pub async fn rerun(state: State<'_, AppState>, case_id: i64) -> Res<u64> {
+    Ok(state.worker.enqueue(JobKind::Rerun { case_id }))
+}
+
+/// Jobs queued or running now, for a window that (re)loads mid-analysis.
+#[tauri::command]
+pub async fn jobs(state: State<'_, AppState>) -> Res<Vec<JobInfo>> {
+    Ok(state.worker.jobs())
+}
+
+/// Records the analyst's decision (name from settings) as a review, label and audit entry.
+#[tauri::command]
+pub async fn review(
+    state: State<'_, AppState>,
+    case_id: i64,
+    verdict: String,
+    note: Option<String>,
+) -> Res<i64> {
+    let (verdict, analyst) = (verdict.parse::<Verdict>()?, state.settings().analyst);
+    if analyst.trim().is_empty() {
+        return Err(CommandError {
+            code: "no_analyst",
+            message: "Set your analyst name in Settings before recording decisions.".into(),
+        });
+    }
+    Ok(state.with_store(|s| {
+        s.add_review(
+            case_id,
+            verdict,
+            analyst.trim(),
+            note.as_deref().unwrap_or(""),
+        )
+    })?)
+}
+
+/// The review band, oldest first, without cases that already have a decision.
+#[tauri::command]
+pub async fn review_queue(state: State<'_, AppState>) -> Res<Vec<CaseSummary>> {
+    Ok(state.with_store(verity_review_queue)?)
+}
+
+pub(crate) fn verity_review_queue(
+    s: &mut verity::store::Store,
+) -> verity::Result<Vec<CaseSummary>> {
+    let mut cases = s.list_cases(&CaseFilter {
+        band: Some("review".into()),
+        ..CaseFilter::default()
+    })?;
+    cases.retain(|c| s.reviews(c.id).map(|r| r.is_empty()).unwrap_or(true));
+    cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
+    Ok(cases)
+}
+
+#[tauri::command]
+pub async fn get_settings(state: State<'_, AppState>) -> Res<SettingsView> {
+    let settings = state.settings();
+    Ok(SettingsView {
+        data_dir_resolved: settings.data_dir(),
+        path: state.settings_path.clone(),
+        settings,
+    })
+}
+
+/// Validates and persists (TOML in the OS config dir); the worker reloads models on its next job.
+#[tauri::command]
+pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Res<()> {
+    Ok(state.replace_settings(settings)?)
+}
+
+/// Each known model and whether it is installed and intact (re-hashes: can take seconds).
+#[tauri::command]
+pub async fn models_status(state: State<'_, AppState>) -> Res<Vec<ModelStatus>> {
+    Ok(verity::models::hub::list(&state.settings().models_dir())?)
+}
+
+/// Writes the case report (`html` or `json`) to `path`.
+#[tauri::command]
+pub async fn export_report(
+    state: State<'_, AppState>,
+    case_id: i64,
+    format: String,
+    path: PathBuf,
+) -> Res<()> {
+    let format: verity::report::Format = format.parse()?;
+    Ok(state.with_store(|s| verity::report::export(s, case_id, format, &path))?)
+}
+
+/// A face crop of a case as a `data:` URL (CSP allows `img-src data:`; no file access needed).
+#[tauri::command]
+pub async fn face_image(state: State<'_, AppState>, case_id: i64, face_id: i64) -> Res<String> {
+    Ok(state.with_store(|s| {
+        let d = s.case_detail(case_id)?;
+        let rel = d
+            .faces
+            .iter()
+            .find(|f| f.id == face_id)
+            .and_then(|f| f.crop.clone());
+        let rel = rel.ok_or_else(|| {
+            verity::Error::Other(format!(
+                "face {face_id} has no stored crop in case {case_id}"
+            ))
+        })?;
+        verity::report::data_url(&s.blobs.path(&rel))
+    })?)
+}
+
+/// The case's still image as a `data:` URL; videos and frame folders have none (`None`).
+#[tauri::command]
+pub async fn media_image(state: State<'_, AppState>, case_id: i64) -> Res<Option<String>> {
+    Ok(state.with_store(|s| {
+        let m = s.media_of_case(case_id)?;
+        if m.kind != "image" {
+            return Ok(None);
+        }
+        verity::report::data_url(&s.blobs.path(&m.blob)).map(Some)
+    })?)
+}
+
+/// Settings as the settings screen shows them: the values, the file, the resolved data folder.
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    pub settings: Settings,
+    pub path: PathBuf,
+    pub data_dir_resolved: PathBuf,
 }
 
 #[cfg(test)]
@@ -105,5 +275,50 @@ mod tests {
             "unexpected device kind {kind}"
         );
         assert!(!v["device"]["name"].as_str().unwrap().is_empty());
+    }
+    #[test]
+    fn review_queue_is_the_unreviewed_review_band_oldest_first() {
+        use verity::store::{NewMedia, Outcome, Store};
+        let dir = std::env::temp_dir().join(format!("verity-desk-queue-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let mut store = Store::open(&dir.join("data")).unwrap();
+        let mut ids = vec![];
+        for (i, band) in ["review", "fake", "review", "review"].iter().enumerate() {
+            let f = dir.join(format!("m{i}.bin"));
+            std::fs::write(&f, format!("media {i}")).unwrap();
+            let nm = NewMedia {
+                original_path: f,
+                kind: "image".into(),
+                size_bytes: 7,
+                width: None,
+                height: None,
+                duration_s: None,
+                fps: None,
+                codec: None,
+                container: None,
+            };
+            let id = store.import(&nm, "t").unwrap().case_id;
+            let aid = store.begin_analysis(id, "{}", "t").unwrap();
+            let out = Outcome {
+                status: "done".into(),
+                score: Some(0.5),
+                band: Some(band.to_string()),
+                profile: None,
+                weight_hashes: vec![],
+                untrained: false,
+                message: None,
+                scores: vec![],
+            };
+            store.finish_analysis(aid, &out, "t").unwrap();
+            ids.push(id);
+        }
+        store.add_review(ids[2], Verdict::Real, "Ada", "").unwrap();
+        let queue: Vec<i64> = verity_review_queue(&mut store)
+            .unwrap()
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        assert_eq!(queue, vec![ids[0], ids[3]]);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -2,8 +2,10 @@
 //! IPC (commands, plugins, window); analysis, storage and models live in the core library.
 use std::ffi::OsString;
 use std::process::ExitCode;
+use tauri::Manager;
 
 pub mod commands;
+pub mod state;
 
 /// The advice printed when there is no display to open a window on; `make run` prints the same.
 pub const NO_DISPLAY_ADVICE: &str = "\
@@ -36,7 +38,53 @@ pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
 pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_dialog::init())
-        .invoke_handler(tauri::generate_handler![commands::app_info])
+        .setup(|app| {
+            let state = start_state(app.handle().clone())?;
+            app.manage(state);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::app_info,
+            commands::list_cases,
+            commands::case_detail,
+            commands::counts,
+            commands::import,
+            commands::cancel,
+            commands::rerun,
+            commands::jobs,
+            commands::review,
+            commands::review_queue,
+            commands::get_settings,
+            commands::save_settings,
+            commands::models_status,
+            commands::export_report,
+            commands::face_image,
+            commands::media_image,
+        ])
+}
+
+/// Loads the settings (a broken file is reported and replaced by defaults in memory, never
+/// overwritten) and starts the worker, whose events go to the window as `analysis` events.
+fn start_state<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+) -> Result<state::AppState, Box<dyn std::error::Error>> {
+    use tauri::Emitter;
+    let settings_path = verity::config::Settings::default_path();
+    let settings = verity::config::Settings::load(&settings_path).unwrap_or_else(|e| {
+        tracing::warn!("settings not loaded, using defaults: {e}");
+        verity::config::Settings::default()
+    });
+    let worker = verity::worker::Worker::spawn(settings.clone(), move |e| {
+        if let Err(err) = app.emit(state::EVENT, e) {
+            tracing::warn!("could not send an analysis event to the window: {err}");
+        }
+    })?;
+    Ok(state::AppState {
+        settings_path,
+        settings: std::sync::Mutex::new(settings),
+        store: std::sync::Mutex::new(None),
+        worker,
+    })
 }
 
 /// Starts the desktop app and returns when its last window closes.

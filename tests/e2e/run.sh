@@ -24,6 +24,14 @@ export TAURI_NATIVE_PORT=${TAURI_NATIVE_PORT:-$(free_port)}
 export VERITY_DESK_BIN=$BIN
 export VERITY_E2E_OUT=$ROOT/target/e2e
 mkdir -p "$VERITY_E2E_OUT"
+# A fresh data folder and settings file, so the run starts with no cases and touches nothing of
+# the user's; the photo to import is copied under a new name (a generated media file).
+E2E_TMP=$(mktemp -d)
+trap 'rm -rf "$E2E_TMP"' EXIT
+export VERITY_DATA_DIR=$E2E_TMP/data VERITY_CONFIG=$E2E_TMP/settings.toml
+export VERITY_MODELS_DIR=$E2E_TMP/models
+cp tests/data/astronaut.png "$E2E_TMP/suspect-photo.png"
+export VERITY_E2E_MEDIA=$E2E_TMP/suspect-photo.png
 
 echo "==> e2e: $BIN (tauri-driver on :$TAURI_DRIVER_PORT)"
 # 1366x768 is the window's default size, so the root-window screenshot is the app alone.

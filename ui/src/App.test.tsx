@@ -1,7 +1,7 @@
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { render } from 'preact';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import { App } from './App';
+import { App, applyEvent } from './App';
 
 let root: HTMLElement;
 
@@ -51,29 +51,49 @@ test('an app_info failure is shown, not hidden', async () => {
   expect(byTestId('app-version')).toBeNull();
 });
 
-test('cancelling the dialog leaves no pending import; choosing files lists them', async () => {
+test('cancelling the dialog imports nothing; choosing files sends them to the import command', async () => {
   let answer: string[] | null = null;
-  let dialogs = 0;
-  mockIPC((cmd) => {
+  const imported: unknown[] = [];
+  mockIPC((cmd, payload) => {
     if (cmd === 'app_info') {
       return { version: '0.1.0', device: { kind: 'cpu', name: 'CPU (2 threads)', cuda_devices: 0, threads: 2 } };
     }
-    dialogs += 1;
-    return answer;
+    if (cmd === 'plugin:dialog|open') return answer;
+    if (cmd === 'import') {
+      imported.push(payload);
+      return [1, 2];
+    }
+    if (cmd === 'list_cases') return [];
+    if (cmd === 'counts') return {};
+    return null;
   });
   render(<App />, root);
   const button = await until(() => byTestId('import-button') as HTMLButtonElement | null, 'import button');
   button.click();
-  await until(() => dialogs === 1 || null, 'the dialog request');
+  await new Promise((r) => setTimeout(r, 50));
   await until(() => !button.disabled || null, 'the dialog to close');
-  expect(byTestId('pending-import')).toBeNull();
+  expect(imported).toEqual([]);
 
-  answer = ['/evidence/a.png', '/evidence/b.mov', '/evidence/notes.txt'];
+  answer = ['/evidence/a.png', '/evidence/b.mov'];
   button.click();
-  const notice = await until(() => byTestId('pending-import'), 'pending notice');
-  expect(notice.textContent).toContain('3 files pending import');
-  expect(notice.querySelectorAll('.pending-other').length).toBe(1);
+  await until(() => imported.length === 1 || null, 'the import call');
+  expect(imported[0]).toEqual({ paths: ['/evidence/a.png', '/evidence/b.mov'] });
   expect(byTestId('band-fake')?.querySelector('.band-count')?.textContent).toBe('0');
+});
+
+test('worker events become job progress and leave the list when the job ends', () => {
+  let jobs = applyEvent([], { event: 'queued', job: 7, label: 'clip.mp4', case_id: null, position: 1 });
+  expect(jobs[0]).toMatchObject({ job: 7, phase: 'queued', caseId: null });
+  jobs = applyEvent(jobs, { event: 'loading_models', job: 7 });
+  expect(jobs[0].phase).toBe('loading');
+  jobs = applyEvent(jobs, { event: 'imported', job: 7, case_id: 3, existing: false, title: 'clip.mp4' });
+  jobs = applyEvent(jobs, {
+    event: 'progress', job: 7, case_id: 3, frames_decoded: 10, faces_found: 9, faces_scored: 8,
+    frames_estimate: 40, elapsed_s: 2, eta_s: 6,
+  });
+  expect(jobs[0]).toMatchObject({ caseId: 3, phase: 'running', decoded: 10, faces: 9, scored: 8, estimate: 40, eta: 6 });
+  expect(applyEvent(jobs, { event: 'cancelled', job: 7, case_id: 3 })).toEqual([]);
+  expect(applyEvent(jobs, { event: 'failed', job: 8, case_id: null, label: 'x', code: 'input', message: 'm' })).toEqual(jobs);
 });
 
 test('the theme toggle switches and remembers the theme', async () => {

@@ -1,11 +1,32 @@
-import { useCallback, useEffect, useState } from 'preact/hooks';
-import { ApiError, appInfo, pickMedia, toApiError, type AppInfo } from './lib/api';
-import { Sidebar, type CaseSummary } from './components/Sidebar';
+import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import {
+  ApiError,
+  appInfo,
+  cancelJob,
+  counts as fetchCounts,
+  getSettings,
+  importPaths,
+  listCases,
+  onAnalysisEvent,
+  pickFolder,
+  pickMedia,
+  toApiError,
+  type AnalysisEvent,
+  type AppInfo,
+  type CaseSummary,
+} from './lib/api';
+import type { Bucket, SortKey } from './lib/cases';
+import { CaseView } from './components/CaseView';
+import type { JobView } from './components/Jobs';
+import { ReviewQueue } from './components/ReviewQueue';
+import { SettingsView } from './components/SettingsView';
+import { Sidebar } from './components/Sidebar';
 import { StatusBar } from './components/StatusBar';
 import { TopBar, type Theme } from './components/TopBar';
 import { Workspace } from './components/Workspace';
 
 const THEME_KEY = 'verity.theme';
+export type View = 'cases' | 'review' | 'settings';
 
 function initialTheme(): Theme {
   const saved = globalThis.localStorage?.getItem(THEME_KEY);
@@ -13,39 +34,135 @@ function initialTheme(): Theme {
   return globalThis.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
 }
 
-// Cases come from the store once it exists; until then the list is honestly empty.
-const NO_CASES: readonly CaseSummary[] = [];
+/** Folds one worker event into the job list. */
+export function applyEvent(jobs: JobView[], e: AnalysisEvent): JobView[] {
+  const upd = (f: (j: JobView) => JobView) => jobs.map((j) => (j.job === e.job ? f(j) : j));
+  switch (e.event) {
+    case 'queued':
+      return [
+        ...jobs.filter((j) => j.job !== e.job),
+        { job: e.job, label: e.label, caseId: e.case_id, phase: 'queued', decoded: 0, faces: 0, scored: 0, estimate: null, eta: null },
+      ];
+    case 'loading_models':
+      return upd((j) => ({ ...j, phase: 'loading' }));
+    case 'imported':
+      return upd((j) => ({ ...j, caseId: e.case_id, label: e.title }));
+    case 'started':
+      return upd((j) => ({ ...j, phase: 'running', caseId: e.case_id, estimate: e.frames_estimate }));
+    case 'progress':
+      return upd((j) => ({
+        ...j,
+        phase: 'running',
+        decoded: e.frames_decoded,
+        faces: e.faces_found,
+        scored: e.faces_scored,
+        estimate: e.frames_estimate,
+        eta: e.eta_s,
+      }));
+    default:
+      return jobs.filter((j) => j.job !== e.job);
+  }
+}
 
 export function App() {
   const [info, setInfo] = useState<AppInfo | null>(null);
   const [infoError, setInfoError] = useState<ApiError | null>(null);
-  const [pending, setPending] = useState<string[]>([]);
   const [importError, setImportError] = useState<string | null>(null);
   const [importing, setImporting] = useState(false);
   const [theme, setTheme] = useState<Theme>(initialTheme);
+  const [view, setView] = useState<View>('cases');
+  const [cases, setCases] = useState<CaseSummary[]>([]);
+  const [counts, setCounts] = useState<Record<string, number>>({});
+  const [bucket, setBucket] = useState<Bucket | null>(null);
+  const [search, setSearch] = useState('');
+  const [sort, setSort] = useState<SortKey>('date');
+  const [selected, setSelected] = useState<number | null>(null);
+  const [frame, setFrame] = useState<number | null>(null);
+  const [jobs, setJobs] = useState<JobView[]>([]);
+  const [version, setVersion] = useState(0);
+  const [analyst, setAnalyst] = useState('');
+  const [thresholds, setThresholds] = useState({ real: 0.3, fake: 0.7 });
+  const [dragging, setDragging] = useState(false);
+  const [failures, setFailures] = useState<string[]>([]);
+
+  const refresh = useCallback(() => {
+    listCases({ band: bucket, search: search.trim() || null }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
+    fetchCounts().then((x) => setCounts(x ?? {}), () => {});
+  }, [bucket, search]);
+  const refreshRef = useRef(refresh);
+  refreshRef.current = refresh;
 
   useEffect(() => {
     appInfo().then(setInfo, (e) => setInfoError(toApiError(e)));
+    getSettings().then(
+      (v) => {
+        if (!v?.settings) return;
+        setAnalyst(v.settings.analyst);
+        setThresholds(v.settings.thresholds);
+      },
+      () => {},
+    );
+    let unlisten: (() => void) | undefined;
+    onAnalysisEvent((e) => {
+      setJobs((js) => applyEvent(js, e));
+      if (e.event === 'imported' && !e.existing) setSelected((s) => s ?? e.case_id);
+      if (e.event === 'failed') setFailures((f) => [...f.slice(-2), `${e.label}: ${e.message}`]);
+      if (['imported', 'started', 'finished', 'failed', 'cancelled'].includes(e.event)) {
+        refreshRef.current();
+        setVersion((v) => v + 1);
+      }
+    }).then(
+      (u) => (unlisten = u),
+      () => {},
+    );
+    return () => unlisten?.();
   }, []);
+
+  useEffect(() => {
+    const t = setTimeout(refresh, 150);
+    return () => clearTimeout(t);
+  }, [refresh]);
 
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
     globalThis.localStorage?.setItem(THEME_KEY, theme);
   }, [theme]);
 
-  const onImport = useCallback(async () => {
+  const startImport = useCallback(async (pick: () => Promise<string[]>) => {
     setImporting(true);
     setImportError(null);
     try {
-      const paths = await pickMedia();
-      // Cancelling the dialog keeps what was pending before.
-      if (paths.length > 0) setPending(paths);
+      const paths = await pick();
+      if (paths.length > 0) await importPaths(paths);
     } catch (e) {
-      setImportError(`Could not open the file dialog: ${toApiError(e).message}`);
+      setImportError(`Import failed: ${toApiError(e).message}`);
     } finally {
       setImporting(false);
     }
   }, []);
+  const onImport = useCallback(() => startImport(pickMedia), [startImport]);
+
+  // Files and folders dropped on the window (Tauri's native drag-drop gives real paths).
+  useEffect(() => {
+    let unlisten: (() => void) | undefined;
+    import('@tauri-apps/api/webview')
+      .then(({ getCurrentWebview }) =>
+        getCurrentWebview().onDragDropEvent((ev) => {
+          const p = ev.payload;
+          if (p.type === 'enter' || p.type === 'over') setDragging(true);
+          else if (p.type === 'leave') setDragging(false);
+          else if (p.type === 'drop') {
+            setDragging(false);
+            if (p.paths.length) void startImport(async () => p.paths);
+          }
+        }),
+      )
+      .then(
+        (u) => (unlisten = u),
+        () => {},
+      );
+    return () => unlisten?.();
+  }, [startImport]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
@@ -58,6 +175,12 @@ export function App() {
     return () => window.removeEventListener('keydown', onKey);
   }, [onImport]);
 
+  const select = (id: number) => {
+    setSelected(id);
+    setFrame(null);
+    setView('cases');
+  };
+
   return (
     <div class="app">
       <TopBar
@@ -65,19 +188,90 @@ export function App() {
         infoError={infoError}
         theme={theme}
         onToggleTheme={() => setTheme((t) => (t === 'dark' ? 'light' : 'dark'))}
-      />
+      >
+        <nav class="tabs" aria-label="Screens">
+          {(
+            [
+              ['cases', 'Cases'],
+              ['review', `Review queue${counts.review ? ` · ${counts.review}` : ''}`],
+              ['settings', 'Settings'],
+            ] as [View, string][]
+          ).map(([v, label]) => (
+            <button type="button" key={v} class={`tab${view === v ? ' active' : ''}`} onClick={() => setView(v)} data-testid={`tab-${v}`}>
+              {label}
+            </button>
+          ))}
+        </nav>
+      </TopBar>
       <div class="body">
-        <Sidebar cases={NO_CASES} onImport={onImport} importing={importing} />
-        <Workspace
-          info={info}
-          infoError={infoError}
-          pending={pending}
-          importError={importError}
-          importing={importing}
+        <Sidebar
+          cases={cases}
+          counts={counts}
+          bucket={bucket}
+          onBucket={setBucket}
+          search={search}
+          onSearch={setSearch}
+          sort={sort}
+          onSort={setSort}
+          selected={view === 'cases' ? selected : null}
+          onSelect={select}
           onImport={onImport}
-          onDismissPending={() => setPending([])}
+          onImportFolder={() => startImport(pickFolder)}
+          importing={importing}
+          jobs={jobs}
+          onCancel={(j) => void cancelJob(j)}
         />
+        <main class="workspace">
+          {(importError || failures.length > 0) && (
+            <div class="banner banner-error" data-testid="import-error">
+              {importError && <div>{importError}</div>}
+              {failures.map((f) => (
+                <div key={f}>{f}</div>
+              ))}
+              <button type="button" class="link-button" onClick={() => (setImportError(null), setFailures([]))}>
+                Dismiss
+              </button>
+            </div>
+          )}
+          {view === 'settings' ? (
+            <SettingsView
+              onSaved={(s) => {
+                setAnalyst(s.analyst);
+                setThresholds(s.thresholds);
+                refresh();
+              }}
+            />
+          ) : view === 'review' ? (
+            <ReviewQueue
+              analyst={analyst}
+              thresholds={thresholds}
+              version={version}
+              onDecided={() => {
+                refresh();
+                setVersion((v) => v + 1);
+              }}
+              onOpenSettings={() => setView('settings')}
+            />
+          ) : selected != null ? (
+            <CaseView caseId={selected} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} onChanged={refresh} />
+          ) : (
+            <Workspace
+              info={info}
+              infoError={infoError}
+              pending={[]}
+              importError={null}
+              importing={importing}
+              onImport={onImport}
+              onDismissPending={() => {}}
+            />
+          )}
+        </main>
       </div>
+      {dragging && (
+        <div class="drop-overlay" data-testid="drop-overlay">
+          Drop files or folders to import — each becomes a case
+        </div>
+      )}
       <StatusBar info={info} />
     </div>
   );

@@ -1,3 +1,4 @@
+import './lib/locale';
 import '@fontsource-variable/inter';
 import './styles.css';
 import { render } from 'preact';

@@ -84,16 +84,17 @@ afterAll(async () => {
 async function openApp(
   picked: string[] | null,
   viewport = { width: 1366, height: 768 },
+  analyst = '',
 ): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   await page.addInitScript(
-    ({ appInfo, picked }) => {
-      (window as unknown as { __verityMock: unknown }).__verityMock = { appInfo, picked };
+    ({ appInfo, picked, analyst }) => {
+      (window as unknown as { __verityMock: unknown }).__verityMock = { appInfo, picked, analyst };
     },
-    { appInfo: APP_INFO, picked },
+    { appInfo: APP_INFO, picked, analyst },
   );
   await page.addInitScript({ content: mockScript });
   await page.goto(baseUrl);
@@ -118,26 +119,90 @@ test('shows product, version, device and the empty case list', async () => {
   await page.close();
 });
 
-test('Import… opens the media dialog and lists the chosen files as pending, not analysed', async () => {
-  const picked = ['/evidence/interview.mp4', '/evidence/portrait.JPG'];
-  const { page, errors } = await openApp(picked);
+test('import → progress → case view → review decision → audit entry', async () => {
+  const { page, errors } = await openApp(['/evidence/interview.mp4'], { width: 1366, height: 768 }, 'Ada Lovelace');
+  await expect.poll(() => page.textContent('[data-testid=app-version]')).toBe('v0.1.0');
   await page.click('[data-testid=import-button]');
-  const notice = page.locator('[data-testid=pending-import]');
-  await notice.waitFor();
-  const text = (await notice.textContent()) ?? '';
-  expect(text).toContain('2 files pending import');
-  expect(text).toContain('interview.mp4');
-  expect(text).toContain('portrait.JPG');
-  expect(text).toMatch(/analysis arrives with the detection pipeline/i);
-  const calls = await page.evaluate(() => window.__verityCalls);
-  const open = calls.find((c) => c.cmd === 'plugin:dialog|open');
-  const options = (open?.payload as { options: { multiple: boolean; filters: { extensions: string[] }[] } }).options;
-  expect(options.multiple).toBe(true);
-  expect(options.filters[0].extensions).toEqual(expect.arrayContaining(['mp4', 'jpg', 'png']));
-  // Still no case and no verdict: nothing was analysed.
-  expect(await page.textContent('[data-testid=case-count]')).toBe('0');
+  const status = page.locator('[data-testid=job-status-1]');
+  await status.waitFor();
+  const importCall = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'import');
+  expect(importCall?.payload).toEqual({ paths: ['/evidence/interview.mp4'] });
+  expect(await page.textContent('[data-testid=job-1] .job-label')).toBe('interview.mp4');
+
+  await page.evaluate(() => window.__verityBackend.step('progress'));
+  await expect.poll(() => status.textContent()).toBe('2/4 frames · 2 faces · 2 scored · 1 s left');
+  expect(await page.getAttribute('[data-testid=job-1] [role=progressbar]', 'aria-valuenow')).toBe('50');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'chromium-progress.png') });
+
+  await page.evaluate(() => window.__verityBackend.step('finish'));
+  await page.locator('[data-testid=job-1]').waitFor({ state: 'detached' });
+  // The imported case opened by itself and now shows its result.
+  await expect.poll(() => page.textContent('[data-testid=verdict]')).toBe('Needs review · 0.550');
+  expect(await page.textContent('[data-testid=profile]')).toBe('gend-clip-l14');
+  expect(await page.textContent('[data-testid=band-review] .band-count')).toBe('1');
+  await page.locator('[data-testid=timeline] canvas').waitFor();
+  await expect.poll(() => page.locator('[data-testid=gallery] img').count()).toBe(4);
+  await page.click('[data-testid=overlay-toggle]');
+  expect(await page.textContent('[data-testid=overlay-not-computed]')).toContain('not computed');
+  await page.screenshot({ path: join(SHOTS, 'chromium-case.png') });
+
+  await page.click('[data-testid=tab-review]');
+  await expect.poll(() => page.textContent('[data-testid=queue-count]')).toContain('1 case(s) need a human decision');
+  expect(await page.textContent('[data-testid=analyst]')).toBe('Ada Lovelace');
+  await page.locator('[data-testid=decide]').waitFor();
+  await page.keyboard.press('n');
+  await page.keyboard.type('mouth blends into the cheek');
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('f');
+  await expect.poll(() => page.textContent('[data-testid=last-decision]')).toBe('Recorded — interview.mp4: fake');
+  await expect.poll(() => page.textContent('[data-testid=queue-count]')).toBe('Nothing waits for a decision.');
+  const reviewCall = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'review');
+  expect(reviewCall?.payload).toEqual({ caseId: 1, verdict: 'fake', note: 'mouth blends into the cheek' });
+
+  await page.click('[data-testid=tab-cases]');
+  await page.click('[data-testid=case-1]');
+  await expect
+    .poll(() => page.textContent('[data-testid=history]'))
+    .toContain('Ada Lovelace decided FAKE — “mouth blends into the cheek”');
+  // Re-open: a second decision is appended; the first stays in the history.
+  await page.click('[data-testid=reopen]');
+  await page.fill('[data-testid=decision-bar] textarea', 'second look: compression only');
+  await page.click('[data-testid=decision-bar] .button-real');
+  await expect.poll(() => page.textContent('[data-testid=last-review]')).toContain('REAL by Ada Lovelace');
+  const history = (await page.textContent('[data-testid=history]')) ?? '';
+  expect(history).toContain('decided REAL — “second look: compression only”');
+  expect(history).toContain('decided FAKE');
   await page.click('[data-testid=theme-toggle]');
-  await page.screenshot({ path: join(SHOTS, 'chromium-pending-toggled.png') });
+  await page.screenshot({ path: join(SHOTS, 'chromium-case-light.png') });
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('a decision without an analyst name is refused with a pointer to Settings', async () => {
+  const { page, errors } = await openApp(['/evidence/a.mp4']);
+  await page.click('[data-testid=import-button]');
+  await page.locator('[data-testid=job-status-1]').waitFor();
+  await page.evaluate(() => window.__verityBackend.step('finish'));
+  await page.click('[data-testid=tab-review]');
+  await page.locator('[data-testid=no-analyst]').waitFor();
+  await page.locator('[data-testid=decide]').waitFor();
+  await page.click('[data-testid=decide-real]');
+  await expect.poll(() => page.textContent('[data-testid=review-error]')).toContain('Set your analyst name in Settings');
+  await page.click('[data-testid=tab-settings]');
+  await page.fill('[data-testid=set-analyst]', 'Grace');
+  await page.fill('[data-testid=set-real]', '0.8');
+  await page.click('[data-testid=save-settings]');
+  expect(await page.textContent('[data-testid=settings-msg]')).toBe('Thresholds must satisfy 0 ≤ real ≤ fake ≤ 1.');
+  await page.fill('[data-testid=set-real]', '0.25');
+  await page.click('[data-testid=save-settings]');
+  await expect.poll(() => page.textContent('[data-testid=settings-msg]')).toContain('Saved to');
+  const saved = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'save_settings');
+  expect((saved?.payload as { settings: { analyst: string; thresholds: unknown } }).settings).toMatchObject({
+    analyst: 'Grace',
+    thresholds: { real: 0.25, fake: 0.7 },
+  });
+  await page.screenshot({ path: join(SHOTS, 'chromium-settings.png') });
   expect(errors).toEqual([]);
   await page.close();
 });
@@ -148,8 +213,6 @@ test('fits the minimum window size (1024x640) without horizontal scrolling', asy
     height: 640,
   });
   await expect.poll(() => page.textContent('[data-testid=app-version]')).toBe('v0.1.0');
-  await page.click('[data-testid=import-button]');
-  await page.locator('[data-testid=pending-import]').waitFor();
   const overflow = await page.evaluate(() => ({
     page: document.documentElement.scrollWidth - window.innerWidth,
     workspace: (() => {

@@ -1,19 +1,144 @@
-// Bundled into the page by app.browser.test.ts before the app loads: answers Tauri IPC with
-// fixed data through `mockIPC`, as a real backend would, and records the calls.
+// Bundled into the page by app.browser.test.ts before the app loads: a small in-page fake of the
+// Tauri backend behind `mockIPC` — cases, worker events, reviews and the audit log — so the
+// real UI can be driven through import → progress → case view → review → audit. Records calls.
 import { mockIPC } from '@tauri-apps/api/mocks';
+import { emit } from '@tauri-apps/api/event';
+
+type Case = Record<string, unknown> & { id: number; title: string; band: string | null; status: string; score: number | null };
+type Audit = { id: number; at: string; actor: string; action: string; case_id: number; details: Record<string, unknown> };
 
 declare global {
   interface Window {
     __verityCalls: { cmd: string; payload: unknown }[];
-    __verityMock: { appInfo: unknown; picked: string[] | null };
+    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string };
+    __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void> };
   }
 }
 
+// 1×1 PNG: stands in for face crops and the photo.
+const PNG =
+  'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+const cases: Case[] = [];
+const audit: Audit[] = [];
+const reviews: Record<number, unknown[]> = {};
+let settings = {
+  fps: 5, keyframe_threshold: 0.35, thresholds: { real: 0.3, fake: 0.7 }, aggregation: 'mean', fusion: null,
+  device: 'auto', precision: 'fp32', batch_size: 16, profile: null, score_full_frame_without_face: false,
+  analyst: '', data_dir: null, max_media_mib: 8192, models_dir: null,
+};
+let running: { job: number; case_id: number } | null = null;
+let nextJob = 1;
+const now = () => new Date().toISOString();
+const log = (actor: string, action: string, case_id: number, details: Record<string, unknown> = {}) =>
+  audit.push({ id: audit.length + 1, at: now(), actor, action, case_id, details });
+
+function detail(id: number) {
+  const c = cases.find((x) => x.id === id);
+  if (!c) throw { code: 'other', message: `case ${id} does not exist` };
+  const scored = c.status === 'done';
+  const frames = [0, 1, 2, 3].map((i) => ({ idx: i, source_index: i * 6, pts_s: i * 0.2, keyframe: i === 0 || i === 2, motion: 0, width: 512, height: 512 }));
+  const faces = frames.map((f, i) => ({
+    id: 100 + i, frame_idx: f.idx, track_id: 1, bbox: [0, 0, 1, 1], det_prob: 0.99, crop: `derived/a1/f${i}.png`,
+    full_frame: false, score: scored ? 0.45 + 0.05 * i : null,
+  }));
+  return {
+    case: c,
+    media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind: 'video', size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at },
+    analysis: scored ? { id: 1, started_at: now(), finished_at: now(), status: 'done', settings_json: '{}', profile: 'gend-clip-l14', weight_hashes: '[["clip.safetensors","ab12cd34ef56ab12cd34"]]', untrained: false, error: null } : null,
+    frames,
+    faces,
+    scores: [],
+    reviews: reviews[id] ?? [],
+    audit: audit.filter((a) => a.case_id === id),
+  };
+}
+
 window.__verityCalls = [];
-mockIPC((cmd, payload) => {
-  window.__verityCalls.push({ cmd, payload });
-  const mock = window.__verityMock;
-  if (cmd === 'app_info') return mock.appInfo;
-  if (cmd === 'plugin:dialog|open') return mock.picked;
-  throw { code: 'unknown_command', message: `no mock for ${cmd}` };
-});
+window.__verityBackend = {
+  async step(what) {
+    if (!running) throw new Error('no job running');
+    const { job, case_id } = running;
+    if (what === 'progress') {
+      await emit('analysis', { event: 'progress', job, case_id, frames_decoded: 2, faces_found: 2, faces_scored: 2, frames_estimate: 4, elapsed_s: 1, eta_s: 1 });
+      return;
+    }
+    const c = cases.find((x) => x.id === case_id)!;
+    Object.assign(c, { status: 'done', score: 0.55, band: 'review', profile: 'gend-clip-l14' });
+    log('app', 'analysis_end', case_id, { status: 'done', score: 0.55 });
+    running = null;
+    await emit('analysis', { event: 'finished', job, case_id, summary: { status: 'done', verdict: 'needs human review (0.550)', message: null } });
+  },
+};
+
+mockIPC(
+  async (cmd, payload) => {
+    window.__verityCalls.push({ cmd, payload });
+    const mock = window.__verityMock;
+    const a = (payload ?? {}) as Record<string, unknown>;
+    switch (cmd) {
+      case 'app_info':
+        return mock.appInfo;
+      case 'plugin:dialog|open':
+        return mock.picked;
+      case 'get_settings':
+        if (mock.analyst != null && !settings.analyst) settings = { ...settings, analyst: mock.analyst };
+        return { settings, path: '/home/ada/.config/verity/settings.toml', data_dir_resolved: '/home/ada/.local/share/verity' };
+      case 'save_settings':
+        settings = a.settings as typeof settings;
+        return null;
+      case 'list_cases': {
+        const f = (a.filter ?? {}) as { band?: string | null; search?: string | null };
+        return cases.filter(
+          (c) => (!f.band || (c.band ?? c.status) === f.band) && (!f.search || c.title.includes(f.search)),
+        );
+      }
+      case 'counts': {
+        const out: Record<string, number> = {};
+        for (const c of cases) out[c.band ?? c.status] = (out[c.band ?? c.status] ?? 0) + 1;
+        return out;
+      }
+      case 'import': {
+        const ids: number[] = [];
+        for (const path of a.paths as string[]) {
+          const job = nextJob++;
+          ids.push(job);
+          const title = path.split('/').pop()!;
+          const id = cases.length + 1;
+          const at = now();
+          cases.push({ id, title, created_at: at, updated_at: at, status: 'running', score: null, band: null, untrained: false, profile: null, message: null, media_kind: 'video', sha256: 'f00d'.repeat(16) });
+          log('app', 'import', id);
+          log('app', 'analysis_start', id);
+          running = { job, case_id: id };
+          setTimeout(async () => {
+            await emit('analysis', { event: 'queued', job, label: title, case_id: null, position: 1 });
+            await emit('analysis', { event: 'imported', job, case_id: id, existing: false, title });
+            await emit('analysis', { event: 'started', job, case_id: id, frames_estimate: 4 });
+          }, 0);
+        }
+        return ids;
+      }
+      case 'case_detail':
+        return detail(a.caseId as number);
+      case 'media_image':
+        return null;
+      case 'face_image':
+        return PNG;
+      case 'review_queue':
+        return cases.filter((c) => c.band === 'review' && !(reviews[c.id]?.length));
+      case 'review': {
+        if (!settings.analyst) throw { code: 'no_analyst', message: 'Set your analyst name in Settings before recording decisions.' };
+        const id = a.caseId as number;
+        const r = { id: 1, verdict: a.verdict, analyst: settings.analyst, note: a.note, created_at: now() };
+        (reviews[id] ??= []).push(r);
+        log(settings.analyst, 'review', id, { verdict: a.verdict, note: a.note });
+        return 1;
+      }
+      case 'cancel':
+        return true;
+      case 'jobs':
+        return [];
+    }
+    throw { code: 'unknown_command', message: `no mock for ${cmd}` };
+  },
+  { shouldMockEvents: true },
+);

@@ -1,87 +1,132 @@
-import { useState } from 'preact/hooks';
-import { BAND_LABELS, BAND_TITLES, BANDS, bandCounts, type Band } from '../lib/media';
+import type { CaseSummary } from '../lib/api';
+import { BUCKET_LABELS, BUCKETS, bucketOf, sortCases, verdictLine, when, type Bucket, type SortKey } from '../lib/cases';
 import { FolderIcon, ImportIcon, SearchIcon } from './icons';
-
-/** What the case list shows of a case (the store will supply these). */
-export interface CaseSummary {
-  id: string;
-  name: string;
-  band: Band;
-}
+import { Jobs, type JobView } from './Jobs';
 
 interface Props {
   cases: readonly CaseSummary[];
+  counts: Record<string, number>;
+  bucket: Bucket | null;
+  onBucket: (b: Bucket | null) => void;
+  search: string;
+  onSearch: (s: string) => void;
+  sort: SortKey;
+  onSort: (s: SortKey) => void;
+  selected: number | null;
+  onSelect: (id: number) => void;
   onImport: () => void;
+  onImportFolder: () => void;
   importing: boolean;
+  jobs: readonly JobView[];
+  onCancel: (job: number) => void;
 }
 
-/** The left column: import, the per-band counters and the case list. */
-export function Sidebar({ cases, onImport, importing }: Props) {
-  const [filter, setFilter] = useState('');
-  const counts = bandCounts(cases);
-  const shown = cases.filter((c) => c.name.toLowerCase().includes(filter.trim().toLowerCase()));
+/** The left column: import, running jobs, per-band counters (click to filter), search, the cases. */
+export function Sidebar(p: Props) {
+  const total = Object.values(p.counts).reduce((a, b) => a + b, 0);
+  const shown = sortCases(p.cases, p.sort);
   return (
     <aside class="sidebar" aria-label="Cases">
       <div class="sidebar-head">
         <h2 class="section-title">Cases</h2>
         <span class="count" data-testid="case-count">
-          {cases.length}
+          {total}
         </span>
       </div>
-      <button
-        class="button button-primary button-block"
-        type="button"
-        onClick={onImport}
-        disabled={importing}
-        data-testid="import-button"
-        title="Import images or videos (Ctrl+O)"
-      >
-        <ImportIcon size={17} />
-        <span>Import…</span>
-        <kbd>Ctrl O</kbd>
-      </button>
+      <div class="import-row">
+        <button
+          class="button button-primary"
+          type="button"
+          onClick={p.onImport}
+          disabled={p.importing}
+          data-testid="import-button"
+          title="Import images or videos (Ctrl+O) — or drop files and folders onto the window"
+        >
+          <ImportIcon size={17} />
+          <span>Import…</span>
+          <kbd>Ctrl O</kbd>
+        </button>
+        <button class="button" type="button" onClick={p.onImportFolder} disabled={p.importing} data-testid="import-folder" title="Import a folder">
+          <FolderIcon size={17} />
+        </button>
+      </div>
 
-      <div class="bands" role="list" aria-label="Cases per verdict band">
-        {BANDS.map((band) => (
-          <div
-            class={`band band-${band}`}
+      <Jobs jobs={p.jobs} onCancel={p.onCancel} />
+
+      <div class="bands" role="list" aria-label="Cases per band">
+        {BUCKETS.map((b) => (
+          <button
+            type="button"
+            class={`band band-${b}${p.bucket === b ? ' active' : ''}`}
             role="listitem"
-            key={band}
-            data-testid={`band-${band}`}
-            title={BAND_TITLES[band]}
+            key={b}
+            data-testid={`band-${b}`}
+            aria-pressed={p.bucket === b}
+            onClick={() => p.onBucket(p.bucket === b ? null : b)}
+            title={b === 'review' ? 'Score between the thresholds (0.3–0.7 by default): needs a human decision' : `Show only: ${BUCKET_LABELS[b]}`}
           >
-            <span class="band-count">{counts[band]}</span>
+            <span class="band-count">{p.counts[b] ?? 0}</span>
             <span class="band-label">
               <i class="dot" />
-              {BAND_LABELS[band]}
+              {BUCKET_LABELS[b]}
             </span>
-          </div>
+          </button>
         ))}
       </div>
 
-      <label class="search">
-        <SearchIcon size={15} />
-        <input
-          type="search"
-          placeholder="Filter cases"
-          value={filter}
-          onInput={(e) => setFilter((e.target as HTMLInputElement).value)}
-          disabled={cases.length === 0}
-        />
-      </label>
+      <div class="list-tools">
+        <label class="search">
+          <SearchIcon size={15} />
+          <input
+            type="search"
+            placeholder="Search"
+            title="Search by file name or SHA-256"
+            value={p.search}
+            data-testid="case-search"
+            onInput={(e) => p.onSearch((e.target as HTMLInputElement).value)}
+          />
+        </label>
+        <select
+          class="select"
+          value={p.sort}
+          aria-label="Sort cases"
+          data-testid="case-sort"
+          onChange={(e) => p.onSort((e.target as HTMLSelectElement).value as SortKey)}
+        >
+          <option value="date">Newest</option>
+          <option value="name">Name</option>
+          <option value="score">Score</option>
+        </select>
+      </div>
 
       <div class="case-list" data-testid="case-list">
-        {cases.length === 0 ? (
+        {shown.length === 0 ? (
           <div class="empty" data-testid="case-empty">
             <FolderIcon size={28} />
-            <p>No cases yet — import an image or video</p>
+            <p>{total === 0 ? 'No cases yet — import an image or video' : 'No case matches this filter'}</p>
           </div>
         ) : (
           <ul>
             {shown.map((c) => (
-              <li key={c.id} class={`case case-${c.band}`}>
-                <i class="dot" />
-                <span>{c.name}</span>
+              <li key={c.id}>
+                <button
+                  type="button"
+                  class={`case case-${bucketOf(c)}${p.selected === c.id ? ' selected' : ''}`}
+                  onClick={() => p.onSelect(c.id)}
+                  data-testid={`case-${c.id}`}
+                >
+                  <i class="dot" />
+                  <span class="case-main">
+                    <span class="case-title">{c.title}</span>
+                    <span class="case-sub">
+                      {when(c.created_at)} · {c.media_kind}
+                    </span>
+                  </span>
+                  <span class="case-verdict">
+                    {c.untrained && <span class="tag tag-warn">UNTRAINED</span>}
+                    {verdictLine(c)}
+                  </span>
+                </button>
               </li>
             ))}
           </ul>

@@ -1,3 +1,4 @@
+import type { ComponentChildren } from 'preact';
 import type { ApiError, AppInfo } from '../lib/api';
 import { deviceLabel } from '../lib/media';
 import { CpuIcon, GpuIcon, MoonIcon, SunIcon } from './icons';
@@ -10,10 +11,11 @@ interface Props {
   infoError: ApiError | null;
   theme: Theme;
   onToggleTheme: () => void;
+  children?: ComponentChildren;
 }
 
 /** Product name, core version, the compute device, and the theme switch. */
-export function TopBar({ info, infoError, theme, onToggleTheme }: Props) {
+export function TopBar({ info, infoError, theme, onToggleTheme, children }: Props) {
   const device = info?.device;
   return (
     <header class="topbar">
@@ -28,6 +30,7 @@ export function TopBar({ info, infoError, theme, onToggleTheme }: Props) {
           </span>
         )}
       </div>
+      {children}
       <div class="topbar-right">
         {device && (
           <span

@@ -29,7 +29,7 @@ function Row({ label, children, testid }: { label: string; children: ComponentCh
 export function Workspace({ info, infoError, pending, importError, importing, onImport, onDismissPending }: Props) {
   const device = info?.device;
   return (
-    <main class="workspace">
+    <div class="welcome">
       <div class="workspace-head">
         <div>
           <h1>Workspace</h1>
@@ -48,10 +48,10 @@ export function Workspace({ info, infoError, pending, importError, importing, on
         <div class="dropzone-icon">
           <ScanFaceIcon size={34} />
         </div>
-        <h2>Start a case from an image or video</h2>
+        <h2>Start a case from an image, video or folder</h2>
         <p class="muted">
           Verity Desk looks for manipulated faces frame by frame and explains each verdict. Everything runs on this
-          machine; nothing is uploaded.
+          machine; nothing is uploaded. Drop files or folders anywhere on the window.
         </p>
         <button class="button button-primary" type="button" onClick={onImport} disabled={importing}>
           <ImportIcon size={17} />
@@ -91,11 +91,11 @@ export function Workspace({ info, infoError, pending, importError, importing, on
             <Row label="Core version">{info ? info.version : '—'}</Row>
             <Row label="Network">Offline — no calls at run time</Row>
             <Row label="Detection pipeline">
-              <span class="tag tag-other">Not in this build yet</span>
+              MTCNN faces · detector from the installed profile
             </Row>
           </dl>
         </section>
       </div>
-    </main>
+    </div>
   );
 }

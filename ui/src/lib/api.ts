@@ -2,7 +2,8 @@
 // this module, so components never name IPC commands and tests can mock the whole surface with
 // `mockIPC` from `@tauri-apps/api/mocks`.
 import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
-import { open } from '@tauri-apps/plugin-dialog';
+import { listen, type UnlistenFn } from '@tauri-apps/api/event';
+import { open, save } from '@tauri-apps/plugin-dialog';
 import { IMAGE_EXTENSIONS, VIDEO_EXTENSIONS } from './media';
 
 /** Mirrors `verity::device::DeviceInfo`. */
@@ -77,4 +78,134 @@ export async function pickMedia(): Promise<string[]> {
   );
   if (picked == null) return [];
   return Array.isArray(picked) ? picked : [picked];
+}
+
+// ---- Cases, analysis jobs, reviews, settings, reports (src-tauri/src/commands.rs) ----
+
+/** Mirrors `verity::store::CaseSummary`. */
+export interface CaseSummary {
+  id: number;
+  title: string;
+  created_at: string;
+  updated_at: string;
+  /** pending | running | done | not_scored | failed | cancelled | interrupted */
+  status: string;
+  score: number | null;
+  band: 'fake' | 'review' | 'real' | null;
+  untrained: boolean;
+  profile: string | null;
+  message: string | null;
+  media_kind: string;
+  sha256: string;
+}
+export interface MediaRow {
+  id: number;
+  sha256: string;
+  original_name: string;
+  original_path: string;
+  kind: string;
+  size_bytes: number;
+  width: number | null;
+  height: number | null;
+  duration_s: number | null;
+  fps: number | null;
+  blob: string;
+  imported_at: string;
+}
+export interface FrameRow { idx: number; source_index: number; pts_s: number; keyframe: boolean; motion: number; width: number; height: number }
+export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox: number[]; det_prob: number; crop: string | null; full_frame: boolean; score: number | null }
+export interface ScoreRow { level: string; face_id: number | null; frame_idx: number | null; track_id: number | null; score: number }
+export interface ReviewRow { id: number; verdict: string; analyst: string; note: string; created_at: string }
+export interface AuditRow { id: number; at: string; actor: string; action: string; case_id: number | null; details: unknown }
+export interface AnalysisRow { id: number; started_at: string; finished_at: string | null; status: string; settings_json: string; profile: string | null; weight_hashes: string | null; untrained: boolean; error: string | null }
+/** Mirrors `verity::store::CaseDetail`. */
+export interface CaseDetail {
+  case: CaseSummary;
+  media: MediaRow;
+  analysis: AnalysisRow | null;
+  frames: FrameRow[];
+  faces: FaceRow[];
+  scores: ScoreRow[];
+  reviews: ReviewRow[];
+  audit: AuditRow[];
+}
+export interface CaseFilter { band?: string | null; search?: string | null; limit?: number | null }
+
+/** Mirrors `verity::config::Settings`. */
+export interface Settings {
+  fps: number;
+  keyframe_threshold: number;
+  thresholds: { real: number; fake: number };
+  aggregation: 'mean' | 'motion-weighted';
+  fusion: string | null;
+  device: 'auto' | 'cpu' | 'cuda';
+  precision: 'fp32' | 'fp16' | 'bf16';
+  batch_size: number;
+  profile: string | null;
+  score_full_frame_without_face: boolean;
+  analyst: string;
+  data_dir: string | null;
+  max_media_mib: number;
+  models_dir: string | null;
+}
+export interface SettingsView { settings: Settings; path: string; data_dir_resolved: string }
+export interface ModelStatus { name: string; installed: boolean; verified: boolean | null; path: string | null; sha256: string | null; source: string; licence: string }
+export interface JobInfo { job: number; label: string; case_id: number | null; state: 'queued' | 'running' }
+
+/** Mirrors `verity::worker::Event` (tag `event`). */
+export type AnalysisEvent =
+  | { event: 'queued'; job: number; label: string; case_id: number | null; position: number }
+  | { event: 'imported'; job: number; case_id: number; existing: boolean; title: string }
+  | { event: 'loading_models'; job: number }
+  | { event: 'started'; job: number; case_id: number; frames_estimate: number | null }
+  | {
+      event: 'progress';
+      job: number;
+      case_id: number;
+      frames_decoded: number;
+      faces_found: number;
+      faces_scored: number;
+      frames_estimate: number | null;
+      elapsed_s: number;
+      eta_s: number | null;
+    }
+  | { event: 'finished'; job: number; case_id: number; summary: { status: string; verdict: string; message: string | null } }
+  | { event: 'failed'; job: number; case_id: number | null; label: string; code: string; message: string }
+  | { event: 'cancelled'; job: number; case_id: number | null };
+
+export const listCases = (filter: CaseFilter = {}) => call<CaseSummary[]>('list_cases', { filter });
+export const caseDetail = (caseId: number) => call<CaseDetail>('case_detail', { caseId });
+export const counts = () => call<Record<string, number>>('counts');
+export const importPaths = (paths: string[]) => call<number[]>('import', { paths });
+export const cancelJob = (job: number) => call<boolean>('cancel', { job });
+export const rerun = (caseId: number) => call<number>('rerun', { caseId });
+export const jobs = () => call<JobInfo[]>('jobs');
+export const review = (caseId: number, verdict: 'fake' | 'real' | 'unsure', note: string) =>
+  call<number>('review', { caseId, verdict, note });
+export const reviewQueue = () => call<CaseSummary[]>('review_queue');
+export const getSettings = () => call<SettingsView>('get_settings');
+export const saveSettings = (settings: Settings) => call<null>('save_settings', { settings });
+export const modelsStatus = () => call<ModelStatus[]>('models_status');
+export const exportReport = (caseId: number, format: 'html' | 'json', path: string) =>
+  call<null>('export_report', { caseId, format, path });
+export const faceImage = (caseId: number, faceId: number) => call<string>('face_image', { caseId, faceId });
+export const mediaImage = (caseId: number) => call<string | null>('media_image', { caseId });
+
+/** Subscribes to the worker's event stream; resolves to the unsubscribe function. */
+export function onAnalysisEvent(handler: (e: AnalysisEvent) => void): Promise<UnlistenFn> {
+  return guarded(() => listen<AnalysisEvent>('analysis', (e) => handler(e.payload)));
+}
+
+/** Folder picker: a folder of only images is one case, otherwise each media file inside is one. */
+export async function pickFolder(): Promise<string[]> {
+  const picked = await guarded(() => open({ title: 'Import a folder', multiple: false, directory: true }));
+  if (picked == null) return [];
+  return Array.isArray(picked) ? picked : [picked];
+}
+
+/** Save dialog for a report; null when cancelled. */
+export function pickReportPath(defaultName: string, format: 'html' | 'json'): Promise<string | null> {
+  return guarded(() =>
+    save({ title: 'Export case report', defaultPath: defaultName, filters: [{ name: format.toUpperCase(), extensions: [format] }] }),
+  );
 }

@@ -1,0 +1,664 @@
+//! The background job runner the desktop app (and any long-lived shell) analyses through.
+//!
+//! One thread owns the [`Analyzer`] — the models live on one device and are not shared across
+//! threads — and works through a FIFO queue of jobs: "analyse this path" or "re-run this case".
+//! The analyzer is built lazily on the first job (so the window opens without waiting for
+//! libtorch) and rebuilt after the settings change. Every job has its own cancel flag, and
+//! everything that happens is streamed as serialisable [`Event`]s to one callback, which the Tauri
+//! shell forwards to the window. The worker opens its own [`Store`] connection; readers open
+//! theirs (SQLite WAL lets them read while the worker writes).
+//!
+//! Folder drops: a folder that holds only still images (at least one) is ONE case, analysed as a
+//! frame sequence (`MediaKind::FrameFolder`), because that is how frame dumps of a single video
+//! arrive. Any other folder is walked (sub-folders too, hidden entries skipped) and each image or
+//! video file in it becomes its own case; other files are ignored. See [`expand_paths`].
+use crate::config::Settings;
+use crate::pipeline::{Analyzer, Progress, Summary};
+use crate::store::Store;
+use crate::{Error, Result};
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+/// Still-image extensions (the frame-folder reader's list); a folder of only these is one case.
+pub use crate::media::folder::FRAME_EXTENSIONS as IMAGE_EXTENSIONS;
+
+/// Video container extensions a folder walk picks up (a dropped file is tried whatever its name).
+pub const VIDEO_EXTENSIONS: &[&str] = &[
+    "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "m2ts", "wmv", "flv",
+    "3gp", "ogv", "mjpeg", "mjpg",
+];
+
+/// What a job does.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// Import a file or frame folder as a case (or find its existing case) and analyse it.
+    Analyze { path: PathBuf },
+    /// Analyse a stored case again (new settings or weights, or after an interruption).
+    Rerun { case_id: i64 },
+}
+
+/// Where a job stands, for a UI that (re)loads while jobs run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobState {
+    Queued,
+    Running,
+}
+
+/// A queued or running job as [`WorkerHandle::jobs`] reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobInfo {
+    pub job: u64,
+    pub label: String,
+    pub case_id: Option<i64>,
+    pub state: JobState,
+    #[serde(flatten)]
+    pub kind: JobKind,
+}
+
+/// Everything the worker reports, in the order it happens. For one job: `queued`, then
+/// `imported` (analyse jobs), `started`, any number of `progress`, and exactly one of
+/// `finished`, `failed` or `cancelled`.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    Queued {
+        job: u64,
+        label: String,
+        case_id: Option<i64>,
+        position: usize,
+    },
+    Imported {
+        job: u64,
+        case_id: i64,
+        existing: bool,
+        title: String,
+    },
+    /// The models are being loaded (first job, or after a settings change): can take seconds.
+    LoadingModels {
+        job: u64,
+    },
+    Started {
+        job: u64,
+        case_id: i64,
+        frames_estimate: Option<u64>,
+    },
+    Progress {
+        job: u64,
+        case_id: i64,
+        frames_decoded: usize,
+        faces_found: usize,
+        faces_scored: usize,
+        frames_estimate: Option<u64>,
+        elapsed_s: f64,
+        /// Seconds left, extrapolated from the pace so far when the frame count is known.
+        eta_s: Option<f64>,
+    },
+    /// The analysis ran to the end: `summary.status` is `done` or `not_scored`.
+    Finished {
+        job: u64,
+        case_id: i64,
+        summary: Box<Summary>,
+    },
+    /// The job could not run or the analysis failed; `message` is written for the analyst.
+    Failed {
+        job: u64,
+        case_id: Option<i64>,
+        label: String,
+        code: String,
+        message: String,
+    },
+    Cancelled {
+        job: u64,
+        case_id: Option<i64>,
+    },
+}
+
+impl Event {
+    pub fn job(&self) -> u64 {
+        match self {
+            Event::Queued { job, .. }
+            | Event::Imported { job, .. }
+            | Event::LoadingModels { job }
+            | Event::Started { job, .. }
+            | Event::Progress { job, .. }
+            | Event::Finished { job, .. }
+            | Event::Failed { job, .. }
+            | Event::Cancelled { job, .. } => *job,
+        }
+    }
+}
+
+/// Where the events go; called on the worker thread (and on the caller's thread for `queued`).
+pub type Sink = Arc<dyn Fn(&Event) + Send + Sync>;
+
+#[derive(Clone)]
+struct Job {
+    id: u64,
+    kind: JobKind,
+    label: String,
+    cancel: Arc<AtomicBool>,
+    case_id: Option<i64>,
+}
+
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Job>,
+    /// The running job; its `case_id` is filled in once the import has made the case.
+    running: Option<Job>,
+    new_settings: Option<Settings>,
+    shutdown: bool,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    wake: Condvar,
+    next_id: AtomicU64,
+    sink: Sink,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        // A panic while holding the lock cannot leave the queue half-edited (every edit is one
+        // push/pop/assignment), so a poisoned lock is still usable.
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A cheap, clonable door to the worker: enqueue, cancel, list, change settings.
+#[derive(Clone)]
+pub struct WorkerHandle {
+    shared: Arc<Shared>,
+}
+
+/// Owns the worker thread; dropping it cancels every job and joins the thread.
+pub struct Worker {
+    handle: WorkerHandle,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Starts the worker thread. Nothing heavy happens until the first job arrives.
+    pub fn spawn(
+        settings: Settings,
+        sink: impl Fn(&Event) + Send + Sync + 'static,
+    ) -> Result<Self> {
+        settings.validate()?;
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+            next_id: AtomicU64::new(1),
+            sink: Arc::new(sink),
+        });
+        let thread_shared = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("verity-worker".into())
+            .spawn(move || run(thread_shared, settings))
+            .map_err(|e| Error::Other(format!("cannot start the analysis thread: {e}")))?;
+        Ok(Worker {
+            handle: WorkerHandle { shared },
+            thread: Some(thread),
+        })
+    }
+
+    pub fn handle(&self) -> WorkerHandle {
+        self.handle.clone()
+    }
+}
+
+impl std::ops::Deref for Worker {
+    type Target = WorkerHandle;
+    fn deref(&self) -> &WorkerHandle {
+        &self.handle
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        {
+            let mut q = self.handle.shared.lock();
+            q.shutdown = true;
+            for j in &q.waiting {
+                j.cancel.store(true, Ordering::Relaxed);
+            }
+            if let Some(r) = &q.running {
+                r.cancel.store(true, Ordering::Relaxed);
+            }
+        }
+        self.handle.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl WorkerHandle {
+    /// Queues one job; returns its id. The `queued` event is sent before this returns.
+    pub fn enqueue(&self, kind: JobKind) -> u64 {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let (label, case_id) = match &kind {
+            JobKind::Analyze { path } => (display_name(path), None),
+            JobKind::Rerun { case_id } => (format!("case {case_id}"), Some(*case_id)),
+        };
+        let position = {
+            let mut q = self.shared.lock();
+            q.waiting.push_back(Job {
+                id,
+                kind,
+                label: label.clone(),
+                cancel: Arc::new(AtomicBool::new(false)),
+                case_id,
+            });
+            q.waiting.len() + q.running.is_some() as usize
+        };
+        (self.shared.sink)(&Event::Queued {
+            job: id,
+            label,
+            case_id,
+            position,
+        });
+        self.shared.wake.notify_all();
+        id
+    }
+
+    /// Expands dropped paths ([`expand_paths`]) and queues one analyse job per case.
+    pub fn enqueue_paths(&self, paths: &[PathBuf]) -> Result<Vec<u64>> {
+        Ok(expand_paths(paths)?
+            .into_iter()
+            .map(|path| self.enqueue(JobKind::Analyze { path }))
+            .collect())
+    }
+
+    /// Cancels a queued or running job; false when no such job is pending.
+    pub fn cancel(&self, job: u64) -> bool {
+        let q = self.shared.lock();
+        if let Some(r) = &q.running {
+            if r.id == job {
+                r.cancel.store(true, Ordering::Relaxed);
+                return true;
+            }
+        }
+        match q.waiting.iter().find(|j| j.id == job) {
+            Some(j) => {
+                j.cancel.store(true, Ordering::Relaxed);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Cancels the job working on `case_id` (queued re-run or running analysis).
+    pub fn cancel_case(&self, case_id: i64) -> bool {
+        let job = {
+            let q = self.shared.lock();
+            q.running
+                .as_ref()
+                .filter(|r| r.case_id == Some(case_id))
+                .map(|r| r.id)
+                .or_else(|| {
+                    q.waiting
+                        .iter()
+                        .find(|j| j.case_id == Some(case_id))
+                        .map(|j| j.id)
+                })
+        };
+        job.is_some_and(|j| self.cancel(j))
+    }
+
+    /// The running job then the queue, in order.
+    pub fn jobs(&self) -> Vec<JobInfo> {
+        let q = self.shared.lock();
+        let running = q.running.iter().map(|r| JobInfo {
+            job: r.id,
+            label: r.label.clone(),
+            case_id: r.case_id,
+            state: JobState::Running,
+            kind: r.kind.clone(),
+        });
+        let waiting = q
+            .waiting
+            .iter()
+            .filter(|j| !j.cancel.load(Ordering::Relaxed))
+            .map(|j| JobInfo {
+                job: j.id,
+                label: j.label.clone(),
+                case_id: j.case_id,
+                state: JobState::Queued,
+                kind: j.kind.clone(),
+            });
+        running.chain(waiting).collect()
+    }
+
+    /// New settings take effect from the next job: the models are reloaded then.
+    pub fn update_settings(&self, settings: Settings) -> Result<()> {
+        settings.validate()?;
+        self.shared.lock().new_settings = Some(settings);
+        Ok(())
+    }
+}
+
+/// The worker thread: take the next job, run it, report; models and store built on demand.
+fn run(shared: Arc<Shared>, mut settings: Settings) {
+    let mut analyzer: Option<Analyzer> = None;
+    let mut store: Option<Store> = None;
+    loop {
+        let job = {
+            let mut q = shared.lock();
+            loop {
+                if let Some(s) = q.new_settings.take() {
+                    if s.data_dir() != settings.data_dir() {
+                        store = None;
+                    }
+                    settings = s;
+                    analyzer = None;
+                }
+                if q.shutdown {
+                    // Whatever is still queued ends as cancelled, so no UI waits for it forever.
+                    let left: Vec<Job> = q.waiting.drain(..).collect();
+                    drop(q);
+                    for j in left {
+                        (shared.sink)(&Event::Cancelled {
+                            job: j.id,
+                            case_id: j.case_id,
+                        });
+                    }
+                    return;
+                }
+                if let Some(j) = q.waiting.pop_front() {
+                    q.running = Some(j.clone());
+                    break j;
+                }
+                q = shared.wake.wait(q).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        let sink = shared.sink.clone();
+        let emit = |e: &Event| sink(e);
+        let run_one = std::panic::AssertUnwindSafe(|| {
+            run_job(&shared, &job, &settings, &mut analyzer, &mut store, &emit);
+        });
+        if let Err(p) = std::panic::catch_unwind(run_one) {
+            // A panic outside the pipeline's own guard: report it on this job and drop the
+            // models and connection, which may be in any state now.
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            analyzer = None;
+            store = None;
+            let case_id = shared.lock().running.as_ref().and_then(|r| r.case_id);
+            emit(&Event::Failed {
+                job: job.id,
+                case_id,
+                label: job.label.clone(),
+                code: "other".into(),
+                message: format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())),
+            });
+        }
+        shared.lock().running = None;
+    }
+}
+
+fn run_job(
+    shared: &Shared,
+    job: &Job,
+    settings: &Settings,
+    analyzer: &mut Option<Analyzer>,
+    store: &mut Option<Store>,
+    emit: &dyn Fn(&Event),
+) {
+    let fail = |case_id: Option<i64>, e: &Error| {
+        emit(&Event::Failed {
+            job: job.id,
+            case_id,
+            label: job.label.clone(),
+            code: error_code(e).into(),
+            message: e.to_string(),
+        })
+    };
+    if job.cancel.load(Ordering::Relaxed) {
+        emit(&Event::Cancelled {
+            job: job.id,
+            case_id: job.case_id,
+        });
+        return;
+    }
+    if store.is_none() {
+        match Store::open(&settings.data_dir()) {
+            Ok(s) => *store = Some(s),
+            Err(e) => return fail(job.case_id, &e),
+        }
+    }
+    if analyzer.is_none() {
+        emit(&Event::LoadingModels { job: job.id });
+        match Analyzer::new(settings) {
+            Ok(a) => *analyzer = Some(a),
+            Err(e) => return fail(job.case_id, &e),
+        }
+    }
+    let (Some(analyzer), Some(store)) = (analyzer.as_ref(), store.as_mut()) else {
+        return;
+    };
+    let actor = if settings.analyst.trim().is_empty() {
+        "app"
+    } else {
+        settings.analyst.trim()
+    };
+    let case_of_job = Mutex::new(job.case_id);
+    let progress = |p: &Progress| match p {
+        Progress::Imported {
+            case_id,
+            existing,
+            title,
+        } => {
+            *case_of_job.lock().unwrap_or_else(|p| p.into_inner()) = Some(*case_id);
+            if let Some(r) = shared.lock().running.as_mut() {
+                r.case_id = Some(*case_id);
+            }
+            emit(&Event::Imported {
+                job: job.id,
+                case_id: *case_id,
+                existing: *existing,
+                title: title.clone(),
+            });
+        }
+        Progress::Started {
+            case_id,
+            frames_estimate,
+            ..
+        } => emit(&Event::Started {
+            job: job.id,
+            case_id: *case_id,
+            frames_estimate: *frames_estimate,
+        }),
+        Progress::Frames {
+            case_id,
+            decoded,
+            faces_found,
+            faces_scored,
+            frames_estimate,
+            elapsed_s,
+        } => emit(&Event::Progress {
+            job: job.id,
+            case_id: *case_id,
+            frames_decoded: *decoded,
+            faces_found: *faces_found,
+            faces_scored: *faces_scored,
+            frames_estimate: *frames_estimate,
+            elapsed_s: *elapsed_s,
+            eta_s: eta(*decoded, *frames_estimate, *elapsed_s),
+        }),
+        // The summary is reported once, from the return value, with the right event kind.
+        Progress::Finished { .. } => {}
+    };
+    let result = match &job.kind {
+        JobKind::Analyze { path } => {
+            analyzer.analyze_path(store, path, actor, &progress, &job.cancel)
+        }
+        JobKind::Rerun { case_id } => {
+            analyzer.analyze_case(store, *case_id, actor, &progress, &job.cancel)
+        }
+    };
+    let case_id = *case_of_job.lock().unwrap_or_else(|p| p.into_inner());
+    match result {
+        Ok(s) if s.status == "cancelled" => emit(&Event::Cancelled {
+            job: job.id,
+            case_id: Some(s.case_id),
+        }),
+        Ok(s) if s.status == "failed" => emit(&Event::Failed {
+            job: job.id,
+            case_id: Some(s.case_id),
+            label: job.label.clone(),
+            code: "analysis".into(),
+            message: s
+                .message
+                .clone()
+                .unwrap_or_else(|| "the analysis failed".into()),
+        }),
+        Ok(s) => emit(&Event::Finished {
+            job: job.id,
+            case_id: s.case_id,
+            summary: Box::new(s),
+        }),
+        Err(Error::Cancelled) => emit(&Event::Cancelled {
+            job: job.id,
+            case_id,
+        }),
+        Err(e) => fail(case_id, &e),
+    }
+}
+
+/// Seconds left at the pace so far; None until a frame is done or when the total is unknown.
+pub fn eta(done: usize, total: Option<u64>, elapsed_s: f64) -> Option<f64> {
+    let total = total? as f64;
+    if done == 0 || elapsed_s <= 0.0 {
+        return None;
+    }
+    Some(((total - done as f64).max(0.0)) * elapsed_s / done as f64)
+}
+
+/// The stable kind of a core error, as the app shows it (`weights`, `input`, …).
+pub fn error_code(e: &Error) -> &'static str {
+    match e {
+        Error::Input { .. } => "input",
+        Error::Unsupported(_) => "unsupported",
+        Error::TooLarge(_) => "too_large",
+        Error::Weights(_) => "weights",
+        Error::Model(_) => "model",
+        Error::Db(_) => "db",
+        Error::Config(_) => "config",
+        Error::Cancelled => "cancelled",
+        Error::Torch(_) => "torch",
+        Error::Io(_) => "io",
+        Error::Other(_) => "other",
+    }
+}
+
+fn display_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn has_ext(path: &Path, list: &[&str]) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| list.iter().any(|x| e.eq_ignore_ascii_case(x)))
+}
+
+fn hidden(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.starts_with('.'))
+}
+
+/// Turns dropped files and folders into one path per case (see the module doc): files as
+/// given, an images-only folder as itself, any other folder walked for image and video files.
+/// A path that does not exist is an error naming it; nothing is queued then.
+pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta =
+            std::fs::metadata(p).map_err(|e| Error::input(p, format!("cannot open: {e}")))?;
+        if meta.is_dir() {
+            expand_dir(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn expand_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::input(dir, format!("cannot list folder: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| !hidden(p))
+        .collect();
+    entries.sort();
+    let files: Vec<&PathBuf> = entries.iter().filter(|p| p.is_file()).collect();
+    let subdirs = entries.iter().any(|p| p.is_dir());
+    if !files.is_empty() && !subdirs && files.iter().all(|f| has_ext(f, IMAGE_EXTENSIONS)) {
+        out.push(dir.to_path_buf());
+        return Ok(());
+    }
+    for p in &entries {
+        if p.is_dir() {
+            expand_dir(p, out)?;
+        } else if has_ext(p, IMAGE_EXTENSIONS) || has_ext(p, VIDEO_EXTENSIONS) {
+            out.push(p.clone());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eta_extrapolates_the_pace() {
+        assert_eq!(eta(0, Some(10), 1.0), None);
+        assert_eq!(eta(5, None, 1.0), None);
+        assert_eq!(eta(5, Some(10), 2.0), Some(2.0));
+        assert_eq!(eta(12, Some(10), 2.0), Some(0.0));
+    }
+
+    #[test]
+    fn folders_expand_to_one_case_per_file_or_one_frame_folder() {
+        let d = tempfile::tempdir().unwrap();
+        let frames = d.path().join("frames");
+        std::fs::create_dir(&frames).unwrap();
+        for n in ["0001.png", "0002.png"] {
+            std::fs::write(frames.join(n), b"x").unwrap();
+        }
+        let mixed = d.path().join("mixed");
+        std::fs::create_dir_all(mixed.join("sub")).unwrap();
+        std::fs::write(mixed.join("a.jpg"), b"x").unwrap();
+        std::fs::write(mixed.join("b.mp4"), b"x").unwrap();
+        std::fs::write(mixed.join("notes.txt"), b"x").unwrap();
+        std::fs::write(mixed.join(".hidden.mp4"), b"x").unwrap();
+        std::fs::write(mixed.join("sub/c.mov"), b"x").unwrap();
+        let got = expand_paths(&[frames.clone(), mixed.clone()]).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                frames,
+                mixed.join("a.jpg"),
+                mixed.join("b.mp4"),
+                mixed.join("sub/c.mov")
+            ]
+        );
+        let e = expand_paths(&[d.path().join("missing.mp4")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing.mp4") && e.contains("cannot open"),
+            "{e}"
+        );
+    }
+}

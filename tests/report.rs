@@ -1,0 +1,245 @@
+//! Case reports: the HTML is self-contained and says what the store says (verdict, hashes,
+//! embedded crops, review history), honestly for untrained and not-scored cases; the JSON twin
+//! carries the same facts.
+mod common;
+use std::path::Path;
+use verity::report::{self, Format};
+use verity::store::{FaceRow, FrameRow, NewMedia, Outcome, ScoreRow, Store, Verdict};
+
+fn media(path: &Path) -> NewMedia {
+    NewMedia {
+        original_path: path.to_path_buf(),
+        kind: "image".into(),
+        size_bytes: std::fs::metadata(path).unwrap().len(),
+        width: Some(512),
+        height: Some(512),
+        duration_s: None,
+        fps: None,
+        codec: None,
+        container: None,
+    }
+}
+
+/// A stored case with two frames, one face each (crops = the astronaut photo), and an outcome.
+fn case_with(store: &mut Store, src: &Path, out: Outcome) -> i64 {
+    let imp = store.import(&media(src), "Ada").unwrap();
+    let settings =
+        serde_json::json!({"fps": 5.0, "thresholds": {"real": 0.3, "fake": 0.7}}).to_string();
+    let aid = store.begin_analysis(imp.case_id, &settings, "Ada").unwrap();
+    let crop_bytes = std::fs::read(common::astronaut()).unwrap();
+    let crop = store
+        .blobs
+        .put_derived(&format!("a{aid}/f0_t1.png"), &crop_bytes)
+        .unwrap();
+    let frames: Vec<FrameRow> = (0..2)
+        .map(|i| FrameRow {
+            idx: i,
+            source_index: i,
+            pts_s: i as f64 * 0.2,
+            keyframe: i == 0,
+            motion: 0.0,
+            width: 512,
+            height: 512,
+        })
+        .collect();
+    let faces: Vec<FaceRow> = (0..2)
+        .map(|i| FaceRow {
+            id: 0,
+            frame_idx: i,
+            track_id: 1,
+            bbox: [10.0, 10.0, 100.0, 100.0],
+            det_prob: 0.99,
+            landmarks: [[0.0; 2]; 5],
+            crop: Some(crop.clone()),
+            full_frame: false,
+            score: None,
+        })
+        .collect();
+    let ids = store.add_frames(aid, &frames, &faces).unwrap();
+    let mut out = out;
+    if out.status == "done" {
+        for (i, id) in ids.iter().enumerate() {
+            out.scores.push(ScoreRow {
+                level: "face".into(),
+                face_id: Some(*id),
+                frame_idx: Some(i as i64),
+                track_id: Some(1),
+                score: 0.5 + 0.1 * i as f64,
+            });
+        }
+        out.scores.push(ScoreRow {
+            level: "track".into(),
+            face_id: None,
+            frame_idx: None,
+            track_id: Some(1),
+            score: 0.55,
+        });
+        out.scores.push(ScoreRow {
+            level: "media".into(),
+            face_id: None,
+            frame_idx: None,
+            track_id: None,
+            score: 0.55,
+        });
+    }
+    store.finish_analysis(aid, &out, "Ada").unwrap();
+    imp.case_id
+}
+
+#[test]
+fn html_report_holds_verdict_hashes_crops_and_review_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let id = case_with(
+        &mut store,
+        &common::astronaut(),
+        Outcome {
+            status: "done".into(),
+            score: Some(0.55),
+            band: Some("review".into()),
+            profile: Some("gend-clip-l14".into()),
+            weight_hashes: vec![("clip.safetensors".into(), "ab12".repeat(16))],
+            untrained: false,
+            message: None,
+            scores: vec![],
+        },
+    );
+    store
+        .add_review(
+            id,
+            Verdict::Fake,
+            "Ada Lovelace",
+            "blending seam at the <jaw>",
+        )
+        .unwrap();
+    let out = dir.path().join("out/report.html");
+    report::export(&store, id, Format::Html, &out).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+    let d = store.case_detail(id).unwrap();
+
+    assert!(
+        html.contains("Verdict: needs human review (0.550)"),
+        "verdict line"
+    );
+    assert!(html.contains(&d.media.sha256), "media hash");
+    assert!(
+        html.contains(&"ab12".repeat(16)) && html.contains("clip.safetensors"),
+        "weight hash"
+    );
+    assert!(html.contains("gend-clip-l14"), "profile");
+    let crop_b64 = report::base64(&std::fs::read(common::astronaut()).unwrap());
+    assert_eq!(
+        html.matches(&format!("data:image/png;base64,{crop_b64}"))
+            .count(),
+        2,
+        "both crops embedded"
+    );
+    assert!(
+        html.contains("Ada Lovelace") && html.contains("blending seam at the &lt;jaw&gt;"),
+        "review, escaped"
+    );
+    assert!(
+        html.contains("<svg") && html.contains("track 1, frame 1, 0.20s: 0.600"),
+        "timeline point"
+    );
+    assert!(html.contains("keyframe 0"), "keyframe marked");
+    assert!(
+        html.contains("Not computed"),
+        "overlays are honestly absent"
+    );
+    assert!(!html.contains("UNTRAINED") && !html.contains("id=\"not-scored\""));
+    // Self-contained: nothing is fetched from anywhere.
+    for bad in ["src=\"http", "href=\"http", "<script", "<link"] {
+        assert!(!html.contains(bad), "report references {bad}");
+    }
+
+    let out = dir.path().join("report.json");
+    report::export(&store, id, "json".parse().unwrap(), &out).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(j["verdict"], "needs human review (0.550)");
+    assert_eq!(j["media"]["sha256"], d.media.sha256.as_str());
+    assert_eq!(j["weight_hashes"][0][1], "ab12".repeat(16));
+    assert_eq!(j["reviews"][0]["verdict"], "fake");
+    assert_eq!(j["reviews"][0]["analyst"], "Ada Lovelace");
+    assert_eq!(j["faces"].as_array().unwrap().len(), 2);
+    assert_eq!(j["case"]["score"], 0.55);
+    assert_eq!(j["overlays"], "not computed");
+}
+
+#[test]
+fn untrained_and_not_scored_cases_are_reported_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let untrained = case_with(
+        &mut store,
+        &common::astronaut(),
+        Outcome {
+            status: "done".into(),
+            score: Some(0.9),
+            band: Some("fake".into()),
+            profile: Some("tiny-untrained".into()),
+            weight_hashes: vec![],
+            untrained: true,
+            message: Some(
+                "UNTRAINED profile (random weights): this score is not a verdict.".into(),
+            ),
+            scores: vec![],
+        },
+    );
+    let html = report::html(&store, &store.case_detail(untrained).unwrap());
+    assert!(
+        html.contains("Verdict: UNTRAINED 0.900 (fake)"),
+        "untrained score is flagged in the verdict"
+    );
+    assert!(html.contains("id=\"untrained\""));
+    assert!(
+        html.contains("class=\"verdict none\""),
+        "an untrained score is not coloured as a verdict"
+    );
+    assert!(html.contains("NO — random weights"));
+
+    let other = dir.path().join("other.png");
+    image::open(common::astronaut())
+        .unwrap()
+        .fliph()
+        .save(&other)
+        .unwrap();
+    let not_scored = case_with(
+        &mut store,
+        &other,
+        Outcome {
+            status: "not_scored".into(),
+            score: None,
+            band: None,
+            profile: None,
+            weight_hashes: vec![],
+            untrained: false,
+            message: Some("Not scored — No detector weights installed.".into()),
+            scores: vec![],
+        },
+    );
+    let d = store.case_detail(not_scored).unwrap();
+    let html = report::html(&store, &d);
+    assert!(html.contains("Verdict: not scored"));
+    assert!(
+        html.contains("verity models fetch gend-clip-l14"),
+        "tells how to install weights"
+    );
+    assert!(html.contains("No frame scores: this case was not scored."));
+    assert!(html.contains("none (no detector installed)"));
+    assert!(html.contains("No analyst has reviewed this case."));
+    assert!(
+        html.contains("not scored</figcaption>"),
+        "crops shown without a made-up score"
+    );
+    let j: serde_json::Value = serde_json::from_str(&report::json(&d).unwrap()).unwrap();
+    assert_eq!(j["verdict"], "not scored");
+    assert!(j["case"]["score"].is_null());
+    assert!(
+        report::export(&store, 9999, Format::Html, &dir.path().join("x.html"))
+            .unwrap_err()
+            .to_string()
+            .contains("9999")
+    );
+}

@@ -1,0 +1,256 @@
+import { useEffect, useState } from 'preact/hooks';
+import { caseDetail, exportReport, faceImage, mediaImage, pickReportPath, rerun, toApiError, type CaseDetail } from '../lib/api';
+import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
+import { DecisionBar } from './DecisionBar';
+import { Timeline } from './Timeline';
+
+interface Props {
+  caseId: number;
+  /** Bumped by the app when a worker event touches this case, to reload it. */
+  version: number;
+  thresholds: { real: number; fake: number };
+  /** Review controls (the review queue passes its keyboard-driven panel). */
+  children?: preact.ComponentChildren;
+  frame: number | null;
+  onFrame: (idx: number | null) => void;
+  /** Called after a decision made here, so lists can refresh. */
+  onChanged?: () => void;
+}
+
+
+/** One case: media, verdict, timeline, faces, overlays, history, report export. */
+export function CaseView({ caseId, version, thresholds, children, frame, onFrame, onChanged }: Props) {
+  const [reload, setReload] = useState(0);
+  const [d, setD] = useState<CaseDetail | null>(null);
+  const [err, setErr] = useState<string | null>(null);
+  const [img, setImg] = useState<string | null>(null);
+  const [crops, setCrops] = useState<Record<number, string>>({});
+  const [overlay, setOverlay] = useState(false);
+  const [notice, setNotice] = useState<string | null>(null);
+
+  useEffect(() => {
+    let live = true;
+    setErr(null);
+    caseDetail(caseId).then(
+      (x) => live && setD(x),
+      (e) => live && setErr(toApiError(e).message),
+    );
+    mediaImage(caseId).then(
+      (u) => live && setImg(u),
+      () => live && setImg(null),
+    );
+    return () => {
+      live = false;
+    };
+  }, [caseId, version, reload]);
+
+  // Crops load lazily, at most 60, so a long video does not flood the IPC.
+  useEffect(() => {
+    if (!d) return;
+    let live = true;
+    const want = d.faces.filter((f) => f.crop).slice(0, 60);
+    setCrops({});
+    for (const f of want)
+      faceImage(caseId, f.id).then(
+        (u) => live && setCrops((c) => ({ ...c, [f.id]: u })),
+        () => {},
+      );
+    return () => {
+      live = false;
+    };
+  }, [d]);
+
+  if (err) return <div class="banner banner-error" data-testid="case-error">{err}</div>;
+  if (!d || d.case.id !== caseId) return <div class="muted pad">Loading case…</div>;
+  const c = d.case;
+  const bandClass = c.status === 'done' && !c.untrained ? `verdict-${c.band}` : 'verdict-none';
+  const hashes: [string, string][] = (() => {
+    try {
+      return JSON.parse(d.analysis?.weight_hashes ?? '[]');
+    } catch {
+      return [];
+    }
+  })();
+  const faces = d.faces.filter((f) => f.crop);
+  const shownFaces = frame == null ? faces : faces.filter((f) => f.frame_idx === frame);
+
+  const doExport = async (format: 'html' | 'json') => {
+    setNotice(null);
+    try {
+      const path = await pickReportPath(`${c.title}.report.${format}`, format);
+      if (!path) return;
+      await exportReport(c.id, format, path);
+      setNotice(`Report written to ${path}`);
+    } catch (e) {
+      setNotice(`Export failed: ${toApiError(e).message}`);
+    }
+  };
+
+  return (
+    <div class="case-view" data-testid="case-view">
+      <div class="case-head">
+        <div class="case-head-text">
+          <h1 data-testid="case-title">{c.title}</h1>
+          <p class="muted mono">
+            Case {c.id} · {d.media.kind} · imported {when(d.media.imported_at)} · sha256 {c.sha256.slice(0, 16)}…
+          </p>
+        </div>
+        <div class="case-actions">
+          <button class="button" type="button" onClick={() => rerun(c.id)} data-testid="rerun">
+            Re-run
+          </button>
+          <button class="button" type="button" onClick={() => doExport('html')} data-testid="export-html">
+            Export HTML
+          </button>
+          <button class="button" type="button" onClick={() => doExport('json')}>
+            JSON
+          </button>
+        </div>
+      </div>
+      {notice && <div class="banner" data-testid="export-notice">{notice}</div>}
+
+      <div class="case-grid">
+        <section class="panel media-panel">
+          <div class="media-box">
+            {img ? (
+              <img src={img} alt={c.title} data-testid="media-image" />
+            ) : (
+              <div class="media-placeholder muted">
+                {d.media.kind === 'image' ? 'Loading image…' : `${d.media.kind}: ${d.frames.length} sampled frames — see the timeline and faces`}
+              </div>
+            )}
+            {overlay && (
+              <div class="overlay-note" data-testid="overlay-not-computed">
+                Heat-map: not computed for this analysis
+              </div>
+            )}
+          </div>
+          <label class="toggle">
+            <input type="checkbox" checked={overlay} onChange={() => setOverlay(!overlay)} data-testid="overlay-toggle" />
+            Heat-map overlay
+          </label>
+        </section>
+
+        <section class="panel verdict-panel">
+          <div class={`verdict ${bandClass}`} data-testid="verdict">
+            {verdictLine(c)}
+          </div>
+          {c.untrained && (
+            <div class="badge-untrained" data-testid="untrained-badge">
+              UNTRAINED — random-weight profile; this score is not a verdict
+            </div>
+          )}
+          {c.status === 'not_scored' && (
+            <div class="banner banner-warn" data-testid="not-scored">
+              Not scored — install weights: <code>{INSTALL_HINT}</code>
+            </div>
+          )}
+          {c.message && c.status !== 'not_scored' && (
+            <div class={`banner ${c.status === 'failed' ? 'banner-error' : ''}`} data-testid="case-message">
+              {c.message}
+            </div>
+          )}
+          <dl class="facts">
+            <dt>Score</dt>
+            <dd data-testid="score">{c.score != null ? c.score.toFixed(4) : '—'}</dd>
+            <dt>Band</dt>
+            <dd>{c.band ? (c.band === 'review' ? `needs review (${thresholds.real}–${thresholds.fake})` : c.band) : '—'}</dd>
+            <dt>Profile</dt>
+            <dd data-testid="profile">{c.profile ?? 'none installed'}</dd>
+            <dt>Frames / faces</dt>
+            <dd>
+              {d.frames.length} / {d.faces.length}
+            </dd>
+            {hashes.slice(0, 3).map(([f, h]) => (
+              <>
+                <dt>{f}</dt>
+                <dd class="mono">{h.slice(0, 16)}…</dd>
+              </>
+            ))}
+          </dl>
+          {children ?? (
+            <DecisionBar
+              caseId={c.id}
+              reviewed={d.reviews.length > 0}
+              onDone={() => {
+                setReload((r) => r + 1);
+                onChanged?.();
+              }}
+            />
+          )}
+          {d.reviews.length > 0 && (
+            <p class="muted small" data-testid="last-review">
+              Last decision: <b>{d.reviews[d.reviews.length - 1].verdict.toUpperCase()}</b> by{' '}
+              {d.reviews[d.reviews.length - 1].analyst}, {when(d.reviews[d.reviews.length - 1].created_at)}
+            </p>
+          )}
+        </section>
+      </div>
+
+      <section class="panel">
+        <h3 class="panel-title">Frame timeline</h3>
+        <Timeline detail={d} thresholds={thresholds} frame={frame} onFrame={onFrame} />
+      </section>
+
+      <section class="panel">
+        <h3 class="panel-title">
+          Faces ({faces.length}){frame != null && ` · frame ${frame}`}
+          {frame != null && (
+            <button class="link-button" type="button" onClick={() => onFrame(null)}>
+              show all
+            </button>
+          )}
+        </h3>
+        {shownFaces.length === 0 ? (
+          <p class="muted">No face found.</p>
+        ) : (
+          <div class="gallery" data-testid="gallery">
+            {shownFaces.slice(0, 60).map((f) => (
+              <figure key={f.id} class={frame === f.frame_idx ? 'selected' : ''} onClick={() => onFrame(f.frame_idx)}>
+                {crops[f.id] ? <img src={crops[f.id]} alt={`face, frame ${f.frame_idx}`} /> : <div class="crop-placeholder" />}
+                <figcaption>
+                  <span>f{f.frame_idx} · t{f.track_id}</span>
+                  <b>{f.score != null ? f.score.toFixed(3) : 'n/s'}</b>
+                </figcaption>
+              </figure>
+            ))}
+          </div>
+        )}
+      </section>
+
+      <section class="panel">
+        <h3 class="panel-title">History</h3>
+        <ul class="history" data-testid="history">
+          {d.audit
+            .slice()
+            .reverse()
+            .map((a) => (
+              <li key={a.id}>
+                <span class="mono muted">{when(a.at)}</span> <b>{a.actor}</b> {describe(a.action, a.details)}
+              </li>
+            ))}
+        </ul>
+      </section>
+    </div>
+  );
+}
+
+function describe(action: string, details: unknown): string {
+  const d = (details ?? {}) as Record<string, unknown>;
+  switch (action) {
+    case 'review':
+      return `decided ${String(d.verdict).toUpperCase()}${d.note ? ` — “${String(d.note)}”` : ''}`;
+    case 'import':
+      return 'imported the media';
+    case 'reimport':
+      return 'imported the same media again';
+    case 'analysis_start':
+      return 'started an analysis';
+    case 'analysis_end':
+      return `finished the analysis: ${String(d.status).replace('_', ' ')}${typeof d.score === 'number' ? ` (${d.score.toFixed(3)})` : ''}`;
+    case 'analysis_interrupted':
+      return 'analysis was interrupted';
+    default:
+      return action.replace(/_/g, ' ');
+  }
+}

@@ -1,0 +1,30 @@
+import { expect, test } from 'vitest';
+import { bucketOf, duration, sortCases, verdictLine } from './cases';
+import type { CaseSummary } from './api';
+
+const c = (o: Partial<CaseSummary>): CaseSummary => ({
+  id: 1, title: 'a', created_at: '2026-01-01T00:00:00Z', updated_at: '', status: 'done', score: 0.5, band: 'review',
+  untrained: false, profile: null, message: null, media_kind: 'image', sha256: 'x', ...o,
+});
+
+test('a case counts in its band when scored, else in its status', () => {
+  expect(bucketOf(c({}))).toBe('review');
+  expect(bucketOf(c({ band: null, status: 'not_scored' }))).toBe('not_scored');
+});
+
+test('verdict line and sorting', () => {
+  expect(verdictLine(c({ score: 0.812, band: 'fake' }))).toBe('Likely fake · 0.812');
+  expect(verdictLine(c({ status: 'not_scored', score: null, band: null }))).toBe('Not scored');
+  const cases = [c({ id: 1, title: 'b', score: 0.2 }), c({ id: 2, title: 'a', score: null, created_at: '2026-02-01T00:00:00Z' })];
+  expect(sortCases(cases, 'name').map((x) => x.id)).toEqual([2, 1]);
+  expect(sortCases(cases, 'date').map((x) => x.id)).toEqual([2, 1]);
+  expect(sortCases(cases, 'score').map((x) => x.id)).toEqual([1, 2]);
+  expect(duration(65)).toBe('1 m 05 s');
+});
+
+import { usableLanguage } from './locale';
+test('a POSIX "C" locale falls back to a tag Intl accepts', () => {
+  expect(usableLanguage('C')).toBe('en-US');
+  expect(usableLanguage('de-DE')).toBe('de-DE');
+  expect(usableLanguage(undefined)).toBe('en-US');
+});

@@ -1,0 +1,61 @@
+// Pure helpers over cases: which bucket a case counts in, labels, sorting, formatting.
+import type { CaseSummary } from './api';
+
+/** The case-list filters: the score bands, then the states without a score. */
+export const BUCKETS = ['fake', 'review', 'real', 'failed', 'not_scored', 'interrupted'] as const;
+export type Bucket = (typeof BUCKETS)[number];
+export const BUCKET_LABELS: Record<Bucket, string> = {
+  fake: 'Fake',
+  review: 'Needs review',
+  real: 'Real',
+  not_scored: 'Not scored',
+  failed: 'Failed',
+  interrupted: 'Interrupted',
+};
+
+/** The bucket of a case: its band when scored, else its status. */
+export function bucketOf(c: Pick<CaseSummary, 'band' | 'status'>): string {
+  return c.band ?? c.status;
+}
+
+export type SortKey = 'date' | 'name' | 'score';
+export function sortCases(cases: readonly CaseSummary[], key: SortKey): CaseSummary[] {
+  const out = [...cases];
+  if (key === 'name') out.sort((a, b) => a.title.localeCompare(b.title));
+  else if (key === 'score') out.sort((a, b) => (b.score ?? -1) - (a.score ?? -1));
+  else out.sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
+  return out;
+}
+
+/** "2026-03-01 14:05" in local time; the raw string when unparsable. */
+export function when(iso: string): string {
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+
+/** The headline of a case: score and band, or why there is none. */
+export function verdictLine(c: CaseSummary): string {
+  if (c.status === 'done' && c.score != null) {
+    const band = c.band === 'fake' ? 'Likely fake' : c.band === 'real' ? 'Likely real' : 'Needs review';
+    return `${band} · ${c.score.toFixed(3)}`;
+  }
+  const s: Record<string, string> = {
+    not_scored: 'Not scored',
+    failed: 'Failed',
+    cancelled: 'Cancelled',
+    interrupted: 'Interrupted',
+    running: 'Analysing…',
+    pending: 'Waiting',
+  };
+  return s[c.status] ?? c.status;
+}
+
+/** "1 m 05 s" / "12 s". */
+export function duration(s: number): string {
+  const t = Math.max(0, Math.round(s));
+  return t >= 60 ? `${Math.floor(t / 60)} m ${String(t % 60).padStart(2, '0')} s` : `${t} s`;
+}
+
+export const INSTALL_HINT = 'verity models fetch gend-clip-l14';
