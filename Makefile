@@ -9,19 +9,19 @@ ENV := source scripts/env.sh
 .PHONY: run test setup setup-test build ui test-rust test-ui test-e2e parity-full bench clean-fixtures
 
 setup:
-	scripts/setup.sh run
+	@scripts/setup.sh run
 
 setup-test:
-	scripts/setup.sh test
+	@scripts/setup.sh test
 
 ui:
-	cd ui && npm run build
+	@cd ui && npm run build
 
 build: setup ui
-	$(ENV); cargo build --workspace
+	@$(ENV); cargo build --workspace
 
 run: build
-	$(ENV)
+	@$(ENV)
 	if [ -z "$$DISPLAY" ] && [ -z "$$WAYLAND_DISPLAY" ]; then
 	  echo "verity-desk: no display found (DISPLAY/WAYLAND_DISPLAY unset)." >&2
 	  echo "  On a desktop, run 'make run' inside your graphical session." >&2
@@ -31,7 +31,7 @@ run: build
 	exec ./target/debug/verity-desk
 
 test: setup-test
-	t0=$$(date +%s)
+	@t0=$$(date +%s)
 	$(MAKE) --no-print-directory ui
 	echo "==> [phase] ui build: $$(( $$(date +%s) - t0 )) s"; t=$$(date +%s)
 	$(MAKE) --no-print-directory test-rust
@@ -43,17 +43,17 @@ test: setup-test
 	echo "==> all tests passed in $$(( $$(date +%s) - t0 )) s"
 
 test-rust:
-	$(ENV); cargo test --workspace --no-fail-fast
+	@$(ENV); cargo test --workspace --no-fail-fast
 
 test-ui:
-	cd ui && npm test
+	@cd ui && npm test
 
 test-e2e:
-	$(ENV); bash tests/e2e/run.sh
+	@$(ENV); bash tests/e2e/run.sh
 
 # The networks run inside libtorch (built optimised); the dev profile's deps are opt-level 3,
 # so the one debug build serves benchmarks too (no second, release build).
 bench: setup
-	$(ENV); cargo build --bin verity
+	@$(ENV); cargo build --bin verity
 	./target/debug/verity bench models --out target/bench/models.json
 	./target/debug/verity bench pipeline --out target/bench/pipeline.json
