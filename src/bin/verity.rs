@@ -661,7 +661,10 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                     "{label:<15} frames {:>3} faces {:>3} | decode {:>7.3}s detect {:>7.3}s align {:>7.3}s encode+fuse+head {:>7.3}s store {:>7.3}s | total {:>7.3}s",
                     sum.frames, sum.faces, t.decode, t.detect, t.align, t.encode, t.store, t.total
                 );
-                results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t}));
+                // Explainability on the same case: Grad-CAM (CNN + ViT + rollout) and artifact views.
+                let ex = verity::explain::case::explain_case(&mut store, analyzer.detector(), sum.case_id, None, &verity::explain::ExplainConfig::default(), "bench")?;
+                println!("{:<15} explain {:.3}s per face ({} outputs)", "", ex.seconds_per_face, ex.outputs.len());
+                results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t, "explain_s_per_face": ex.seconds_per_face}));
             }
             let _ = std::fs::remove_dir_all(&tmp);
             write_json(out, &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results}))?;
