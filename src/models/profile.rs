@@ -281,6 +281,42 @@ pub fn list_profiles(models_dir: &Path) -> Vec<Result<Profile>> {
 
 /// Where a base checkpoint lives: the models folder holding the profile (`<models>/profiles/<p>`)
 /// first, then the configured models folder.
+/// Every weight file of a profile (frozen bases first, then its own), each checked against the
+/// SHA-256 the profile records: `(path, role, label, sha256)` plus the `(label, sha256)` list a
+/// score records.
+#[allow(clippy::type_complexity)]
+pub fn verified_files(
+    profile_dir: &Path,
+    profile: &Profile,
+) -> Result<(Vec<(PathBuf, WeightRole, String, String)>, Vec<(String, String)>)> {
+    let mut files: Vec<(PathBuf, WeightRole, String, String)> = vec![];
+    for w in &profile.base_weights {
+        files.push((
+            base_path(profile_dir, w)?,
+            w.role,
+            format!("base:{}/{}", w.model, w.file),
+            w.sha256.clone(),
+        ));
+    }
+    for w in &profile.weights {
+        files.push((profile_dir.join(&w.file), w.role, w.file.clone(), w.sha256.clone()));
+    }
+    let mut hashes = vec![];
+    for (path, _, label, expected) in &files {
+        let actual = sha256_file(path)?;
+        if !actual.eq_ignore_ascii_case(expected) {
+            return Err(Error::Weights(format!(
+                "{}: SHA-256 is {actual}, but profile {:?} expects {expected} — the file was changed or \
+                 corrupted; reinstall the model",
+                path.display(),
+                profile.name
+            )));
+        }
+        hashes.push((label.clone(), actual));
+    }
+    Ok((files, hashes))
+}
+
 fn base_path(profile_dir: &Path, w: &BaseWeight) -> Result<PathBuf> {
     let mut candidates = vec![];
     if let Some(models) = profile_dir
@@ -340,36 +376,7 @@ impl LoadedDetector {
     pub fn load(profile_dir: &Path, device: Device) -> Result<Self> {
         let profile = load_profile(profile_dir)?;
         let cfg = profile.detector_config()?;
-        let mut files: Vec<(PathBuf, WeightRole, String, String)> = vec![]; // path, role, label, sha
-        for w in &profile.base_weights {
-            files.push((
-                base_path(profile_dir, w)?,
-                w.role,
-                format!("base:{}/{}", w.model, w.file),
-                w.sha256.clone(),
-            ));
-        }
-        for w in &profile.weights {
-            files.push((
-                profile_dir.join(&w.file),
-                w.role,
-                w.file.clone(),
-                w.sha256.clone(),
-            ));
-        }
-        let mut hashes = vec![];
-        for (path, _, label, expected) in &files {
-            let actual = sha256_file(path)?;
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(Error::Weights(format!(
-                    "{}: SHA-256 is {actual}, but profile {:?} expects {expected} — the file was changed or \
-                     corrupted; reinstall the model",
-                    path.display(),
-                    profile.name
-                )));
-            }
-            hashes.push((label.clone(), actual));
-        }
+        let (files, hashes) = verified_files(profile_dir, &profile)?;
         let mut vs = nn::VarStore::new(device);
         let detector = Detector::new(&vs.root(), &cfg)?;
         let roles: Vec<(&Path, WeightRole)> =

@@ -33,7 +33,7 @@ use crate::models::clip::{freeze_all_but_layernorm, ClipText, ParamCount};
 use crate::models::detector::{
     load_detector_weights, Detector, DetectorConfig, Variant, WeightRole,
 };
-use crate::models::profile::{load_profile, BaseWeight, LoadedDetector, Profile, WeightFile};
+use crate::models::profile::{load_profile, verified_files, LoadedDetector, Profile, WeightFile};
 use crate::models::tokenizer::ClipTokenizer;
 use crate::models::weights::{read_header, sha256_file};
 use crate::{Error, Result};
@@ -314,30 +314,6 @@ fn is_running_stat(name: &str) -> bool {
 
 /// Where a profile's base checkpoint is installed (the same rule as profile loading:
 /// `<models>/base/<model>/<file>`, the models folder holding the profile first).
-fn base_path(profile_dir: &Path, w: &BaseWeight) -> Result<PathBuf> {
-    let mut candidates = vec![];
-    if let Some(models) = profile_dir
-        .parent()
-        .filter(|p| p.ends_with("profiles"))
-        .and_then(Path::parent)
-    {
-        candidates.push(models.join("base").join(&w.model).join(&w.file));
-    }
-    if let Ok(models) = crate::models::hub::models_dir() {
-        candidates.push(models.join("base").join(&w.model).join(&w.file));
-    }
-    candidates
-        .iter()
-        .find(|p| p.is_file())
-        .cloned()
-        .ok_or_else(|| {
-            Error::Weights(format!(
-                "base weights {}/{} are not installed; run `verity models fetch {}`",
-                w.model, w.file, w.model
-            ))
-        })
-}
-
 impl Trainer {
     /// Loads the profile in `parent_dir` (weights verified against their SHA-256, loaded
     /// strictly) on `device` and makes LayerNorm, fusion and head (and the CNN when configured)
@@ -353,35 +329,7 @@ impl Trainer {
                     .into(),
             ));
         }
-        let mut files: Vec<(PathBuf, WeightRole, String, String)> = vec![];
-        for w in &parent.base_weights {
-            files.push((
-                base_path(parent_dir, w)?,
-                w.role,
-                format!("base:{}/{}", w.model, w.file),
-                w.sha256.clone(),
-            ));
-        }
-        for w in &parent.weights {
-            files.push((
-                parent_dir.join(&w.file),
-                w.role,
-                w.file.clone(),
-                w.sha256.clone(),
-            ));
-        }
-        let mut parent_hashes = vec![];
-        for (path, _, label, expected) in &files {
-            let actual = sha256_file(path)?;
-            if !actual.eq_ignore_ascii_case(expected) {
-                return Err(Error::Weights(format!(
-                    "{}: SHA-256 is {actual}, but profile {:?} expects {expected}; reinstall it",
-                    path.display(),
-                    parent.name
-                )));
-            }
-            parent_hashes.push((label.clone(), actual));
-        }
+        let (files, parent_hashes) = verified_files(parent_dir, &parent)?;
         let mut vs = nn::VarStore::new(device);
         let detector = Detector::new(&vs.root(), &dcfg)?;
         let roles: Vec<(&Path, WeightRole)> =
