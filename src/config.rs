@@ -123,6 +123,8 @@ pub struct Settings {
     pub max_media_mib: u64,
     /// Where model weights and profiles live; None = `$VERITY_MODELS_DIR` or `<data dir>/models`.
     pub models_dir: Option<PathBuf>,
+    /// Seconds recorded from a live source (webcam, RTSP/UDP stream) per analysis.
+    pub live_seconds: f64,
 }
 
 impl Default for Settings {
@@ -142,6 +144,7 @@ impl Default for Settings {
             data_dir: None,
             max_media_mib: 8192,
             models_dir: None,
+            live_seconds: 10.0,
         }
     }
 }
@@ -163,6 +166,9 @@ impl Settings {
         }
         if self.batch_size == 0 || self.batch_size > 1024 {
             return Err(Error::Config("batch size must be 1–1024".into()));
+        }
+        if !(self.live_seconds > 0.0 && self.live_seconds <= 3600.0) {
+            return Err(Error::Config(format!("live recording length must be 0–3600 s, not {}", self.live_seconds)));
         }
         if self.max_media_mib == 0 {
             return Err(Error::Config("maximum media size must be positive".into()));

@@ -136,6 +136,10 @@ impl Analyzer {
 
     /// Imports `path` as a case (or finds the existing case for the same content) and analyses it.
     pub fn analyze_path(&self, store: &mut Store, path: &Path, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+        if matches!(media::detect_kind(path), Ok(MediaKind::Live)) {
+            let folder = self.capture_live(store, path, cancel)?;
+            return self.analyze_path(store, &folder, actor, progress, cancel);
+        }
         let meta = std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "file is empty (0 bytes)"));
@@ -165,6 +169,35 @@ impl Analyzer {
         let title = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         progress(&Progress::Imported { case_id: imported.case_id, existing: imported.existing, title });
         self.analyze_case(store, imported.case_id, actor, progress, cancel)
+    }
+
+    /// Records `live_seconds` of a live source (webcam, RTSP/UDP stream) as PNG frames into
+    /// `<data dir>/captures/<time>/`, so the recording becomes an ordinary frame-folder case:
+    /// content-addressed, re-analysable, reportable.
+    pub fn capture_live(&self, store: &Store, source: &Path, cancel: &AtomicBool) -> Result<PathBuf> {
+        let params = SampleParams {
+            fps: self.settings.fps,
+            keyframe_threshold: self.settings.keyframe_threshold,
+            max_seconds: Some(self.settings.live_seconds),
+            ..SampleParams::default()
+        };
+        let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
+        let dir = store.data_dir().join("captures").join(format!("live-{stamp}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut n = 0usize;
+        for frame in media::frames(source, &params, &self.limits(), cancel)? {
+            let frame = frame?;
+            frame
+                .image
+                .save(dir.join(format!("frame{:06}.png", frame.index)))
+                .map_err(|e| Error::input(&dir, format!("cannot write a captured frame: {e}")))?;
+            n += 1;
+        }
+        if n == 0 {
+            let _ = std::fs::remove_dir(&dir);
+            return Err(Error::input(source, "the live source delivered no frames"));
+        }
+        Ok(dir)
     }
 
     /// (Re-)analyses a stored case from its content-store copy.

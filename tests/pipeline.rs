@@ -266,3 +266,32 @@ fn fusion_and_precision_settings_apply_or_fail_clearly() {
     let a = Analyzer::new(&s).unwrap();
     assert_eq!(a.detector().unwrap().precision(), tch::Kind::Float);
 }
+
+/// A live stream (UDP MPEG-TS from the FFmpeg CLI, as a camera would send) is recorded for
+/// `live_seconds` into a frame folder and analysed as an ordinary case.
+#[test]
+fn live_stream_is_recorded_and_analysed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(dir.path());
+    s.live_seconds = 1.0;
+    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let mut sender = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i"])
+        .arg(common::astronaut())
+        .args(["-vf", "scale=256:256", "-r", "25", "-t", "20", "-c:v", "mpeg2video", "-g", "5", "-f", "mpegts"])
+        .arg(format!("{url}?pkt_size=1316"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let a = Analyzer::new(&s).unwrap();
+    let mut store = Store::open(&s.data_dir()).unwrap();
+    let sum = a.analyze_path(&mut store, Path::new(&url), "t", &quiet, &AtomicBool::new(false));
+    let _ = sender.kill();
+    let _ = sender.wait();
+    let sum = sum.unwrap();
+    assert_eq!(sum.status, "not_scored");
+    assert!((4..=6).contains(&sum.frames), "1 s at 5 fps ≈ 5 frames, got {}", sum.frames);
+    assert!(sum.faces >= 4, "the astronaut is in the stream: {} faces", sum.faces);
+    assert_eq!(store.media_of_case(sum.case_id).unwrap().kind, "framefolder");
+}
