@@ -57,3 +57,8 @@ test('video plots grouped by track; CAM presence', () => {
   expect(hasCams(rows)).toBe(true);
   expect(hasCams(rows.filter((r) => !r.kind.startsWith('gradcam') && r.kind !== 'rollout'))).toBe(false);
 });
+
+test('after a second Explain the newest row of a view is shown', () => {
+  const again = [...rows, row({ kind: 'rollout', space: 'frame', summary: 'second run' })];
+  expect(frameOverlays(again, 7).find((r) => r.kind === 'rollout')?.summary).toBe('second run');
+});

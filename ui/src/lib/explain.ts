@@ -20,6 +20,9 @@ const ARTIFACT_TITLES: Record<string, string> = {
   boundary: 'Blending boundary',
 };
 
+/** Re-explaining adds rows: the newest of each view wins. */
+const newestFirst = (rows: Explanation[]) => [...rows].sort((a, b) => b.id - a.id);
+
 /** The faces that have explanations, newest explanation first. */
 export function explainedFaces(rows: Explanation[]): { face: number; frame: number | null }[] {
   const seen = new Map<number, { face: number; frame: number | null; last: number }>();
@@ -48,6 +51,7 @@ export function selectFace(rows: Explanation[], chosen: number | null, frame: nu
 /** The frame-space heat-map overlays of a face, one per available method, in picker order. */
 export function frameOverlays(rows: Explanation[], face: number | null): (Explanation & { title: string })[] {
   if (face == null) return [];
+  rows = newestFirst(rows);
   const out: (Explanation & { title: string })[] = [];
   for (const m of CAM_METHODS) {
     const r = rows.find((x) => x.face_id === face && x.kind === m.kind && x.space === 'frame' && x.url);
@@ -59,6 +63,7 @@ export function frameOverlays(rows: Explanation[], face: number | null): (Explan
 /** The heat-maps drawn on the aligned face crop, in picker order. */
 export function cropOverlays(rows: Explanation[], face: number | null): (Explanation & { title: string })[] {
   if (face == null) return [];
+  rows = newestFirst(rows);
   return CAM_METHODS.flatMap((m) => {
     const r = rows.find((x) => x.face_id === face && x.kind === m.kind && x.space === 'crop' && x.url);
     return r ? [{ ...r, title: m.title }] : [];
@@ -68,6 +73,7 @@ export function cropOverlays(rows: Explanation[], face: number | null): (Explana
 /** The face's artifact views (the face region, else the whole frame), with titles. */
 export function artifactViews(rows: Explanation[], face: number | null): (Explanation & { title: string })[] {
   if (face == null) return [];
+  rows = newestFirst(rows);
   return ARTIFACT_KINDS.flatMap((k) => {
     const mine = rows.filter((x) => x.face_id === face && x.kind === k && x.url);
     const r = mine.find((x) => x.space === 'region') ?? mine[0];
