@@ -61,8 +61,9 @@ export function ExplainPanel({ rows, face, last, isVideo, faces, onFace }: Props
             ))}
           </div>
         )}
+        {crops.length > 0 && <h4 class="small explain-sub">Where the detector looked, on the aligned face crop</h4>}
         {crops.length > 0 && (
-          <div class="explain-grid explain-crops" data-testid="crop-heatmaps">
+          <div class="explain-grid" data-testid="crop-heatmaps">
             {crops.map((v) => (
               <figure key={v.id} class="explain-figure">
                 <img src={v.url!} alt={`${v.title} on the face crop`} />
