@@ -501,4 +501,69 @@ mod tests {
         assert!(!e.message.is_empty());
         let _ = std::fs::remove_dir_all(&dir);
     }
+
+    #[test]
+    fn run_explain_with_an_untrained_profile_draws_gradcam_over_the_frame() {
+        // A tiny random-weight profile keeps this fast; the real pipeline finds the face first.
+        let dir = std::env::temp_dir().join(format!("verity-desk-expl3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        verity::models::profile::create_random_profile(
+            &dir.join("models/profiles/tiny-untrained"),
+            "tiny",
+            0,
+        )
+        .unwrap();
+        let settings = Settings {
+            data_dir: Some(dir.join("data")),
+            models_dir: Some(dir.join("models")),
+            profile: Some("tiny-untrained".into()),
+            ..Settings::default()
+        };
+        let photo =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png");
+        let case_id = {
+            let analyzer = verity::pipeline::Analyzer::new(&settings).unwrap();
+            let mut store = verity::store::Store::open(&settings.data_dir()).unwrap();
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            analyzer
+                .analyze_path(&mut store, &photo, "t", &|_| {}, &cancel)
+                .unwrap()
+                .case_id
+        };
+        let ex = run_explain(&settings, case_id, None).unwrap();
+        assert!(ex.faces >= 1);
+        assert!(
+            ex.note.as_deref().unwrap_or("").contains("UNTRAINED"),
+            "{:?}",
+            ex.note
+        );
+        let mut store = verity::store::Store::open(&settings.data_dir()).unwrap();
+        let views = explanation_views(&mut store, case_id).unwrap();
+        let kinds = |space: &str| {
+            let mut k: Vec<&str> = views
+                .iter()
+                .filter(|v| v.row.space == space && v.url.is_some())
+                .map(|v| v.row.kind.as_str())
+                .collect();
+            k.sort();
+            k.dedup();
+            k
+        };
+        assert!(
+            kinds("frame")
+                .iter()
+                .any(|k| k.starts_with("gradcam") || *k == "rollout"),
+            "a heat-map over the frame: {:?}",
+            kinds("frame")
+        );
+        let artifacts = [kinds("region"), kinds("frame")].concat();
+        for k in ["boundary", "ela", "noise", "spectrum"] {
+            assert!(artifacts.contains(&k), "{k} missing: {artifacts:?}");
+        }
+        assert!(views.iter().all(|v| v
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("data:image/png;base64,"))));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
