@@ -220,7 +220,10 @@ pub fn load_detector(settings: &Settings) -> Result<Option<LoadedDetector>> {
         Ok(d) => Ok(Some(d)),
         Err(e) if settings.profile.is_some() => Err(e),
         Err(e) => {
-            tracing::warn!("detector profile {} could not be loaded for Grad-CAM: {e}", dir.display());
+            tracing::warn!(
+                "detector profile {} could not be loaded for Grad-CAM: {e}",
+                dir.display()
+            );
             Ok(None)
         }
     }

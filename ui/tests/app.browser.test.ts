@@ -163,6 +163,7 @@ test('import → progress → case view → review decision → audit entry', as
   expect(await page.textContent('[data-testid=overlay-summary]')).toContain('rollout: where the detector looked, in the frame');
   await page.fill('[data-testid=overlay-opacity]', '0.3');
   await expect.poll(() => page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=heat-overlay]')!).opacity)).toBe('0.3');
+  await page.screenshot({ path: join(SHOTS, 'chromium-overlay.png') });
   const views = page.locator('[data-testid=artifact-views] figure');
   expect(await views.count()).toBe(4);
   const captions = (await views.allTextContents()).join(' | ');
@@ -173,7 +174,7 @@ test('import → progress → case view → review decision → audit entry', as
   expect(await page.textContent('[data-testid=track-1] [data-testid=plot-blink]')).toContain('no blink in 0.8 s');
   expect(await page.locator('[data-testid=gradcam-note]').count()).toBe(0);
   await page.locator('[data-testid=artifact-panel]').scrollIntoViewIfNeeded();
-  await page.screenshot({ path: join(SHOTS, 'chromium-explain.png'), fullPage: true });
+  await page.screenshot({ path: join(SHOTS, 'chromium-explain.png') });
 
   await page.click('[data-testid=tab-review]');
   await expect.poll(() => page.textContent('[data-testid=queue-count]')).toContain('1 case(s) need a human decision');
