@@ -377,6 +377,8 @@ function describe(action: string, details: unknown): string {
       return 'started an analysis';
     case 'analysis_end':
       return `finished the analysis: ${String(d.status).replace('_', ' ')}${typeof d.score === 'number' ? ` (${d.score.toFixed(3)})` : ''}`;
+    case 'explain':
+      return `stored an explanation (${String(d.kind ?? 'view').replace(/_/g, ' ')}${d.face_id != null ? `, face ${String(d.face_id)}` : ''})`;
     case 'analysis_interrupted':
       return 'analysis was interrupted';
     default:
