@@ -7,8 +7,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use tauri::State;
 use verity::config::Settings;
+use verity::explain::case::CaseExplanation;
 use verity::models::hub::ModelStatus;
-use verity::store::{CaseDetail, CaseFilter, CaseSummary, Verdict};
+use verity::store::{CaseDetail, CaseFilter, CaseSummary, ExplanationRow, Verdict};
 use verity::worker::{JobInfo, JobKind};
 
 /// What the top bar shows: the core's version and the compute device it will run on.
@@ -214,6 +215,88 @@ pub async fn media_image(state: State<'_, AppState>, case_id: i64) -> Res<Option
     })?)
 }
 
+/// Explains a case (see `verity::explain::case`): Grad-CAM/rollout of `frame`'s faces (default:
+/// the most suspicious frame) when detector weights are installed, the four artifact views
+/// always, and the temporal and blink plots of a video. Runs on a blocking thread with its own
+/// store connection and detector, so neither the UI nor the analysis worker waits on it.
+#[tauri::command]
+pub async fn explain(
+    state: State<'_, AppState>,
+    case_id: i64,
+    frame: Option<i64>,
+) -> Res<CaseExplanation> {
+    let settings = state.settings();
+    tauri::async_runtime::spawn_blocking(move || run_explain(&settings, case_id, frame))
+        .await
+        .map_err(|e| CommandError {
+            code: "other",
+            message: format!("the explanation stopped unexpectedly: {e}"),
+        })?
+        .map_err(CommandError::from)
+}
+
+pub(crate) fn run_explain(
+    settings: &Settings,
+    case_id: i64,
+    frame: Option<i64>,
+) -> verity::Result<CaseExplanation> {
+    let detector = verity::explain::case::load_detector(settings)?;
+    let mut store = verity::store::Store::open(&settings.data_dir())?;
+    let actor = if settings.analyst.trim().is_empty() {
+        "app".to_string()
+    } else {
+        settings.analyst.trim().to_string()
+    };
+    verity::explain::case::explain_case(
+        &mut store,
+        detector.as_ref(),
+        case_id,
+        frame,
+        &verity::explain::ExplainConfig::default(),
+        &actor,
+    )
+}
+
+/// One stored explanation with its picture inlined as a `data:` URL (`None` when the row has
+/// no picture or its file is gone).
+#[derive(Debug, Clone, Serialize)]
+pub struct ExplanationView {
+    #[serde(flatten)]
+    pub row: ExplanationRow,
+    pub url: Option<String>,
+}
+
+/// The explanations of the case's latest analysis, newest run only: one per face, frame, kind
+/// and space (re-explaining overwrites the picture and adds rows; older rows are history).
+#[tauri::command]
+pub async fn explanations(state: State<'_, AppState>, case_id: i64) -> Res<Vec<ExplanationView>> {
+    Ok(state.with_store(|s| explanation_views(s, case_id))?)
+}
+
+pub(crate) fn explanation_views(
+    s: &mut verity::store::Store,
+    case_id: i64,
+) -> verity::Result<Vec<ExplanationView>> {
+    let mut latest: BTreeMap<(Option<i64>, Option<i64>, String, String), ExplanationRow> =
+        BTreeMap::new();
+    for r in s.explanations(case_id)? {
+        // Rows come oldest first, so the last insert per key wins.
+        latest.insert((r.face_id, r.frame_idx, r.kind.clone(), r.space.clone()), r);
+    }
+    let mut rows: Vec<ExplanationRow> = latest.into_values().collect();
+    rows.sort_by_key(|r| r.id);
+    Ok(rows
+        .into_iter()
+        .map(|row| {
+            let url = row
+                .blob
+                .as_ref()
+                .and_then(|b| verity::report::data_url(&s.blobs.path(b)).ok());
+            ExplanationView { row, url }
+        })
+        .collect())
+}
+
 /// Settings as the settings screen shows them: the values, the file, the resolved data folder.
 #[derive(Debug, Clone, Serialize)]
 pub struct SettingsView {
@@ -319,6 +402,168 @@ mod tests {
             .map(|c| c.id)
             .collect();
         assert_eq!(queue, vec![ids[0], ids[3]]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn analysed_case(dir: &std::path::Path) -> (verity::store::Store, i64, i64) {
+        use verity::store::{NewMedia, Outcome, Store};
+        let mut store = Store::open(&dir.join("data")).unwrap();
+        let f = dir.join("m.bin");
+        std::fs::write(&f, "media").unwrap();
+        let nm = NewMedia {
+            original_path: f,
+            kind: "image".into(),
+            size_bytes: 5,
+            width: None,
+            height: None,
+            duration_s: None,
+            fps: None,
+            codec: None,
+            container: None,
+        };
+        let id = store.import(&nm, "t").unwrap().case_id;
+        let aid = store.begin_analysis(id, "{}", "t").unwrap();
+        let out = Outcome {
+            status: "done".into(),
+            score: Some(0.5),
+            band: Some("review".into()),
+            profile: None,
+            weight_hashes: vec![],
+            untrained: false,
+            message: None,
+            scores: vec![],
+        };
+        store.finish_analysis(aid, &out, "t").unwrap();
+        (store, id, aid)
+    }
+
+    #[test]
+    fn explanation_views_keep_the_newest_row_per_view_and_inline_its_png() {
+        use verity::store::NewExplanation;
+        let dir = std::env::temp_dir().join(format!("verity-desk-expl-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut store, id, aid) = analysed_case(&dir);
+        let png = [0x89u8, b'P', b'N', b'G', 13, 10, 26, 10];
+        let rel = store.blobs.put_derived("a1/explain/ela.png", &png).unwrap();
+        let row = |kind: &str, summary: &str, blob: Option<String>| NewExplanation {
+            case_id: id,
+            analysis_id: aid,
+            face_id: None,
+            frame_idx: Some(0),
+            kind: kind.into(),
+            space: "region".into(),
+            blob,
+            summary: summary.into(),
+            data: json!({}),
+        };
+        store
+            .add_explanation(&row("ela", "old run", Some(rel.clone())), "t")
+            .unwrap();
+        let newest = store
+            .add_explanation(&row("ela", "new run", Some(rel.clone())), "t")
+            .unwrap();
+        let gone = store
+            .add_explanation(
+                &row("noise", "file removed", Some("derived/missing.png".into())),
+                "t",
+            )
+            .unwrap();
+        let views = explanation_views(&mut store, id).unwrap();
+        assert_eq!(
+            views.iter().map(|v| v.row.id).collect::<Vec<_>>(),
+            vec![newest, gone]
+        );
+        assert_eq!(views[0].row.summary, "new run");
+        let url = views[0].url.as_deref().unwrap();
+        assert!(url.starts_with("data:image/png;base64,"), "{url}");
+        assert!(views[1].url.is_none(), "a missing picture is no picture");
+        let v = serde_json::to_value(&views[0]).unwrap();
+        assert_eq!(v["kind"], "ela", "row fields are flattened for the UI");
+        assert_eq!(v["url"], url);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn run_explain_reports_a_case_without_faces_readably() {
+        let dir = std::env::temp_dir().join(format!("verity-desk-expl2-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (store, id, _) = analysed_case(&dir);
+        drop(store);
+        let settings = Settings {
+            data_dir: Some(dir.join("data")),
+            models_dir: Some(dir.join("no-models")),
+            ..Settings::default()
+        };
+        let e = CommandError::from(run_explain(&settings, id, None).unwrap_err());
+        assert_eq!(e.code, "other");
+        assert!(e.message.contains("no faces to explain"), "{}", e.message);
+        let e = CommandError::from(run_explain(&settings, id + 99, None).unwrap_err());
+        assert!(!e.message.is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn run_explain_with_an_untrained_profile_draws_gradcam_over_the_frame() {
+        // A tiny random-weight profile keeps this fast; the real pipeline finds the face first.
+        let dir = std::env::temp_dir().join(format!("verity-desk-expl3-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        verity::models::profile::create_random_profile(
+            &dir.join("models/profiles/tiny-untrained"),
+            "tiny",
+            0,
+        )
+        .unwrap();
+        let settings = Settings {
+            data_dir: Some(dir.join("data")),
+            models_dir: Some(dir.join("models")),
+            profile: Some("tiny-untrained".into()),
+            ..Settings::default()
+        };
+        let photo =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/astronaut.png");
+        let case_id = {
+            let analyzer = verity::pipeline::Analyzer::new(&settings).unwrap();
+            let mut store = verity::store::Store::open(&settings.data_dir()).unwrap();
+            let cancel = std::sync::atomic::AtomicBool::new(false);
+            analyzer
+                .analyze_path(&mut store, &photo, "t", &|_| {}, &cancel)
+                .unwrap()
+                .case_id
+        };
+        let ex = run_explain(&settings, case_id, None).unwrap();
+        assert!(ex.faces >= 1);
+        assert!(
+            ex.note.as_deref().unwrap_or("").contains("UNTRAINED"),
+            "{:?}",
+            ex.note
+        );
+        let mut store = verity::store::Store::open(&settings.data_dir()).unwrap();
+        let views = explanation_views(&mut store, case_id).unwrap();
+        let kinds = |space: &str| {
+            let mut k: Vec<&str> = views
+                .iter()
+                .filter(|v| v.row.space == space && v.url.is_some())
+                .map(|v| v.row.kind.as_str())
+                .collect();
+            k.sort();
+            k.dedup();
+            k
+        };
+        assert!(
+            kinds("frame")
+                .iter()
+                .any(|k| k.starts_with("gradcam") || *k == "rollout"),
+            "a heat-map over the frame: {:?}",
+            kinds("frame")
+        );
+        let artifacts = [kinds("region"), kinds("frame")].concat();
+        for k in ["boundary", "ela", "noise", "spectrum"] {
+            assert!(artifacts.contains(&k), "{k} missing: {artifacts:?}");
+        }
+        assert!(views.iter().all(|v| v
+            .url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("data:image/png;base64,"))));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

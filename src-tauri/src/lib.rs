@@ -60,6 +60,8 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::export_report,
             commands::face_image,
             commands::media_image,
+            commands::explain,
+            commands::explanations,
         ])
 }
 

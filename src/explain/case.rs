@@ -190,3 +190,41 @@ pub fn explain_case(
     }
     Ok(CaseExplanation { case_id, analysis_id: aid, frame: target, faces: face_idx.len(), outputs, seconds_per_face, findings, note })
 }
+
+/// The detector whose Grad-CAM the app shows: the profile the pipeline would pick
+/// (`pipeline::find_profile`), with the fusion and precision of `settings`. `Ok(None)` when no
+/// profile is installed or the automatically found one does not load (the caller then renders
+/// the artifact views only and `explain_case` says why); an error only when the profile named
+/// in settings fails, as for an analysis.
+pub fn load_detector(settings: &Settings) -> Result<Option<LoadedDetector>> {
+    let Some(dir) = crate::pipeline::find_profile(settings) else {
+        return Ok(None);
+    };
+    let loaded = crate::device::select(settings.device).and_then(|device| {
+        let mut d = LoadedDetector::load(&dir, device)?;
+        if let Some(f) = &settings.fusion {
+            d.set_fusion(f.parse()?)?;
+        }
+        let kind = match settings.precision {
+            crate::config::Precision::Fp32 => tch::Kind::Float,
+            crate::config::Precision::Fp16 => tch::Kind::Half,
+            crate::config::Precision::Bf16 => tch::Kind::BFloat16,
+        };
+        // Half precision only on CUDA, as in the pipeline; the CPU stays fp32.
+        if kind != tch::Kind::Float && d.device().is_cuda() {
+            d.set_precision(kind)?;
+        }
+        Ok(d)
+    });
+    match loaded {
+        Ok(d) => Ok(Some(d)),
+        Err(e) if settings.profile.is_some() => Err(e),
+        Err(e) => {
+            tracing::warn!(
+                "detector profile {} could not be loaded for Grad-CAM: {e}",
+                dir.display()
+            );
+            Ok(None)
+        }
+    }
+}

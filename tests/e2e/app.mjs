@@ -160,6 +160,33 @@ try {
     }
   });
 
+  // Explain without weights: the artifact views are computed for real by the core on a
+  // blocking thread; Grad-CAM is absent and the case view says why instead of faking a picture.
+  await check('Explain renders the four artifact views and says Grad-CAM needs weights', async () => {
+    await (await browser.$('[data-testid="explain"]')).click();
+    const views = await browser.$('[data-testid="artifact-views"]');
+    await views.waitForExist({ timeout: 300_000, timeoutMsg: 'no artifact views after Explain' });
+    const figures = await browser.$$('[data-testid="artifact-views"] figure');
+    assert.equal(figures.length, 4);
+    const loaded = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="artifact-views"] img')].map(
+        (i) => i.src.startsWith('data:image/png;base64,') && i.complete && i.naturalWidth > 0,
+      ),
+    );
+    assert.deepEqual(loaded, [true, true, true, true]);
+    const captions = await views.getText();
+    for (const t of ['noise', 'spectrum', 'error', 'bound']) assert.match(captions.toLowerCase(), new RegExp(t));
+    assert.match(await text('gradcam-note'), /Grad-CAM needs detector weights/);
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+    assert.match(await text('overlay-not-computed'), /Grad-CAM needs detector weights/);
+    assert.equal((await browser.$$('[data-testid="heat-overlay"]')).length, 0);
+    await (await browser.$('[data-testid="artifact-panel"]')).scrollIntoView();
+    await browser.pause(600);
+    await browser.saveScreenshot(join(OUT, 'explain.png'));
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+  });
+
   const shot = async (name) => {
     await browser.pause(600); // let a frame with the final layout reach the screen
     await browser.saveScreenshot(join(OUT, `${name}.png`));

@@ -85,16 +85,17 @@ async function openApp(
   picked: string[] | null,
   viewport = { width: 1366, height: 768 },
   analyst = '',
+  noWeights = false,
 ): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport });
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
   page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
   await page.addInitScript(
-    ({ appInfo, picked, analyst }) => {
-      (window as unknown as { __verityMock: unknown }).__verityMock = { appInfo, picked, analyst };
+    ({ appInfo, picked, analyst, noWeights }) => {
+      (window as unknown as { __verityMock: unknown }).__verityMock = { appInfo, picked, analyst, noWeights };
     },
-    { appInfo: APP_INFO, picked, analyst },
+    { appInfo: APP_INFO, picked, analyst, noWeights },
   );
   await page.addInitScript({ content: mockScript });
   await page.goto(baseUrl);
@@ -144,8 +145,36 @@ test('import → progress → case view → review decision → audit entry', as
   await page.locator('[data-testid=timeline] canvas').waitFor();
   await expect.poll(() => page.locator('[data-testid=gallery] img').count()).toBe(4);
   await page.click('[data-testid=overlay-toggle]');
-  expect(await page.textContent('[data-testid=overlay-not-computed]')).toContain('not computed');
+  expect(await page.textContent('[data-testid=overlay-not-computed]')).toContain('not computed — press Explain');
+  expect(await page.textContent('[data-testid=artifacts-not-computed]')).toContain('not computed — press Explain');
+  expect(await page.textContent('[data-testid=plots-not-computed]')).toContain('not computed — press Explain');
   await page.screenshot({ path: join(SHOTS, 'chromium-case.png') });
+
+  // Explain → the heat-map lies over the media, the artifact views and the video plots appear.
+  await page.click('[data-testid=explain]');
+  await page.locator('[data-testid=heat-overlay]').waitFor();
+  const explainCall = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'explain');
+  expect(explainCall?.payload).toEqual({ caseId: 1, frame: null });
+  expect(await page.textContent('[data-testid=explain-done]')).toContain('Explained frame 3: 1 face(s)');
+  expect(await page.locator('[data-testid=overlay-not-computed]').count()).toBe(0);
+  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Grad-CAM (forensic CNN), frame 3');
+  await page.selectOption('[data-testid=overlay-method]', 'rollout');
+  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Attention rollout, frame 3');
+  expect(await page.textContent('[data-testid=overlay-summary]')).toContain('rollout: where the detector looked, in the frame');
+  await page.fill('[data-testid=overlay-opacity]', '0.3');
+  await expect.poll(() => page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=heat-overlay]')!).opacity)).toBe('0.3');
+  await page.screenshot({ path: join(SHOTS, 'chromium-overlay.png') });
+  const views = page.locator('[data-testid=artifact-views] figure');
+  expect(await views.count()).toBe(4);
+  const captions = (await views.allTextContents()).join(' | ');
+  for (const t of ['Noise residual', 'Frequency spectrum', 'Error-level analysis', 'Blending boundary', 'a faint seam along the jaw'])
+    expect(captions).toContain(t);
+  expect(await page.locator('[data-testid=crop-heatmaps] img').count()).toBe(2);
+  expect(await page.textContent('[data-testid=track-1] [data-testid=plot-temporal]')).toContain('identity stable');
+  expect(await page.textContent('[data-testid=track-1] [data-testid=plot-blink]')).toContain('no blink in 0.8 s');
+  expect(await page.locator('[data-testid=gradcam-note]').count()).toBe(0);
+  await page.locator('[data-testid=artifact-panel]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, 'chromium-explain.png') });
 
   await page.click('[data-testid=tab-review]');
   await expect.poll(() => page.textContent('[data-testid=queue-count]')).toContain('1 case(s) need a human decision');
@@ -175,6 +204,35 @@ test('import → progress → case view → review decision → audit entry', as
   expect(history).toContain('decided FAKE');
   await page.click('[data-testid=theme-toggle]');
   await page.screenshot({ path: join(SHOTS, 'chromium-case-light.png') });
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('without detector weights Explain gives artifact views only and says why', async () => {
+  const { page, errors } = await openApp(['/evidence/b.mp4'], { width: 1366, height: 768 }, '', true);
+  await page.click('[data-testid=import-button]');
+  await page.locator('[data-testid=job-status-1]').waitFor();
+  await page.evaluate(() => window.__verityBackend.step('finish'));
+  await expect.poll(() => page.textContent('[data-testid=verdict]')).toBe('Needs review · 0.550');
+  // A face picked in the gallery is the frame that gets explained.
+  await expect.poll(() => page.locator('[data-testid=gallery] img').count()).toBe(4);
+  await page.click('[data-testid=gallery] figure >> nth=1');
+  await page.click('[data-testid=explain]');
+  await page.locator('[data-testid=artifact-views]').waitFor();
+  const call = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'explain');
+  expect(call?.payload).toEqual({ caseId: 1, frame: 1 });
+  expect(await page.locator('[data-testid=artifact-views] figure').count()).toBe(4);
+  expect(await page.textContent('[data-testid=gradcam-note]')).toBe('Grad-CAM needs detector weights; artifact views only.');
+  await page.click('[data-testid=overlay-toggle]');
+  expect(await page.textContent('[data-testid=overlay-not-computed]')).toBe('Grad-CAM needs detector weights; artifact views only.');
+  expect(await page.locator('[data-testid=heat-overlay]').count()).toBe(0);
+  expect(await page.locator('[data-testid=overlay-method]').count()).toBe(0);
+  // Leaving and re-opening the case loads the stored explanations without pressing Explain.
+  await page.click('[data-testid=tab-settings]');
+  await page.click('[data-testid=tab-cases]');
+  await page.click('[data-testid=case-1]');
+  await expect.poll(() => page.locator('[data-testid=artifact-views] figure').count()).toBe(4);
+  expect(await page.textContent('[data-testid=plot-blink]')).toContain('no blink');
   expect(errors).toEqual([]);
   await page.close();
 });

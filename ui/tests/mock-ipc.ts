@@ -10,7 +10,7 @@ type Audit = { id: number; at: string; actor: string; action: string; case_id: n
 declare global {
   interface Window {
     __verityCalls: { cmd: string; payload: unknown }[];
-    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string };
+    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean };
     __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void> };
   }
 }
@@ -18,7 +18,11 @@ declare global {
 // 1×1 PNG: stands in for face crops and the photo.
 const PNG =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+// 16×16 colour ramp: stands in for heat-maps, artifact views and plots (visible in screenshots).
+const HEAT = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAABJElEQVR42p3SrY3EMBAF4AWpIBUEHgpeMAWMjAcYGlkBhgaDLQNDQ4Mo2CDwgJUKXIJLSAlhvkUHTqf7SQGfRvPee7xBfcKBsEvYFogMLoBNqDPJgqICNJhPmC4YOwwdHo9vANpEOitZSFT8FaALZJPS2ciiRCVo+APAyOSCssnozLIYURU0mk/8FuC2UGTlgrGJdfaysKgGmppPmi78AnCXtC0qsnGBbfI6R1m8qAzNzKeaLho7fgI8kHaptsVEZhe8TVHnVZYoqofG82mmS42dho4vgPVJB6pdmm3hyN6FaNOqc5ZlFTVC8/PJ02XGroZOL0D1qQ40u+Rt8ZGjC6tNWed3WbKoK7Q4n366eOxm6OrOhX//cCelOz3cafrOlv6w1g9zZFhoxMlpHgAAAABJRU5ErkJggg==';
 const cases: Case[] = [];
+const explained: Record<number, Record<string, unknown>[]> = {};
+let nextExplanation = 1;
 const audit: Audit[] = [];
 const reviews: Record<number, unknown[]> = {};
 let settings = {
@@ -133,6 +137,37 @@ mockIPC(
         log(settings.analyst, 'review', id, { verdict: a.verdict, note: a.note });
         return 1;
       }
+      case 'explain': {
+        const id = a.caseId as number;
+        const frame = (a.frame as number | null) ?? 3;
+        const face = 100 + frame;
+        const rows: Record<string, unknown>[] = [];
+        const add = (kind: string, space: string, summary: string, extra: Record<string, unknown> = {}) =>
+          rows.push({
+            id: nextExplanation++, face_id: space === 'plot' ? null : face, frame_idx: space === 'plot' ? null : frame,
+            kind, space, blob: `derived/a1/explain/${kind}_${space}.png`, summary, data: extra, created_at: now(), url: HEAT,
+          });
+        if (!mock.noWeights)
+          for (const k of ['gradcam_cnn', 'rollout']) {
+            add(k, 'crop', `${k}: where the detector looked on the face crop`);
+            add(k, 'frame', `${k}: where the detector looked, in the frame`);
+          }
+        add('noise', 'region', 'Noise residual: uneven around the mouth', { title: 'Noise residual' });
+        add('spectrum', 'region', 'Spectrum: no periodic up-sampling peaks', { title: 'Frequency spectrum' });
+        add('ela', 'region', 'ELA: the face recompresses like the background', { title: 'Error-level analysis' });
+        add('boundary', 'region', 'Boundary: a faint seam along the jaw', { title: 'Blending boundary' });
+        add('temporal', 'plot', 'identity stable; score rises in frames 2–3', { track: 1 });
+        add('blink', 'plot', 'no blink in 0.8 s (too short to judge)', { track: 1 });
+        explained[id] = [...(explained[id] ?? []), ...rows];
+        log(settings.analyst || 'app', 'explain', id, { frame });
+        return {
+          case_id: id, analysis_id: 1, frame, faces: 1, outputs: rows.map((r) => r.id), seconds_per_face: 0.42,
+          findings: ['track 1: identity stable; score rises in frames 2–3', 'track 1: no blink in 0.8 s (too short to judge)'],
+          note: mock.noWeights ? 'Grad-CAM needs detector weights; artifact views only.' : null,
+        };
+      }
+      case 'explanations':
+        return explained[a.caseId as number] ?? [];
       case 'cancel':
         return true;
       case 'jobs':

@@ -1,5 +1,20 @@
 import { useEffect, useState } from 'preact/hooks';
-import { caseDetail, exportReport, faceImage, mediaImage, pickReportPath, rerun, toApiError, type CaseDetail } from '../lib/api';
+import {
+  caseDetail,
+  explain,
+  explanations,
+  exportReport,
+  faceImage,
+  mediaImage,
+  pickReportPath,
+  rerun,
+  toApiError,
+  type CaseDetail,
+  type CaseExplanation,
+  type Explanation,
+} from '../lib/api';
+import { explainedFaces, frameOverlays, selectFace } from '../lib/explain';
+import { ExplainPanel } from './ExplainPanel';
 import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
 import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
@@ -27,6 +42,13 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const [crops, setCrops] = useState<Record<number, string>>({});
   const [overlay, setOverlay] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
+  const [rows, setRows] = useState<Explanation[]>([]);
+  const [lastRun, setLastRun] = useState<CaseExplanation | null>(null);
+  const [explaining, setExplaining] = useState(false);
+  const [explainErr, setExplainErr] = useState<string | null>(null);
+  const [chosenFace, setChosenFace] = useState<number | null>(null);
+  const [method, setMethod] = useState<string | null>(null);
+  const [opacity, setOpacity] = useState(0.7);
 
   useEffect(() => {
     let live = true;
@@ -39,10 +61,23 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
       (u) => live && setImg(u),
       () => live && setImg(null),
     );
+    // Explanations stored earlier (for this analysis) load with the case.
+    explanations(caseId).then(
+      (r) => live && setRows(r),
+      () => live && setRows([]),
+    );
     return () => {
       live = false;
     };
   }, [caseId, version, reload]);
+
+  useEffect(() => {
+    setLastRun(null);
+    setExplainErr(null);
+    setChosenFace(null);
+  }, [caseId]);
+  // Picking a face in the gallery (a frame) moves the overlay to that frame's explained face.
+  useEffect(() => setChosenFace(null), [frame]);
 
   // Crops load lazily, at most 60, so a long video does not flood the IPC.
   useEffect(() => {
@@ -74,6 +109,25 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const faces = d.faces.filter((f) => f.crop);
   const shownFaces = frame == null ? faces : faces.filter((f) => f.frame_idx === frame);
 
+  const face = selectFace(rows, chosenFace, frame);
+  const overlays = frameOverlays(rows, face);
+  const shown = overlays.find((o) => o.kind === method) ?? overlays[0] ?? null;
+  const camNote = lastRun?.note ?? 'Grad-CAM needs detector weights; artifact views only.';
+
+  const doExplain = async () => {
+    setExplaining(true);
+    setExplainErr(null);
+    try {
+      const run = await explain(c.id, frame);
+      setLastRun(run);
+      setRows(await explanations(c.id));
+    } catch (e) {
+      setExplainErr(`Explain failed: ${toApiError(e).message}`);
+    } finally {
+      setExplaining(false);
+    }
+  };
+
   const doExport = async (format: 'html' | 'json') => {
     setNotice(null);
     try {
@@ -96,6 +150,16 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           </p>
         </div>
         <div class="case-actions">
+          <button
+            class="button button-primary"
+            type="button"
+            onClick={doExplain}
+            disabled={explaining || !d.analysis || c.status === 'running'}
+            title={!d.analysis ? 'Explain needs an analysis of this case' : 'Grad-CAM, artifact views, temporal and blink analysis'}
+            data-testid="explain"
+          >
+            {explaining ? 'Explaining…' : frame != null ? `Explain frame ${frame}` : 'Explain'}
+          </button>
           <button class="button" type="button" onClick={() => rerun(c.id)} data-testid="rerun">
             Re-run
           </button>
@@ -108,27 +172,83 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
         </div>
       </div>
       {notice && <div class="banner" data-testid="export-notice">{notice}</div>}
+      {explainErr && (
+        <div class="banner banner-error" data-testid="explain-error">
+          {explainErr}
+        </div>
+      )}
+      {lastRun && (
+        <div class="banner" data-testid="explain-done">
+          Explained frame {lastRun.frame}: {lastRun.faces} face(s), {lastRun.seconds_per_face.toFixed(2)} s per face
+          {lastRun.findings.length > 0 && ` · ${lastRun.findings.length} video finding(s) below`}
+        </div>
+      )}
 
       <div class="case-grid">
         <section class="panel media-panel">
           <div class="media-box">
             {img ? (
               <img src={img} alt={c.title} data-testid="media-image" />
-            ) : (
+            ) : overlay && shown ? null : (
               <div class="media-placeholder muted">
                 {d.media.kind === 'image' ? 'Loading image…' : `${d.media.kind}: ${d.frames.length} sampled frames — see the timeline and faces`}
               </div>
             )}
-            {overlay && (
+            {overlay && shown && (
+              <img
+                class={img ? 'heat-overlay' : 'heat-frame'}
+                src={shown.url!}
+                alt={`${shown.title}, frame ${shown.frame_idx}`}
+                style={{ opacity }}
+                data-testid="heat-overlay"
+              />
+            )}
+            {overlay && !shown && (
               <div class="overlay-note" data-testid="overlay-not-computed">
-                Heat-map: not computed for this analysis
+                {rows.length === 0 ? 'Heat-map overlay: not computed — press Explain' : camNote}
+              </div>
+            )}
+            {overlay && shown && !img && (
+              <div class="overlay-note">
+                {shown.title} over frame {shown.frame_idx} (the face's frame; videos have no still to overlay)
               </div>
             )}
           </div>
-          <label class="toggle">
-            <input type="checkbox" checked={overlay} onChange={() => setOverlay(!overlay)} data-testid="overlay-toggle" />
-            Heat-map overlay
-          </label>
+          <div class="overlay-controls">
+            <label class="toggle">
+              <input type="checkbox" checked={overlay} onChange={() => setOverlay(!overlay)} data-testid="overlay-toggle" />
+              Heat-map overlay
+            </label>
+            {overlay && overlays.length > 0 && (
+              <>
+                <select
+                  value={shown?.kind ?? ''}
+                  onChange={(e) => setMethod((e.target as HTMLSelectElement).value)}
+                  data-testid="overlay-method"
+                  aria-label="Heat-map method"
+                >
+                  {overlays.map((o) => (
+                    <option key={o.kind} value={o.kind}>
+                      {o.title}
+                    </option>
+                  ))}
+                </select>
+                <label class="toggle">
+                  Opacity
+                  <input
+                    type="range"
+                    min={0}
+                    max={1}
+                    step={0.05}
+                    value={opacity}
+                    onInput={(e) => setOpacity(Number((e.target as HTMLInputElement).value))}
+                    data-testid="overlay-opacity"
+                  />
+                </label>
+              </>
+            )}
+          </div>
+          {overlay && shown && <p class="muted small" data-testid="overlay-summary">{shown.summary}</p>}
         </section>
 
         <section class="panel verdict-panel">
@@ -186,6 +306,15 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           )}
         </section>
       </div>
+
+      <ExplainPanel
+        rows={rows}
+        face={face}
+        last={lastRun}
+        isVideo={d.media.kind !== 'image'}
+        faces={explainedFaces(rows)}
+        onFace={setChosenFace}
+      />
 
       <section class="panel">
         <h3 class="panel-title">Frame timeline</h3>
@@ -248,6 +377,8 @@ function describe(action: string, details: unknown): string {
       return 'started an analysis';
     case 'analysis_end':
       return `finished the analysis: ${String(d.status).replace('_', ' ')}${typeof d.score === 'number' ? ` (${d.score.toFixed(3)})` : ''}`;
+    case 'explain':
+      return `stored an explanation (${String(d.kind ?? 'view').replace(/_/g, ' ')}${d.face_id != null ? `, face ${String(d.face_id)}` : ''})`;
     case 'analysis_interrupted':
       return 'analysis was interrupted';
     default:

@@ -191,6 +191,46 @@ export const exportReport = (caseId: number, format: 'html' | 'json', path: stri
 export const faceImage = (caseId: number, faceId: number) => call<string>('face_image', { caseId, faceId });
 export const mediaImage = (caseId: number) => call<string | null>('media_image', { caseId });
 
+/** Mirrors `verity::explain::case::CaseExplanation`: what one press of Explain produced. */
+export interface CaseExplanation {
+  case_id: number;
+  analysis_id: number;
+  /** The sampled frame whose faces were explained. */
+  frame: number;
+  faces: number;
+  /** Explanation row ids written. */
+  outputs: number[];
+  seconds_per_face: number;
+  /** One line per video track: temporal summary and blink finding. */
+  findings: string[];
+  /** Why Grad-CAM is absent (no weights) or only illustrative (untrained profile). */
+  note: string | null;
+}
+
+/** Mirrors `verity_desk::commands::ExplanationView`: a stored explanation and its picture. */
+export interface Explanation {
+  id: number;
+  face_id: number | null;
+  frame_idx: number | null;
+  /** gradcam_cnn | gradcam_vit | rollout | noise | spectrum | ela | boundary | temporal | blink */
+  kind: string;
+  /** crop | frame | region | plot */
+  space: string;
+  blob: string | null;
+  /** One line for the analyst. */
+  summary: string;
+  data: Record<string, unknown>;
+  created_at: string;
+  /** The PNG as a `data:` URL; null when the row has no picture. */
+  url: string | null;
+}
+
+/** Explains `frame` (null: the most suspicious frame) of a case; runs off the UI thread. */
+export const explain = (caseId: number, frame: number | null) =>
+  call<CaseExplanation>('explain', { caseId, frame });
+/** The stored explanations of the case's latest analysis (newest per view). */
+export const explanations = (caseId: number) => call<Explanation[]>('explanations', { caseId });
+
 /** Subscribes to the worker's event stream; resolves to the unsubscribe function. */
 export function onAnalysisEvent(handler: (e: AnalysisEvent) => void): Promise<UnlistenFn> {
   return guarded(() => listen<AnalysisEvent>('analysis', (e) => handler(e.payload)));
