@@ -452,8 +452,9 @@ impl Analyzer {
     }
 }
 
-/// Applies the settings' fusion override and precision to a loaded detector.
-fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDetector> {
+/// Applies the settings' fusion override and precision to a loaded detector (shared by the
+/// pipeline and explain).
+pub fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDetector> {
     if let Some(f) = &settings.fusion {
         d.set_fusion(f.parse()?)?;
     }

@@ -200,22 +200,9 @@ pub fn load_detector(settings: &Settings) -> Result<Option<LoadedDetector>> {
     let Some(dir) = crate::pipeline::find_profile(settings) else {
         return Ok(None);
     };
-    let loaded = crate::device::select(settings.device).and_then(|device| {
-        let mut d = LoadedDetector::load(&dir, device)?;
-        if let Some(f) = &settings.fusion {
-            d.set_fusion(f.parse()?)?;
-        }
-        let kind = match settings.precision {
-            crate::config::Precision::Fp32 => tch::Kind::Float,
-            crate::config::Precision::Fp16 => tch::Kind::Half,
-            crate::config::Precision::Bf16 => tch::Kind::BFloat16,
-        };
-        // Half precision only on CUDA, as in the pipeline; the CPU stays fp32.
-        if kind != tch::Kind::Float && d.device().is_cuda() {
-            d.set_precision(kind)?;
-        }
-        Ok(d)
-    });
+    let loaded = crate::device::select(settings.device)
+        .and_then(|device| LoadedDetector::load(&dir, device))
+        .and_then(|d| crate::pipeline::configure(d, settings));
     match loaded {
         Ok(d) => Ok(Some(d)),
         Err(e) if settings.profile.is_some() => Err(e),
