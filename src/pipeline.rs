@@ -364,7 +364,7 @@ impl Analyzer {
                 for chunk in (0..crops.len()).collect::<Vec<_>>().chunks(self.settings.batch_size) {
                     let refs: Vec<&image::RgbImage> = chunk.iter().map(|&i| &crops[i]).collect();
                     let out = det.score(&refs)?;
-                    let emb: Vec<(i64, &[f32], Option<&[f32]>)> =
+                    let emb: Vec<crate::store::EmbeddingRow> =
                         chunk.iter().zip(&out).map(|(&i, s)| (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref())).collect();
                     store.add_embeddings(&emb)?;
                     for (&i, s) in chunk.iter().zip(out) {

@@ -321,7 +321,7 @@ fn run() -> Result<ExitCode> {
             } else if cases.is_empty() {
                 println!("no cases");
             } else {
-                println!("{:>5}  {:<12} {:<8} {:<30} {}", "case", "status", "score", "file", "note");
+                println!("{:>5}  {:<12} {:<8} {:<30} note", "case", "status", "score", "file");
                 for c in cases {
                     let score = c.score.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into());
                     let band = c.band.clone().unwrap_or_else(|| c.status.clone());

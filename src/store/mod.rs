@@ -15,6 +15,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// (face id, CLIP embedding, CNN embedding) of one scored face, as written by the pipeline.
+pub type EmbeddingRow<'a> = (i64, &'a [f32], Option<&'a [f32]>);
+/// (CLIP embedding, CNN embedding) of one face, as read back.
+pub type Embeddings = (Vec<f32>, Option<Vec<f32>>);
+
 pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -305,7 +310,7 @@ impl Store {
     /// case when the same content was imported before.
     pub fn import(&mut self, media: &NewMedia, actor: &str) -> Result<Imported> {
         let sha = hash_path(&media.original_path)?;
-        if let Some((media_id, case_id)) = self
+        if let Some((media_id, Some(case_id))) = self
             .conn
             .query_row(
                 "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1",
@@ -314,10 +319,8 @@ impl Store {
             )
             .optional()?
         {
-            if let Some(case_id) = case_id {
-                append_audit(&self.conn, actor, "reimport", Some(case_id), &serde_json::json!({"path": media.original_path}))?;
-                return Ok(Imported { case_id, media_id, sha256: sha, existing: true });
-            }
+            append_audit(&self.conn, actor, "reimport", Some(case_id), &serde_json::json!({"path": media.original_path}))?;
+            return Ok(Imported { case_id, media_id, sha256: sha, existing: true });
         }
         let blob = self.blobs.put(&media.original_path, &sha)?;
         let name = media
@@ -669,7 +672,7 @@ impl Store {
     }
 
     /// Stores the embeddings of scored faces (for temporal analysis) in one transaction.
-    pub fn add_embeddings(&mut self, rows: &[(i64, &[f32], Option<&[f32]>)]) -> Result<()> {
+    pub fn add_embeddings(&mut self, rows: &[EmbeddingRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut st = tx.prepare_cached("INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)")?;
@@ -682,7 +685,7 @@ impl Store {
     }
 
     /// (CLIP, CNN) embeddings of a face, when it was scored.
-    pub fn embeddings(&self, face_id: i64) -> Result<Option<(Vec<f32>, Option<Vec<f32>>)>> {
+    pub fn embeddings(&self, face_id: i64) -> Result<Option<Embeddings>> {
         Ok(self
             .conn
             .query_row("SELECT clip, cnn FROM embeddings WHERE face_id = ?1", [face_id], |r| {
