@@ -3,13 +3,10 @@
 //! and must say what is wrong in a message that names the file.
 mod common;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
 
 use image::{Rgb, RgbImage};
 use verity::media::{self, Limits, SampleParams};
@@ -17,31 +14,7 @@ use verity::Error;
 
 /// `ffmpeg <args> <out>`, cached by argument list in `target/fixtures/media/`.
 fn ffmpeg(name: &str, args: &[&str]) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let dir = common::repo_root().join("target/fixtures/media");
-    let mut hasher = DefaultHasher::new();
-    args.hash(&mut hasher);
-    let out = dir.join(format!(
-        "{:012x}-{name}",
-        hasher.finish() & 0xffff_ffff_ffff
-    ));
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if !out.exists() {
-        std::fs::create_dir_all(&dir).unwrap();
-        let tmp = dir.join(format!("tmp-{name}"));
-        let status = Command::new("ffmpeg")
-            .args(["-hide_banner", "-loglevel", "error", "-y"])
-            .args(
-                args.iter()
-                    .map(|a| a.replace("{astronaut}", common::astronaut().to_str().unwrap())),
-            )
-            .arg(&tmp)
-            .status()
-            .expect("the FFmpeg CLI (Debian package `ffmpeg`) is needed to make test videos");
-        assert!(status.success(), "ffmpeg {args:?} failed");
-        std::fs::rename(&tmp, &out).unwrap();
-    }
-    out
+    common::ffmpeg_cached(name, args, &[])
 }
 
 /// A 2 s, 160×120, 25 fps pan in `name`'s container; extra encoder args after the filter.

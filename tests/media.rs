@@ -4,12 +4,9 @@
 //! cancel flag.
 mod common;
 
-use std::collections::hash_map::DefaultHasher;
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use image::{ImageBuffer, Luma, Rgb, RgbImage, Rgba};
 use verity::media::{self, Frame, Limits, MediaKind, SampleParams};
@@ -18,40 +15,10 @@ use verity::Error;
 /// A pan over the astronaut photo at 160×120, 25 fps, 2 s.
 const PAN: &str = "crop=256:192:'64+t*40':'64+t*30',scale=160:120,setsar=1";
 
-/// Runs `ffmpeg <args> <out>` once per distinct argument list and caches the result in
-/// `target/fixtures/media/`. Inputs are given as `{astronaut}` / `{marker}` placeholders.
+/// Runs `ffmpeg <args> <out>` once per distinct argument list (cached in
+/// `target/fixtures/media/`). Inputs are given as `{astronaut}` / `{marker}` placeholders.
 fn ffmpeg(name: &str, args: &[&str]) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let dir = common::repo_root().join("target/fixtures/media");
-    let mut hasher = DefaultHasher::new();
-    args.hash(&mut hasher);
-    let out = dir.join(format!(
-        "{:012x}-{name}",
-        hasher.finish() & 0xffff_ffff_ffff
-    ));
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    if out.exists() {
-        return out;
-    }
-    std::fs::create_dir_all(&dir).unwrap();
-    let marker = marker_png();
-    let tmp = dir.join(format!("tmp-{name}"));
-    let args: Vec<String> = args
-        .iter()
-        .map(|a| {
-            a.replace("{astronaut}", common::astronaut().to_str().unwrap())
-                .replace("{marker}", marker.to_str().unwrap())
-        })
-        .collect();
-    let status = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-y"])
-        .args(&args)
-        .arg(&tmp)
-        .status()
-        .expect("the FFmpeg CLI (Debian package `ffmpeg`) is needed to make test videos");
-    assert!(status.success(), "ffmpeg {args:?} failed");
-    std::fs::rename(&tmp, &out).unwrap();
-    out
+    common::ffmpeg_cached(name, args, &[("{marker}", &marker_png())])
 }
 
 /// 160×120 blue picture with a red block in the top-left corner: shows orientation.

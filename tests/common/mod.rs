@@ -75,3 +75,41 @@ pub fn read_safetensors(path: &Path) -> std::collections::HashMap<String, tch::T
 pub fn astronaut() -> PathBuf {
     repo_root().join("tests/data/astronaut.png")
 }
+
+/// Runs `ffmpeg <args> <out>` once per distinct argument list and caches the result in
+/// `target/fixtures/media/`. `{astronaut}` in an argument is the test photo; `vars` adds other
+/// placeholders (e.g. `("{marker}", path)`).
+pub fn ffmpeg_cached(name: &str, args: &[&str], vars: &[(&str, &Path)]) -> PathBuf {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let dir = repo_root().join("target/fixtures/media");
+    let mut hasher = DefaultHasher::new();
+    args.hash(&mut hasher);
+    let out = dir.join(format!("{:012x}-{name}", hasher.finish() & 0xffff_ffff_ffff));
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    if out.exists() {
+        return out;
+    }
+    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = dir.join(format!("tmp-{name}"));
+    let astronaut = astronaut();
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| {
+            let mut a = a.replace("{astronaut}", astronaut.to_str().unwrap());
+            for (k, v) in vars {
+                a = a.replace(k, v.to_str().unwrap());
+            }
+            a
+        })
+        .collect();
+    let status = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(&args)
+        .arg(&tmp)
+        .status()
+        .expect("the FFmpeg CLI (Debian package `ffmpeg`) is needed to make test videos");
+    assert!(status.success(), "ffmpeg {args:?} failed");
+    std::fs::rename(&tmp, &out).unwrap();
+    out
+}
