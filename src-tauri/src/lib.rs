@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use tauri::Manager;
 
 pub mod commands;
+pub mod retrain;
 pub mod state;
 
 /// The advice printed when there is no display to open a window on; `make run` prints the same.
@@ -62,6 +63,11 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::media_image,
             commands::explain,
             commands::explanations,
+            retrain::retrain_status,
+            retrain::retrain_start,
+            retrain::retrain_cancel,
+            retrain::retrain_accept,
+            retrain::retrain_discard,
         ])
 }
 

@@ -404,9 +404,36 @@ fn run() -> Result<ExitCode> {
             let mut dcfg = dataset::DatasetConfig::new(parent_profile.preprocessing.align_template(), models.join("cache/faces"));
             dcfg.size = parent_profile.preprocessing.size;
             let cancel = AtomicBool::new(false);
-            let data_set = if *from_reviews {
+            let mut cfg = trainer::TrainConfig { train_cnn: *train_cnn, resume: *resume, thresholds: settings.thresholds, ..Default::default() };
+            if let Some(e) = epochs { cfg.epochs = *e; }
+            if let Some(b) = batch_size { cfg.batch_size = *b; }
+            if let Some(l) = lr { cfg.lr = *l; }
+            if let Some(sd) = seed { cfg.seed = *sd; }
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps {elapsed} eta {eta}").unwrap());
+            let on_progress = |p: &trainer::TrainProgress| match p {
+                trainer::TrainProgress::Step { epoch, epochs, step, total_steps, loss, .. } => {
+                    bar.set_length(*total_steps);
+                    bar.set_position(*step);
+                    bar.set_message(format!("{epoch}/{epochs} loss {loss:.4}"));
+                }
+                trainer::TrainProgress::EpochDone(e) => bar.println(format!(
+                    "epoch {:>3}: loss {:.4}  val AUC {}  EER {}  ({:.1} s)",
+                    e.epoch,
+                    e.loss,
+                    e.val_auc.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    e.val_eer.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    e.seconds
+                )),
+                trainer::TrainProgress::Evaluating { .. } => {}
+            };
+            let sum = if *from_reviews {
+                // The same path as the app's "Retrain from reviews" (train::retrain): split per
+                // class by case, at least 2 cases of each class.
                 let store = Store::open(&settings.data_dir())?;
-                dataset::reviews_dataset(&store, &dcfg)?
+                let (sum, counts) = verity::train::retrain::train_from_reviews(&store, &parent_dir, &models.join("cache/faces"), &out, name, &cfg, dcfg.val_fraction, 2, dev, &on_progress, &cancel)?;
+                println!("adjudicated cases: {} fake, {} real ({} labelled cases without faces left out)", counts.fake_cases, counts.real_cases, counts.skipped);
+                sum
             } else {
                 let Some(dir) = data else { bail!("give --data <folder> or --from-reviews") };
                 let mtcnn = verity::faces::mtcnn::Mtcnn::load(&verity::faces::mtcnn::Mtcnn::default_dir(), dev)?;
@@ -416,34 +443,11 @@ fn run() -> Result<ExitCode> {
                     bar.set_position(p.done as u64);
                 }, &cancel)?;
                 bar.finish_and_clear();
-                ds
-            };
-            for w in &data_set.warnings {
-                eprintln!("warning: {w}");
-            }
-            let mut cfg = trainer::TrainConfig { train_cnn: *train_cnn, resume: *resume, thresholds: settings.thresholds, ..Default::default() };
-            if let Some(e) = epochs { cfg.epochs = *e; }
-            if let Some(b) = batch_size { cfg.batch_size = *b; }
-            if let Some(l) = lr { cfg.lr = *l; }
-            if let Some(sd) = seed { cfg.seed = *sd; }
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps {elapsed} eta {eta}").unwrap());
-            let sum = trainer::train(&parent_dir, &data_set, &out, name, &cfg, dev, &|p| match p {
-                trainer::TrainProgress::Step { epoch, epochs, step, total_steps, loss, .. } => {
-                    bar.set_length(*total_steps);
-                    bar.set_position(*step);
-                    bar.set_message(format!("{}/{} loss {loss:.4}", epoch + 1, epochs));
+                for w in &ds.warnings {
+                    eprintln!("warning: {w}");
                 }
-                trainer::TrainProgress::EpochDone(e) => bar.println(format!(
-                    "epoch {:>3}: loss {:.4}  val AUC {}  EER {}  ({:.1} s)",
-                    e.epoch + 1,
-                    e.loss,
-                    e.val_auc.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
-                    e.val_eer.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
-                    e.seconds
-                )),
-                trainer::TrainProgress::Evaluating { .. } => {}
-            }, &cancel)?;
+                trainer::train(&parent_dir, &ds, &out, name, &cfg, dev, &on_progress, &cancel)?
+            };
             bar.finish_and_clear();
             println!("trained profile '{}' in {:.1} s → {}", sum.profile, sum.seconds, sum.profile_dir.display());
             let auc = |r: &Option<verity::train::metrics::Report>| r.as_ref().and_then(|r| r.auc).map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());

@@ -6,6 +6,7 @@
 pub mod dataset;
 pub mod losses;
 pub mod metrics;
+pub mod retrain;
 pub mod sbi;
 pub mod swap;
 pub mod trainer;

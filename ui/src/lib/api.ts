@@ -249,3 +249,47 @@ export function pickReportPath(defaultName: string, format: 'html' | 'json'): Pr
     save({ title: 'Export case report', defaultPath: defaultName, filters: [{ name: format.toUpperCase(), extensions: [format] }] }),
   );
 }
+
+// ---- Retrain from reviews (verity_desk::retrain) ----
+
+/** Mirrors `verity::train::retrain::RetrainOptions`. */
+export interface RetrainOptions { epochs: number; lr: number; batch_size: number; seed: number; val_fraction: number; min_cases_per_class: number }
+/** Mirrors `retrain::LabelCounts`: adjudicated cases (and their faces) per class. */
+export interface LabelCounts { fake_cases: number; real_cases: number; fake_faces: number; real_faces: number; skipped: number }
+/** Mirrors `retrain::Metrics`: one row of the before/after table. */
+export interface RetrainMetrics {
+  n: number; n_fake: number; n_real: number; auc: number | null; eer: number | null; accuracy: number | null;
+  average_precision: number | null; ece: number; review_share: number;
+}
+/** Mirrors `retrain::Candidate`. */
+export interface RetrainCandidate {
+  name: string; parent: string; created_at: string; analyst: string; options: RetrainOptions; counts: LabelCounts;
+  train_faces: [number, number]; val_faces: [number, number]; before: RetrainMetrics | null; after: RetrainMetrics | null;
+  epochs: { epoch: number; loss: number }[]; seconds: number;
+}
+/** Mirrors `retrain::RetrainProgress` (tagged by `phase`). */
+export type RetrainProgress =
+  | { phase: 'preparing_data' | 'evaluating_before' | 'evaluating_after' | 'saving' }
+  | { phase: 'training'; epoch: number; epochs: number; step: number; total_steps: number; loss: number };
+/** Mirrors `verity_desk::retrain::RetrainStatus`. */
+export interface RetrainStatus {
+  counts: LabelCounts | null; parent: string | null; parent_error: string | null; refusal: string | null;
+  running: boolean; progress: RetrainProgress | null; last_error: string | null; candidate: RetrainCandidate | null;
+  defaults: RetrainOptions;
+}
+/** Mirrors `verity_desk::retrain::RetrainEvent` (the `retrain` event stream). */
+export type RetrainEvent =
+  | { kind: 'progress'; progress: RetrainProgress }
+  | { kind: 'finished'; candidate: RetrainCandidate }
+  | { kind: 'failed'; code: string; message: string }
+  | { kind: 'cancelled' };
+
+export const retrainStatus = () => call<RetrainStatus>('retrain_status');
+export const retrainStart = (options: RetrainOptions | null = null) => call<null>('retrain_start', { options });
+export const retrainCancel = () => call<boolean>('retrain_cancel');
+/** Installs the candidate as a profile and selects it; resolves to the profile name. */
+export const retrainAccept = (name: string) => call<string>('retrain_accept', { name });
+export const retrainDiscard = (name: string) => call<null>('retrain_discard', { name });
+export function onRetrainEvent(handler: (e: RetrainEvent) => void): Promise<UnlistenFn> {
+  return guarded(() => listen<RetrainEvent>('retrain', (e) => handler(e.payload)));
+}
