@@ -18,6 +18,7 @@ import {
 import type { Bucket, SortKey } from './lib/cases';
 import { CaseView } from './components/CaseView';
 import type { JobView } from './components/Jobs';
+import { RetrainPanel } from './components/RetrainPanel';
 import { ReviewQueue } from './components/ReviewQueue';
 import { SettingsView } from './components/SettingsView';
 import { Sidebar } from './components/Sidebar';
@@ -26,7 +27,7 @@ import { TopBar, type Theme } from './components/TopBar';
 import { Workspace } from './components/Workspace';
 
 const THEME_KEY = 'verity.theme';
-export type View = 'cases' | 'review' | 'settings';
+export type View = 'cases' | 'review' | 'retrain' | 'settings';
 
 function initialTheme(): Theme {
   const saved = globalThis.localStorage?.getItem(THEME_KEY);
@@ -194,6 +195,7 @@ export function App() {
             [
               ['cases', 'Cases'],
               ['review', `Review queue${counts.review ? ` · ${counts.review}` : ''}`],
+              ['retrain', 'Retrain'],
               ['settings', 'Settings'],
             ] as [View, string][]
           ).map(([v, label]) => (
@@ -241,6 +243,8 @@ export function App() {
                 refresh();
               }}
             />
+          ) : view === 'retrain' ? (
+            <RetrainPanel onAccepted={() => refresh()} />
           ) : view === 'review' ? (
             <ReviewQueue
               analyst={analyst}

@@ -1,0 +1,160 @@
+// The Retrain screen in a real browser engine (Debian's Chromium via playwright-core) over the
+// built UI, with the Tauri IPC mocked (tests/retrain-mock.ts): refusal with too few labels,
+// start → progress events → before/after table with coloured deltas → accept; dark and light
+// screenshots at 1366×768.
+// @vitest-environment node
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize, resolve } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, expect, test } from 'vitest';
+import { build } from 'vite';
+import { chromium, type Browser, type Page } from 'playwright-core';
+
+const UI = resolve(__dirname, '..');
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const SHOTS = resolve(UI, '..', 'target', 'ui-tests');
+const APP_INFO = { version: '0.1.0', device: { kind: 'cpu', name: 'CPU (2 threads)', cuda_devices: 0, threads: 2 } };
+const TYPES: Record<string, string> = { '.html': 'text/html', '.js': 'text/javascript', '.css': 'text/css', '.svg': 'image/svg+xml', '.woff2': 'font/woff2' };
+
+let outDir: string;
+let server: Server;
+let baseUrl: string;
+let browser: Browser;
+let mockScript: string;
+
+beforeAll(async () => {
+  outDir = mkdtempSync(join(tmpdir(), 'verity-ui-retrain-'));
+  await build({ root: UI, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
+  const mock = await build({
+    root: UI,
+    configFile: false,
+    logLevel: 'warn',
+    build: { write: false, minify: false, lib: { entry: join(UI, 'tests', 'retrain-mock.ts'), formats: ['iife'], name: 'retrainMock' } },
+  });
+  const outputs = (Array.isArray(mock) ? mock : [mock]) as { output: { code?: string }[] }[];
+  mockScript = outputs[0].output[0].code ?? '';
+  server = createServer((req, res) => {
+    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = normalize(join(outDir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(outDir) || !existsSync(file)) {
+      res.writeHead(path === '/favicon.ico' ? 204 : 404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] });
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
+  if (outDir) rmSync(outDir, { recursive: true, force: true });
+});
+
+async function openRetrain(fake: number, real: number): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  await page.addInitScript(
+    ({ appInfo, fake, real }) => {
+      (window as unknown as { __retrainMock: unknown }).__retrainMock = { appInfo, fake, real };
+    },
+    { appInfo: APP_INFO, fake, real },
+  );
+  await page.addInitScript({ content: mockScript });
+  await page.goto(baseUrl);
+  await page.click('[data-testid=tab-retrain]');
+  await page.locator('[data-testid=retrain-start]').waitFor();
+  return { page, errors };
+}
+
+const calls = (page: Page) => page.evaluate(() => window.__verityCalls.map((c) => c.cmd));
+
+test('too few adjudicated cases: counts, a readable refusal, Start disabled', async () => {
+  const { page, errors } = await openRetrain(3, 0);
+  expect(await page.textContent('[data-testid=retrain-fake]')).toBe('3');
+  expect(await page.textContent('[data-testid=retrain-real]')).toBe('0');
+  expect(await page.textContent('[data-testid=retrain-refusal]')).toContain(
+    'you have 3 fake and 0 real — review more cases in the queue',
+  );
+  expect(await page.isDisabled('[data-testid=retrain-start]')).toBe(true);
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('start → progress events → before/after table → accept', async () => {
+  const { page, errors } = await openRetrain(14, 16);
+  expect(await page.textContent('[data-testid=retrain-parent]')).toBe('gend-clip-l14');
+  expect(await page.locator('[data-testid=retrain-refusal]').count()).toBe(0);
+  await page.click('[data-testid=retrain-start]');
+  await page.locator('[data-testid=retrain-progress]').waitFor();
+  expect(await calls(page)).toContain('retrain_start');
+
+  await page.evaluate(() => window.__retrain.emit({ phase: 'evaluating_before' }));
+  await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Evaluating the current profile');
+  await page.evaluate(() =>
+    window.__retrain.emit({ phase: 'training', epoch: 2, epochs: 3, step: 6, total_steps: 12, loss: 0.43218 }),
+  );
+  await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Training — epoch 2/3 · step 6/12 · loss 0.4322');
+  expect(await page.getAttribute('[data-testid=retrain-progress] [role=progressbar]', 'aria-valuenow')).toBe('50');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-progress.png') });
+  await page.evaluate(() => window.__retrain.emit({ phase: 'evaluating_after' }));
+  await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Evaluating the candidate');
+
+  await page.evaluate(() => window.__retrain.finish());
+  await page.locator('[data-testid=retrain-result]').waitFor();
+  expect(await page.locator('[data-testid=retrain-progress]').count()).toBe(0);
+  const row = (k: string) => page.locator(`[data-testid=metric-${k}] td`).allTextContents();
+  expect(await row('auc')).toEqual(['0.810', '0.930', '+0.120']);
+  expect(await row('eer')).toEqual(['25.0 %', '12.5 %', '−12.5 pp']);
+  expect(await row('accuracy')).toEqual(['71.0 %', '87.5 %', '+16.5 pp']);
+  expect(await row('ece')).toEqual(['0.120', '0.150', '+0.030']);
+  expect(await row('review_share')).toEqual(['40.0 %', '25.0 %', '−15.0 pp']);
+  expect(await row('n')).toEqual(['24', '24', '']);
+  // Lower EER is better (green); a higher calibration error is worse (red).
+  expect(await page.getAttribute('[data-testid=metric-eer] td.delta', 'class')).toContain('delta-good');
+  expect(await page.getAttribute('[data-testid=metric-auc] td.delta', 'class')).toContain('delta-good');
+  expect(await page.getAttribute('[data-testid=metric-ece] td.delta', 'class')).toContain('delta-bad');
+  const goodColour = await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=metric-auc] td.delta')!).color);
+  const badColour = await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=metric-ece] td.delta')!).color);
+  expect(goodColour).not.toBe(badColour);
+  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-result.png') });
+  await page.click('[data-testid=theme-toggle]');
+  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-result-light.png') });
+  // No horizontal overflow at 1366×768.
+  const overflow = await page.evaluate(() => {
+    const w = document.querySelector('.workspace') as HTMLElement;
+    return w.scrollWidth - w.clientWidth;
+  });
+  expect(overflow).toBe(0);
+
+  await page.click('[data-testid=retrain-accept]');
+  await expect.poll(() => page.textContent('[data-testid=retrain-note]')).toBe(
+    'Installed and selected profile gend-clip-l14-reviews-20260301-101500-000: new analyses use it.',
+  );
+  const accept = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'retrain_accept');
+  expect(accept?.payload).toEqual({ name: 'gend-clip-l14-reviews-20260301-101500-000' });
+  expect(await page.locator('[data-testid=retrain-result]').count()).toBe(0);
+  await expect.poll(() => page.textContent('[data-testid=retrain-parent]')).toBe('gend-clip-l14-reviews-20260301-101500-000');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('cancel returns to the start state and says the profile is unchanged', async () => {
+  const { page, errors } = await openRetrain(5, 5);
+  await page.click('[data-testid=retrain-start]');
+  await page.locator('[data-testid=retrain-cancel]').waitFor();
+  await page.click('[data-testid=retrain-cancel]');
+  await expect.poll(() => page.textContent('[data-testid=retrain-note]')).toBe('Retrain cancelled; the current profile is unchanged.');
+  expect(await page.locator('[data-testid=retrain-progress]').count()).toBe(0);
+  expect(await calls(page)).toContain('retrain_cancel');
+  expect(errors).toEqual([]);
+  await page.close();
+});
