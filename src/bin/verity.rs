@@ -218,6 +218,30 @@ enum ModelsCmd {
         #[arg(long, default_value_t = 0)]
         seed: i64,
     },
+    /// Compose an UNTRAINED parent profile from fetched bases (CLIP [+ CNN]), to train with `verity train --parent`
+    Compose {
+        /// Profile name ("-untrained" is appended)
+        #[arg(long)]
+        name: String,
+        /// CLIP base: a model under <models>/base/ (e.g. clip-vit-large-patch14) or its folder
+        #[arg(long)]
+        clip: String,
+        /// Forensic CNN base (e.g. efficientnet-b4, xception)
+        #[arg(long)]
+        cnn: Option<String>,
+        /// concat, weighted or slerp
+        #[arg(long, default_value = "concat")]
+        fusion: String,
+        /// α of weighted / t of slerp
+        #[arg(long, default_value_t = 0.5)]
+        alpha: f64,
+        /// gend (linear head on the CLIP CLS feature, CLIP only) or seed (fusion + MLP)
+        #[arg(long, default_value = "seed")]
+        head: String,
+        /// Seed of the random fusion/head weights
+        #[arg(long, default_value_t = 0)]
+        seed: i64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -568,6 +592,13 @@ fn models(cmd: &ModelsCmd, settings: &Settings) -> Result<ExitCode> {
             let out = out.clone().unwrap_or_else(|| dir.join("profiles").join(format!("{preset}-untrained")));
             let p = verity::models::profile::create_random_profile(&out, preset, *seed)?;
             println!("created UNTRAINED profile '{}' in {} — its scores are labelled untrained and are not verdicts", p.name, out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCmd::Compose { name, clip, cnn, fusion, alpha, head, seed } => {
+            use verity::models::compose;
+            let spec = compose::ComposeSpec { name: name.clone(), clip: clip.clone(), cnn: cnn.clone(), fusion: compose::fusion_mode(fusion, *alpha)?, head: head.parse()?, seed: *seed };
+            let p = compose::compose(&dir, &spec)?;
+            println!("composed UNTRAINED profile '{}' in {} — train it with: verity train --parent {} --name <new name> --from-reviews (or --data <folder>)", p.name, p.dir.display(), p.name);
             Ok(ExitCode::SUCCESS)
         }
     }

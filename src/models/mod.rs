@@ -1,6 +1,7 @@
 //! The networks, written in `tch::nn` with variable names equal to the published checkpoints'
 //! keys so real weights load unchanged.
 pub mod clip;
+pub mod compose;
 pub mod detector;
 pub mod efficientnet;
 pub mod fusion;
