@@ -3,7 +3,6 @@
 //! same with a colour cast): readable refusals (no profile, too few labels), a candidate with
 //! before/after metrics on the same held-out cases while the active profile stays untouched,
 //! accept installs it, discard deletes it, cancel leaves nothing behind, all audited.
-mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
