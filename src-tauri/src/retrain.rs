@@ -25,7 +25,7 @@ pub const EVENT: &str = "retrain";
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RetrainEvent {
     Progress { progress: RetrainProgress },
-    Finished { candidate: Candidate },
+    Finished { candidate: Box<Candidate> },
     Failed { code: &'static str, message: String },
     Cancelled,
 }
@@ -179,7 +179,9 @@ pub async fn retrain_start<R: tauri::Runtime>(
                 &cancel,
             );
             let event = match result {
-                Ok(candidate) => RetrainEvent::Finished { candidate },
+                Ok(candidate) => RetrainEvent::Finished {
+                    candidate: Box::new(candidate),
+                },
                 Err(verity::Error::Cancelled) => RetrainEvent::Cancelled,
                 Err(e) => {
                     let e = CommandError::from(e);
