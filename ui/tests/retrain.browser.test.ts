@@ -74,6 +74,7 @@ async function openRetrain(fake: number, real: number): Promise<{ page: Page; er
   return { page, errors };
 }
 
+const theme = (page: Page) => page.evaluate(() => document.documentElement.dataset.theme ?? 'unknown');
 const calls = (page: Page) => page.evaluate(() => window.__verityCalls.map((c) => c.cmd));
 
 test('too few adjudicated cases: counts, a readable refusal, Start disabled', async () => {
@@ -104,7 +105,8 @@ test('start → progress events → before/after table → accept', async () => 
   await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Training — epoch 2/3 · step 6/12 · loss 0.4322');
   expect(await page.getAttribute('[data-testid=retrain-progress] [role=progressbar]', 'aria-valuenow')).toBe('50');
   mkdirSync(SHOTS, { recursive: true });
-  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-progress.png') });
+  await page.waitForTimeout(300); // the bar's width transition, for the screenshot only
+  await page.screenshot({ path: join(SHOTS, `chromium-retrain-progress-${await theme(page)}.png`) });
   await page.evaluate(() => window.__retrain.emit({ phase: 'evaluating_after' }));
   await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Evaluating the candidate');
 
@@ -125,9 +127,9 @@ test('start → progress events → before/after table → accept', async () => 
   const goodColour = await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=metric-auc] td.delta')!).color);
   const badColour = await page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=metric-ece] td.delta')!).color);
   expect(goodColour).not.toBe(badColour);
-  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-result.png') });
+  await page.screenshot({ path: join(SHOTS, `chromium-retrain-result-${await theme(page)}.png`) });
   await page.click('[data-testid=theme-toggle]');
-  await page.screenshot({ path: join(SHOTS, 'chromium-retrain-result-light.png') });
+  await page.screenshot({ path: join(SHOTS, `chromium-retrain-result-${await theme(page)}.png`) });
   // No horizontal overflow at 1366×768.
   const overflow = await page.evaluate(() => {
     const w = document.querySelector('.workspace') as HTMLElement;
