@@ -298,6 +298,12 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
     );
     assert!(c.dir.join("profile/profile.toml").is_file());
 
+    // The candidate's weights moved away from the parent's.
+    assert_ne!(
+        sha256_file(&c.dir.join("profile/model.safetensors")).unwrap(),
+        s.parent_sha
+    );
+
     // Nothing replaced the active profile.
     let profiles: Vec<String> = list_profiles(&s.models)
         .into_iter()
@@ -338,6 +344,16 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
         .unwrap();
     assert!(c2.name.starts_with("tiny-gend-untrained-reviews-") && c2.name != name);
     assert_eq!(c2.parent, name);
+    // A candidate whose weights were changed after training is refused.
+    let own = c2.dir.join("profile/model.safetensors");
+    let mut bytes = std::fs::read(&own).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&own, bytes).unwrap();
+    let err = retrain::accept(&s.models, &c2.name, &store, "bo")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("SHA-256 mismatch"), "{err}");
     retrain::discard(&s.models, &c2.name, &store, "bo").unwrap();
     assert!(!c2.dir.exists());
     assert_eq!(list_profiles(&s.models).len(), 2);

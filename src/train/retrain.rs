@@ -503,8 +503,18 @@ pub fn accept(models_dir: &Path, name: &str, store: &Store, analyst: &str) -> Re
     let dir = candidate_dir(models_dir, name)?;
     let c = load_candidate(&dir)?;
     let src = dir.join("profile");
-    // Refuse a candidate whose files changed since training (hashes are re-checked on load).
-    load_profile(&src)?;
+    // Refuse a candidate whose own files changed since training (its bases are checked when the
+    // installed profile is loaded, where they can be found).
+    let profile = load_profile(&src)?;
+    for w in &profile.weights {
+        let path = src.join(&w.file);
+        if !crate::models::weights::sha256_file(&path)?.eq_ignore_ascii_case(&w.sha256) {
+            return Err(Error::input(
+                &path,
+                "the candidate's weights changed since training (SHA-256 mismatch); discard it",
+            ));
+        }
+    }
     for f in [CANDIDATE_FILE, "report.html", "metrics.json"] {
         if dir.join(f).is_file() {
             std::fs::copy(dir.join(f), src.join(f))?;
