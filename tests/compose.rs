@@ -153,3 +153,66 @@ fn compose_fusion_and_gend_profiles_from_random_bases() {
         assert!(!models.join("profiles").join(n).exists(), "{n}");
     }
 }
+
+/// The CLI wiring: `verity models compose` writes the profile, and `verity train --from-reviews`
+/// from it (the app's retrain path) refuses readably on a store without decisions.
+#[test]
+fn cli_compose_then_train_from_reviews_refuses_without_decisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let models = tmp.path().join("models");
+    random_bases(&models);
+    let verity = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_verity"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(tmp.path().join("data"))
+            .env("VERITY_MODELS_DIR", &models)
+            .env("VERITY_CONFIG", tmp.path().join("none.toml"))
+            .output()
+            .unwrap()
+    };
+    let out = verity(&[
+        "models",
+        "compose",
+        "--name",
+        "cli-fused",
+        "--clip",
+        "clip-tiny",
+        "--cnn",
+        "effnet-b0",
+        "--fusion",
+        "slerp",
+        "--alpha",
+        "0.25",
+        "--head",
+        "seed",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("composed UNTRAINED profile 'cli-fused-untrained'"),
+        "{text}"
+    );
+    let p = load_profile(&models.join("profiles/cli-fused-untrained")).unwrap();
+    assert_eq!(p.fusion.to_string(), "slerp:0.25");
+
+    let out = verity(&[
+        "train",
+        "--from-reviews",
+        "--parent",
+        "cli-fused-untrained",
+        "--name",
+        "cli-reviews",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("you have 0 fake and 0 real — review more cases"),
+        "{err}"
+    );
+    assert!(!models.join("profiles/cli-reviews").exists());
+}
