@@ -101,8 +101,9 @@ fn compose_fusion_and_gend_profiles_from_random_bases() {
     let s = det.score(&[&face]).unwrap();
     assert!(s[0].prob.is_finite() && (0.0..=1.0).contains(&s[0].prob));
     assert_eq!(det.weight_hashes().len(), 3);
-    // A trainer starts from it (what `verity train --parent tiny-fused-untrained` does).
-    Trainer::new(
+    // A trainer starts from it (what `verity train --parent tiny-fused-untrained` does), and
+    // what it saves counts as trained: its encoders are the installed bases, not random ones.
+    let trainer = Trainer::new(
         &dir,
         &TrainConfig {
             batch_size: 2,
@@ -111,6 +112,17 @@ fn compose_fusion_and_gend_profiles_from_random_bases() {
         Device::Cpu,
     )
     .unwrap();
+    assert!(!trainer.parent().random_encoders());
+    let child = trainer
+        .save_profile(
+            &models.join("profiles/tiny-fused-ft"),
+            "tiny-fused-ft",
+            "test",
+            &serde_json::json!({}),
+        )
+        .unwrap();
+    assert!(child.trained && child.name == "tiny-fused-ft");
+    assert_eq!(child.base_weights.len(), 2);
 
     // GenD head on the CLIP alone.
     let g = compose::compose(

@@ -277,7 +277,7 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
 
     // Before and after on the same held-out cases, both classes present.
     assert!(
-        c.name.starts_with("tiny-gend-untrained-reviews-"),
+        c.name.starts_with("tiny-gend-reviews-") && c.name.ends_with("-untrained"),
         "{}",
         c.name
     );
@@ -316,12 +316,13 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
         s.parent_sha
     );
 
-    // Accept: installed under its name, trained, loadable; the candidate is gone.
+    // Accept: installed under its name, loadable; the candidate is gone.
     let store = Store::open(&s.settings.data_dir()).unwrap();
     let name = retrain::accept(&s.models, &c.name, &store, "bo").unwrap();
     assert_eq!(name, c.name);
     let installed = load_profile(&s.models.join("profiles").join(&name)).unwrap();
-    assert!(installed.trained);
+    // Fine-tuned from a random profile: still labelled untrained, whatever the head learned.
+    assert!(!installed.trained && name.ends_with("-untrained"), "{name}");
     assert!(s
         .models
         .join("profiles")
@@ -342,7 +343,7 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
         .unwrap()
         .run(&|_| {}, &no)
         .unwrap();
-    assert!(c2.name.starts_with("tiny-gend-untrained-reviews-") && c2.name != name);
+    assert!(c2.name.starts_with("tiny-gend-reviews-") && c2.name.ends_with("-untrained") && c2.name != name);
     assert_eq!(c2.parent, name);
     // A candidate whose weights were changed after training is refused.
     let own = c2.dir.join("profile/model.safetensors");

@@ -328,7 +328,9 @@ fn tiny_training_run_learns_resumes_and_saves_a_profile() {
         report.auc
     );
     let p = verity::models::profile::load_profile(&s.profile_dir).unwrap();
-    assert!(p.trained && p.name == "tiny-gend-test");
+    // The parent's encoders are random, so the child stays labelled untrained.
+    assert!(!p.trained && p.name == "tiny-gend-test-untrained", "{} {}", p.name, p.trained);
+    assert!(p.description.starts_with("UNTRAINED encoders"), "{}", p.description);
     let prov: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.profile_dir.join("training.json")).unwrap())
             .unwrap();

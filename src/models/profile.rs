@@ -161,6 +161,13 @@ impl Profile {
         Ok(cfg)
     }
 
+    /// Whether every network weight of this profile is random: untrained and not built on
+    /// installed base checkpoints (a `verity models random` profile, or one trained from it).
+    /// Training such a profile tunes heads on random encoders, so its children stay untrained.
+    pub fn random_encoders(&self) -> bool {
+        !self.trained && self.base_weights.is_empty()
+    }
+
     /// The name to show beside every score: untrained profiles say so.
     pub fn label(&self) -> String {
         if self.trained {

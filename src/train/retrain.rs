@@ -322,7 +322,7 @@ impl Retrain {
         self.check(&store)?;
         let parent = load_profile(&self.parent_dir)?;
         let created_at = crate::store::now();
-        let name = candidate_name(&parent.name);
+        let name = candidate_name(&parent.name, parent.random_encoders());
         let dir = candidates_dir(&self.models_dir).join(&name);
         let analyst = analyst_name(&self.settings);
         let cfg = self.options.train_config(&self.settings);
@@ -435,11 +435,14 @@ pub fn candidates_dir(models_dir: &Path) -> PathBuf {
 }
 
 /// `<parent>-reviews-<UTC time>`; an earlier `-reviews-…` suffix of the parent is dropped so
-/// names do not grow with every round.
-pub fn candidate_name(parent: &str) -> String {
+/// names do not grow with every round, and so is `-untrained`, which comes back at the end when
+/// the parent's encoders are random (`Profile::random_encoders`: the candidate stays untrained).
+pub fn candidate_name(parent: &str, random_encoders: bool) -> String {
     let base = parent.split("-reviews-").next().unwrap_or(parent);
+    let base = base.strip_suffix("-untrained").unwrap_or(base);
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S%.3f").to_string();
-    format!("{base}-reviews-{}", stamp.replace('.', "-"))
+    let tail = if random_encoders { "-untrained" } else { "" };
+    format!("{base}-reviews-{}{tail}", stamp.replace('.', "-"))
 }
 
 fn analyst_name(settings: &Settings) -> String {

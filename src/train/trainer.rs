@@ -853,10 +853,19 @@ impl Trainer {
                 role: WeightRole::Model,
             },
         );
+        // A parent whose encoders are random yields a child with random encoders: it stays
+        // labelled untrained (its scores are never verdicts), whatever its head learned.
+        let random = self.parent.random_encoders();
+        let (name, description) = if random {
+            let name = if name.ends_with("-untrained") { name.to_string() } else { format!("{name}-untrained") };
+            (name, format!("UNTRAINED encoders (random weights, fine-tuned head only): {description}"))
+        } else {
+            (name.to_string(), description.to_string())
+        };
         let profile = Profile {
-            name: name.to_string(),
-            description: description.to_string(),
-            trained: true,
+            name,
+            description,
+            trained: !random,
             weights,
             dir: out.to_path_buf(),
             ..self.parent.clone()
