@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use tauri::Manager;
 
 pub mod commands;
+pub mod player;
 pub mod state;
 
 /// The advice printed when there is no display to open a window on; `make run` prints the same.
@@ -62,6 +63,10 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::media_image,
             commands::explain,
             commands::explanations,
+            player::media_info,
+            player::media_frame,
+            player::live_devices,
+            player::start_live,
         ])
 }
 
