@@ -218,6 +218,88 @@ try {
       );
     }
   });
+
+  // The player on a scored (UNTRAINED) video case: switch the profile through the real settings
+  // command, import the AVI, click a timeline point, and check that the player and the gallery
+  // follow; screenshots for the docs in both themes, then the live-source dialog.
+  const shotTo = async (name) => {
+    await browser.pause(800); // let a frame with the final layout reach the screen
+    await browser.saveScreenshot(join(OUT, `${name}.png`));
+  };
+  await check('a video case scored by an UNTRAINED profile plays any frame and follows timeline clicks', async () => {
+    const video = process.env.VERITY_E2E_VIDEO;
+    const profile = process.env.VERITY_E2E_PROFILE;
+    assert.ok(video && profile, 'VERITY_E2E_VIDEO and VERITY_E2E_PROFILE must be set');
+    await browser.execute(async (name) => {
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const view = await invoke('get_settings', {});
+      await invoke('save_settings', { settings: { ...view.settings, profile: name } });
+    }, profile);
+    await browser.execute((p) => window.__TAURI_INTERNALS__.invoke('import', { paths: [p] }), video);
+    await (await browser.$('[data-testid="tab-cases"]')).click();
+    const item = await browser.$('[data-testid="case-2"]');
+    await item.waitForExist({ timeout: 30_000 });
+    await item.click();
+    await browser.waitUntil(async () => /UNTRAINED/.test(await text('verdict')), {
+      timeout: 600_000,
+      interval: 1000,
+      timeoutMsg: 'the video case never got an (untrained) score',
+    });
+    assert.match(await text('untrained-badge'), /UNTRAINED/);
+    // The player decodes frames of an AVI the webview itself cannot play.
+    const frameImg = await browser.$('[data-testid="player-frame"]');
+    await frameImg.waitForExist({ timeout: 30_000 });
+    assert.match(await text('player-time'), /^0:00\.00 \/ 0:03\.00 · frame 0\/74$/);
+    const marks = await browser.$$('.scrub-marks .mark');
+    assert.ok(marks.length >= 14, `${marks.length} sampled-frame marks`);
+    // Scrub to a frame the analysis never sampled.
+    await browser.execute(() => {
+      const r = document.querySelector('[data-testid="player-scrub"]');
+      r.value = '37';
+      r.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await browser.waitUntil(async () => (await text('player-time')).endsWith('frame 37/74'), { timeout: 20_000, timeoutMsg: 'scrub did not seek' });
+    // A timeline point: the nearest sampled frame is selected, the player seeks to it and the
+    // face gallery shows only that frame's faces.
+    const over = await browser.$('[data-testid="timeline"] .u-over');
+    await over.waitForExist({ timeout: 20_000 });
+    const box = await over.getSize();
+    await over.click({ x: Math.round(box.width * 0.25), y: 0 });
+    await browser.waitUntil(async () => /· frame \d+$/.test(await text('player-time')) && !(await text('player-time')).endsWith('frame 37/74'), {
+      timeout: 20_000,
+      timeoutMsg: 'the timeline click did not seek the player',
+    });
+    const title = await browser.execute(() => [...document.querySelectorAll('h3.panel-title')].map((h) => h.textContent).find((t) => t.startsWith('Faces')) ?? '');
+    const picked = Number(title.match(/· frame (\d+)/)?.[1]);
+    assert.ok(Number.isInteger(picked), `gallery title ${JSON.stringify(title)} names the frame`);
+    const shown = Number((await text('player-time')).match(/frame (\d+)\//)[1]);
+    // Sampled at 5 fps from 25 fps: sampled frame k is source frame 5k.
+    assert.equal(shown, picked * 5, `player frame ${shown} for sampled frame ${picked}`);
+    const captions = await browser.execute(() => [...document.querySelectorAll('[data-testid="gallery"] figcaption span')].map((s) => s.textContent));
+    assert.ok(captions.length >= 1 && captions.every((c) => c.startsWith(`f${picked} `)), JSON.stringify(captions));
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    const theme = await browser.execute(() => document.documentElement.dataset.theme);
+    await shotTo(`case-video-${theme}`);
+    await (await browser.$('[data-testid="theme-toggle"]')).click();
+    const other = await browser.execute(() => document.documentElement.dataset.theme);
+    assert.notEqual(other, theme);
+    await shotTo(`case-video-${other}`);
+    await (await browser.$('[data-testid="theme-toggle"]')).click();
+  });
+
+  await check('the live-source dialog opens, validates and closes', async () => {
+    await (await browser.$('[data-testid="live-button"]')).click();
+    const dialog = await browser.$('[data-testid="live-dialog"]');
+    await dialog.waitForExist({ timeout: 10_000 });
+    await browser.waitUntil(async () => (await (await browser.$('[data-testid="live-seconds"]')).getValue()) === '10', { timeout: 10_000 });
+    await (await browser.$('[data-testid="live-source"]')).setValue('rtsp://192.168.1.64:554/Streaming/Channels/101');
+    await shotTo('live-dialog');
+    await (await browser.$('[data-testid="live-seconds"]')).setValue('0');
+    await (await browser.$('[data-testid="live-start"]')).click();
+    await browser.waitUntil(async () => (await text('live-error')) === 'Record between 1 and 600 seconds.', { timeout: 5_000 });
+    await (await browser.$('[data-testid="live-cancel"]')).click();
+    await dialog.waitForExist({ reverse: true, timeout: 5_000 });
+  });
 } finally {
   await browser.deleteSession().catch(() => {});
 }

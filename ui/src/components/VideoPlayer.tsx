@@ -187,6 +187,32 @@ export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overla
           </div>
         )}
       </div>
+      <div class="scrub">
+        <div class="scrub-marks" aria-hidden="true">
+          {markers.map((m) => (
+            <i
+              key={m.idx}
+              class={`mark${m.keyframe ? ' mark-key' : ''}${frame === m.idx ? ' mark-selected' : ''}`}
+              style={{ left: `${m.pos * 100}%`, background: m.colour }}
+              title={m.title}
+            />
+          ))}
+        </div>
+        <input
+          type="range"
+          min={0}
+          max={last}
+          step={1}
+          value={shown?.index ?? 0}
+          disabled={!info}
+          onInput={(e) => {
+            setPlaying(false);
+            seek({ index: Number((e.target as HTMLInputElement).value) });
+          }}
+          aria-label="Position (frame)"
+          data-testid="player-scrub"
+        />
+      </div>
       <div class="player-bar">
         <button
           class="icon-button"
@@ -205,32 +231,6 @@ export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overla
         <button class="icon-button" type="button" onClick={() => stepBy(1)} disabled={!shown} aria-label="Next frame" title="Next frame (→)" data-testid="player-next">
           ›
         </button>
-        <div class="scrub">
-          <div class="scrub-marks" aria-hidden="true">
-            {markers.map((m) => (
-              <i
-                key={m.idx}
-                class={`mark${m.keyframe ? ' mark-key' : ''}${frame === m.idx ? ' mark-selected' : ''}`}
-                style={{ left: `${m.pos * 100}%`, background: m.colour }}
-                title={m.title}
-              />
-            ))}
-          </div>
-          <input
-            type="range"
-            min={0}
-            max={last}
-            step={1}
-            value={shown?.index ?? 0}
-            disabled={!info}
-            onInput={(e) => {
-              setPlaying(false);
-              seek({ index: Number((e.target as HTMLInputElement).value) });
-            }}
-            aria-label="Position (frame)"
-            data-testid="player-scrub"
-          />
-        </div>
         <span class="player-time mono" data-testid="player-time">
           {timeLabel(shown?.time_s ?? 0, info?.duration_s ?? 0)} · frame {shown?.index ?? 0}/{last}
         </span>
