@@ -81,9 +81,28 @@ fn live_job_records_its_own_length_and_fails_readably() {
         .port();
     let url = format!("udp://127.0.0.1:{port}");
     let mut sender = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-loop",
+            "1",
+            "-i",
+        ])
         .arg(common::astronaut())
-        .args(["-vf", "scale=256:256", "-r", "25", "-t", "30", "-c:v", "mpeg2video", "-g", "5"])
+        .args([
+            "-vf",
+            "scale=256:256",
+            "-r",
+            "25",
+            "-t",
+            "30",
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "5",
+        ])
         .args(["-f", "mpegts"])
         .arg(format!("{url}?pkt_size=1316"))
         .stdin(Stdio::null())
@@ -96,11 +115,18 @@ fn live_job_records_its_own_length_and_fails_readably() {
     let done = final_event(&events, job);
     let _ = sender.kill();
     let _ = sender.wait();
-    let Event::Finished { summary, case_id, .. } = done else {
+    let Event::Finished {
+        summary, case_id, ..
+    } = done
+    else {
         panic!("the live job should finish: {done:?}");
     };
     // 1 s at the default 5 fps ≈ 5 frames (settings.live_seconds = 5 would give ≈ 25).
-    assert!((4..=6).contains(&summary.frames), "{} frames", summary.frames);
+    assert!(
+        (4..=6).contains(&summary.frames),
+        "{} frames",
+        summary.frames
+    );
     let store = Store::open(&s.data_dir()).unwrap();
     assert_eq!(store.media_of_case(case_id).unwrap().kind, "framefolder");
 }

@@ -30,8 +30,13 @@ fn pdf_without_chromium_says_how_to_get_it() {
     // A PATH of one empty folder has no browser.
     assert_eq!(verity::pdf::find_browser(dir.path().as_os_str()), None);
     let out = dir.path().join("r.pdf");
-    let e = verity::pdf::print_html(None, "<p>x</p>", &out).unwrap_err().to_string();
-    assert!(e.contains("PDF export needs Chromium: apt install chromium"), "{e}");
+    let e = verity::pdf::print_html(None, "<p>x</p>", &out)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("PDF export needs Chromium: apt install chromium"),
+        "{e}"
+    );
     assert!(e.contains("HTML export works without it"), "{e}");
     assert!(!out.exists());
 
@@ -68,7 +73,9 @@ fn pdf_with_chromium_is_a_pdf_of_the_html_report() {
             assert!(bytes.starts_with(b"%PDF-"), "not a PDF");
             // One page or more with the embedded crop: well over a blank page's size.
             assert!(bytes.len() > 2_000, "{} bytes", bytes.len());
-            assert!(bytes.windows(8).any(|w| w == b"/Type /P" || w == b"/Type/Pa"));
+            assert!(bytes
+                .windows(8)
+                .any(|w| w == b"/Type /P" || w == b"/Type/Pa"));
         }
         None => {
             let e = result.unwrap_err().to_string();
@@ -86,7 +93,11 @@ fn pdf_with_chromium_is_a_pdf_of_the_html_report() {
             .env("VERITY_CONFIG", dir.path().join("none.toml"))
             .output()
             .unwrap();
-        assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
         assert!(std::fs::read(&cli_out).unwrap().starts_with(b"%PDF-"));
     }
 }

@@ -622,7 +622,7 @@ pub(super) fn frame_to_rgb(
     let sar = rational(frame.aspect_ratio())
         .filter(|s| (0.1..=10.0).contains(s))
         .unwrap_or(1.0);
-    let out_w = square_width(w, sar, &limits);
+    let out_w = square_width(w, sar, limits);
     let convert_error =
         |e: ff::Error| Error::input(path, format!("cannot convert a frame to RGB: {e}"));
     // A scaler per sampled frame: cheap next to decoding, and it keeps this iterator `Send`
