@@ -1,4 +1,4 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { getSettings, liveDevices, startLive, toApiError } from '../lib/api';
 import { checkLive, LIVE_SECONDS } from '../lib/live';
 
@@ -31,6 +31,9 @@ export function LiveDialog({ onClose, onStarted }: Props) {
       (v) => v?.settings?.live_seconds != null && setSeconds(String(v.settings.live_seconds)),
       () => {},
     );
+  }, []);
+  // Escape closes from the first painted frame on (a layout effect: registered before paint).
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
