@@ -106,6 +106,20 @@ fn h264_with_b_frames_seeks_to_the_exact_frame() {
     );
 }
 
+/// The seek really jumps: near the end of the B-frame file (keyframes every 12 frames) only the
+/// last group of pictures is decoded, not the 48 frames before.
+#[test]
+fn seeking_decodes_from_the_preceding_keyframe_only() {
+    let path = h264_bframes();
+    let f = at(&path, SeekTarget::Time(47.0 / 25.0));
+    assert_eq!(frame_number(&f.image), 47);
+    // Keyframe at 36; decoding 36..=47 plus the reorder delay of up to 3 B-frames.
+    assert!(f.decoded <= 16, "{} frames decoded", f.decoded);
+    assert!(f.decoded >= 12, "{} frames decoded", f.decoded);
+    // From the start, frame 47 takes 48 decodes: what a seek avoids.
+    assert!(at(&path, SeekTarget::Time(0.0)).decoded <= 4);
+}
+
 #[test]
 fn mjpeg_avi_seeks_to_the_exact_frame() {
     let path = mjpeg_avi();

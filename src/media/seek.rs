@@ -52,6 +52,9 @@ pub struct SeekFrame {
     pub time_s: f64,
     /// The target lay past the last frame, so the last frame was returned.
     pub clamped: bool,
+    /// Frames decoded to serve this request (1 for a folder): a measure of the seek's cost,
+    /// small after a keyframe seek, the whole prefix when decoding had to start over.
+    pub decoded: u64,
     pub image: RgbImage,
 }
 
@@ -160,6 +163,7 @@ fn folder_frame(dir: &Path, target: SeekTarget, fps: f64, limits: &Limits) -> Re
         index,
         time_s: index as f64 / fps,
         clamped: wanted > last,
+        decoded: 1,
         image,
     })
 }
@@ -172,6 +176,7 @@ struct Seeker<'a> {
     stream: Stream,
     eof_sent: bool,
     bad_packets: u32,
+    decoded: u64,
 }
 
 impl<'a> Seeker<'a> {
@@ -186,6 +191,7 @@ impl<'a> Seeker<'a> {
             stream,
             eof_sent: false,
             bad_packets: 0,
+            decoded: 0,
         })
     }
 
@@ -196,6 +202,7 @@ impl<'a> Seeker<'a> {
             let mut frame = ff::frame::Video::empty();
             match self.decoder.receive_frame(&mut frame) {
                 Ok(()) => {
+                    self.decoded += 1;
                     let t = frame
                         .timestamp()
                         .or(frame.pts())
@@ -265,22 +272,21 @@ fn video_frame(path: &Path, target: SeekTarget, limits: &Limits) -> Result<SeekF
     if sought {
         s.decoder.flush();
     }
-    let found = scan(&mut s, threshold, period, origin, sought)?;
-    let found = match found {
+    let mut decoded = 0;
+    let found = match scan(&mut s, threshold, period, origin, sought)? {
         Scan::Found(f) => f,
         // The seek landed after the target (or the container cannot seek): start over.
-        Scan::Overshot => match scan(
-            &mut Seeker::open(path, limits)?,
-            threshold,
-            period,
-            origin,
-            false,
-        )? {
-            Scan::Found(f) => f,
-            // A scan from the start never overshoots.
-            Scan::Overshot => None,
-        },
+        Scan::Overshot => {
+            decoded = s.decoded;
+            s = Seeker::open(path, limits)?;
+            match scan(&mut s, threshold, period, origin, false)? {
+                Scan::Found(f) => f,
+                // A scan from the start never overshoots.
+                Scan::Overshot => None,
+            }
+        }
     };
+    decoded += s.decoded;
     let (frame, time, clamped) = found.ok_or_else(|| {
         Error::input(
             path,
@@ -293,6 +299,7 @@ fn video_frame(path: &Path, target: SeekTarget, limits: &Limits) -> Result<SeekF
         index: (time_s * fps).round() as u64,
         time_s,
         clamped,
+        decoded,
         image,
     })
 }
