@@ -140,7 +140,7 @@ try {
     assert.match(history, /finished the analysis: not scored/);
   });
 
-  await check('the case exports as a self-contained HTML report and as JSON', async () => {
+  await check('the case exports as a self-contained HTML report, as JSON and as PDF', async () => {
     const dir = join(process.env.VERITY_DATA_DIR, '..', 'reports');
     for (const format of ['html', 'json']) {
       const path = join(dir, `case.${format}`);
@@ -158,6 +158,13 @@ try {
         assert.equal(JSON.parse(body).verdict, 'not scored');
       }
     }
+    // PDF: the same HTML printed by headless Chromium (installed by scripts/setup.sh).
+    const pdf = join(dir, 'case.pdf');
+    await browser.execute(
+      (p) => window.__TAURI_INTERNALS__.invoke('export_report', { caseId: 1, format: 'pdf', path: p }),
+      pdf,
+    );
+    assert.equal(readFileSync(pdf).subarray(0, 5).toString('latin1'), '%PDF-');
   });
 
   // Explain without weights: the artifact views are computed for real by the core on a
