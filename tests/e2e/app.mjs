@@ -299,6 +299,28 @@ try {
     await toggle();
   });
 
+  await check('Explain on the video lays the Grad-CAM heat map over the player at the explained frame', async () => {
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+    await (await browser.$('[data-testid="explain"]')).click();
+    const heat = await browser.$('[data-testid="heat-overlay"]');
+    await heat.waitForExist({ timeout: 300_000, timeoutMsg: 'no heat map over the player after Explain' });
+    const done = await text('explain-done');
+    const explained = Number(done.match(/Explained frame (\d+)/)?.[1]);
+    assert.ok(Number.isInteger(explained), done);
+    assert.ok((await heat.getAttribute('alt')).endsWith(`, frame ${explained}`), await heat.getAttribute('alt'));
+    // Sampled at 5 fps from 25 fps: the explained sampled frame k is source frame 5k.
+    assert.match(await text('player-time'), new RegExp(`frame ${explained * 5}/74$`));
+    // One frame on, the map no longer belongs to the picture: a link leads back.
+    await (await browser.$('[data-testid="player-next"]')).click();
+    const elsewhere = await browser.$('[data-testid="overlay-elsewhere"]');
+    await elsewhere.waitForExist({ timeout: 20_000 });
+    await (await browser.$('[data-testid="overlay-jump"]')).click();
+    await heat.waitForExist({ timeout: 20_000 });
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    await shotTo('case-video-overlay');
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+  });
+
   await check('the live-source dialog opens, validates and closes', async () => {
     await (await browser.$('[data-testid="live-button"]')).click();
     const dialog = await browser.$('[data-testid="live-dialog"]');
