@@ -13,6 +13,7 @@ pub mod faces;
 pub mod logging;
 pub mod media;
 pub mod models;
+pub mod pdf;
 pub mod pipeline;
 pub mod report;
 pub mod store;

@@ -175,10 +175,28 @@ impl Analyzer {
     /// `<data dir>/captures/<time>/`, so the recording becomes an ordinary frame-folder case:
     /// content-addressed, re-analysable, reportable.
     pub fn capture_live(&self, store: &Store, source: &Path, cancel: &AtomicBool) -> Result<PathBuf> {
+        self.capture_live_for(store, source, self.settings.live_seconds, cancel)
+    }
+
+    /// Records a live source for `seconds` (0–3600) instead of `settings.live_seconds`, then
+    /// analyses the recording like [`Self::analyze_path`] does.
+    pub fn analyze_live(&self, store: &mut Store, source: &Path, seconds: f64, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+        if !matches!(media::detect_kind(source), Ok(MediaKind::Live)) {
+            return Err(Error::input(source, "is not a live source: give an rtsp://, rtmp://, udp://, rtp:// or srt:// URL or a /dev/video* webcam"));
+        }
+        let folder = self.capture_live_for(store, source, seconds, cancel)?;
+        self.analyze_path(store, &folder, actor, progress, cancel)
+    }
+
+    /// [`Self::capture_live`] for `seconds` (more than 0, at most an hour).
+    pub fn capture_live_for(&self, store: &Store, source: &Path, seconds: f64, cancel: &AtomicBool) -> Result<PathBuf> {
+        if !(seconds > 0.0 && seconds <= 3600.0) {
+            return Err(Error::input(source, format!("the recording length must be more than 0 and at most 3600 s, not {seconds}")));
+        }
         let params = SampleParams {
             fps: self.settings.fps,
             keyframe_threshold: self.settings.keyframe_threshold,
-            max_seconds: Some(self.settings.live_seconds),
+            max_seconds: Some(seconds),
             ..SampleParams::default()
         };
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");

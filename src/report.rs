@@ -22,6 +22,8 @@ pub const MAX_EMBEDDED_CROPS: usize = 48;
 pub enum Format {
     Html,
     Json,
+    /// The HTML report printed by headless Chromium ([`crate::pdf`]).
+    Pdf,
 }
 
 impl std::str::FromStr for Format {
@@ -30,8 +32,9 @@ impl std::str::FromStr for Format {
         match s.to_ascii_lowercase().as_str() {
             "html" | "htm" => Ok(Format::Html),
             "json" => Ok(Format::Json),
+            "pdf" => Ok(Format::Pdf),
             _ => Err(Error::Config(format!(
-                "report format must be html or json, not {s:?}"
+                "report format must be html, json or pdf, not {s:?}"
             ))),
         }
     }
@@ -104,6 +107,10 @@ pub fn export(store: &Store, case_id: i64, format: Format, path: &Path) -> Resul
     let text = match format {
         Format::Html => html(store, &d),
         Format::Json => json(&d)?,
+        Format::Pdf => {
+            let browser = crate::pdf::browser_on_path();
+            return crate::pdf::print_html(browser.as_deref(), &html(store, &d), path);
+        }
     };
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)

@@ -40,6 +40,9 @@ pub enum JobKind {
     Analyze { path: PathBuf },
     /// Analyse a stored case again (new settings or weights, or after an interruption).
     Rerun { case_id: i64 },
+    /// Record `seconds` of a live source (`rtsp://`, `udp://` … URL or `/dev/video*`) into a
+    /// frame folder and analyse that as a case (the length given per job, not by settings).
+    Live { source: String, seconds: f64 },
 }
 
 /// Where a job stands, for a UI that (re)loads while jobs run.
@@ -244,6 +247,7 @@ impl WorkerHandle {
         let (label, case_id) = match &kind {
             JobKind::Analyze { path } => (display_name(path), None),
             JobKind::Rerun { case_id } => (format!("case {case_id}"), Some(*case_id)),
+            JobKind::Live { source, seconds } => (format!("Live {source} ({seconds} s)"), None),
         };
         let position = {
             let mut q = self.shared.lock();
@@ -502,6 +506,14 @@ fn run_job(
         JobKind::Rerun { case_id } => {
             analyzer.analyze_case(store, *case_id, actor, &progress, &job.cancel)
         }
+        JobKind::Live { source, seconds } => analyzer.analyze_live(
+            store,
+            Path::new(source),
+            *seconds,
+            actor,
+            &progress,
+            &job.cancel,
+        ),
     };
     let case_id = *case_of_job.lock().unwrap_or_else(|p| p.into_inner());
     match result {

@@ -172,7 +172,8 @@ pub async fn models_status(state: State<'_, AppState>) -> Res<Vec<ModelStatus>> 
     Ok(verity::models::hub::list(&state.settings().models_dir())?)
 }
 
-/// Writes the case report (`html` or `json`) to `path`.
+/// Writes the case report (`html`, `json` or `pdf` — the HTML printed by headless Chromium) to
+/// `path`.
 #[tauri::command]
 pub async fn export_report(
     state: State<'_, AppState>,
@@ -181,6 +182,21 @@ pub async fn export_report(
     path: PathBuf,
 ) -> Res<()> {
     let format: verity::report::Format = format.parse()?;
+    if format == verity::report::Format::Pdf {
+        // Chromium may take seconds: print on a blocking thread with its own store connection,
+        // not holding the shared one.
+        let data = state.settings().data_dir();
+        return tauri::async_runtime::spawn_blocking(move || {
+            let store = verity::store::Store::open(&data)?;
+            verity::report::export(&store, case_id, format, &path)
+        })
+        .await
+        .map_err(|e| CommandError {
+            code: "other",
+            message: format!("the PDF export stopped unexpectedly: {e}"),
+        })?
+        .map_err(CommandError::from);
+    }
     Ok(state.with_store(|s| verity::report::export(s, case_id, format, &path))?)
 }
 

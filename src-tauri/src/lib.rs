@@ -6,6 +6,7 @@ use tauri::Manager;
 
 pub mod commands;
 pub mod retrain;
+pub mod player;
 pub mod state;
 
 /// The advice printed when there is no display to open a window on; `make run` prints the same.
@@ -68,6 +69,10 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             retrain::retrain_cancel,
             retrain::retrain_accept,
             retrain::retrain_discard,
+            player::media_info,
+            player::media_frame,
+            player::live_devices,
+            player::start_live,
         ])
 }
 

@@ -75,11 +75,15 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Export a case as JSON (stdout or --out file)
+    /// Export a case as JSON (stdout or --out file), or as an HTML or PDF report (--out file;
+    /// PDF needs Chromium)
     Export {
         case: i64,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// json (default), html or pdf
+        #[arg(long, default_value = "json")]
+        format: String,
     },
     /// Record an analyst's decision on a case
     Review {
@@ -387,7 +391,18 @@ fn run() -> Result<ExitCode> {
             println!("  audit    {} entries", d.audit.len());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Export { case, out } => {
+        Cmd::Export { case, out, format } if !format.eq_ignore_ascii_case("json") => {
+            let format: verity::report::Format = format.parse()?;
+            let Some(out) = out else {
+                anyhow::bail!("--format {format:?} needs --out <file>");
+            };
+            let store = Store::open(&settings.data_dir())?;
+            verity::report::export(&store, *case, format, out)?;
+            store.audit(&actor(&settings), "export", Some(*case), &serde_json::json!({"format": format!("{format:?}").to_lowercase(), "path": out}))?;
+            eprintln!("wrote {}", out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Export { case, out, .. } => {
             let store = Store::open(&settings.data_dir())?;
             let d = store.case_detail(*case)?;
             let text = serde_json::to_string_pretty(&serde_json::json!({

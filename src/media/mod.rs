@@ -17,6 +17,7 @@
 pub mod folder;
 pub mod image;
 pub mod sample;
+pub mod seek;
 pub mod video;
 
 use std::io::Read;

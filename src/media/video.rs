@@ -50,7 +50,7 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
 }
 
 /// Opens a media file with FFmpeg (headers + stream probing, no full decode).
-fn open_file(path: &Path) -> Result<Input> {
+pub(super) fn open_file(path: &Path) -> Result<Input> {
     init();
     let input = ff::format::input(&ffmpeg_path(path)?).map_err(|e| open_error(path, e))?;
     match input.format().name() {
@@ -127,32 +127,34 @@ fn video_stream(path: &Path, input: &Input) -> Result<usize> {
 }
 
 /// What the headers say about the chosen video stream.
-struct Stream {
-    index: usize,
-    codec: String,
+pub(super) struct Stream {
+    pub(super) index: usize,
+    pub(super) codec: String,
     /// Coded frame size, before rotation and pixel-aspect correction.
-    width: u32,
-    height: u32,
+    pub(super) width: u32,
+    pub(super) height: u32,
     /// Pixel aspect ratio (1 for square pixels).
-    sar: f64,
+    pub(super) sar: f64,
     /// Seconds per tick of the stream's time base.
-    time_base: f64,
-    fps: Option<f64>,
-    duration_s: Option<f64>,
+    pub(super) time_base: f64,
+    pub(super) fps: Option<f64>,
+    pub(super) duration_s: Option<f64>,
     /// Start time and length the stream itself declares (not the container's estimate): used
     /// to tell a truncated file.
-    declared: Option<(f64, f64)>,
-    frame_count: Option<u64>,
-    rotation: i32,
+    pub(super) declared: Option<(f64, f64)>,
+    pub(super) frame_count: Option<u64>,
+    /// Declared start time of the stream in seconds (the first frame's time, usually).
+    pub(super) start_s: Option<f64>,
+    pub(super) rotation: i32,
 }
 
-fn rational(r: ff::Rational) -> Option<f64> {
+pub(super) fn rational(r: ff::Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0)
         .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
 
 /// Reads the stream facts, opens its decoder, and checks both against the limits.
-fn open_stream(
+pub(super) fn open_stream(
     path: &Path,
     input: &Input,
     limits: &Limits,
@@ -215,6 +217,7 @@ fn open_stream(
         duration_s,
         declared: stream_duration.map(|d| (start.unwrap_or(0.0), d)),
         frame_count: (stream.frames() > 0).then(|| stream.frames() as u64),
+        start_s: start,
         rotation: rotation(&stream),
     };
     Ok((info, decoder))
@@ -274,7 +277,7 @@ fn snap_degrees(degrees: f64) -> i32 {
 }
 
 /// Upright display size: pixel aspect applied, then width/height swapped for 90°/270°.
-fn display_size(stream: &Stream, limits: &Limits) -> (u32, u32) {
+pub(super) fn display_size(stream: &Stream, limits: &Limits) -> (u32, u32) {
     let w = square_width(stream.width, stream.sar, limits);
     if stream.rotation % 180 == 90 {
         (stream.height, w)
@@ -603,43 +606,53 @@ impl VideoFrames {
 
     /// RGB24 at square pixels, turned upright.
     fn to_rgb(&self, frame: &ff::frame::Video) -> Result<RgbImage> {
-        let (w, h) = (frame.width(), frame.height());
-        self.limits.check_size(&self.path, w, h)?;
-        let sar = rational(frame.aspect_ratio())
-            .filter(|s| (0.1..=10.0).contains(s))
-            .unwrap_or(1.0);
-        let out_w = square_width(w, sar, &self.limits);
-        let convert_error =
-            |e: ff::Error| Error::input(&self.path, format!("cannot convert a frame to RGB: {e}"));
-        // A scaler per sampled frame: cheap next to decoding, and it keeps this iterator `Send`
-        // (swscale contexts are not) and follows mid-stream size or format changes.
-        let mut scaler = ff::software::scaling::Context::get(
-            frame.format(),
-            w,
-            h,
-            ff::format::Pixel::RGB24,
-            out_w,
-            h,
-            ff::software::scaling::Flags::BILINEAR,
-        )
-        .map_err(convert_error)?;
-        let mut rgb = ff::frame::Video::empty();
-        scaler.run(frame, &mut rgb).map_err(convert_error)?;
-        let (stride, row) = (rgb.stride(0), out_w as usize * 3);
-        let data = rgb.data(0);
-        let mut pixels = Vec::with_capacity(row * h as usize);
-        for y in 0..h as usize {
-            pixels.extend_from_slice(&data[y * stride..y * stride + row]);
-        }
-        let image = RgbImage::from_raw(out_w, h, pixels)
-            .ok_or_else(|| Error::Other("RGB frame buffer has the wrong size".into()))?;
-        Ok(match self.stream.rotation {
-            90 => image::imageops::rotate90(&image),
-            180 => image::imageops::rotate180(&image),
-            270 => image::imageops::rotate270(&image),
-            _ => image,
-        })
+        frame_to_rgb(&self.path, frame, self.stream.rotation, &self.limits)
     }
+}
+
+/// A decoded frame as RGB24 at square pixels, turned upright by `rotation` (clockwise degrees).
+pub(super) fn frame_to_rgb(
+    path: &Path,
+    frame: &ff::frame::Video,
+    rotation: i32,
+    limits: &Limits,
+) -> Result<RgbImage> {
+    let (w, h) = (frame.width(), frame.height());
+    limits.check_size(path, w, h)?;
+    let sar = rational(frame.aspect_ratio())
+        .filter(|s| (0.1..=10.0).contains(s))
+        .unwrap_or(1.0);
+    let out_w = square_width(w, sar, limits);
+    let convert_error =
+        |e: ff::Error| Error::input(path, format!("cannot convert a frame to RGB: {e}"));
+    // A scaler per sampled frame: cheap next to decoding, and it keeps this iterator `Send`
+    // (swscale contexts are not) and follows mid-stream size or format changes.
+    let mut scaler = ff::software::scaling::Context::get(
+        frame.format(),
+        w,
+        h,
+        ff::format::Pixel::RGB24,
+        out_w,
+        h,
+        ff::software::scaling::Flags::BILINEAR,
+    )
+    .map_err(convert_error)?;
+    let mut rgb = ff::frame::Video::empty();
+    scaler.run(frame, &mut rgb).map_err(convert_error)?;
+    let (stride, row) = (rgb.stride(0), out_w as usize * 3);
+    let data = rgb.data(0);
+    let mut pixels = Vec::with_capacity(row * h as usize);
+    for y in 0..h as usize {
+        pixels.extend_from_slice(&data[y * stride..y * stride + row]);
+    }
+    let image = RgbImage::from_raw(out_w, h, pixels)
+        .ok_or_else(|| Error::Other("RGB frame buffer has the wrong size".into()))?;
+    Ok(match rotation {
+        90 => image::imageops::rotate90(&image),
+        180 => image::imageops::rotate180(&image),
+        270 => image::imageops::rotate270(&image),
+        _ => image,
+    })
 }
 
 impl Iterator for VideoFrames {

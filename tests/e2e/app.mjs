@@ -140,7 +140,7 @@ try {
     assert.match(history, /finished the analysis: not scored/);
   });
 
-  await check('the case exports as a self-contained HTML report and as JSON', async () => {
+  await check('the case exports as a self-contained HTML report, as JSON and as PDF', async () => {
     const dir = join(process.env.VERITY_DATA_DIR, '..', 'reports');
     for (const format of ['html', 'json']) {
       const path = join(dir, `case.${format}`);
@@ -158,6 +158,13 @@ try {
         assert.equal(JSON.parse(body).verdict, 'not scored');
       }
     }
+    // PDF: the same HTML printed by headless Chromium (installed by scripts/setup.sh).
+    const pdf = join(dir, 'case.pdf');
+    await browser.execute(
+      (p) => window.__TAURI_INTERNALS__.invoke('export_report', { caseId: 1, format: 'pdf', path: p }),
+      pdf,
+    );
+    assert.equal(readFileSync(pdf).subarray(0, 5).toString('latin1'), '%PDF-');
   });
 
   // Explain without weights: the artifact views are computed for real by the core on a
@@ -217,6 +224,115 @@ try {
         { timeout: 5_000, timeoutMsg: 'the theme toggle did nothing' },
       );
     }
+  });
+
+  // The player on a scored (UNTRAINED) video case: switch the profile through the real settings
+  // command, import the AVI, click a timeline point, and check that the player and the gallery
+  // follow; screenshots for the docs in both themes, then the live-source dialog.
+  const shotTo = async (name) => {
+    await browser.pause(800); // let a frame with the final layout reach the screen
+    await browser.saveScreenshot(join(OUT, `${name}.png`));
+  };
+  await check('a video case scored by an UNTRAINED profile plays any frame and follows timeline clicks', async () => {
+    const video = process.env.VERITY_E2E_VIDEO;
+    const profile = process.env.VERITY_E2E_PROFILE;
+    assert.ok(video && profile, 'VERITY_E2E_VIDEO and VERITY_E2E_PROFILE must be set');
+    await browser.execute(async (name) => {
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const view = await invoke('get_settings', {});
+      await invoke('save_settings', { settings: { ...view.settings, profile: name } });
+    }, profile);
+    await browser.execute((p) => window.__TAURI_INTERNALS__.invoke('import', { paths: [p] }), video);
+    await (await browser.$('[data-testid="tab-cases"]')).click();
+    const item = await browser.$('[data-testid="case-2"]');
+    await item.waitForExist({ timeout: 30_000 });
+    await item.click();
+    await (await browser.$('[data-testid="untrained-badge"]')).waitForExist({
+      timeout: 300_000,
+      interval: 1000,
+      timeoutMsg: `the video case never got an (untrained) score: ${await text('verdict').catch(() => '?')}`,
+    });
+    assert.match(await text('untrained-badge'), /UNTRAINED/);
+    assert.match(await text('verdict'), /^(Likely fake|Needs review|Likely real) · \d\.\d{3}$/);
+    // The player decodes frames of an AVI the webview itself cannot play.
+    const frameImg = await browser.$('[data-testid="player-frame"]');
+    await frameImg.waitForExist({ timeout: 30_000 });
+    assert.match(await text('player-time'), /^0:00\.00 \/ 0:03\.00 · frame 0\/74$/);
+    const marks = await browser.$$('.scrub-marks .mark');
+    assert.ok(marks.length >= 14, `${marks.length} sampled-frame marks`);
+    // Scrub to a frame the analysis never sampled.
+    await browser.execute(() => {
+      const r = document.querySelector('[data-testid="player-scrub"]');
+      r.value = '37';
+      r.dispatchEvent(new Event('input', { bubbles: true }));
+    });
+    await browser.waitUntil(async () => (await text('player-time')).endsWith('frame 37/74'), { timeout: 20_000, timeoutMsg: 'scrub did not seek' });
+    // A timeline point: the nearest sampled frame is selected, the player seeks to it and the
+    // face gallery shows only that frame's faces.
+    const over = await browser.$('[data-testid="timeline"] .u-over');
+    await over.waitForExist({ timeout: 20_000 });
+    const box = await over.getSize();
+    await over.click({ x: Math.round(box.width * 0.25), y: 0 });
+    await browser.waitUntil(async () => !(await text('player-time')).endsWith('frame 37/74'), {
+      timeout: 20_000,
+      timeoutMsg: 'the timeline click did not seek the player',
+    });
+    const title = await browser.execute(() => [...document.querySelectorAll('h3.panel-title')].map((h) => h.textContent).find((t) => t.startsWith('Faces')) ?? '');
+    const picked = Number(title.match(/· frame (\d+)/)?.[1]);
+    assert.ok(Number.isInteger(picked), `gallery title ${JSON.stringify(title)} names the frame`);
+    const shown = Number((await text('player-time')).match(/frame (\d+)\//)[1]);
+    // Sampled at 5 fps from 25 fps: sampled frame k is source frame 5k.
+    assert.equal(shown, picked * 5, `player frame ${shown} for sampled frame ${picked}`);
+    const captions = await browser.execute(() => [...document.querySelectorAll('[data-testid="gallery"] figcaption span')].map((s) => s.textContent));
+    assert.ok(captions.length >= 1 && captions.every((c) => c.startsWith(`f${picked} `)), JSON.stringify(captions));
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    const theme = await browser.execute(() => document.documentElement.dataset.theme);
+    await shotTo(`case-video-${theme}`);
+    const toggle = () => browser.execute(() => document.querySelector('[data-testid="theme-toggle"]').click());
+    await toggle();
+    await browser.waitUntil(async () => (await browser.execute(() => document.documentElement.dataset.theme)) !== theme, {
+      timeout: 5_000,
+      timeoutMsg: 'the theme toggle did nothing',
+    });
+    const other = await browser.execute(() => document.documentElement.dataset.theme);
+    await shotTo(`case-video-${other}`);
+    await toggle();
+  });
+
+  await check('Explain on the video lays the Grad-CAM heat map over the player at the explained frame', async () => {
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+    await (await browser.$('[data-testid="explain"]')).click();
+    const heat = await browser.$('[data-testid="heat-overlay"]');
+    await heat.waitForExist({ timeout: 300_000, timeoutMsg: 'no heat map over the player after Explain' });
+    const done = await text('explain-done');
+    const explained = Number(done.match(/Explained frame (\d+)/)?.[1]);
+    assert.ok(Number.isInteger(explained), done);
+    assert.ok((await heat.getAttribute('alt')).endsWith(`, frame ${explained}`), await heat.getAttribute('alt'));
+    // Sampled at 5 fps from 25 fps: the explained sampled frame k is source frame 5k.
+    assert.match(await text('player-time'), new RegExp(`frame ${explained * 5}/74$`));
+    // One frame on, the map no longer belongs to the picture: a link leads back.
+    await (await browser.$('[data-testid="player-next"]')).click();
+    const elsewhere = await browser.$('[data-testid="overlay-elsewhere"]');
+    await elsewhere.waitForExist({ timeout: 20_000 });
+    await (await browser.$('[data-testid="overlay-jump"]')).click();
+    await heat.waitForExist({ timeout: 20_000 });
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    await shotTo('case-video-overlay');
+    await (await browser.$('[data-testid="overlay-toggle"]')).click();
+  });
+
+  await check('the live-source dialog opens, validates and closes', async () => {
+    await (await browser.$('[data-testid="live-button"]')).click();
+    const dialog = await browser.$('[data-testid="live-dialog"]');
+    await dialog.waitForExist({ timeout: 10_000 });
+    await browser.waitUntil(async () => (await (await browser.$('[data-testid="live-seconds"]')).getValue()) === '10', { timeout: 10_000 });
+    await (await browser.$('[data-testid="live-source"]')).setValue('rtsp://192.168.1.64:554/Streaming/Channels/101');
+    await shotTo('live-dialog');
+    await (await browser.$('[data-testid="live-seconds"]')).setValue('0');
+    await (await browser.$('[data-testid="live-start"]')).click();
+    await browser.waitUntil(async () => (await text('live-error')) === 'Record between 1 and 600 seconds.', { timeout: 5_000 });
+    await (await browser.$('[data-testid="live-cancel"]')).click();
+    await dialog.waitForExist({ reverse: true, timeout: 5_000 });
   });
 } finally {
   await browser.deleteSession().catch(() => {});

@@ -32,6 +32,18 @@ export VERITY_DATA_DIR=$E2E_TMP/data VERITY_CONFIG=$E2E_TMP/settings.toml
 export VERITY_MODELS_DIR=$E2E_TMP/models
 cp tests/data/astronaut.png "$E2E_TMP/suspect-photo.png"
 export VERITY_E2E_MEDIA=$E2E_TMP/suspect-photo.png
+# A 3 s MJPEG AVI (a CCTV-style file WebKitGTK cannot play) panning over the face, for the player.
+command -v ffmpeg >/dev/null || fail "ffmpeg missing — run: scripts/setup.sh"
+ffmpeg -hide_banner -loglevel error -y -loop 1 -i tests/data/astronaut.png -t 3 -r 25 \
+  -vf "scale=640:640,crop=400:400:'60+t*40':'30+t*25',scale=320:320,setsar=1" \
+  -c:v mjpeg -q:v 3 -pix_fmt yuvj420p "$E2E_TMP/cctv-cam2.avi"
+export VERITY_E2E_VIDEO=$E2E_TMP/cctv-cam2.avi
+# An UNTRAINED random-weight profile (the app labels its scores as such): gives the video case
+# real frame scores to plot without shipping trained weights. Selected by name later in the run.
+CLI=$(dirname "$BIN")/verity
+[ -x "$CLI" ] || fail "no CLI binary at $CLI — build it first: cargo build --workspace"
+"$CLI" models random --preset tiny --out "$VERITY_MODELS_DIR/profiles/e2e-untrained" >/dev/null
+export VERITY_E2E_PROFILE=e2e-untrained
 
 echo "==> e2e: $BIN (tauri-driver on :$TAURI_DRIVER_PORT)"
 # 1366x768 is the window's default size, so the root-window screenshot is the app alone.

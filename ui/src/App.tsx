@@ -22,6 +22,7 @@ import { RetrainPanel } from './components/RetrainPanel';
 import { ReviewQueue } from './components/ReviewQueue';
 import { SettingsView } from './components/SettingsView';
 import { Sidebar } from './components/Sidebar';
+import { LiveDialog } from './components/LiveDialog';
 import { StatusBar } from './components/StatusBar';
 import { TopBar, type Theme } from './components/TopBar';
 import { Workspace } from './components/Workspace';
@@ -85,6 +86,7 @@ export function App() {
   const [thresholds, setThresholds] = useState({ real: 0.3, fake: 0.7 });
   const [dragging, setDragging] = useState(false);
   const [failures, setFailures] = useState<string[]>([]);
+  const [liveOpen, setLiveOpen] = useState(false);
 
   const refresh = useCallback(() => {
     listCases({ band: bucket, search: search.trim() || null }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
@@ -219,6 +221,7 @@ export function App() {
           onSelect={select}
           onImport={onImport}
           onImportFolder={() => startImport(pickFolder)}
+          onLive={() => setLiveOpen(true)}
           importing={importing}
           jobs={jobs}
           onCancel={(j) => void cancelJob(j)}
@@ -276,6 +279,7 @@ export function App() {
           Drop files or folders to import — each becomes a case
         </div>
       )}
+      {liveOpen && <LiveDialog onClose={() => setLiveOpen(false)} />}
       <StatusBar info={info} />
     </div>
   );

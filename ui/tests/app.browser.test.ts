@@ -288,3 +288,85 @@ test('fits the minimum window size (1024x640) without horizontal scrolling', asy
   expect(errors).toEqual([]);
   await page.close();
 });
+
+test('the player seeks any frame, follows timeline/gallery picks and steps with ←/→', async () => {
+  const { page, errors } = await openApp(['/evidence/cctv.avi'], { width: 1366, height: 768 }, 'Ada');
+  await page.click('[data-testid=import-button]');
+  await page.locator('[data-testid=job-status-1]').waitFor();
+  await page.evaluate(() => window.__verityBackend.step('finish'));
+  const time = page.locator('[data-testid=player-time]');
+  await expect.poll(() => time.textContent()).toBe('0:00.00 / 0:00.80 · frame 0/23');
+  // Four sampled frames marked on the scrubber in their score colour, keyframes taller.
+  expect(await page.locator('.scrub-marks .mark').count()).toBe(4);
+  expect(await page.locator('.scrub-marks .mark-key').count()).toBe(2);
+  expect(await page.getAttribute('.scrub-marks .mark >> nth=1', 'title')).toBe('frame 6 · 0.20 s · score 0.500');
+  // Scrubbing reaches frames the analysis never sampled.
+  await page.fill('[data-testid=player-scrub]', '13');
+  await expect.poll(() => time.textContent()).toBe('0:00.43 / 0:00.80 · frame 13/23');
+  await page.click('[data-testid=player-next]');
+  await expect.poll(() => time.textContent()).toContain('frame 14/23');
+  await page.locator('body').click({ position: { x: 700, y: 5 } });
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await expect.poll(() => time.textContent()).toContain('frame 12/23');
+  // A face picked in the gallery (sampled frame 2 = source frame 12 at 0.4 s) moves the player
+  // and filters the gallery to that frame.
+  await page.click('[data-testid=gallery] figure >> nth=3');
+  await expect.poll(() => time.textContent()).toContain('frame 18/23');
+  expect(await page.locator('[data-testid=gallery] figure').count()).toBe(1);
+  const seeks = (await page.evaluate(() => window.__verityCalls)).filter((c) => c.cmd === 'media_frame');
+  expect(seeks.at(-1)?.payload).toEqual({ caseId: 1, tSeconds: 0.6000000000000001, index: null, maxWidth: 960 });
+  // Play runs at the sampling rate to the end and stops there.
+  await page.click('[data-testid=player-play]');
+  await expect.poll(() => time.textContent(), { timeout: 5000 }).toContain('frame 23/23');
+  await expect.poll(() => page.getAttribute('[data-testid=player-play]', 'aria-label')).toBe('Play');
+  // Explain: the heat map lies over the player when it shows the explained frame, else a link.
+  await page.click('[data-testid=overlay-toggle]');
+  await page.click('[data-testid=explain]');
+  await page.locator('[data-testid=heat-overlay]').waitFor();
+  expect(await time.textContent()).toContain('frame 18/23');
+  await page.click('[data-testid=player-prev]');
+  await page.locator('[data-testid=overlay-elsewhere]').waitFor();
+  expect(await page.textContent('[data-testid=overlay-elsewhere]')).toBe('Overlay is for frame 18 — jump there');
+  await page.click('[data-testid=overlay-jump]');
+  await page.locator('[data-testid=heat-overlay]').waitFor();
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('the live-source dialog validates, lists webcams, queues a job and shows failures', async () => {
+  const { page, errors } = await openApp(null);
+  await page.click('[data-testid=live-button]');
+  const dialog = page.locator('[data-testid=live-dialog]');
+  await dialog.waitFor();
+  await expect.poll(() => page.inputValue('[data-testid=live-seconds]')).toBe('10');
+  expect(await page.locator('[data-testid=live-device] option').allTextContents()).toEqual(['Pick a webcam…', '/dev/video0', '/dev/video2']);
+  await page.click('[data-testid=live-start]');
+  await expect.poll(() => page.textContent('[data-testid=live-error]')).toBe('Enter a stream URL (rtsp://, udp:// …) or pick a webcam.');
+  await page.fill('[data-testid=live-source]', 'rtsp://cam.local/stream');
+  await page.fill('[data-testid=live-seconds]', '900');
+  await page.click('[data-testid=live-start]');
+  await expect.poll(() => page.textContent('[data-testid=live-error]')).toBe('Record between 1 and 600 seconds.');
+  // The backend's refusal is shown in the dialog, which stays open.
+  await page.fill('[data-testid=live-source]', 'udp://10.0.0.9:5000');
+  await page.fill('[data-testid=live-seconds]', '5');
+  await page.click('[data-testid=live-start]');
+  await expect.poll(() => page.textContent('[data-testid=live-error]')).toContain('Connection timed out');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, 'chromium-live-dialog.png') });
+  // A webcam picked from the list fills the source; Start queues a job shown in the sidebar.
+  await page.selectOption('[data-testid=live-device]', '/dev/video2');
+  expect(await page.inputValue('[data-testid=live-source]')).toBe('/dev/video2');
+  await page.click('[data-testid=live-start]');
+  await dialog.waitFor({ state: 'detached' });
+  const call = (await page.evaluate(() => window.__verityCalls)).filter((c) => c.cmd === 'start_live').at(-1);
+  expect(call?.payload).toEqual({ source: '/dev/video2', seconds: 5 });
+  await expect.poll(() => page.textContent('[data-testid=jobs]')).toContain('Live /dev/video2 (5 s)');
+  // Escape closes it without queuing anything.
+  await page.click('[data-testid=live-button]');
+  await dialog.waitFor();
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  expect(errors).toEqual([]);
+  await page.close();
+});

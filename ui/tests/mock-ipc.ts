@@ -28,7 +28,7 @@ const reviews: Record<number, unknown[]> = {};
 let settings = {
   fps: 5, keyframe_threshold: 0.35, thresholds: { real: 0.3, fake: 0.7 }, aggregation: 'mean', fusion: null,
   device: 'auto', precision: 'fp32', batch_size: 16, profile: null, score_full_frame_without_face: false,
-  analyst: '', data_dir: null, max_media_mib: 8192, models_dir: null,
+  analyst: '', data_dir: null, max_media_mib: 8192, models_dir: null, live_seconds: 10,
 };
 let running: { job: number; case_id: number } | null = null;
 let nextJob = 1;
@@ -168,6 +168,23 @@ mockIPC(
       }
       case 'explanations':
         return explained[a.caseId as number] ?? [];
+      case 'media_info':
+        return { kind: 'video', duration_s: 0.8, fps: 30, frame_count: 24, width: 512, height: 512 };
+      case 'media_frame': {
+        // 30 fps, 24 frames: the sampled frames (every 6th) sit at 0, 0.2, 0.4, 0.6 s.
+        const at = a.tSeconds != null ? Math.ceil((a.tSeconds as number) * 30 - 1e-6) : ((a.index as number | null) ?? 0);
+        const index = Math.min(23, Math.max(0, at));
+        return { url: HEAT, index, time_s: index / 30, clamped: at > 23, width: 512, height: 512 };
+      }
+      case 'live_devices':
+        return ['/dev/video0', '/dev/video2'];
+      case 'start_live': {
+        const source = String(a.source);
+        if (source.startsWith('udp://10.')) throw { code: 'input', message: `${source}: cannot open the live stream: Connection timed out` };
+        const job = nextJob++;
+        setTimeout(() => emit('analysis', { event: 'queued', job, label: `Live ${source} (${a.seconds} s)`, case_id: null, position: 1 }), 0);
+        return job;
+      }
       case 'cancel':
         return true;
       case 'jobs':

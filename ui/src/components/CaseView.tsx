@@ -12,12 +12,14 @@ import {
   type CaseDetail,
   type CaseExplanation,
   type Explanation,
+  type ReportFormat,
 } from '../lib/api';
 import { explainedFaces, frameOverlays, selectFace } from '../lib/explain';
 import { ExplainPanel } from './ExplainPanel';
 import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
 import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
+import { VideoPlayer } from './VideoPlayer';
 
 interface Props {
   caseId: number;
@@ -113,6 +115,8 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const overlays = frameOverlays(rows, face);
   const shown = overlays.find((o) => o.kind === method) ?? overlays[0] ?? null;
   const camNote = lastRun?.note ?? 'Grad-CAM needs detector weights; artifact views only.';
+  // Videos and frame folders (live recordings too) play in the Rust-decoded player.
+  const playable = d.media.kind === 'video' || d.media.kind === 'framefolder';
 
   const doExplain = async () => {
     setExplaining(true);
@@ -128,7 +132,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
     }
   };
 
-  const doExport = async (format: 'html' | 'json') => {
+  const doExport = async (format: ReportFormat) => {
     setNotice(null);
     try {
       const path = await pickReportPath(`${c.title}.report.${format}`, format);
@@ -169,6 +173,9 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           <button class="button" type="button" onClick={() => doExport('json')}>
             JSON
           </button>
+          <button class="button" type="button" onClick={() => doExport('pdf')} data-testid="export-pdf" title="The HTML report printed to PDF (needs Chromium)">
+            PDF
+          </button>
         </div>
       </div>
       {notice && <div class="banner" data-testid="export-notice">{notice}</div>}
@@ -186,34 +193,50 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
 
       <div class="case-grid">
         <section class="panel media-panel">
-          <div class="media-box">
-            {img ? (
-              <img src={img} alt={c.title} data-testid="media-image" />
-            ) : overlay && shown ? null : (
-              <div class="media-placeholder muted">
-                {d.media.kind === 'image' ? 'Loading image…' : `${d.media.kind}: ${d.frames.length} sampled frames — see the timeline and faces`}
-              </div>
-            )}
-            {overlay && shown && (
-              <img
-                class={img ? 'heat-overlay' : 'heat-frame'}
-                src={shown.url!}
-                alt={`${shown.title}, frame ${shown.frame_idx}`}
-                style={{ opacity }}
-                data-testid="heat-overlay"
-              />
-            )}
-            {overlay && !shown && (
-              <div class="overlay-note" data-testid="overlay-not-computed">
-                {rows.length === 0 ? 'Heat-map overlay: not computed — press Explain' : camNote}
-              </div>
-            )}
-            {overlay && shown && !img && (
-              <div class="overlay-note">
-                {shown.title} over frame {shown.frame_idx} (the face's frame; videos have no still to overlay)
-              </div>
-            )}
-          </div>
+          {playable ? (
+            <VideoPlayer
+              caseId={c.id}
+              detail={d}
+              thresholds={thresholds}
+              frame={frame}
+              onFrame={onFrame}
+              overlay={overlay && shown?.url && shown.frame_idx != null ? { url: shown.url, frameIdx: shown.frame_idx, title: shown.title, opacity } : null}
+            />
+          ) : (
+            <div class="media-box">
+              {img ? (
+                <img src={img} alt={c.title} data-testid="media-image" />
+              ) : overlay && shown ? null : (
+                <div class="media-placeholder muted">
+                  {d.media.kind === 'image' ? 'Loading image…' : `${d.media.kind}: ${d.frames.length} sampled frames — see the timeline and faces`}
+                </div>
+              )}
+              {overlay && shown && (
+                <img
+                  class={img ? 'heat-overlay' : 'heat-frame'}
+                  src={shown.url!}
+                  alt={`${shown.title}, frame ${shown.frame_idx}`}
+                  style={{ opacity }}
+                  data-testid="heat-overlay"
+                />
+              )}
+              {overlay && !shown && (
+                <div class="overlay-note" data-testid="overlay-not-computed">
+                  {rows.length === 0 ? 'Heat-map overlay: not computed — press Explain' : camNote}
+                </div>
+              )}
+              {overlay && shown && !img && (
+                <div class="overlay-note">
+                  {shown.title} over frame {shown.frame_idx} (the face's frame; videos have no still to overlay)
+                </div>
+              )}
+            </div>
+          )}
+          {playable && overlay && !shown && (
+            <p class="muted small" data-testid="overlay-not-computed">
+              {rows.length === 0 ? 'Heat-map overlay: not computed — press Explain' : camNote}
+            </p>
+          )}
           <div class="overlay-controls">
             <label class="toggle">
               <input type="checkbox" checked={overlay} onChange={() => setOverlay(!overlay)} data-testid="overlay-toggle" />

@@ -16,6 +16,8 @@ interface Props {
   onSelect: (id: number) => void;
   onImport: () => void;
   onImportFolder: () => void;
+  /** Opens the live-source dialog. */
+  onLive?: () => void;
   importing: boolean;
   jobs: readonly JobView[];
   onCancel: (job: number) => void;
@@ -50,6 +52,11 @@ export function Sidebar(p: Props) {
           <FolderIcon size={17} />
         </button>
       </div>
+      {p.onLive && (
+        <button class="button button-block" type="button" onClick={p.onLive} data-testid="live-button" title="Record a stream (RTSP, UDP …) or a webcam and analyse it">
+          Live source…
+        </button>
+      )}
 
       <Jobs jobs={p.jobs} onCancel={p.onCancel} />
 

@@ -146,6 +146,7 @@ export interface Settings {
   analyst: string;
   data_dir: string | null;
   max_media_mib: number;
+  live_seconds?: number;
   models_dir: string | null;
 }
 export interface SettingsView { settings: Settings; path: string; data_dir_resolved: string }
@@ -186,7 +187,7 @@ export const reviewQueue = () => call<CaseSummary[]>('review_queue');
 export const getSettings = () => call<SettingsView>('get_settings');
 export const saveSettings = (settings: Settings) => call<null>('save_settings', { settings });
 export const modelsStatus = () => call<ModelStatus[]>('models_status');
-export const exportReport = (caseId: number, format: 'html' | 'json', path: string) =>
+export const exportReport = (caseId: number, format: ReportFormat, path: string) =>
   call<null>('export_report', { caseId, format, path });
 export const faceImage = (caseId: number, faceId: number) => call<string>('face_image', { caseId, faceId });
 export const mediaImage = (caseId: number) => call<string | null>('media_image', { caseId });
@@ -244,7 +245,7 @@ export async function pickFolder(): Promise<string[]> {
 }
 
 /** Save dialog for a report; null when cancelled. */
-export function pickReportPath(defaultName: string, format: 'html' | 'json'): Promise<string | null> {
+export function pickReportPath(defaultName: string, format: ReportFormat): Promise<string | null> {
   return guarded(() =>
     save({ title: 'Export case report', defaultPath: defaultName, filters: [{ name: format.toUpperCase(), extensions: [format] }] }),
   );
@@ -293,3 +294,26 @@ export const retrainDiscard = (name: string) => call<null>('retrain_discard', { 
 export function onRetrainEvent(handler: (e: RetrainEvent) => void): Promise<UnlistenFn> {
   return guarded(() => listen<RetrainEvent>('retrain', (e) => handler(e.payload)));
 }
+/** Report formats `export_report` writes (PDF needs Chromium on the analyst's machine). */
+export type ReportFormat = 'html' | 'json' | 'pdf';
+
+/** Mirrors `verity::media::seek::PlayerInfo`: what the player's scrubber spans. */
+export interface PlayerInfo { kind: string; duration_s: number; fps: number; frame_count: number; width: number; height: number }
+/** Mirrors `verity_desk::player::PlayerFrame`: one decoded frame as a JPEG `data:` URL. */
+export interface PlayerFrame { url: string; index: number; time_s: number; clamped: boolean; width: number; height: number }
+/** Where to seek: a time in seconds or a frame number. */
+export type SeekTo = { t: number } | { index: number };
+
+export const mediaInfo = (caseId: number) => call<PlayerInfo>('media_info', { caseId });
+/** Any frame of a case's video or frame folder, decoded in Rust (the webview cannot play CCTV formats). */
+export const mediaFrame = (caseId: number, at: SeekTo, maxWidth: number) =>
+  call<PlayerFrame>('media_frame', {
+    caseId,
+    tSeconds: 't' in at ? at.t : null,
+    index: 'index' in at ? at.index : null,
+    maxWidth,
+  });
+/** The webcams present (`/dev/video*`). */
+export const liveDevices = () => call<string[]>('live_devices');
+/** Queues a recording of `seconds` of a live source (URL or webcam), analysed like an import. */
+export const startLive = (source: string, seconds: number) => call<number>('start_live', { source, seconds });
