@@ -155,11 +155,11 @@ test('import → progress → case view → review decision → audit entry', as
   await page.locator('[data-testid=heat-overlay]').waitFor();
   const explainCall = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'explain');
   expect(explainCall?.payload).toEqual({ caseId: 1, frame: null });
-  expect(await page.textContent('[data-testid=explain-done]')).toContain('Explained frame 3: 1 face(s)');
+  expect(await page.textContent('[data-testid=explain-done]')).toContain('Explained frame 18: 1 face(s)');
   expect(await page.locator('[data-testid=overlay-not-computed]').count()).toBe(0);
-  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Grad-CAM (forensic CNN), frame 3');
+  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Grad-CAM (forensic CNN), frame 18');
   await page.selectOption('[data-testid=overlay-method]', 'rollout');
-  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Attention rollout, frame 3');
+  expect(await page.getAttribute('[data-testid=heat-overlay]', 'alt')).toBe('Attention rollout, frame 18');
   expect(await page.textContent('[data-testid=overlay-summary]')).toContain('rollout: where the detector looked, in the frame');
   await page.fill('[data-testid=overlay-opacity]', '0.3');
   await expect.poll(() => page.evaluate(() => getComputedStyle(document.querySelector('[data-testid=heat-overlay]')!).opacity)).toBe('0.3');

@@ -108,6 +108,9 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
       return [];
     }
   })();
+  // Sampled frames are numbered as in the source (the player's numbering), not by sample index.
+  const sourceOf = (idx: number | null | undefined) =>
+    idx == null ? idx : (d.frames.find((f) => f.idx === idx)?.source_index ?? idx);
   const faces = d.faces.filter((f) => f.crop);
   const shownFaces = frame == null ? faces : faces.filter((f) => f.frame_idx === frame);
 
@@ -162,7 +165,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
             title={!d.analysis ? 'Explain needs an analysis of this case' : 'Grad-CAM, artifact views, temporal and blink analysis'}
             data-testid="explain"
           >
-            {explaining ? 'Explaining…' : frame != null ? `Explain frame ${frame}` : 'Explain'}
+            {explaining ? 'Explaining…' : frame != null ? `Explain frame ${sourceOf(frame)}` : 'Explain'}
           </button>
           <button class="button" type="button" onClick={() => rerun(c.id)} data-testid="rerun">
             Re-run
@@ -186,7 +189,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
       )}
       {lastRun && (
         <div class="banner" data-testid="explain-done">
-          Explained frame {lastRun.frame}: {lastRun.faces} face(s), {lastRun.seconds_per_face.toFixed(2)} s per face
+          Explained frame {sourceOf(lastRun.frame)}: {lastRun.faces} face(s), {lastRun.seconds_per_face.toFixed(2)} s per face
           {lastRun.findings.length > 0 && ` · ${lastRun.findings.length} video finding(s) below`}
         </div>
       )}
@@ -215,7 +218,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
                 <img
                   class={img ? 'heat-overlay' : 'heat-frame'}
                   src={shown.url!}
-                  alt={`${shown.title}, frame ${shown.frame_idx}`}
+                  alt={`${shown.title}, frame ${sourceOf(shown.frame_idx)}`}
                   style={{ opacity }}
                   data-testid="heat-overlay"
                 />
@@ -227,7 +230,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
               )}
               {overlay && shown && !img && (
                 <div class="overlay-note">
-                  {shown.title} over frame {shown.frame_idx} (the face's frame; videos have no still to overlay)
+                  {shown.title} over frame {sourceOf(shown.frame_idx)} (the face's frame; videos have no still to overlay)
                 </div>
               )}
             </div>
@@ -288,7 +291,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
               Not scored — install weights: <code>{INSTALL_HINT}</code>
             </div>
           )}
-          {c.message && c.status !== 'not_scored' && (
+          {c.message && c.status !== 'not_scored' && !(c.untrained && /untrained/i.test(c.message)) && (
             <div class={`banner ${c.status === 'failed' ? 'banner-error' : ''}`} data-testid="case-message">
               {c.message}
             </div>
@@ -330,14 +333,6 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
         </section>
       </div>
 
-      <ExplainPanel
-        rows={rows}
-        face={face}
-        last={lastRun}
-        isVideo={d.media.kind !== 'image'}
-        faces={explainedFaces(rows)}
-        onFace={setChosenFace}
-      />
 
       <section class="panel">
         <h3 class="panel-title">Frame timeline</h3>
@@ -346,7 +341,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
 
       <section class="panel">
         <h3 class="panel-title">
-          Faces ({faces.length}){frame != null && ` · frame ${frame}`}
+          Faces ({faces.length}){frame != null && ` · frame ${sourceOf(frame)}`}
           {frame != null && (
             <button class="link-button" type="button" onClick={() => onFrame(null)}>
               show all
@@ -359,9 +354,9 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           <div class="gallery" data-testid="gallery">
             {shownFaces.slice(0, 60).map((f) => (
               <figure key={f.id} class={frame === f.frame_idx ? 'selected' : ''} onClick={() => onFrame(f.frame_idx)}>
-                {crops[f.id] ? <img src={crops[f.id]} alt={`face, frame ${f.frame_idx}`} /> : <div class="crop-placeholder" />}
+                {crops[f.id] ? <img src={crops[f.id]} alt={`face, frame ${sourceOf(f.frame_idx)}`} /> : <div class="crop-placeholder" />}
                 <figcaption>
-                  <span>f{f.frame_idx} · t{f.track_id}</span>
+                  <span>f{sourceOf(f.frame_idx)} · t{f.track_id}</span>
                   <b>{f.score != null ? f.score.toFixed(3) : 'n/s'}</b>
                 </figcaption>
               </figure>
@@ -369,6 +364,16 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           </div>
         )}
       </section>
+
+      <ExplainPanel
+        rows={rows}
+        face={face}
+        last={lastRun}
+        isVideo={d.media.kind !== 'image'}
+        faces={explainedFaces(rows)}
+        onFace={setChosenFace}
+        frameLabel={sourceOf}
+      />
 
       <section class="panel">
         <h3 class="panel-title">History</h3>

@@ -10,10 +10,12 @@ interface Props {
   /** The explained faces, to switch between them. */
   faces: { face: number; frame: number | null }[];
   onFace: (id: number) => void;
+  /** The frame number shown for a sampled frame index (the source frame). */
+  frameLabel?: (idx: number | null | undefined) => number | null | undefined;
 }
 
 /** Artifact views of the selected face, its crop heat-maps and, for videos, the track plots. */
-export function ExplainPanel({ rows, face, last, isVideo, faces, onFace }: Props) {
+export function ExplainPanel({ rows, face, last, isVideo, faces, onFace, frameLabel = (i) => i }: Props) {
   const views = artifactViews(rows, face);
   const crops = cropOverlays(rows, face);
   const plots = trackPlots(rows);
@@ -26,7 +28,7 @@ export function ExplainPanel({ rows, face, last, isVideo, faces, onFace }: Props
             <span class="muted small">
               {' '}
               · face {face}
-              {faces.find((f) => f.face === face)?.frame != null && `, frame ${faces.find((f) => f.face === face)?.frame}`}
+              {faces.find((f) => f.face === face)?.frame != null && `, frame ${frameLabel(faces.find((f) => f.face === face)?.frame)}`}
             </span>
           )}
           {faces.length > 1 && (
@@ -38,7 +40,7 @@ export function ExplainPanel({ rows, face, last, isVideo, faces, onFace }: Props
             >
               {faces.map((f) => (
                 <option key={f.face} value={f.face}>
-                  face {f.face} (frame {f.frame ?? '—'})
+                  face {f.face} (frame {frameLabel(f.frame) ?? '—'})
                 </option>
               ))}
             </select>

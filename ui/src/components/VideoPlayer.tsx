@@ -171,7 +171,7 @@ export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overla
           !err && <div class="media-placeholder muted">Decoding…</div>
         )}
         {overlayHere && overlay && (
-          <img class="heat-overlay" src={overlay.url} alt={`${overlay.title}, frame ${overlay.frameIdx}`} style={{ opacity: overlay.opacity }} data-testid="heat-overlay" />
+          <img class="heat-overlay" src={overlay.url} alt={`${overlay.title}, frame ${overlayRow?.source_index ?? overlay.frameIdx}`} style={{ opacity: overlay.opacity }} data-testid="heat-overlay" />
         )}
         {overlay && !overlayHere && (
           <div class="overlay-note" data-testid="overlay-elsewhere">
