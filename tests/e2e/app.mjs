@@ -2,7 +2,7 @@
 // an analyst sees on first start. Started by run.sh inside xvfb-run; prints one line per check.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, mkdirSync } from 'node:fs';
+import { readFileSync, readdirSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { remote } from 'webdriverio';
 
@@ -281,8 +281,10 @@ try {
     const picked = Number(title.match(/· frame (\d+)/)?.[1]);
     assert.ok(Number.isInteger(picked), `gallery title ${JSON.stringify(title)} names the frame`);
     const shown = Number((await text('player-time')).match(/frame (\d+)\//)[1]);
-    // Sampled at 5 fps from 25 fps: sampled frame k is source frame 5k.
-    assert.equal(shown, picked * 5, `player frame ${shown} for sampled frame ${picked}`);
+    // Frames are numbered as in the source everywhere (sampled at 5 fps from 25 fps, so the
+    // picked frame is a multiple of 5): the gallery and the player agree.
+    assert.equal(shown, picked, `player frame ${shown}, gallery frame ${picked}`);
+    assert.equal(picked % 5, 0, `sampled frame ${picked} is a multiple of 5`);
     const captions = await browser.execute(() => [...document.querySelectorAll('[data-testid="gallery"] figcaption span')].map((s) => s.textContent));
     assert.ok(captions.length >= 1 && captions.every((c) => c.startsWith(`f${picked} `)), JSON.stringify(captions));
     await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
@@ -308,8 +310,9 @@ try {
     const explained = Number(done.match(/Explained frame (\d+)/)?.[1]);
     assert.ok(Number.isInteger(explained), done);
     assert.ok((await heat.getAttribute('alt')).endsWith(`, frame ${explained}`), await heat.getAttribute('alt'));
-    // Sampled at 5 fps from 25 fps: the explained sampled frame k is source frame 5k.
-    assert.match(await text('player-time'), new RegExp(`frame ${explained * 5}/74$`));
+    // The button, the banner and the player all number frames as in the source (5 fps of 25).
+    assert.match(await text('player-time'), new RegExp(`frame ${explained}/74$`));
+    assert.equal(explained % 5, 0, `explained frame ${explained} is a sampled one`);
     // One frame on, the map no longer belongs to the picture: a link leads back.
     await (await browser.$('[data-testid="player-next"]')).click();
     const elsewhere = await browser.$('[data-testid="overlay-elsewhere"]');
@@ -333,6 +336,59 @@ try {
     await browser.waitUntil(async () => (await text('live-error')) === 'Record between 1 and 600 seconds.', { timeout: 5_000 });
     await (await browser.$('[data-testid="live-cancel"]')).click();
     await dialog.waitForExist({ reverse: true, timeout: 5_000 });
+  });
+
+  await check('retrain from reviews: 4 fake + 4 real decisions → candidate with before/after metrics → Accept selects it', async () => {
+    const dir = process.env.VERITY_E2E_TRAIN;
+    assert.ok(dir, 'VERITY_E2E_TRAIN must be set');
+    const paths = readdirSync(dir).sort().map((f) => join(dir, f));
+    assert.equal(paths.length, 8);
+    await browser.execute(async (ps) => {
+      const invoke = window.__TAURI_INTERNALS__.invoke;
+      const view = await invoke('get_settings', {});
+      await invoke('save_settings', { settings: { ...view.settings, analyst: 'E2E Analyst' } });
+      await invoke('import', { paths: ps });
+    }, paths);
+    const photos = async () =>
+      (await browser.execute(() => window.__TAURI_INTERNALS__.invoke('list_cases', { filter: null }))).filter((c) => c.title.startsWith('photo-'));
+    await browser.waitUntil(async () => {
+      const cs = await photos();
+      return cs.length === 8 && cs.every((c) => c.status === 'done');
+    }, { timeout: 300_000, interval: 1000, timeoutMsg: 'the eight photos were not all scored' });
+    const cases = (await photos()).sort((a, b) => a.title.localeCompare(b.title));
+    for (const [i, c] of cases.entries()) {
+      await browser.execute(
+        (id, v) => window.__TAURI_INTERNALS__.invoke('review', { caseId: id, verdict: v, note: 'e2e label' }),
+        c.id,
+        i < 4 ? 'fake' : 'real',
+      );
+    }
+    await (await browser.$('[data-testid="tab-retrain"]')).click();
+    await browser.waitUntil(async () => (await text('retrain-fake')).startsWith('4') && (await text('retrain-real')).startsWith('4'), {
+      timeout: 20_000,
+      timeoutMsg: 'the Retrain tab does not count 4 fake and 4 real cases',
+    });
+    // The folder e2e-untrained holds a `models random --preset tiny` profile named tiny-untrained.
+    assert.equal(await text('retrain-parent'), 'tiny-untrained');
+    await (await browser.$('[data-testid="retrain-start"]')).click();
+    await (await browser.$('[data-testid="retrain-result"]')).waitForExist({
+      timeout: 300_000,
+      interval: 1000,
+      timeoutMsg: `no retrain result: ${await text('retrain-error').catch(() => 'no error shown')}`,
+    });
+    for (const m of ['auc', 'eer', 'accuracy', 'ece']) assert.ok(await (await browser.$(`[data-testid="metric-${m}"]`)).isExisting(), `metric ${m}`);
+    const before = await browser.execute(async () => (await window.__TAURI_INTERNALS__.invoke('get_settings', {})).settings.profile);
+    assert.equal(before, process.env.VERITY_E2E_PROFILE, 'nothing changes before Accept');
+    assert.match(await text('retrain-untrained'), /UNTRAINED/);
+    await shotTo('retrain-result-real');
+    await (await browser.$('[data-testid="retrain-accept"]')).click();
+    await browser.waitUntil(
+      async () => (await browser.execute(async () => (await window.__TAURI_INTERNALS__.invoke('get_settings', {})).settings.profile)) !== before,
+      { timeout: 30_000, timeoutMsg: 'Accept did not select the new profile' },
+    );
+    const after = await browser.execute(async () => (await window.__TAURI_INTERNALS__.invoke('get_settings', {})).settings.profile);
+    // The parent holds random weights, so the fine-tuned child stays labelled untrained.
+    assert.match(after, /^tiny-reviews-\d{8}-\d{6}-\d{3}-untrained$/);
   });
 } finally {
   await browser.deleteSession().catch(() => {});

@@ -44,6 +44,15 @@ CLI=$(dirname "$BIN")/verity
 [ -x "$CLI" ] || fail "no CLI binary at $CLI — build it first: cargo build --workspace"
 "$CLI" models random --preset tiny --out "$VERITY_MODELS_DIR/profiles/e2e-untrained" >/dev/null
 export VERITY_E2E_PROFILE=e2e-untrained
+# Eight distinct photos of one face (flips, scales, tints): the retrain check decides four FAKE
+# and four REAL in the app, the fewest a retrain accepts.
+mkdir -p "$E2E_TMP/train"
+i=0
+for vf in hflip scale=448:-1 scale=400:-1,hflip eq=brightness=0.06 eq=contrast=1.2 hue=h=12 eq=saturation=0.6,hflip crop=480:480:16:16; do
+  ffmpeg -loglevel error -y -i tests/data/astronaut.png -vf "$vf" "$E2E_TMP/train/photo-$i.png"
+  i=$((i + 1))
+done
+export VERITY_E2E_TRAIN=$E2E_TMP/train
 
 echo "==> e2e: $BIN (tauri-driver on :$TAURI_DRIVER_PORT)"
 # 1366x768 is the window's default size, so the root-window screenshot is the app alone.

@@ -294,6 +294,11 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
           <h3 class="panel-title">
             Candidate <span class="mono retrain-cand">{candidate.name}</span>
           </h3>
+          {candidate.name.endsWith('-untrained') && (
+            <div class="badge-untrained" data-testid="retrain-untrained">
+              UNTRAINED — the parent profile holds random weights, so the candidate does too; its scores will not be verdicts
+            </div>
+          )}
           <p class="muted small">
             Trained on {candidate.train_faces[0] + candidate.train_faces[1]} faces ({candidate.train_faces[1]} fake,{' '}
             {candidate.train_faces[0]} real) in {candidate.seconds.toFixed(0)} s by {candidate.analyst}; validated on{' '}
