@@ -10,10 +10,15 @@ fn main() {
         .or_else(|| {
             let py = std::env::var("VERITY_PYTHON").unwrap_or_else(|_| "python3".into());
             let out = Command::new(py)
-                .args(["-c", "import torch,os;print(os.path.join(os.path.dirname(torch.__file__),'lib'))"])
+                .args([
+                    "-c",
+                    "import torch,os;print(os.path.join(os.path.dirname(torch.__file__),'lib'))",
+                ])
                 .output()
                 .ok()?;
-            out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            out.status
+                .success()
+                .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
         });
     if let Some(lib) = lib {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");

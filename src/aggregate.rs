@@ -46,12 +46,17 @@ pub fn track_scores(faces: &[Scored], how: Aggregation) -> Vec<(i64, f64, usize)
     for f in faces {
         m.entry(f.track).or_default().push((f.prob, f.motion));
     }
-    m.into_iter().filter_map(|(t, v)| wmean(&v, how).map(|s| (t, s, v.len()))).collect()
+    m.into_iter()
+        .filter_map(|(t, v)| wmean(&v, how).map(|s| (t, s, v.len())))
+        .collect()
 }
 
 /// The media score from the frame scores.
 pub fn media_score(faces: &[Scored], how: Aggregation) -> Option<f64> {
-    let frames: Vec<(f64, f64)> = frame_scores(faces).into_iter().map(|(_, mo, s)| (s, mo)).collect();
+    let frames: Vec<(f64, f64)> = frame_scores(faces)
+        .into_iter()
+        .map(|(_, mo, s)| (s, mo))
+        .collect();
     wmean(&frames, how)
 }
 
@@ -60,7 +65,12 @@ mod tests {
     use super::*;
 
     fn s(frame: i64, track: i64, motion: f64, prob: f64) -> Scored {
-        Scored { frame, track, motion, prob }
+        Scored {
+            frame,
+            track,
+            motion,
+            prob,
+        }
     }
 
     #[test]
@@ -70,13 +80,21 @@ mod tests {
         // (0.4·0.1 + 0.9·0.3) / 0.4 = 0.775
         assert!((media_score(&faces, Aggregation::MotionWeighted).unwrap() - 0.775).abs() < 1e-12);
         // A still image has no motion: weighting falls back to the mean.
-        assert!((media_score(&[s(0, 1, 0.0, 0.8)], Aggregation::MotionWeighted).unwrap() - 0.8).abs() < 1e-12);
+        assert!(
+            (media_score(&[s(0, 1, 0.0, 0.8)], Aggregation::MotionWeighted).unwrap() - 0.8).abs()
+                < 1e-12
+        );
         assert_eq!(media_score(&[], Aggregation::Mean), None);
     }
 
     #[test]
     fn frame_takes_the_most_suspicious_face_and_tracks_are_separate() {
-        let faces = [s(0, 1, 0.0, 0.1), s(0, 2, 0.0, 0.9), s(1, 1, 0.2, 0.3), s(1, 2, 0.2, 0.7)];
+        let faces = [
+            s(0, 1, 0.0, 0.1),
+            s(0, 2, 0.0, 0.9),
+            s(1, 1, 0.2, 0.3),
+            s(1, 2, 0.2, 0.7),
+        ];
         let f = frame_scores(&faces);
         assert_eq!(f.iter().map(|x| x.2).collect::<Vec<_>>(), vec![0.9, 0.7]);
         let t = track_scores(&faces, Aggregation::Mean);

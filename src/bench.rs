@@ -92,7 +92,9 @@ pub fn bench_models(cfg: &ModelBench, image: &Path, progress: &dyn Fn(&Row)) -> 
         progress(&r);
         rows.push(r);
     };
-    let img = image::open(image).map_err(|e| Error::input(image, e.to_string()))?.to_rgb8();
+    let img = image::open(image)
+        .map_err(|e| Error::input(image, e.to_string()))?
+        .to_rgb8();
     let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), dev)?;
     let ms = median_ms(dev, cfg.iters, || {
         let _ = mtcnn.detect(&[&img]);
@@ -102,7 +104,11 @@ pub fn bench_models(cfg: &ModelBench, image: &Path, progress: &dyn Fn(&Row)) -> 
     for &kind in &cfg.kinds {
         let mut vs = nn::VarStore::new(dev);
         let clip_cfg = ClipConfig::vit_large_patch14();
-        let clip = ClipVision::new(&(vs.root() / "clip"), &clip_cfg.vision, Some(clip_cfg.projection_dim));
+        let clip = ClipVision::new(
+            &(vs.root() / "clip"),
+            &clip_cfg.vision,
+            Some(clip_cfg.projection_dim),
+        );
         let xcp = Xception::new(&(vs.root() / "xception"));
         let eb4 = EfficientNet::new(&(vs.root() / "effnet"), &EfficientNetConfig::b4());
         vs.set_kind(kind);
@@ -133,20 +139,41 @@ pub fn run_peer(python: &Path, script: &Path, cfg: &ModelBench, image: &Path) ->
         .arg(script)
         .arg("--image")
         .arg(image)
-        .args(["--device", &device_name(cfg.device), "--dtypes", &dtypes.join(","), "--batches", &batches.join(",")])
+        .args([
+            "--device",
+            &device_name(cfg.device),
+            "--dtypes",
+            &dtypes.join(","),
+            "--batches",
+            &batches.join(","),
+        ])
         .args(["--iters", &cfg.iters.to_string()])
         .output()
-        .map_err(|e| Error::Other(format!("cannot run the PyTorch peer ({}): {e}", python.display())))?;
+        .map_err(|e| {
+            Error::Other(format!(
+                "cannot run the PyTorch peer ({}): {e}",
+                python.display()
+            ))
+        })?;
     let text = String::from_utf8_lossy(&out.stdout);
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("RESULT "))
-        .ok_or_else(|| Error::Other(format!("the PyTorch peer failed: {}", String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or(""))))?;
+        .ok_or_else(|| {
+            Error::Other(format!(
+                "the PyTorch peer failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+            ))
+        })?;
     #[derive(Deserialize)]
     struct Peer {
         rows: Vec<Row>,
     }
-    let p: Peer = serde_json::from_str(line).map_err(|e| Error::Other(format!("peer output: {e}")))?;
+    let p: Peer =
+        serde_json::from_str(line).map_err(|e| Error::Other(format!("peer output: {e}")))?;
     Ok(p.rows)
 }
 
@@ -154,11 +181,14 @@ pub fn run_peer(python: &Path, script: &Path, cfg: &ModelBench, image: &Path) ->
 pub fn compare(ours: &[Row], peer: &[Row]) -> Vec<Compared> {
     ours.iter()
         .map(|o| {
-            let p = peer.iter().find(|p| p.name == o.name && p.dtype == o.dtype && p.batch == o.batch);
+            let p = peer
+                .iter()
+                .find(|p| p.name == o.name && p.dtype == o.dtype && p.batch == o.batch);
             Compared {
                 ours: o.clone(),
                 peer_ms_per_batch: p.map(|p| p.ms_per_batch),
-                speedup_vs_peer: p.map(|p| ((p.ms_per_batch / o.ms_per_batch) * 100.0).round() / 100.0),
+                speedup_vs_peer: p
+                    .map(|p| ((p.ms_per_batch / o.ms_per_batch) * 100.0).round() / 100.0),
             }
         })
         .collect()

@@ -21,7 +21,9 @@ impl std::str::FromStr for Aggregation {
         match s {
             "mean" => Ok(Self::Mean),
             "motion" | "motion-weighted" => Ok(Self::MotionWeighted),
-            _ => Err(Error::Config(format!("aggregation must be mean or motion-weighted, not {s:?}"))),
+            _ => Err(Error::Config(format!(
+                "aggregation must be mean or motion-weighted, not {s:?}"
+            ))),
         }
     }
 }
@@ -42,7 +44,9 @@ impl std::str::FromStr for Precision {
             "fp32" | "f32" => Ok(Self::Fp32),
             "fp16" | "f16" => Ok(Self::Fp16),
             "bf16" => Ok(Self::Bf16),
-            _ => Err(Error::Config(format!("precision must be fp32, fp16 or bf16, not {s:?}"))),
+            _ => Err(Error::Config(format!(
+                "precision must be fp32, fp16 or bf16, not {s:?}"
+            ))),
         }
     }
 }
@@ -56,7 +60,10 @@ pub struct Thresholds {
 
 impl Default for Thresholds {
     fn default() -> Self {
-        Self { real: 0.3, fake: 0.7 }
+        Self {
+            real: 0.3,
+            fake: 0.7,
+        }
     }
 }
 
@@ -152,10 +159,15 @@ impl Default for Settings {
 impl Settings {
     pub fn validate(&self) -> Result<()> {
         if !(3.0..=10.0).contains(&self.fps) {
-            return Err(Error::Config(format!("sampling rate must be 3–10 fps, not {}", self.fps)));
+            return Err(Error::Config(format!(
+                "sampling rate must be 3–10 fps, not {}",
+                self.fps
+            )));
         }
         if !(0.0..=1.0).contains(&self.keyframe_threshold) {
-            return Err(Error::Config("keyframe threshold must be within 0–1".into()));
+            return Err(Error::Config(
+                "keyframe threshold must be within 0–1".into(),
+            ));
         }
         let t = self.thresholds;
         if !(0.0..=1.0).contains(&t.real) || !(0.0..=1.0).contains(&t.fake) || t.real > t.fake {
@@ -168,7 +180,10 @@ impl Settings {
             return Err(Error::Config("batch size must be 1–1024".into()));
         }
         if !(self.live_seconds > 0.0 && self.live_seconds <= 3600.0) {
-            return Err(Error::Config(format!("live recording length must be 0–3600 s, not {}", self.live_seconds)));
+            return Err(Error::Config(format!(
+                "live recording length must be 0–3600 s, not {}",
+                self.live_seconds
+            )));
         }
         if self.max_media_mib == 0 {
             return Err(Error::Config("maximum media size must be positive".into()));
@@ -232,7 +247,9 @@ impl Settings {
         if let Some(d) = &self.models_dir {
             return d.clone();
         }
-        std::env::var_os("VERITY_MODELS_DIR").map(PathBuf::from).unwrap_or_else(|| self.data_dir().join("models"))
+        std::env::var_os("VERITY_MODELS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.data_dir().join("models"))
     }
 }
 
@@ -252,16 +269,25 @@ mod tests {
         assert_eq!(t.band(0.5), Band::Review);
         assert_eq!(t.band(0.3), Band::Review);
         assert_eq!(t.band(0.29), Band::Real);
-        let t = Thresholds { real: 0.2, fake: 0.9 };
+        let t = Thresholds {
+            real: 0.2,
+            fake: 0.9,
+        };
         assert_eq!(t.band(0.8), Band::Review);
     }
 
     #[test]
     fn validation_rejects_bad_values() {
-        let mut s = Settings { fps: 2.0, ..Settings::default() };
+        let mut s = Settings {
+            fps: 2.0,
+            ..Settings::default()
+        };
         assert!(s.validate().unwrap_err().to_string().contains("3–10 fps"));
         s.fps = 5.0;
-        s.thresholds = Thresholds { real: 0.8, fake: 0.4 };
+        s.thresholds = Thresholds {
+            real: 0.8,
+            fake: 0.4,
+        };
         assert!(s.validate().unwrap_err().to_string().contains("thresholds"));
     }
 
@@ -270,7 +296,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("s.toml");
         assert_eq!(Settings::load(&p).unwrap(), Settings::default());
-        let s = Settings { fps: 8.0, analyst: "Ada".into(), ..Settings::default() };
+        let s = Settings {
+            fps: 8.0,
+            analyst: "Ada".into(),
+            ..Settings::default()
+        };
         s.save(&p).unwrap();
         assert_eq!(Settings::load(&p).unwrap(), s);
         std::fs::write(&p, "fps = \"fast\"").unwrap();

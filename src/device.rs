@@ -46,7 +46,9 @@ impl std::str::FromStr for DevicePref {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "cuda" | "gpu" => Ok(Self::Cuda),
-            _ => Err(crate::Error::Config(format!("device must be auto, cpu or cuda, not {s:?}"))),
+            _ => Err(crate::Error::Config(format!(
+                "device must be auto, cpu or cuda, not {s:?}"
+            ))),
         }
     }
 }
@@ -82,9 +84,19 @@ pub fn describe() -> DeviceInfo {
     if cuda {
         let n = tch::Cuda::device_count();
         let name = cuda_name(0).unwrap_or_else(|| "CUDA device 0".into());
-        DeviceInfo { kind: "cuda".into(), name: format!("CUDA: {name}"), cuda_devices: n, threads }
+        DeviceInfo {
+            kind: "cuda".into(),
+            name: format!("CUDA: {name}"),
+            cuda_devices: n,
+            threads,
+        }
     } else {
-        DeviceInfo { kind: "cpu".into(), name: format!("CPU ({threads} threads)"), cuda_devices: 0, threads }
+        DeviceInfo {
+            kind: "cpu".into(),
+            name: format!("CPU ({threads} threads)"),
+            cuda_devices: 0,
+            threads,
+        }
     }
 }
 
@@ -94,5 +106,8 @@ fn cuda_name(index: usize) -> Option<String> {
         .args(["--query-gpu=name", "--format=csv,noheader"])
         .output()
         .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().nth(index).map(|s| s.trim().to_string())
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .nth(index)
+        .map(|s| s.trim().to_string())
 }

@@ -29,10 +29,29 @@ const CROP_SIZE: u32 = 224;
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Progress {
-    Imported { case_id: i64, existing: bool, title: String },
-    Started { case_id: i64, analysis_id: i64, kind: MediaKind, frames_estimate: Option<u64> },
-    Frames { case_id: i64, decoded: usize, faces_found: usize, faces_scored: usize, frames_estimate: Option<u64>, elapsed_s: f64 },
-    Finished { case_id: i64, summary: Box<Summary> },
+    Imported {
+        case_id: i64,
+        existing: bool,
+        title: String,
+    },
+    Started {
+        case_id: i64,
+        analysis_id: i64,
+        kind: MediaKind,
+        frames_estimate: Option<u64>,
+    },
+    Frames {
+        case_id: i64,
+        decoded: usize,
+        faces_found: usize,
+        faces_scored: usize,
+        frames_estimate: Option<u64>,
+        elapsed_s: f64,
+    },
+    Finished {
+        case_id: i64,
+        summary: Box<Summary>,
+    },
 }
 
 /// Stage timings in seconds, for the benchmark and the log.
@@ -96,12 +115,21 @@ pub fn find_profile(settings: &Settings) -> Option<PathBuf> {
     let dir = models_dir(settings).join("profiles");
     if let Some(p) = &settings.profile {
         let as_path = PathBuf::from(p);
-        return Some(if as_path.is_dir() { as_path } else { dir.join(p) });
+        return Some(if as_path.is_dir() {
+            as_path
+        } else {
+            dir.join(p)
+        });
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir).ok()?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     entries.into_iter().find(|p| {
-        crate::models::profile::load_profile(p).map(|pr| pr.trained).unwrap_or(false)
+        crate::models::profile::load_profile(p)
+            .map(|pr| pr.trained)
+            .unwrap_or(false)
     })
 }
 
@@ -112,14 +140,28 @@ impl Analyzer {
         let device = crate::device::select(settings.device)?;
         let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), device)?;
         let (detector, detector_missing) = match find_profile(settings) {
-            Some(dir) => match LoadedDetector::load(&dir, device).and_then(|d| configure(d, settings)) {
-                Ok(d) => (Some(d), None),
-                Err(e) if settings.profile.is_some() => return Err(e),
-                Err(e) => (None, Some(format!("Detector profile {} could not be loaded ({e}).", dir.display()))),
-            },
+            Some(dir) => {
+                match LoadedDetector::load(&dir, device).and_then(|d| configure(d, settings)) {
+                    Ok(d) => (Some(d), None),
+                    Err(e) if settings.profile.is_some() => return Err(e),
+                    Err(e) => (
+                        None,
+                        Some(format!(
+                            "Detector profile {} could not be loaded ({e}).",
+                            dir.display()
+                        )),
+                    ),
+                }
+            }
             None => (None, Some("No detector weights installed.".to_string())),
         };
-        Ok(Self { settings: settings.clone(), device, mtcnn, detector, detector_missing })
+        Ok(Self {
+            settings: settings.clone(),
+            device,
+            mtcnn,
+            detector,
+            detector_missing,
+        })
     }
 
     pub fn device(&self) -> tch::Device {
@@ -131,16 +173,27 @@ impl Analyzer {
     }
 
     fn limits(&self) -> Limits {
-        Limits { max_bytes: self.settings.max_media_mib * 1024 * 1024, ..Limits::default() }
+        Limits {
+            max_bytes: self.settings.max_media_mib * 1024 * 1024,
+            ..Limits::default()
+        }
     }
 
     /// Imports `path` as a case (or finds the existing case for the same content) and analyses it.
-    pub fn analyze_path(&self, store: &mut Store, path: &Path, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+    pub fn analyze_path(
+        &self,
+        store: &mut Store,
+        path: &Path,
+        actor: &str,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Summary> {
         if matches!(media::detect_kind(path), Ok(MediaKind::Live)) {
             let folder = self.capture_live(store, path, cancel)?;
             return self.analyze_path(store, &folder, actor, progress, cancel);
         }
-        let meta = std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+        let meta =
+            std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "file is empty (0 bytes)"));
         }
@@ -156,7 +209,11 @@ impl Analyzer {
         let probed = media::probe(path, &limits);
         let nm = NewMedia {
             original_path: path.to_path_buf(),
-            kind: probed.as_ref().map(|i| kind_str(i.kind)).unwrap_or("unknown").to_string(),
+            kind: probed
+                .as_ref()
+                .map(|i| kind_str(i.kind))
+                .unwrap_or("unknown")
+                .to_string(),
             size_bytes: probed.as_ref().map(|i| i.size_bytes).unwrap_or(meta.len()),
             width: probed.as_ref().ok().map(|i| i.width),
             height: probed.as_ref().ok().map(|i| i.height),
@@ -166,21 +223,41 @@ impl Analyzer {
             container: probed.as_ref().ok().and_then(|i| i.container.clone()),
         };
         let imported = store.import(&nm, actor)?;
-        let title = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        progress(&Progress::Imported { case_id: imported.case_id, existing: imported.existing, title });
+        let title = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        progress(&Progress::Imported {
+            case_id: imported.case_id,
+            existing: imported.existing,
+            title,
+        });
         self.analyze_case(store, imported.case_id, actor, progress, cancel)
     }
 
     /// Records `live_seconds` of a live source (webcam, RTSP/UDP stream) as PNG frames into
     /// `<data dir>/captures/<time>/`, so the recording becomes an ordinary frame-folder case:
     /// content-addressed, re-analysable, reportable.
-    pub fn capture_live(&self, store: &Store, source: &Path, cancel: &AtomicBool) -> Result<PathBuf> {
+    pub fn capture_live(
+        &self,
+        store: &Store,
+        source: &Path,
+        cancel: &AtomicBool,
+    ) -> Result<PathBuf> {
         self.capture_live_for(store, source, self.settings.live_seconds, cancel)
     }
 
     /// Records a live source for `seconds` (0–3600) instead of `settings.live_seconds`, then
     /// analyses the recording like [`Self::analyze_path`] does.
-    pub fn analyze_live(&self, store: &mut Store, source: &Path, seconds: f64, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+    pub fn analyze_live(
+        &self,
+        store: &mut Store,
+        source: &Path,
+        seconds: f64,
+        actor: &str,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Summary> {
         if !matches!(media::detect_kind(source), Ok(MediaKind::Live)) {
             return Err(Error::input(source, "is not a live source: give an rtsp://, rtmp://, udp://, rtp:// or srt:// URL or a /dev/video* webcam"));
         }
@@ -189,9 +266,20 @@ impl Analyzer {
     }
 
     /// [`Self::capture_live`] for `seconds` (more than 0, at most an hour).
-    pub fn capture_live_for(&self, store: &Store, source: &Path, seconds: f64, cancel: &AtomicBool) -> Result<PathBuf> {
+    pub fn capture_live_for(
+        &self,
+        store: &Store,
+        source: &Path,
+        seconds: f64,
+        cancel: &AtomicBool,
+    ) -> Result<PathBuf> {
         if !(seconds > 0.0 && seconds <= 3600.0) {
-            return Err(Error::input(source, format!("the recording length must be more than 0 and at most 3600 s, not {seconds}")));
+            return Err(Error::input(
+                source,
+                format!(
+                    "the recording length must be more than 0 and at most 3600 s, not {seconds}"
+                ),
+            ));
         }
         let params = SampleParams {
             fps: self.settings.fps,
@@ -200,7 +288,10 @@ impl Analyzer {
             ..SampleParams::default()
         };
         let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ");
-        let dir = store.data_dir().join("captures").join(format!("live-{stamp}"));
+        let dir = store
+            .data_dir()
+            .join("captures")
+            .join(format!("live-{stamp}"));
         std::fs::create_dir_all(&dir)?;
         let mut n = 0usize;
         for frame in media::frames(source, &params, &self.limits(), cancel)? {
@@ -219,7 +310,14 @@ impl Analyzer {
     }
 
     /// (Re-)analyses a stored case from its content-store copy.
-    pub fn analyze_case(&self, store: &mut Store, case_id: i64, actor: &str, progress: &dyn Fn(&Progress), cancel: &AtomicBool) -> Result<Summary> {
+    pub fn analyze_case(
+        &self,
+        store: &mut Store,
+        case_id: i64,
+        actor: &str,
+        progress: &dyn Fn(&Progress),
+        cancel: &AtomicBool,
+    ) -> Result<Summary> {
         let media_row = store.media_of_case(case_id)?;
         let blob = store.blobs.path(&media_row.blob);
         let settings_json = serde_json::to_string(&self.settings).unwrap_or_default();
@@ -252,8 +350,14 @@ impl Analyzer {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(e)) => failed_outcome(&e.to_string(), cancel.load(Ordering::Relaxed)),
             Err(p) => {
-                let msg = p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                failed_outcome(&format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())), false)
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+                failed_outcome(
+                    &format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())),
+                    false,
+                )
             }
         };
         summary.status = outcome.status.clone();
@@ -264,7 +368,10 @@ impl Analyzer {
         summary.verdict = verdict_text(&summary);
         summary.times.total = t0.elapsed().as_secs_f64();
         store.finish_analysis(aid, &outcome, actor)?;
-        progress(&Progress::Finished { case_id, summary: Box::new(summary.clone()) });
+        progress(&Progress::Finished {
+            case_id,
+            summary: Box::new(summary.clone()),
+        });
         Ok(summary)
     }
 
@@ -282,9 +389,22 @@ impl Analyzer {
         let limits = self.limits();
         let info = media::probe(blob, &limits)?;
         summary.kind = Some(info.kind);
-        let params = SampleParams { fps: self.settings.fps, keyframe_threshold: self.settings.keyframe_threshold, ..SampleParams::default() };
-        progress(&Progress::Started { case_id, analysis_id: aid, kind: info.kind, frames_estimate: estimate_frames(&info, params.fps) });
-        let template = self.detector.as_ref().map(|d| d.template()).unwrap_or_else(AlignTemplate::arcface);
+        let params = SampleParams {
+            fps: self.settings.fps,
+            keyframe_threshold: self.settings.keyframe_threshold,
+            ..SampleParams::default()
+        };
+        progress(&Progress::Started {
+            case_id,
+            analysis_id: aid,
+            kind: info.kind,
+            frames_estimate: estimate_frames(&info, params.fps),
+        });
+        let template = self
+            .detector
+            .as_ref()
+            .map(|d| d.template())
+            .unwrap_or_else(AlignTemplate::arcface);
         let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
         let mut tracker = IouTracker::default();
         let mut scored: Vec<Scored> = Vec::new();
@@ -334,7 +454,8 @@ impl Analyzer {
                 let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
                 let ids = tracker.update(frame.index, &boxes);
                 for (d, tid) in found.iter().zip(ids) {
-                    let aligned = align::align_face(&frame.image, &d.landmarks, &template, CROP_SIZE);
+                    let aligned =
+                        align::align_face(&frame.image, &d.landmarks, &template, CROP_SIZE);
                     let crop = store_crop(store, aid, idx, tid, &aligned.image)?;
                     face_rows.push(FaceRow {
                         id: 0,
@@ -379,16 +500,33 @@ impl Analyzer {
 
             if let Some(det) = &self.detector {
                 let t = Instant::now();
-                for chunk in (0..crops.len()).collect::<Vec<_>>().chunks(self.settings.batch_size) {
+                for chunk in (0..crops.len())
+                    .collect::<Vec<_>>()
+                    .chunks(self.settings.batch_size)
+                {
                     let refs: Vec<&image::RgbImage> = chunk.iter().map(|&i| &crops[i]).collect();
                     let out = det.score(&refs)?;
-                    let emb: Vec<crate::store::EmbeddingRow> =
-                        chunk.iter().zip(&out).map(|(&i, s)| (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref())).collect();
+                    let emb: Vec<crate::store::EmbeddingRow> = chunk
+                        .iter()
+                        .zip(&out)
+                        .map(|(&i, s)| (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref()))
+                        .collect();
                     store.add_embeddings(&emb)?;
                     for (&i, s) in chunk.iter().zip(out) {
                         let (fidx, tid, motion) = meta[i];
-                        scored.push(Scored { frame: fidx, track: tid, motion, prob: s.prob as f64 });
-                        face_scores.push(ScoreRow { level: "face".into(), face_id: Some(face_ids[i]), frame_idx: Some(fidx), track_id: Some(tid), score: s.prob as f64 });
+                        scored.push(Scored {
+                            frame: fidx,
+                            track: tid,
+                            motion,
+                            prob: s.prob as f64,
+                        });
+                        face_scores.push(ScoreRow {
+                            level: "face".into(),
+                            face_id: Some(face_ids[i]),
+                            frame_idx: Some(fidx),
+                            track_id: Some(tid),
+                            score: s.prob as f64,
+                        });
                     }
                 }
                 summary.times.encode += t.elapsed().as_secs_f64();
@@ -404,7 +542,9 @@ impl Analyzer {
         }
         summary.tracks = tracks.len();
         if summary.frames == 0 {
-            return Err(Error::Other("no frames could be decoded from this media".into()));
+            return Err(Error::Other(
+                "no frames could be decoded from this media".into(),
+            ));
         }
         let no_face = summary.faces == 0;
         let Some(det) = &self.detector else {
@@ -412,7 +552,10 @@ impl Analyzer {
             let faces = if no_face {
                 format!("No face found in {} frame(s).", summary.frames)
             } else {
-                format!("{} face(s) found and aligned in {} frame(s).", summary.faces, summary.frames)
+                format!(
+                    "{} face(s) found and aligned in {} frame(s).",
+                    summary.faces, summary.frames
+                )
             };
             return Ok(Outcome {
                 status: "not_scored".into(),
@@ -421,7 +564,9 @@ impl Analyzer {
                 profile: None,
                 weight_hashes: vec![],
                 untrained: false,
-                message: Some(format!("Not scored — {why} {faces} Install a detector with: {INSTALL_HINT}")),
+                message: Some(format!(
+                    "Not scored — {why} {faces} Install a detector with: {INSTALL_HINT}"
+                )),
                 scores: vec![],
             });
         };
@@ -445,14 +590,40 @@ impl Analyzer {
         let mut rows = face_scores;
         let frames = aggregate::frame_scores(&scored);
         for (f, _, s) in &frames {
-            rows.push(ScoreRow { level: "frame".into(), face_id: None, frame_idx: Some(*f), track_id: None, score: *s });
+            rows.push(ScoreRow {
+                level: "frame".into(),
+                face_id: None,
+                frame_idx: Some(*f),
+                track_id: None,
+                score: *s,
+            });
         }
         for (t, s, _) in aggregate::track_scores(&scored, how) {
-            rows.push(ScoreRow { level: "track".into(), face_id: None, frame_idx: None, track_id: Some(t), score: s });
+            rows.push(ScoreRow {
+                level: "track".into(),
+                face_id: None,
+                frame_idx: None,
+                track_id: Some(t),
+                score: s,
+            });
         }
-        let score = aggregate::media_score(&scored, how).ok_or_else(|| Error::Other("no scores".into()))?;
-        rows.push(ScoreRow { level: "media".into(), face_id: None, frame_idx: None, track_id: None, score });
-        let mut top: Vec<TopFrame> = frames.iter().map(|(f, _, s)| TopFrame { frame: *f, pts_s: pts_of.get(f).copied().unwrap_or(0.0), score: *s }).collect();
+        let score =
+            aggregate::media_score(&scored, how).ok_or_else(|| Error::Other("no scores".into()))?;
+        rows.push(ScoreRow {
+            level: "media".into(),
+            face_id: None,
+            frame_idx: None,
+            track_id: None,
+            score,
+        });
+        let mut top: Vec<TopFrame> = frames
+            .iter()
+            .map(|(f, _, s)| TopFrame {
+                frame: *f,
+                pts_s: pts_of.get(f).copied().unwrap_or(0.0),
+                score: *s,
+            })
+            .collect();
         top.sort_by(|a, b| b.score.total_cmp(&a.score));
         top.truncate(5);
         summary.top_frames = top;
@@ -464,7 +635,9 @@ impl Analyzer {
             profile: Some(profile.name.clone()),
             weight_hashes: det.weight_hashes(),
             untrained,
-            message: untrained.then(|| "UNTRAINED profile (random weights): this score is not a verdict.".to_string()),
+            message: untrained.then(|| {
+                "UNTRAINED profile (random weights): this score is not a verdict.".to_string()
+            }),
             scores: rows,
         })
     }
@@ -482,19 +655,33 @@ pub fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDet
         Precision::Bf16 => tch::Kind::BFloat16,
     };
     if kind != tch::Kind::Float && !d.device().is_cuda() {
-        tracing::warn!("{:?} precision needs CUDA; running fp32 on the CPU", settings.precision);
+        tracing::warn!(
+            "{:?} precision needs CUDA; running fp32 on the CPU",
+            settings.precision
+        );
     } else {
         d.set_precision(kind)?;
     }
     Ok(d)
 }
 
-fn store_crop(store: &Store, aid: i64, frame: i64, track: i64, img: &image::RgbImage) -> Result<String> {
+fn store_crop(
+    store: &Store,
+    aid: i64,
+    frame: i64,
+    track: i64,
+    img: &image::RgbImage,
+) -> Result<String> {
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgb8(img.clone())
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|e| Error::Other(format!("cannot encode face crop: {e}")))?;
-    store.blobs.put_derived(&format!("a{aid}/f{frame:06}_t{track}.png"), &bytes)
+    store
+        .blobs
+        .put_derived(&format!("a{aid}/f{frame:06}_t{track}.png"), &bytes)
 }
 
 fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {
@@ -505,7 +692,11 @@ fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {
         profile: None,
         weight_hashes: vec![],
         untrained: false,
-        message: Some(if cancelled { "Analysis cancelled by the analyst.".to_string() } else { msg.to_string() }),
+        message: Some(if cancelled {
+            "Analysis cancelled by the analyst.".to_string()
+        } else {
+            msg.to_string()
+        }),
         scores: vec![],
     }
 }
@@ -523,7 +714,9 @@ fn estimate_frames(info: &media::MediaInfo, fps: f32) -> Option<u64> {
     match info.kind {
         MediaKind::Image => Some(1),
         MediaKind::FrameFolder => info.frame_count,
-        _ => info.duration_s.map(|d| (d * fps as f64).ceil().max(1.0) as u64),
+        _ => info
+            .duration_s
+            .map(|d| (d * fps as f64).ceil().max(1.0) as u64),
     }
 }
 
@@ -531,7 +724,11 @@ fn estimate_frames(info: &media::MediaInfo, fps: f32) -> Option<u64> {
 pub fn verdict_text(s: &Summary) -> String {
     match (s.status.as_str(), s.score, s.band) {
         ("done", Some(score), Some(band)) if s.untrained => {
-            format!("UNTRAINED {:.3} ({}) — random-weight profile, not a verdict", score, band.as_str())
+            format!(
+                "UNTRAINED {:.3} ({}) — random-weight profile, not a verdict",
+                score,
+                band.as_str()
+            )
         }
         ("done", Some(score), Some(band)) => format!("{} ({score:.3})", band.label()),
         ("not_scored", ..) => "not scored".into(),

@@ -18,7 +18,12 @@ pub struct IouTracker {
 
 impl Default for IouTracker {
     fn default() -> Self {
-        Self { tracks: Vec::new(), next_id: 1, iou_threshold: 0.3, max_gap: 5 }
+        Self {
+            tracks: Vec::new(),
+            next_id: 1,
+            iou_threshold: 0.3,
+            max_gap: 5,
+        }
     }
 }
 
@@ -38,7 +43,8 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 impl IouTracker {
     /// Assigns track ids to the boxes of one frame (greedy by best IoU); returns one id per box.
     pub fn update(&mut self, frame: usize, boxes: &[[f32; 4]]) -> Vec<i64> {
-        self.tracks.retain(|t| frame.saturating_sub(t.last_frame) <= self.max_gap);
+        self.tracks
+            .retain(|t| frame.saturating_sub(t.last_frame) <= self.max_gap);
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (bi, b) in boxes.iter().enumerate() {
             for (ti, t) in self.tracks.iter().enumerate() {
@@ -63,7 +69,11 @@ impl IouTracker {
             if *id == 0 {
                 *id = self.next_id;
                 self.next_id += 1;
-                self.tracks.push(Track { id: *id, bbox: boxes[bi], last_frame: frame });
+                self.tracks.push(Track {
+                    id: *id,
+                    bbox: boxes[bi],
+                    last_frame: frame,
+                });
             }
         }
         ids
@@ -78,9 +88,15 @@ mod tests {
     fn moving_face_keeps_its_track_and_a_new_face_gets_a_new_one() {
         let mut t = IouTracker::default();
         assert_eq!(t.update(0, &[[10.0, 10.0, 50.0, 50.0]]), vec![1]);
-        assert_eq!(t.update(1, &[[14.0, 12.0, 54.0, 52.0], [200.0, 10.0, 240.0, 50.0]]), vec![1, 2]);
+        assert_eq!(
+            t.update(1, &[[14.0, 12.0, 54.0, 52.0], [200.0, 10.0, 240.0, 50.0]]),
+            vec![1, 2]
+        );
         // Order of boxes does not matter.
-        assert_eq!(t.update(2, &[[203.0, 10.0, 243.0, 50.0], [18.0, 12.0, 58.0, 52.0]]), vec![2, 1]);
+        assert_eq!(
+            t.update(2, &[[203.0, 10.0, 243.0, 50.0], [18.0, 12.0, 58.0, 52.0]]),
+            vec![2, 1]
+        );
         // After a long gap, the same place is a new track.
         assert_eq!(t.update(20, &[[18.0, 12.0, 58.0, 52.0]]), vec![3]);
     }

@@ -25,11 +25,23 @@ fn untrained_profile(s: &mut Settings) {
 /// A video of the astronaut with a slow zoom, made with the FFmpeg CLI.
 pub fn face_video(dir: &Path, seconds: u32, fps: u32, size: u32) -> PathBuf {
     let out = dir.join(format!("face_{seconds}s_{fps}fps_{size}.mp4"));
-    let vf = format!("scale={size}:{size},zoompan=z='1+0.002*on':d={}:s={size}x{size}:fps={fps}", seconds * fps);
+    let vf = format!(
+        "scale={size}:{size},zoompan=z='1+0.002*on':d={}:s={size}x{size}:fps={fps}",
+        seconds * fps
+    );
     let st = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-loop", "1", "-i"])
         .arg(common::astronaut())
-        .args(["-vf", &vf, "-t", &seconds.to_string(), "-r", &fps.to_string(), "-pix_fmt", "yuv420p"])
+        .args([
+            "-vf",
+            &vf,
+            "-t",
+            &seconds.to_string(),
+            "-r",
+            &fps.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&out)
         .status()
         .unwrap();
@@ -45,7 +57,15 @@ fn image_without_weights_is_not_scored_but_faces_are_found_and_stored() {
     let s = settings(dir.path());
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a.analyze_path(&mut store, &common::astronaut(), "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let sum = a
+        .analyze_path(
+            &mut store,
+            &common::astronaut(),
+            "t",
+            &quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
     assert_eq!(sum.status, "not_scored");
     assert_eq!(sum.score, None);
     assert_eq!(sum.verdict, "not scored");
@@ -57,7 +77,11 @@ fn image_without_weights_is_not_scored_but_faces_are_found_and_stored() {
     assert_eq!(d.faces.len(), 1);
     let f = &d.faces[0];
     // The astronaut's face: box in the upper middle of the 512² photo, eyes above the mouth.
-    assert!(f.bbox[0] > 120.0 && f.bbox[2] < 320.0 && f.bbox[1] > 30.0 && f.bbox[3] < 260.0, "{:?}", f.bbox);
+    assert!(
+        f.bbox[0] > 120.0 && f.bbox[2] < 320.0 && f.bbox[1] > 30.0 && f.bbox[3] < 260.0,
+        "{:?}",
+        f.bbox
+    );
     assert!(f.landmarks[0][1] < f.landmarks[3][1]);
     let crop = image::open(store.blobs.path(f.crop.as_ref().unwrap())).unwrap();
     assert_eq!((crop.width(), crop.height()), (224, 224));
@@ -71,7 +95,15 @@ fn untrained_profile_scores_are_labelled_untrained_everywhere() {
     untrained_profile(&mut s);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a.analyze_path(&mut store, &common::astronaut(), "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let sum = a
+        .analyze_path(
+            &mut store,
+            &common::astronaut(),
+            "t",
+            &quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
     assert_eq!(sum.status, "done");
     assert!(sum.untrained);
     let score = sum.score.unwrap();
@@ -82,13 +114,23 @@ fn untrained_profile_scores_are_labelled_untrained_everywhere() {
     assert!(d.case.message.unwrap().contains("not a verdict"));
     let untrained_rows: i64 = store
         .conn()
-        .query_row("SELECT COUNT(*) FROM scores WHERE untrained = 1 AND analysis_id = ?1", [sum.analysis_id.unwrap()], |r| r.get(0))
+        .query_row(
+            "SELECT COUNT(*) FROM scores WHERE untrained = 1 AND analysis_id = ?1",
+            [sum.analysis_id.unwrap()],
+            |r| r.get(0),
+        )
         .unwrap();
     assert_eq!(untrained_rows as usize, d.scores.len());
-    assert!(d.scores.iter().any(|r| r.level == "media" && (r.score - score).abs() < 1e-12));
+    assert!(d
+        .scores
+        .iter()
+        .any(|r| r.level == "media" && (r.score - score).abs() < 1e-12));
     assert!(d.faces[0].score.is_some());
     // The embeddings temporal analysis reads are kept with the face.
-    let (clip, cnn) = store.embeddings(d.faces[0].id).unwrap().expect("embeddings stored");
+    let (clip, cnn) = store
+        .embeddings(d.faces[0].id)
+        .unwrap()
+        .expect("embeddings stored");
     assert!(!clip.is_empty() && clip.iter().all(|v| v.is_finite()));
     assert!(cnn.is_some());
 }
@@ -103,10 +145,23 @@ fn video_is_sampled_tracked_and_aggregated() {
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
     let events = std::cell::RefCell::new(Vec::new());
-    let cb = |e: &Progress| events.borrow_mut().push(serde_json::to_value(e).unwrap()["event"].as_str().unwrap().to_string());
-    let sum = a.analyze_path(&mut store, &video, "t", &cb, &AtomicBool::new(false)).unwrap();
+    let cb = |e: &Progress| {
+        events.borrow_mut().push(
+            serde_json::to_value(e).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        )
+    };
+    let sum = a
+        .analyze_path(&mut store, &video, "t", &cb, &AtomicBool::new(false))
+        .unwrap();
     assert_eq!(sum.status, "done", "{:?}", sum.message);
-    assert!((9..=11).contains(&sum.frames), "2 s at 5 fps ≈ 10 frames, got {}", sum.frames);
+    assert!(
+        (9..=11).contains(&sum.frames),
+        "2 s at 5 fps ≈ 10 frames, got {}",
+        sum.frames
+    );
     assert_eq!(sum.faces, sum.frames, "one face per frame");
     assert_eq!(sum.tracks, 1, "a slowly zooming face keeps one track");
     let d = store.case_detail(sum.case_id).unwrap();
@@ -118,7 +173,9 @@ fn video_is_sampled_tracked_and_aggregated() {
     assert!(ev.iter().any(|e| e == "frames"));
     assert_eq!(ev.last().map(String::as_str), Some("finished"));
     // Re-importing the same content finds the case.
-    let again = a.analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let again = a
+        .analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(false))
+        .unwrap();
     assert_eq!(again.case_id, sum.case_id);
     assert_eq!(store.list_cases(&CaseFilter::default()).unwrap().len(), 1);
 }
@@ -129,7 +186,15 @@ fn bad_inputs_fail_clearly_and_lose_nothing() {
     let s = settings(dir.path());
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let good = a.analyze_path(&mut store, &common::astronaut(), "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let good = a
+        .analyze_path(
+            &mut store,
+            &common::astronaut(),
+            "t",
+            &quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
     // Truncated PNG: a case with a readable failure, not a crash.
     let bytes = std::fs::read(common::astronaut()).unwrap();
     let trunc = dir.path().join("truncated.png");
@@ -143,9 +208,21 @@ fn bad_inputs_fail_clearly_and_lose_nothing() {
     }
     let empty = dir.path().join("empty.mp4");
     std::fs::write(&empty, b"").unwrap();
-    let e = a.analyze_path(&mut store, &empty, "t", &quiet, &AtomicBool::new(false)).unwrap_err().to_string();
+    let e = a
+        .analyze_path(&mut store, &empty, "t", &quiet, &AtomicBool::new(false))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("empty"), "{e}");
-    let e = a.analyze_path(&mut store, &dir.path().join("missing.jpg"), "t", &quiet, &AtomicBool::new(false)).unwrap_err().to_string();
+    let e = a
+        .analyze_path(
+            &mut store,
+            &dir.path().join("missing.jpg"),
+            "t",
+            &quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing.jpg"), "{e}");
     // The earlier case is untouched.
     let d = store.case_detail(good.case_id).unwrap();
@@ -160,15 +237,27 @@ fn no_face_is_reported_and_full_frame_scoring_is_opt_in() {
     let mut s = settings(dir.path());
     untrained_profile(&mut s);
     let flat = dir.path().join("wall.png");
-    image::RgbImage::from_fn(320, 240, |x, _| image::Rgb([(x % 256) as u8, 90, 120])).save(&flat).unwrap();
+    image::RgbImage::from_fn(320, 240, |x, _| image::Rgb([(x % 256) as u8, 90, 120]))
+        .save(&flat)
+        .unwrap();
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a.analyze_path(&mut store, &flat, "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let sum = a
+        .analyze_path(&mut store, &flat, "t", &quiet, &AtomicBool::new(false))
+        .unwrap();
     assert_eq!(sum.status, "not_scored");
     assert!(sum.message.unwrap().contains("No face found"));
     s.score_full_frame_without_face = true;
     let a = Analyzer::new(&s).unwrap();
-    let sum = a.analyze_case(&mut store, sum.case_id, "t", &quiet, &AtomicBool::new(false)).unwrap();
+    let sum = a
+        .analyze_case(
+            &mut store,
+            sum.case_id,
+            "t",
+            &quiet,
+            &AtomicBool::new(false),
+        )
+        .unwrap();
     assert_eq!(sum.status, "done");
     assert_eq!(sum.faces, 1);
     assert!(store.case_detail(sum.case_id).unwrap().faces[0].full_frame);
@@ -181,7 +270,9 @@ fn cancel_stops_the_analysis_and_marks_the_case() {
     let video = face_video(dir.path(), 2, 10, 160);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a.analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(true)).unwrap();
+    let sum = a
+        .analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(true))
+        .unwrap();
     assert_eq!(sum.status, "cancelled");
     assert_eq!(store.case(sum.case_id).unwrap().status, "cancelled");
 }
@@ -207,14 +298,22 @@ fn kill_9_during_analysis_then_recover_and_rerun() {
     // Wait until some frames are committed, then kill without warning.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     loop {
-        assert!(std::time::Instant::now() < deadline, "analysis never wrote frames");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "analysis never wrote frames"
+        );
         if let Ok(c) = rusqlite::Connection::open(data.join("verity.db")) {
-            let n: i64 = c.query_row("SELECT COUNT(*) FROM frames", [], |r| r.get(0)).unwrap_or(0);
+            let n: i64 = c
+                .query_row("SELECT COUNT(*) FROM frames", [], |r| r.get(0))
+                .unwrap_or(0);
             if n >= 8 {
                 break;
             }
         }
-        assert!(child.try_wait().unwrap().is_none(), "analysis finished before it could be killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "analysis finished before it could be killed"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     child.kill().unwrap(); // SIGKILL
@@ -232,13 +331,22 @@ fn kill_9_during_analysis_then_recover_and_rerun() {
         .env("VERITY_CONFIG", dir.path().join("none.toml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(4), "not scored (no weights) → exit 4; stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "not scored (no weights) → exit 4; stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let store = Store::open(&data).unwrap();
     let c = store.case(cases[0].id).unwrap();
     assert_eq!(c.status, "not_scored");
     store.integrity_check().unwrap();
     let d = store.case_detail(c.id).unwrap();
-    assert!((59..=61).contains(&d.frames.len()), "12 s at 5 fps = 60 frames, got {}", d.frames.len());
+    assert!(
+        (59..=61).contains(&d.frames.len()),
+        "12 s at 5 fps = 60 frames, got {}",
+        d.frames.len()
+    );
 }
 
 #[test]
@@ -252,7 +360,15 @@ fn fusion_and_precision_settings_apply_or_fail_clearly() {
         s.fusion = Some(mode.into());
         let a = Analyzer::new(&s).unwrap();
         assert_eq!(a.detector().unwrap().profile().fusion.to_string(), mode);
-        let sum = a.analyze_path(&mut store, &common::astronaut(), "t", &quiet, &AtomicBool::new(false)).unwrap();
+        let sum = a
+            .analyze_path(
+                &mut store,
+                &common::astronaut(),
+                "t",
+                &quiet,
+                &AtomicBool::new(false),
+            )
+            .unwrap();
         scores.push(sum.score.unwrap());
     }
     // α = 0 (CLIP only) and α = 1 (CNN only) are different detectors on the same weights.
@@ -274,24 +390,66 @@ fn live_stream_is_recorded_and_analysed() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = settings(dir.path());
     s.live_seconds = 1.0;
-    let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("udp://127.0.0.1:{port}");
     let mut sender = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-re", "-loop", "1", "-i"])
+        .args([
+            "-hide_banner",
+            "-loglevel",
+            "error",
+            "-re",
+            "-loop",
+            "1",
+            "-i",
+        ])
         .arg(common::astronaut())
-        .args(["-vf", "scale=256:256", "-r", "25", "-t", "20", "-c:v", "mpeg2video", "-g", "5", "-f", "mpegts"])
+        .args([
+            "-vf",
+            "scale=256:256",
+            "-r",
+            "25",
+            "-t",
+            "20",
+            "-c:v",
+            "mpeg2video",
+            "-g",
+            "5",
+            "-f",
+            "mpegts",
+        ])
         .arg(format!("{url}?pkt_size=1316"))
         .stdin(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a.analyze_path(&mut store, Path::new(&url), "t", &quiet, &AtomicBool::new(false));
+    let sum = a.analyze_path(
+        &mut store,
+        Path::new(&url),
+        "t",
+        &quiet,
+        &AtomicBool::new(false),
+    );
     let _ = sender.kill();
     let _ = sender.wait();
     let sum = sum.unwrap();
     assert_eq!(sum.status, "not_scored");
-    assert!((4..=6).contains(&sum.frames), "1 s at 5 fps ≈ 5 frames, got {}", sum.frames);
-    assert!(sum.faces >= 4, "the astronaut is in the stream: {} faces", sum.faces);
-    assert_eq!(store.media_of_case(sum.case_id).unwrap().kind, "framefolder");
+    assert!(
+        (4..=6).contains(&sum.frames),
+        "1 s at 5 fps ≈ 5 frames, got {}",
+        sum.frames
+    );
+    assert!(
+        sum.faces >= 4,
+        "the astronaut is in the stream: {} faces",
+        sum.faces
+    );
+    assert_eq!(
+        store.media_of_case(sum.case_id).unwrap().kind,
+        "framefolder"
+    );
 }

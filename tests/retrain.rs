@@ -343,7 +343,11 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
         .unwrap()
         .run(&|_| {}, &no)
         .unwrap();
-    assert!(c2.name.starts_with("tiny-gend-reviews-") && c2.name.ends_with("-untrained") && c2.name != name);
+    assert!(
+        c2.name.starts_with("tiny-gend-reviews-")
+            && c2.name.ends_with("-untrained")
+            && c2.name != name
+    );
     assert_eq!(c2.parent, name);
     // A candidate whose weights were changed after training is refused.
     let own = c2.dir.join("profile/model.safetensors");

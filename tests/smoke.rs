@@ -6,7 +6,10 @@ fn tch_matmul_on_cpu_gives_the_right_numbers() {
     let a = tch::Tensor::from_slice(&[1f32, 2., 3., 4.]).reshape([2, 2]);
     let b = tch::Tensor::from_slice(&[5f32, 6., 7., 8.]).reshape([2, 2]);
     let c = a.matmul(&b);
-    assert_eq!(Vec::<f32>::try_from(c.flatten(0, -1)).unwrap(), vec![19., 22., 43., 50.]);
+    assert_eq!(
+        Vec::<f32>::try_from(c.flatten(0, -1)).unwrap(),
+        vec![19., 22., 43., 50.]
+    );
     let d = verity::device::describe();
     assert!(d.kind == "cpu" || d.kind == "cuda");
     assert!(verity::device::select(verity::device::DevicePref::Cpu).unwrap() == tch::Device::Cpu);
@@ -15,8 +18,11 @@ fn tch_matmul_on_cpu_gives_the_right_numbers() {
 #[test]
 fn rusqlite_round_trip() {
     let c = rusqlite::Connection::open_in_memory().unwrap();
-    c.execute_batch("CREATE TABLE t (k TEXT, v REAL); INSERT INTO t VALUES ('a', 0.25);").unwrap();
-    let v: f64 = c.query_row("SELECT v FROM t WHERE k = ?1", ["a"], |r| r.get(0)).unwrap();
+    c.execute_batch("CREATE TABLE t (k TEXT, v REAL); INSERT INTO t VALUES ('a', 0.25);")
+        .unwrap();
+    let v: f64 = c
+        .query_row("SELECT v FROM t WHERE k = ?1", ["a"], |r| r.get(0))
+        .unwrap();
     assert_eq!(v, 0.25);
 }
 
@@ -25,7 +31,16 @@ fn ffmpeg_generated_video_decodes_to_the_expected_frames() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.mp4");
     let ok = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=2", "-pix_fmt", "yuv420p"])
+        .args([
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc=size=160x120:rate=10:duration=2",
+            "-pix_fmt",
+            "yuv420p",
+        ])
         .arg(&path)
         .status()
         .expect("ffmpeg CLI (apt ffmpeg) is needed for this test");

@@ -34,7 +34,10 @@ fn import_is_content_addressed_and_reimport_finds_the_case() {
     // The blob is a copy: deleting the original loses nothing.
     std::fs::remove_file(&a).unwrap();
     let m = s.media_of_case(first.case_id).unwrap();
-    assert_eq!(std::fs::read(s.blobs.path(&m.blob)).unwrap(), b"pretend image bytes");
+    assert_eq!(
+        std::fs::read(s.blobs.path(&m.blob)).unwrap(),
+        b"pretend image bytes"
+    );
     assert_eq!(m.sha256, first.sha256);
     assert_eq!(m.original_name, "a.png");
     // Different bytes: a new case.
@@ -54,7 +57,15 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
     let imp = s.import(&media(&f), "ana").unwrap();
     let aid = s.begin_analysis(imp.case_id, "{}", "ana").unwrap();
     assert_eq!(s.case(imp.case_id).unwrap().status, "running");
-    let frames = vec![FrameRow { idx: 0, source_index: 0, pts_s: 0.0, keyframe: true, motion: 0.0, width: 4, height: 4 }];
+    let frames = vec![FrameRow {
+        idx: 0,
+        source_index: 0,
+        pts_s: 0.0,
+        keyframe: true,
+        motion: 0.0,
+        width: 4,
+        height: 4,
+    }];
     let faces = vec![FaceRow {
         id: 0,
         frame_idx: 0,
@@ -77,8 +88,20 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
         untrained: true,
         message: None,
         scores: vec![
-            ScoreRow { level: "face".into(), face_id: Some(ids[0]), frame_idx: Some(0), track_id: Some(1), score: 0.5 },
-            ScoreRow { level: "media".into(), face_id: None, frame_idx: None, track_id: None, score: 0.5 },
+            ScoreRow {
+                level: "face".into(),
+                face_id: Some(ids[0]),
+                frame_idx: Some(0),
+                track_id: Some(1),
+                score: 0.5,
+            },
+            ScoreRow {
+                level: "media".into(),
+                face_id: None,
+                frame_idx: None,
+                track_id: None,
+                score: 0.5,
+            },
         ],
     };
     s.finish_analysis(aid, &out, "ana").unwrap();
@@ -87,19 +110,58 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
     assert!(d.case.untrained);
     assert_eq!(d.faces[0].score, Some(0.5));
     assert_eq!(d.scores.len(), 2);
-    assert_eq!(s.list_cases(&CaseFilter { band: Some("review".into()), ..Default::default() }).unwrap().len(), 1);
-    assert_eq!(s.list_cases(&CaseFilter { band: Some("fake".into()), ..Default::default() }).unwrap().len(), 0);
-    assert!(s.list_cases(&CaseFilter { band: Some("bogus".into()), ..Default::default() }).is_err());
+    assert_eq!(
+        s.list_cases(&CaseFilter {
+            band: Some("review".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+    assert_eq!(
+        s.list_cases(&CaseFilter {
+            band: Some("fake".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        0
+    );
+    assert!(s
+        .list_cases(&CaseFilter {
+            band: Some("bogus".into()),
+            ..Default::default()
+        })
+        .is_err());
 
     // Review without analyst name is refused; with one it is a review, a label and an audit entry.
     assert!(s.add_review(imp.case_id, Verdict::Fake, " ", "").is_err());
-    s.add_review(imp.case_id, Verdict::Fake, "Ada", "lip sync off").unwrap();
-    s.add_review(imp.case_id, Verdict::Unsure, "Bob", "").unwrap();
-    let labels: i64 = s.conn().query_row("SELECT COUNT(*) FROM labels WHERE case_id = ?1 AND label = 1", [imp.case_id], |r| r.get(0)).unwrap();
+    s.add_review(imp.case_id, Verdict::Fake, "Ada", "lip sync off")
+        .unwrap();
+    s.add_review(imp.case_id, Verdict::Unsure, "Bob", "")
+        .unwrap();
+    let labels: i64 = s
+        .conn()
+        .query_row(
+            "SELECT COUNT(*) FROM labels WHERE case_id = ?1 AND label = 1",
+            [imp.case_id],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(labels, 1, "only fake/real decisions become labels");
     let log = s.audit_log(Some(imp.case_id)).unwrap();
     let actions: Vec<&str> = log.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions, ["import", "analysis_start", "analysis_end", "review", "review"]);
+    assert_eq!(
+        actions,
+        [
+            "import",
+            "analysis_start",
+            "analysis_end",
+            "review",
+            "review"
+        ]
+    );
     assert_eq!(log[3].actor, "Ada");
 
     // Explanations belong to the latest analysis and are audited.
@@ -119,14 +181,30 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
     )
     .unwrap();
     let ex = s.explanations(imp.case_id).unwrap();
-    assert_eq!((ex.len(), ex[0].kind.as_str(), ex[0].data["k"].as_i64()), (1, "noise", Some(1)));
-    assert_eq!(s.audit_log(Some(imp.case_id)).unwrap().last().unwrap().action, "explain");
+    assert_eq!(
+        (ex.len(), ex[0].kind.as_str(), ex[0].data["k"].as_i64()),
+        (1, "noise", Some(1))
+    );
+    assert_eq!(
+        s.audit_log(Some(imp.case_id))
+            .unwrap()
+            .last()
+            .unwrap()
+            .action,
+        "explain"
+    );
     let a2 = s.begin_analysis(imp.case_id, "{}", "ana").unwrap();
-    assert!(s.explanations(imp.case_id).unwrap().is_empty(), "a re-run starts without stale explanations");
+    assert!(
+        s.explanations(imp.case_id).unwrap().is_empty(),
+        "a re-run starts without stale explanations"
+    );
     s.finish_analysis(a2, &out, "ana").unwrap();
 
     // Append-only: the database refuses edits and deletions of the audit log.
-    let e = s.conn().execute("UPDATE audit SET actor = 'mallory'", []).unwrap_err();
+    let e = s
+        .conn()
+        .execute("UPDATE audit SET actor = 'mallory'", [])
+        .unwrap_err();
     assert!(e.to_string().contains("append-only"), "{e}");
     assert!(s.conn().execute("DELETE FROM audit", []).is_err());
     s.integrity_check().unwrap();
@@ -143,13 +221,23 @@ fn analyses_of_dead_processes_become_interrupted() {
         case_id = s.import(&media(&f), "t").unwrap().case_id;
         let aid = s.begin_analysis(case_id, "{}", "t").unwrap();
         // Pretend another process (long gone) owned it.
-        s.conn().execute("UPDATE analyses SET pid = 999999999 WHERE id = ?1", [aid]).unwrap();
+        s.conn()
+            .execute("UPDATE analyses SET pid = 999999999 WHERE id = ?1", [aid])
+            .unwrap();
     }
     let s = Store::open(dir.path()).unwrap();
     let c = s.case(case_id).unwrap();
     assert_eq!(c.status, "interrupted");
     assert!(c.message.unwrap().contains("Re-run"));
-    assert_eq!(s.list_cases(&CaseFilter { band: Some("interrupted".into()), ..Default::default() }).unwrap().len(), 1);
+    assert_eq!(
+        s.list_cases(&CaseFilter {
+            band: Some("interrupted".into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
 }
 
 #[test]

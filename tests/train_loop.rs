@@ -329,8 +329,17 @@ fn tiny_training_run_learns_resumes_and_saves_a_profile() {
     );
     let p = verity::models::profile::load_profile(&s.profile_dir).unwrap();
     // The parent's encoders are random, so the child stays labelled untrained.
-    assert!(!p.trained && p.name == "tiny-gend-test-untrained", "{} {}", p.name, p.trained);
-    assert!(p.description.starts_with("UNTRAINED encoders"), "{}", p.description);
+    assert!(
+        !p.trained && p.name == "tiny-gend-test-untrained",
+        "{} {}",
+        p.name,
+        p.trained
+    );
+    assert!(
+        p.description.starts_with("UNTRAINED encoders"),
+        "{}",
+        p.description
+    );
     let prov: serde_json::Value =
         serde_json::from_slice(&std::fs::read(s.profile_dir.join("training.json")).unwrap())
             .unwrap();

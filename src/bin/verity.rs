@@ -14,7 +14,11 @@ use verity::pipeline::{Analyzer, Progress, Summary};
 use verity::store::{CaseFilter, Store, Verdict};
 
 #[derive(Parser)]
-#[command(name = "verity", version, about = "Verity Desk — offline deepfake analysis (CLI)")]
+#[command(
+    name = "verity",
+    version,
+    about = "Verity Desk — offline deepfake analysis (CLI)"
+)]
 struct Cli {
     /// Settings file (default: the OS config dir's settings.toml, or $VERITY_CONFIG)
     #[arg(long, global = true)]
@@ -272,7 +276,16 @@ fn run() -> Result<ExitCode> {
     let mut settings = load_settings(&cli)?;
     verity::logging::init(&settings.data_dir());
     match &cli.cmd {
-        Cmd::Analyze { paths, fps, fusion, device, profile, aggregation, full_frame, json } => {
+        Cmd::Analyze {
+            paths,
+            fps,
+            fusion,
+            device,
+            profile,
+            aggregation,
+            full_frame,
+            json,
+        } => {
             if let Some(f) = fps {
                 settings.fps = *f;
             }
@@ -298,7 +311,13 @@ fn run() -> Result<ExitCode> {
             for p in paths {
                 let bar = progress_bar(*json);
                 let cb = |ev: &Progress| update_bar(&bar, ev);
-                match analyzer.analyze_path(&mut store, p, &actor(&settings), &cb, &AtomicBool::new(false)) {
+                match analyzer.analyze_path(
+                    &mut store,
+                    p,
+                    &actor(&settings),
+                    &cb,
+                    &AtomicBool::new(false),
+                ) {
                     Ok(s) => {
                         bar.finish_and_clear();
                         print_summary(&s, *json);
@@ -312,7 +331,10 @@ fn run() -> Result<ExitCode> {
                     Err(e) => {
                         bar.finish_and_clear();
                         if *json {
-                            println!("{}", serde_json::json!({"file": p, "status": "error", "message": e.to_string()}));
+                            println!(
+                                "{}",
+                                serde_json::json!({"file": p, "status": "error", "message": e.to_string()})
+                            );
                         } else {
                             println!("{}: ERROR — {e}", p.display());
                         }
@@ -332,7 +354,13 @@ fn run() -> Result<ExitCode> {
             let mut store = Store::open(&settings.data_dir())?;
             let bar = progress_bar(*json);
             let cb = |ev: &Progress| update_bar(&bar, ev);
-            let s = analyzer.analyze_case(&mut store, *case, &actor(&settings), &cb, &AtomicBool::new(false))?;
+            let s = analyzer.analyze_case(
+                &mut store,
+                *case,
+                &actor(&settings),
+                &cb,
+                &AtomicBool::new(false),
+            )?;
             bar.finish_and_clear();
             print_summary(&s, *json);
             Ok(ExitCode::from(match s.status.as_str() {
@@ -343,18 +371,39 @@ fn run() -> Result<ExitCode> {
         }
         Cmd::Cases { band, search, json } => {
             let store = Store::open(&settings.data_dir())?;
-            let cases = store.list_cases(&CaseFilter { band: band.clone(), search: search.clone(), limit: None })?;
+            let cases = store.list_cases(&CaseFilter {
+                band: band.clone(),
+                search: search.clone(),
+                limit: None,
+            })?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&cases)?);
             } else if cases.is_empty() {
                 println!("no cases");
             } else {
-                println!("{:>5}  {:<12} {:<8} {:<30} note", "case", "status", "score", "file");
+                println!(
+                    "{:>5}  {:<12} {:<8} {:<30} note",
+                    "case", "status", "score", "file"
+                );
                 for c in cases {
-                    let score = c.score.map(|s| format!("{s:.3}")).unwrap_or_else(|| "-".into());
+                    let score = c
+                        .score
+                        .map(|s| format!("{s:.3}"))
+                        .unwrap_or_else(|| "-".into());
                     let band = c.band.clone().unwrap_or_else(|| c.status.clone());
-                    let note = if c.untrained { "UNTRAINED profile".to_string() } else { c.message.clone().unwrap_or_default() };
-                    println!("{:>5}  {:<12} {:<8} {:<30} {}", c.id, band, score, truncate(&c.title, 30), truncate(&note, 60));
+                    let note = if c.untrained {
+                        "UNTRAINED profile".to_string()
+                    } else {
+                        c.message.clone().unwrap_or_default()
+                    };
+                    println!(
+                        "{:>5}  {:<12} {:<8} {:<30} {}",
+                        c.id,
+                        band,
+                        score,
+                        truncate(&c.title, 30),
+                        truncate(&note, 60)
+                    );
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -368,17 +417,36 @@ fn run() -> Result<ExitCode> {
             }
             let c = &d.case;
             println!("case {} — {}", c.id, c.title);
-            println!("  media    {} ({}), sha256 {}", d.media.kind, human_bytes(d.media.size_bytes), d.media.sha256);
+            println!(
+                "  media    {} ({}), sha256 {}",
+                d.media.kind,
+                human_bytes(d.media.size_bytes),
+                d.media.sha256
+            );
             println!("  status   {}", c.status);
             match (c.score, &c.band) {
-                (Some(s), Some(b)) => println!("  score    {s:.3} → {b}{}", if c.untrained { " (UNTRAINED profile — not a verdict)" } else { "" }),
+                (Some(s), Some(b)) => println!(
+                    "  score    {s:.3} → {b}{}",
+                    if c.untrained {
+                        " (UNTRAINED profile — not a verdict)"
+                    } else {
+                        ""
+                    }
+                ),
                 _ => println!("  score    not scored"),
             }
             if let Some(m) = &c.message {
                 println!("  note     {m}");
             }
             if let Some(a) = &d.analysis {
-                println!("  analysis #{} {} — {} frames, {} faces, profile {}", a.id, a.status, a.frames_total, a.faces_total, a.profile.clone().unwrap_or_else(|| "-".into()));
+                println!(
+                    "  analysis #{} {} — {} frames, {} faces, profile {}",
+                    a.id,
+                    a.status,
+                    a.frames_total,
+                    a.faces_total,
+                    a.profile.clone().unwrap_or_else(|| "-".into())
+                );
             }
             let mut frames: Vec<_> = d.scores.iter().filter(|s| s.level == "frame").collect();
             frames.sort_by(|a, b| b.score.total_cmp(&a.score));
@@ -386,7 +454,10 @@ fn run() -> Result<ExitCode> {
                 println!("  frame {:>5}  {:.3}", s.frame_idx.unwrap_or(-1), s.score);
             }
             for r in &d.reviews {
-                println!("  review   {} by {} at {} {}", r.verdict, r.analyst, r.created_at, r.note);
+                println!(
+                    "  review   {} by {} at {} {}",
+                    r.verdict, r.analyst, r.created_at, r.note
+                );
             }
             println!("  audit    {} entries", d.audit.len());
             Ok(ExitCode::SUCCESS)
@@ -398,7 +469,12 @@ fn run() -> Result<ExitCode> {
             };
             let store = Store::open(&settings.data_dir())?;
             verity::report::export(&store, *case, format, out)?;
-            store.audit(&actor(&settings), "export", Some(*case), &serde_json::json!({"format": format!("{format:?}").to_lowercase(), "path": out}))?;
+            store.audit(
+                &actor(&settings),
+                "export",
+                Some(*case),
+                &serde_json::json!({"format": format!("{format:?}").to_lowercase(), "path": out}),
+            )?;
             eprintln!("wrote {}", out.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -413,14 +489,24 @@ fn run() -> Result<ExitCode> {
             match out {
                 Some(p) => {
                     std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
-                    store.audit(&actor(&settings), "export", Some(*case), &serde_json::json!({"format": "json", "path": p}))?;
+                    store.audit(
+                        &actor(&settings),
+                        "export",
+                        Some(*case),
+                        &serde_json::json!({"format": "json", "path": p}),
+                    )?;
                     eprintln!("wrote {}", p.display());
                 }
                 None => println!("{text}"),
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Review { case, verdict, analyst, note } => {
+        Cmd::Review {
+            case,
+            verdict,
+            analyst,
+            note,
+        } => {
             let v: Verdict = verdict.parse()?;
             let who = analyst.clone().unwrap_or_else(|| settings.analyst.clone());
             if who.trim().is_empty() {
@@ -433,25 +519,68 @@ fn run() -> Result<ExitCode> {
         }
         Cmd::Models { cmd } => models(cmd.as_ref().unwrap_or(&ModelsCmd::List), &settings),
         Cmd::Bench { what } => bench(what, &settings),
-        Cmd::Train { data, from_reviews, parent, name, out, epochs, batch_size, lr, seed, train_cnn, resume, install } => {
+        Cmd::Train {
+            data,
+            from_reviews,
+            parent,
+            name,
+            out,
+            epochs,
+            batch_size,
+            lr,
+            seed,
+            train_cnn,
+            resume,
+            install,
+        } => {
             use verity::train::{dataset, trainer};
             let dev = verity::device::select(settings.device)?;
             let models = verity::pipeline::models_dir(&settings);
             let parent_dir = profile_dir(&models, parent);
             let parent_profile = verity::models::profile::load_profile(&parent_dir)?;
-            let out = out.clone().unwrap_or_else(|| models.join("training").join(name));
-            let mut dcfg = dataset::DatasetConfig::new(parent_profile.preprocessing.align_template(), models.join("cache/faces"));
+            let out = out
+                .clone()
+                .unwrap_or_else(|| models.join("training").join(name));
+            let mut dcfg = dataset::DatasetConfig::new(
+                parent_profile.preprocessing.align_template(),
+                models.join("cache/faces"),
+            );
             dcfg.size = parent_profile.preprocessing.size;
             let cancel = AtomicBool::new(false);
-            let mut cfg = trainer::TrainConfig { train_cnn: *train_cnn, resume: *resume, thresholds: settings.thresholds, ..Default::default() };
-            if let Some(e) = epochs { cfg.epochs = *e; }
-            if let Some(b) = batch_size { cfg.batch_size = *b; }
-            if let Some(l) = lr { cfg.lr = *l; }
-            if let Some(sd) = seed { cfg.seed = *sd; }
+            let mut cfg = trainer::TrainConfig {
+                train_cnn: *train_cnn,
+                resume: *resume,
+                thresholds: settings.thresholds,
+                ..Default::default()
+            };
+            if let Some(e) = epochs {
+                cfg.epochs = *e;
+            }
+            if let Some(b) = batch_size {
+                cfg.batch_size = *b;
+            }
+            if let Some(l) = lr {
+                cfg.lr = *l;
+            }
+            if let Some(sd) = seed {
+                cfg.seed = *sd;
+            }
             let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(indicatif::ProgressStyle::with_template("epoch {msg} [{bar:30}] {pos}/{len} steps {elapsed} eta {eta}").unwrap());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "epoch {msg} [{bar:30}] {pos}/{len} steps {elapsed} eta {eta}",
+                )
+                .unwrap(),
+            );
             let on_progress = |p: &trainer::TrainProgress| match p {
-                trainer::TrainProgress::Step { epoch, epochs, step, total_steps, loss, .. } => {
+                trainer::TrainProgress::Step {
+                    epoch,
+                    epochs,
+                    step,
+                    total_steps,
+                    loss,
+                    ..
+                } => {
                     bar.set_length(*total_steps);
                     bar.set_position(*step);
                     bar.set_message(format!("{epoch}/{epochs} loss {loss:.4}"));
@@ -460,8 +589,12 @@ fn run() -> Result<ExitCode> {
                     "epoch {:>3}: loss {:.4}  val AUC {}  EER {}  ({:.1} s)",
                     e.epoch,
                     e.loss,
-                    e.val_auc.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
-                    e.val_eer.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into()),
+                    e.val_auc
+                        .map(|v| format!("{v:.4}"))
+                        .unwrap_or_else(|| "-".into()),
+                    e.val_eer
+                        .map(|v| format!("{v:.4}"))
+                        .unwrap_or_else(|| "-".into()),
                     e.seconds
                 )),
                 trainer::TrainProgress::Evaluating { .. } => {}
@@ -470,27 +603,74 @@ fn run() -> Result<ExitCode> {
                 // The same path as the app's "Retrain from reviews" (train::retrain): split per
                 // class by case, at least 2 cases of each class.
                 let store = Store::open(&settings.data_dir())?;
-                let (sum, counts) = verity::train::retrain::train_from_reviews(&store, &parent_dir, &models.join("cache/faces"), &out, name, &cfg, dcfg.val_fraction, 2, dev, &on_progress, &cancel)?;
+                let (sum, counts) = verity::train::retrain::train_from_reviews(
+                    &store,
+                    &parent_dir,
+                    &models.join("cache/faces"),
+                    &out,
+                    name,
+                    &cfg,
+                    dcfg.val_fraction,
+                    2,
+                    dev,
+                    &on_progress,
+                    &cancel,
+                )?;
                 println!("adjudicated cases: {} fake, {} real ({} labelled cases without faces left out)", counts.fake_cases, counts.real_cases, counts.skipped);
                 sum
             } else {
-                let Some(dir) = data else { bail!("give --data <folder> or --from-reviews") };
-                let mtcnn = verity::faces::mtcnn::Mtcnn::load(&verity::faces::mtcnn::Mtcnn::default_dir(), dev)?;
+                let Some(dir) = data else {
+                    bail!("give --data <folder> or --from-reviews")
+                };
+                let mtcnn = verity::faces::mtcnn::Mtcnn::load(
+                    &verity::faces::mtcnn::Mtcnn::default_dir(),
+                    dev,
+                )?;
                 let bar = indicatif::ProgressBar::new(0);
-                let ds = dataset::load_folder(dir, &mtcnn, &dcfg, &|p| {
-                    bar.set_length(p.total as u64);
-                    bar.set_position(p.done as u64);
-                }, &cancel)?;
+                let ds = dataset::load_folder(
+                    dir,
+                    &mtcnn,
+                    &dcfg,
+                    &|p| {
+                        bar.set_length(p.total as u64);
+                        bar.set_position(p.done as u64);
+                    },
+                    &cancel,
+                )?;
                 bar.finish_and_clear();
                 for w in &ds.warnings {
                     eprintln!("warning: {w}");
                 }
-                trainer::train(&parent_dir, &ds, &out, name, &cfg, dev, &on_progress, &cancel)?
+                trainer::train(
+                    &parent_dir,
+                    &ds,
+                    &out,
+                    name,
+                    &cfg,
+                    dev,
+                    &on_progress,
+                    &cancel,
+                )?
             };
             bar.finish_and_clear();
-            println!("trained profile '{}' in {:.1} s → {}", sum.profile, sum.seconds, sum.profile_dir.display());
-            let auc = |r: &Option<verity::train::metrics::Report>| r.as_ref().and_then(|r| r.auc).map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
-            println!("validation AUC before {} → after {}   (report: {})", auc(&sum.val_before), auc(&sum.val_after), out.join("report.html").display());
+            println!(
+                "trained profile '{}' in {:.1} s → {}",
+                sum.profile,
+                sum.seconds,
+                sum.profile_dir.display()
+            );
+            let auc = |r: &Option<verity::train::metrics::Report>| {
+                r.as_ref()
+                    .and_then(|r| r.auc)
+                    .map(|v| format!("{v:.4}"))
+                    .unwrap_or_else(|| "-".into())
+            };
+            println!(
+                "validation AUC before {} → after {}   (report: {})",
+                auc(&sum.val_before),
+                auc(&sum.val_after),
+                out.join("report.html").display()
+            );
             if *install {
                 let dst = models.join("profiles").join(name);
                 copy_dir(&sum.profile_dir, &dst)?;
@@ -504,43 +684,102 @@ fn run() -> Result<ExitCode> {
             let models = verity::pipeline::models_dir(&settings);
             let pdir = profile_dir(&models, profile);
             let p = verity::models::profile::load_profile(&pdir)?;
-            let mut dcfg = dataset::DatasetConfig::new(p.preprocessing.align_template(), models.join("cache/faces"));
+            let mut dcfg = dataset::DatasetConfig::new(
+                p.preprocessing.align_template(),
+                models.join("cache/faces"),
+            );
             dcfg.size = p.preprocessing.size;
             dcfg.synthetic = dataset::Synthetic::Never;
             dcfg.val_fraction = 0.0;
-            let mtcnn = verity::faces::mtcnn::Mtcnn::load(&verity::faces::mtcnn::Mtcnn::default_dir(), dev)?;
+            let mtcnn = verity::faces::mtcnn::Mtcnn::load(
+                &verity::faces::mtcnn::Mtcnn::default_dir(),
+                dev,
+            )?;
             let cancel = AtomicBool::new(false);
             let ds = dataset::load_folder(data, &mtcnn, &dcfg, &|_| {}, &cancel)?;
             let samples: Vec<_> = ds.train.iter().chain(ds.val.iter()).cloned().collect();
-            let (_, report) = trainer::evaluate_profile(&pdir, &samples, &settings.thresholds, dev, &cancel)?;
-            let out = out.clone().unwrap_or_else(|| data.join(format!("eval-{profile}")));
-            trainer::write_evaluation(&report, None, &out, &format!("Evaluation of {}", p.label()))?;
+            let (_, report) =
+                trainer::evaluate_profile(&pdir, &samples, &settings.thresholds, dev, &cancel)?;
+            let out = out
+                .clone()
+                .unwrap_or_else(|| data.join(format!("eval-{profile}")));
+            trainer::write_evaluation(
+                &report,
+                None,
+                &out,
+                &format!("Evaluation of {}", p.label()),
+            )?;
             let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
-            println!("{} on {} faces ({} fake, {} real){}", p.label(), report.n, report.n_fake, report.n_real, if p.trained { "" } else { " — UNTRAINED profile: these numbers describe random weights" });
-            println!("  AUC {}  EER {}  AP {}  ECE {:.4}  review band {:.1} %", f(report.auc), f(report.eer.as_ref().map(|e| e.rate)), f(report.average_precision), report.ece, report.review_share * 100.0);
+            println!(
+                "{} on {} faces ({} fake, {} real){}",
+                p.label(),
+                report.n,
+                report.n_fake,
+                report.n_real,
+                if p.trained {
+                    ""
+                } else {
+                    " — UNTRAINED profile: these numbers describe random weights"
+                }
+            );
+            println!(
+                "  AUC {}  EER {}  AP {}  ECE {:.4}  review band {:.1} %",
+                f(report.auc),
+                f(report.eer.as_ref().map(|e| e.rate)),
+                f(report.average_precision),
+                report.ece,
+                report.review_share * 100.0
+            );
             println!("  report: {}", out.join("report.html").display());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Explain { case, frame, profile, json } => {
+        Cmd::Explain {
+            case,
+            frame,
+            profile,
+            json,
+        } => {
             if let Some(p) = profile {
                 settings.profile = Some(p.clone());
             }
             let analyzer = Analyzer::new(&settings)?;
             let mut store = Store::open(&settings.data_dir())?;
             let cfg = verity::explain::ExplainConfig::default();
-            let ex = verity::explain::case::explain_case(&mut store, analyzer.detector(), *case, *frame, &cfg, &actor(&settings))?;
+            let ex = verity::explain::case::explain_case(
+                &mut store,
+                analyzer.detector(),
+                *case,
+                *frame,
+                &cfg,
+                &actor(&settings),
+            )?;
             let rows = store.explanations(*case)?;
             if *json {
-                println!("{}", serde_json::to_string_pretty(&serde_json::json!({"summary": ex, "explanations": rows}))?);
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(
+                        &serde_json::json!({"summary": ex, "explanations": rows})
+                    )?
+                );
                 return Ok(ExitCode::SUCCESS);
             }
-            println!("case {} — frame {}: {} face(s), {:.2} s per face", ex.case_id, ex.frame, ex.faces, ex.seconds_per_face);
+            println!(
+                "case {} — frame {}: {} face(s), {:.2} s per face",
+                ex.case_id, ex.frame, ex.faces, ex.seconds_per_face
+            );
             if let Some(n) = &ex.note {
                 println!("  {n}");
             }
             for r in rows.iter().filter(|r| ex.outputs.contains(&r.id)) {
-                let path = r.blob.as_ref().map(|b| store.blobs.path(b).display().to_string()).unwrap_or_default();
-                println!("  {:<12} {:<7} {}\n               {}", r.kind, r.space, r.summary, path);
+                let path = r
+                    .blob
+                    .as_ref()
+                    .map(|b| store.blobs.path(b).display().to_string())
+                    .unwrap_or_default();
+                println!(
+                    "  {:<12} {:<7} {}\n               {}",
+                    r.kind, r.space, r.summary, path
+                );
             }
             for f in &ex.findings {
                 println!("  {f}");
@@ -552,8 +791,17 @@ fn run() -> Result<ExitCode> {
             println!("Verity Desk {}", verity::version());
             println!("device     {}", d.name);
             println!("data dir   {}", settings.data_dir().display());
-            println!("models dir {}", verity::pipeline::models_dir(&settings).display());
-            println!("settings   {}", cli.config.clone().unwrap_or_else(Settings::default_path).display());
+            println!(
+                "models dir {}",
+                verity::pipeline::models_dir(&settings).display()
+            );
+            println!(
+                "settings   {}",
+                cli.config
+                    .clone()
+                    .unwrap_or_else(Settings::default_path)
+                    .display()
+            );
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -581,19 +829,39 @@ fn models(cmd: &ModelsCmd, settings: &Settings) -> Result<ExitCode> {
             if let Ok(rd) = std::fs::read_dir(&profiles) {
                 for e in rd.flatten() {
                     if let Ok(p) = verity::models::profile::load_profile(&e.path()) {
-                        println!("profile {:<16} {}", p.name, if p.trained { "trained" } else { "UNTRAINED (random weights)" });
+                        println!(
+                            "profile {:<16} {}",
+                            p.name,
+                            if p.trained {
+                                "trained"
+                            } else {
+                                "UNTRAINED (random weights)"
+                            }
+                        );
                     }
                 }
             }
             if verity::pipeline::find_profile(settings).is_none() {
                 println!("\nNo trained detector installed: cases will be 'not scored'. Install one with: {}", verity::pipeline::INSTALL_HINT);
             }
-            Ok(if bad { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if bad {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         ModelsCmd::Fetch { name, endpoint } => {
-            let ep = endpoint.clone().or_else(|| std::env::var("HF_ENDPOINT").ok()).unwrap_or_else(|| "https://huggingface.co".into());
+            let ep = endpoint
+                .clone()
+                .or_else(|| std::env::var("HF_ENDPOINT").ok())
+                .unwrap_or_else(|| "https://huggingface.co".into());
             let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes} {eta}").unwrap());
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} {eta}",
+                )
+                .unwrap(),
+            );
             bar.set_message(format!("fetching {name}"));
             let inst = verity::models::hub::fetch(name, &ep, &dir, &|done, total| {
                 bar.set_length(total);
@@ -604,14 +872,31 @@ fn models(cmd: &ModelsCmd, settings: &Settings) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         ModelsCmd::Random { out, preset, seed } => {
-            let out = out.clone().unwrap_or_else(|| dir.join("profiles").join(format!("{preset}-untrained")));
+            let out = out
+                .clone()
+                .unwrap_or_else(|| dir.join("profiles").join(format!("{preset}-untrained")));
             let p = verity::models::profile::create_random_profile(&out, preset, *seed)?;
             println!("created UNTRAINED profile '{}' in {} — its scores are labelled untrained and are not verdicts", p.name, out.display());
             Ok(ExitCode::SUCCESS)
         }
-        ModelsCmd::Compose { name, clip, cnn, fusion, alpha, head, seed } => {
+        ModelsCmd::Compose {
+            name,
+            clip,
+            cnn,
+            fusion,
+            alpha,
+            head,
+            seed,
+        } => {
             use verity::models::compose;
-            let spec = compose::ComposeSpec { name: name.clone(), clip: clip.clone(), cnn: cnn.clone(), fusion: compose::fusion_mode(fusion, *alpha)?, head: head.parse()?, seed: *seed };
+            let spec = compose::ComposeSpec {
+                name: name.clone(),
+                clip: clip.clone(),
+                cnn: cnn.clone(),
+                fusion: compose::fusion_mode(fusion, *alpha)?,
+                head: head.parse()?,
+                seed: *seed,
+            };
             let p = compose::compose(&dir, &spec)?;
             println!("composed UNTRAINED profile '{}' in {} — train it with: verity train --parent {} --name <new name> --from-reviews (or --data <folder>)", p.name, p.dir.display(), p.name);
             Ok(ExitCode::SUCCESS)
@@ -621,7 +906,10 @@ fn models(cmd: &ModelsCmd, settings: &Settings) -> Result<ExitCode> {
 
 fn repo_file(rel: &str) -> PathBuf {
     // Installed next to the binary (…/share) or in the source tree this binary was built from.
-    let here = std::env::current_exe().ok().and_then(|p| p.parent().map(|d| d.join(rel))).filter(|p| p.exists());
+    let here = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(|d| d.join(rel)))
+        .filter(|p| p.exists());
     here.unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel))
 }
 
@@ -639,9 +927,21 @@ fn write_json(out: &Option<PathBuf>, v: &serde_json::Value) -> Result<()> {
 fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
     use tch::Kind;
     match what {
-        BenchCmd::Models { device, dtypes, batches, iters, no_peer, image, out } => {
+        BenchCmd::Models {
+            device,
+            dtypes,
+            batches,
+            iters,
+            no_peer,
+            image,
+            out,
+        } => {
             let dev = verity::device::select(device.parse()?)?;
-            let default_dtypes = if dev.is_cuda() { "fp32,fp16,bf16" } else { "fp32" };
+            let default_dtypes = if dev.is_cuda() {
+                "fp32,fp16,bf16"
+            } else {
+                "fp32"
+            };
             let kinds = dtypes
                 .as_deref()
                 .unwrap_or(default_dtypes)
@@ -653,20 +953,40 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                     o => bail!("unknown dtype {o:?} (fp32, fp16, bf16)"),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let batches = batches.split(',').map(|b| b.trim().parse::<i64>()).collect::<std::result::Result<Vec<_>, _>>()?;
-            let cfg = verity::bench::ModelBench { device: dev, kinds, batches, iters: *iters };
-            let img = image.clone().unwrap_or_else(|| repo_file("tests/data/astronaut.png"));
+            let batches = batches
+                .split(',')
+                .map(|b| b.trim().parse::<i64>())
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            let cfg = verity::bench::ModelBench {
+                device: dev,
+                kinds,
+                batches,
+                iters: *iters,
+            };
+            let img = image
+                .clone()
+                .unwrap_or_else(|| repo_file("tests/data/astronaut.png"));
             eprintln!("Verity Desk (tch) on {}:", verity::device::describe().name);
-            let ours = verity::bench::bench_models(&cfg, &img, &|r| eprintln!("  {:<14} {:<9} bs{:<3} {:>9.1} ms  {:>8.2} faces/s", r.name, r.dtype, r.batch, r.ms_per_batch, r.faces_per_s))?;
+            let ours = verity::bench::bench_models(&cfg, &img, &|r| {
+                eprintln!(
+                    "  {:<14} {:<9} bs{:<3} {:>9.1} ms  {:>8.2} faces/s",
+                    r.name, r.dtype, r.batch, r.ms_per_batch, r.faces_per_s
+                )
+            })?;
             let peer = if *no_peer {
                 vec![]
             } else {
                 eprintln!("PyTorch eager peer (same shapes, same image)…");
-                let py = std::env::var_os("VERITY_PYTHON").map(PathBuf::from).unwrap_or_else(|| repo_file(".venv/bin/python"));
+                let py = std::env::var_os("VERITY_PYTHON")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| repo_file(".venv/bin/python"));
                 verity::bench::run_peer(&py, &repo_file("bench/peer_bench.py"), &cfg, &img)?
             };
             let rows = verity::bench::compare(&ours, &peer);
-            println!("{:<14} {:<9} {:>5} {:>12} {:>12} {:>10} {:>9}", "network", "dtype", "batch", "ours ms", "peer ms", "faces/s", "speedup");
+            println!(
+                "{:<14} {:<9} {:>5} {:>12} {:>12} {:>10} {:>9}",
+                "network", "dtype", "batch", "ours ms", "peer ms", "faces/s", "speedup"
+            );
             for r in &rows {
                 println!(
                     "{:<14} {:<9} {:>5} {:>12.1} {:>12} {:>10.2} {:>9}",
@@ -674,27 +994,51 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                     r.ours.dtype,
                     r.ours.batch,
                     r.ours.ms_per_batch,
-                    r.peer_ms_per_batch.map(|v| format!("{v:.1}")).unwrap_or_else(|| "-".into()),
+                    r.peer_ms_per_batch
+                        .map(|v| format!("{v:.1}"))
+                        .unwrap_or_else(|| "-".into()),
                     r.ours.faces_per_s,
-                    r.speedup_vs_peer.map(|v| format!("{v:.2}×")).unwrap_or_else(|| "-".into())
+                    r.speedup_vs_peer
+                        .map(|v| format!("{v:.2}×"))
+                        .unwrap_or_else(|| "-".into())
                 );
             }
-            write_json(out, &serde_json::json!({"device": verity::device::describe(), "rows": rows}))?;
+            write_json(
+                out,
+                &serde_json::json!({"device": verity::device::describe(), "rows": rows}),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
-        BenchCmd::Pipeline { preset, device, out } => {
+        BenchCmd::Pipeline {
+            preset,
+            device,
+            out,
+        } => {
             let tmp = std::env::temp_dir().join(format!("verity-bench-{}", std::process::id()));
             let mut s = settings.clone();
             s.data_dir = Some(tmp.join("data"));
             s.models_dir = Some(tmp.join("models"));
             s.device = device.parse()?;
             s.profile = Some("bench-untrained".into());
-            verity::models::profile::create_random_profile(&tmp.join("models/profiles/bench-untrained"), preset, 0)?;
+            verity::models::profile::create_random_profile(
+                &tmp.join("models/profiles/bench-untrained"),
+                preset,
+                0,
+            )?;
             let video = tmp.join("ten_frames.mp4");
             let st = std::process::Command::new("ffmpeg")
                 .args(["-v", "error", "-y", "-loop", "1", "-i"])
                 .arg(repo_file("tests/data/astronaut.png"))
-                .args(["-vf", "zoompan=z='1+0.002*on':d=20:s=512x512:fps=10", "-t", "2", "-r", "10", "-pix_fmt", "yuv420p"])
+                .args([
+                    "-vf",
+                    "zoompan=z='1+0.002*on':d=20:s=512x512:fps=10",
+                    "-t",
+                    "2",
+                    "-r",
+                    "10",
+                    "-pix_fmt",
+                    "yuv420p",
+                ])
                 .arg(&video)
                 .status()
                 .context("the pipeline benchmark makes its video with the ffmpeg CLI")?;
@@ -704,20 +1048,44 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
             let analyzer = Analyzer::new(&s)?;
             let mut store = Store::open(&s.data_dir())?;
             let mut results = Vec::new();
-            for (label, path) in [("single image", repo_file("tests/data/astronaut.png")), ("10-frame video", video)] {
-                let sum = analyzer.analyze_path(&mut store, &path, "bench", &|_| {}, &AtomicBool::new(false))?;
+            for (label, path) in [
+                ("single image", repo_file("tests/data/astronaut.png")),
+                ("10-frame video", video),
+            ] {
+                let sum = analyzer.analyze_path(
+                    &mut store,
+                    &path,
+                    "bench",
+                    &|_| {},
+                    &AtomicBool::new(false),
+                )?;
                 let t = &sum.times;
                 println!(
                     "{label:<15} frames {:>3} faces {:>3} | decode {:>7.3}s detect {:>7.3}s align {:>7.3}s encode+fuse+head {:>7.3}s store {:>7.3}s | total {:>7.3}s",
                     sum.frames, sum.faces, t.decode, t.detect, t.align, t.encode, t.store, t.total
                 );
                 // Explainability on the same case: Grad-CAM (CNN + ViT + rollout) and artifact views.
-                let ex = verity::explain::case::explain_case(&mut store, analyzer.detector(), sum.case_id, None, &verity::explain::ExplainConfig::default(), "bench")?;
-                println!("{:<15} explain {:.3}s per face ({} outputs)", "", ex.seconds_per_face, ex.outputs.len());
+                let ex = verity::explain::case::explain_case(
+                    &mut store,
+                    analyzer.detector(),
+                    sum.case_id,
+                    None,
+                    &verity::explain::ExplainConfig::default(),
+                    "bench",
+                )?;
+                println!(
+                    "{:<15} explain {:.3}s per face ({} outputs)",
+                    "",
+                    ex.seconds_per_face,
+                    ex.outputs.len()
+                );
                 results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t, "explain_s_per_face": ex.seconds_per_face}));
             }
             let _ = std::fs::remove_dir_all(&tmp);
-            write_json(out, &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results}))?;
+            write_json(
+                out,
+                &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results}),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -759,20 +1127,32 @@ fn progress_bar(json: bool) -> indicatif::ProgressBar {
     }
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} {msg:30} [{bar:30}] {pos}/{len} frames  {elapsed} eta {eta}")
-            .unwrap()
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {msg:30} [{bar:30}] {pos}/{len} frames  {elapsed} eta {eta}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     bar
 }
 
 fn update_bar(bar: &indicatif::ProgressBar, ev: &Progress) {
     match ev {
-        Progress::Imported { title, existing, .. } => {
-            bar.set_message(format!("{}{}", truncate(title, 24), if *existing { " (known)" } else { "" }))
-        }
-        Progress::Started { frames_estimate, .. } => bar.set_length(frames_estimate.unwrap_or(0)),
-        Progress::Frames { decoded, frames_estimate, .. } => {
+        Progress::Imported {
+            title, existing, ..
+        } => bar.set_message(format!(
+            "{}{}",
+            truncate(title, 24),
+            if *existing { " (known)" } else { "" }
+        )),
+        Progress::Started {
+            frames_estimate, ..
+        } => bar.set_length(frames_estimate.unwrap_or(0)),
+        Progress::Frames {
+            decoded,
+            frames_estimate,
+            ..
+        } => {
             if let Some(t) = frames_estimate {
                 bar.set_length((*t).max(*decoded as u64));
             }
@@ -800,7 +1180,11 @@ fn print_summary(s: &Summary, json: bool) {
         println!("    {m}");
     }
     if !s.top_frames.is_empty() && s.frames > 1 {
-        let tops: Vec<String> = s.top_frames.iter().map(|t| format!("#{} @{:.2}s {:.3}", t.frame, t.pts_s, t.score)).collect();
+        let tops: Vec<String> = s
+            .top_frames
+            .iter()
+            .map(|t| format!("#{} @{:.2}s {:.3}", t.frame, t.pts_s, t.score))
+            .collect();
         println!("    top frames: {}", tops.join(", "));
     }
 }

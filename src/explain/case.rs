@@ -4,7 +4,10 @@
 //! stores each output as a PNG blob plus an `explanations` row. Used by `verity explain`, the
 //! app and the report.
 use super::temporal::FrameRecord;
-use super::{detector_cams, explain_face, explain_video_series, ExplainConfig, FaceInput, Space, TrackRecords};
+use super::{
+    detector_cams, explain_face, explain_video_series, ExplainConfig, FaceInput, Space,
+    TrackRecords,
+};
 use crate::config::Settings;
 use crate::faces::align::{self, AlignTemplate};
 use crate::media::{self, Limits, SampleParams};
@@ -44,18 +47,32 @@ pub fn explain_case(
     actor: &str,
 ) -> Result<CaseExplanation> {
     let d = store.case_detail(case_id)?;
-    let analysis = d
-        .analysis
-        .as_ref()
-        .ok_or_else(|| Error::Other(format!("case {case_id} has not been analysed yet: run `verity rerun {case_id}`")))?;
+    let analysis = d.analysis.as_ref().ok_or_else(|| {
+        Error::Other(format!(
+            "case {case_id} has not been analysed yet: run `verity rerun {case_id}`"
+        ))
+    })?;
     if d.faces.is_empty() {
-        return Err(Error::Other(format!("case {case_id} has no faces to explain ({})", d.case.message.clone().unwrap_or_default())));
+        return Err(Error::Other(format!(
+            "case {case_id} has no faces to explain ({})",
+            d.case.message.clone().unwrap_or_default()
+        )));
     }
     let target = match frame {
         Some(f) => {
             if !d.faces.iter().any(|x| x.frame_idx == f) {
-                let with: Vec<String> = d.faces.iter().map(|x| x.frame_idx.to_string()).collect::<std::collections::BTreeSet<_>>().into_iter().take(20).collect();
-                return Err(Error::Other(format!("frame {f} of case {case_id} has no face; frames with faces: {}", with.join(", "))));
+                let with: Vec<String> = d
+                    .faces
+                    .iter()
+                    .map(|x| x.frame_idx.to_string())
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .take(20)
+                    .collect();
+                return Err(Error::Other(format!(
+                    "frame {f} of case {case_id} has no face; frames with faces: {}",
+                    with.join(", ")
+                )));
             }
             f
         }
@@ -68,8 +85,14 @@ pub fn explain_case(
             .unwrap_or(d.faces[0].frame_idx),
     };
     let settings: Settings = serde_json::from_str(&analysis.settings_json).unwrap_or_default();
-    let params = SampleParams { fps: settings.fps, keyframe_threshold: settings.keyframe_threshold, ..SampleParams::default() };
-    let template = detector.map(|d| d.template()).unwrap_or_else(AlignTemplate::arcface);
+    let params = SampleParams {
+        fps: settings.fps,
+        keyframe_threshold: settings.keyframe_threshold,
+        ..SampleParams::default()
+    };
+    let template = detector
+        .map(|d| d.template())
+        .unwrap_or_else(AlignTemplate::arcface);
     let blob = store.blobs.path(&d.media.blob);
 
     // One decoding pass: eye openness of every stored face, and the target frame's pixels.
@@ -94,7 +117,11 @@ pub fn explain_case(
             target_image = Some(fr.image);
         }
     }
-    let image = target_image.ok_or_else(|| Error::Other(format!("frame {target} could not be decoded again from the stored media")))?;
+    let image = target_image.ok_or_else(|| {
+        Error::Other(format!(
+            "frame {target} could not be decoded again from the stored media"
+        ))
+    })?;
 
     let mut outputs = Vec::new();
     let aid = analysis.id;
@@ -105,8 +132,16 @@ pub fn explain_case(
             let f = &d.faces[i];
             if f.full_frame {
                 let img = align::full_frame(&image, 224);
-                let s = align::Similarity { a: 224.0 / image.width() as f32, b: 0.0, tx: 0.0, ty: 0.0 };
-                align::AlignedFace { image: img, transform: s }
+                let s = align::Similarity {
+                    a: 224.0 / image.width() as f32,
+                    b: 0.0,
+                    tx: 0.0,
+                    ty: 0.0,
+                };
+                align::AlignedFace {
+                    image: img,
+                    transform: s,
+                }
             } else {
                 align::align_face(&image, &f.landmarks, &template, 224)
             }
@@ -118,20 +153,38 @@ pub fn explain_case(
             let refs: Vec<&image::RgbImage> = aligned.iter().map(|a| &a.image).collect();
             let note = (!det.profile().trained)
                 .then(|| "Grad-CAM from an UNTRAINED (random-weight) profile: it shows the mechanism, not evidence.".to_string());
-            (detector_cams(det.detector(), &refs, det.device(), det.precision(), None)?, note)
+            (
+                detector_cams(det.detector(), &refs, det.device(), det.precision(), None)?,
+                note,
+            )
         }
-        None => (vec![vec![]; aligned.len()], Some("Grad-CAM needs detector weights; artifact views only.".to_string())),
+        None => (
+            vec![vec![]; aligned.len()],
+            Some("Grad-CAM needs detector weights; artifact views only.".to_string()),
+        ),
     };
     for ((&i, al), cam) in face_idx.iter().zip(&aligned).zip(&cams) {
         let f = &d.faces[i];
-        let ex = explain_face(&FaceInput { frame: &image, aligned: al, bbox: Some(f.bbox) }, cam, cfg)?;
+        let ex = explain_face(
+            &FaceInput {
+                frame: &image,
+                aligned: al,
+                bbox: Some(f.bbox),
+            },
+            cam,
+            cfg,
+        )?;
         for o in ex.overlays {
             let space = match o.space {
                 Space::Crop => "crop",
                 Space::Frame => "frame",
                 Space::Region => "region",
             };
-            let name = format!("a{aid}/explain/f{target:06}_face{}_{}.png", f.id, o.key.replace('/', "_"));
+            let name = format!(
+                "a{aid}/explain/f{target:06}_face{}_{}.png",
+                f.id,
+                o.key.replace('/', "_")
+            );
             let rel = store.blobs.put_derived(&name, &o.png)?;
             let data = serde_json::json!({"title": o.title, "region": o.region, "measure": o.measure, "width": o.width, "height": o.height});
             outputs.push(store.add_explanation(
@@ -173,22 +226,57 @@ pub fn explain_case(
                 eye_openness: openness.get(&i).copied(),
             });
         }
-        let records: Vec<TrackRecords> = tracks.into_iter().filter(|(_, r)| r.len() >= 2).map(|(track, records)| TrackRecords { track, records }).collect();
+        let records: Vec<TrackRecords> = tracks
+            .into_iter()
+            .filter(|(_, r)| r.len() >= 2)
+            .map(|(track, records)| TrackRecords { track, records })
+            .collect();
         for t in explain_video_series(&records, cfg)? {
             for (kind, png, summary, data) in [
-                ("temporal", &t.temporal_png, t.temporal.summary.clone(), serde_json::to_value(&t.temporal).unwrap_or_default()),
-                ("blink", &t.blink_png, t.blink.finding.clone(), serde_json::to_value(&t.blink).unwrap_or_default()),
+                (
+                    "temporal",
+                    &t.temporal_png,
+                    t.temporal.summary.clone(),
+                    serde_json::to_value(&t.temporal).unwrap_or_default(),
+                ),
+                (
+                    "blink",
+                    &t.blink_png,
+                    t.blink.finding.clone(),
+                    serde_json::to_value(&t.blink).unwrap_or_default(),
+                ),
             ] {
-                let rel = store.blobs.put_derived(&format!("a{aid}/explain/track{}_{kind}.png", t.track), png)?;
+                let rel = store
+                    .blobs
+                    .put_derived(&format!("a{aid}/explain/track{}_{kind}.png", t.track), png)?;
                 outputs.push(store.add_explanation(
-                    &NewExplanation { case_id, analysis_id: aid, face_id: None, frame_idx: None, kind: kind.into(), space: "plot".into(), blob: Some(rel), summary: summary.clone(), data },
+                    &NewExplanation {
+                        case_id,
+                        analysis_id: aid,
+                        face_id: None,
+                        frame_idx: None,
+                        kind: kind.into(),
+                        space: "plot".into(),
+                        blob: Some(rel),
+                        summary: summary.clone(),
+                        data,
+                    },
                     actor,
                 )?);
                 findings.push(format!("track {}: {summary}", t.track));
             }
         }
     }
-    Ok(CaseExplanation { case_id, analysis_id: aid, frame: target, faces: face_idx.len(), outputs, seconds_per_face, findings, note })
+    Ok(CaseExplanation {
+        case_id,
+        analysis_id: aid,
+        frame: target,
+        faces: face_idx.len(),
+        outputs,
+        seconds_per_face,
+        findings,
+        note,
+    })
 }
 
 /// The detector whose Grad-CAM the app shows: the profile the pipeline would pick

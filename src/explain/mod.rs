@@ -14,8 +14,8 @@
 //! explanations, and [`explain_video_series`] turns per-frame track records into temporal and
 //! blink reports with their plots. Nothing here touches storage: callers get data and PNG bytes.
 pub mod artifacts;
-pub mod case;
 pub mod blink;
+pub mod case;
 pub mod gradcam;
 pub mod plot;
 pub mod temporal;

@@ -284,7 +284,9 @@ impl Mtcnn {
         match std::env::var_os("VERITY_MODELS_DIR") {
             Some(dir) if !dir.is_empty() => {
                 let own = PathBuf::from(dir).join("mtcnn");
-                if own.join("pnet.safetensors").is_file() || !shipped.join("pnet.safetensors").is_file() {
+                if own.join("pnet.safetensors").is_file()
+                    || !shipped.join("pnet.safetensors").is_file()
+                {
                     own
                 } else {
                     shipped

@@ -16,9 +16,7 @@ use super::detector::{
     clip_preset, clip_preset_matching, CnnKind, Detector, DetectorConfig, Variant, WeightRole,
 };
 use super::fusion::FusionMode;
-use super::profile::{
-    BaseWeight, LoadedDetector, Preprocessing, Profile, Template, WeightFile, PROFILE_FILE,
-};
+use super::profile::{BaseWeight, LoadedDetector, Profile, PROFILE_FILE};
 use super::weights::{read_header, sha256_file, TensorInfo};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
@@ -268,44 +266,25 @@ pub fn compose(models_dir: &Path, spec: &ComposeSpec) -> Result<Profile> {
     if let Some((m, f, _)) = &cnn {
         base_weights.push(base(m, f, WeightRole::Cnn)?);
     }
-    let profile =
-        Profile {
-            name: name.clone(),
-            description: format!(
-            "composed from base {clip_model}{} ({} head, fusion {}); fusion and head are random \
+    let description = format!(
+        "composed from base {clip_model}{} ({} head, fusion {}); fusion and head are random \
              (seed {}) until trained with `verity train --parent {name}`",
-            cnn.as_ref().map(|c| format!(" + {}", c.0)).unwrap_or_default(),
-            if gend { "gend" } else { "seed" },
-            cfg.fusion,
-            spec.seed
-        ),
-            variant: cfg.variant,
-            trained: false,
-            clip: clip_name.into(),
-            cnn: cfg.cnn,
-            fusion: cfg.fusion,
-            projection_dim: None,
-            fusion_dim: cfg.fusion_dim,
-            head_hidden: cfg.head_hidden,
-            dropout: cfg.dropout,
-            gend_head_norm: cfg.gend_head_norm,
-            preprocessing: Preprocessing {
-                template: if gend {
-                    Template::Gend
-                } else {
-                    Template::Arcface
-                },
-                context_scale: if gend { 1.3 } else { 1.0 },
-                size: cfg.clip.image_size as u32,
-            },
-            weights: vec![WeightFile {
-                file: "model.safetensors".into(),
-                sha256: sha256_file(&model)?,
-                role: WeightRole::Model,
-            }],
-            base_weights,
-            dir: out.clone(),
-        };
+        cnn.as_ref()
+            .map(|c| format!(" + {}", c.0))
+            .unwrap_or_default(),
+        if gend { "gend" } else { "seed" },
+        cfg.fusion,
+        spec.seed
+    );
+    let profile = Profile::untrained_for(
+        &cfg,
+        name.clone(),
+        description,
+        clip_name,
+        &out,
+        sha256_file(&model)?,
+        base_weights,
+    );
     let written = profile.validate().and_then(|_| profile.save(&out));
     // The real check: hashes, then a strict load of every tensor from bases + own file.
     let loaded = written.and_then(|_| LoadedDetector::load(&out, Device::Cpu).map(|_| ()));

@@ -161,6 +161,51 @@ impl Profile {
         Ok(cfg)
     }
 
+    /// An untrained profile of `cfg` whose own file is `model.safetensors` in `dir` (its SHA-256
+    /// given), on top of `base_weights`: what `models random` and `models compose` both write.
+    /// Preprocessing follows the variant (GenD: its template with 1.3× context; else ArcFace).
+    pub fn untrained_for(
+        cfg: &DetectorConfig,
+        name: String,
+        description: String,
+        clip: &str,
+        dir: &Path,
+        model_sha256: String,
+        base_weights: Vec<BaseWeight>,
+    ) -> Profile {
+        let gend = cfg.variant == Variant::GenD;
+        Profile {
+            name,
+            description,
+            variant: cfg.variant,
+            trained: false,
+            clip: clip.into(),
+            cnn: cfg.cnn,
+            fusion: cfg.fusion,
+            projection_dim: None,
+            fusion_dim: cfg.fusion_dim,
+            head_hidden: cfg.head_hidden,
+            dropout: cfg.dropout,
+            gend_head_norm: cfg.gend_head_norm,
+            preprocessing: Preprocessing {
+                template: if gend {
+                    Template::Gend
+                } else {
+                    Template::Arcface
+                },
+                context_scale: if gend { 1.3 } else { 1.0 },
+                size: cfg.clip.image_size as u32,
+            },
+            weights: vec![WeightFile {
+                file: "model.safetensors".into(),
+                sha256: model_sha256,
+                role: WeightRole::Model,
+            }],
+            base_weights,
+            dir: dir.to_path_buf(),
+        }
+    }
+
     /// Whether every network weight of this profile is random: untrained and not built on
     /// installed base checkpoints (a `verity models random` profile, or one trained from it).
     /// Training such a profile tunes heads on random encoders, so its children stay untrained.
@@ -295,7 +340,10 @@ pub fn list_profiles(models_dir: &Path) -> Vec<Result<Profile>> {
 pub fn verified_files(
     profile_dir: &Path,
     profile: &Profile,
-) -> Result<(Vec<(PathBuf, WeightRole, String, String)>, Vec<(String, String)>)> {
+) -> Result<(
+    Vec<(PathBuf, WeightRole, String, String)>,
+    Vec<(String, String)>,
+)> {
     let mut files: Vec<(PathBuf, WeightRole, String, String)> = vec![];
     for w in &profile.base_weights {
         files.push((
@@ -306,7 +354,12 @@ pub fn verified_files(
         ));
     }
     for w in &profile.weights {
-        files.push((profile_dir.join(&w.file), w.role, w.file.clone(), w.sha256.clone()));
+        files.push((
+            profile_dir.join(&w.file),
+            w.role,
+            w.file.clone(),
+            w.sha256.clone(),
+        ));
     }
     let mut hashes = vec![];
     for (path, _, label, expected) in &files {
@@ -427,7 +480,9 @@ impl LoadedDetector {
     /// on the CPU it is refused rather than silently slow or inexact.
     pub fn set_precision(&mut self, kind: Kind) -> Result<()> {
         if kind != Kind::Float && !self.device.is_cuda() {
-            return Err(Error::Config("fp16/bf16 inference needs a CUDA device; use fp32 on the CPU".into()));
+            return Err(Error::Config(
+                "fp16/bf16 inference needs a CUDA device; use fp32 on the CPU".into(),
+            ));
         }
         self.vs.set_kind(kind);
         self.kind = kind;
@@ -463,9 +518,15 @@ impl LoadedDetector {
         }
         let mut out = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(BATCH) {
-            let clip_px = to_tensor(chunk, CLIP_MEAN, CLIP_STD)?.to_device(self.device).to_kind(self.kind);
+            let clip_px = to_tensor(chunk, CLIP_MEAN, CLIP_STD)?
+                .to_device(self.device)
+                .to_kind(self.kind);
             let cnn_px = if self.detector.has_cnn() {
-                Some(to_tensor(chunk, IMAGENET_MEAN, IMAGENET_STD)?.to_device(self.device).to_kind(self.kind))
+                Some(
+                    to_tensor(chunk, IMAGENET_MEAN, IMAGENET_STD)?
+                        .to_device(self.device)
+                        .to_kind(self.kind),
+                )
             } else {
                 None
             };
@@ -562,29 +623,15 @@ pub fn create_random_profile(out: &Path, cfg_name: &str, seed: i64) -> Result<Pr
     let weights = out.join("model.safetensors");
     vs.save(&weights)
         .map_err(|e| Error::input(&weights, format!("cannot write weights: {e}")))?;
-    let gend = cfg.variant == Variant::GenD;
-    let profile = Profile {
-        name: format!("{cfg_name}-untrained"),
-        description: format!("random weights (seed {seed}) for configuration {cfg_name:?}; for testing the pipeline only"),
-        variant: cfg.variant,
-        trained: false,
-        clip: clip.into(),
-        cnn: cfg.cnn,
-        fusion: cfg.fusion,
-        projection_dim: None,
-        fusion_dim: cfg.fusion_dim,
-        head_hidden: cfg.head_hidden,
-        dropout: cfg.dropout,
-        gend_head_norm: cfg.gend_head_norm,
-        preprocessing: Preprocessing {
-            template: if gend { Template::Gend } else { Template::Arcface },
-            context_scale: if gend { 1.3 } else { 1.0 },
-            size: cfg.clip.image_size as u32,
-        },
-        weights: vec![WeightFile { file: "model.safetensors".into(), sha256: sha256_file(&weights)?, role: WeightRole::Model }],
-        base_weights: vec![],
-        dir: out.to_path_buf(),
-    };
+    let profile = Profile::untrained_for(
+        &cfg,
+        format!("{cfg_name}-untrained"),
+        format!("random weights (seed {seed}) for configuration {cfg_name:?}; for testing the pipeline only"),
+        clip,
+        out,
+        sha256_file(&weights)?,
+        vec![],
+    );
     profile.validate()?;
     profile.save(out)?;
     Ok(profile)

@@ -12,11 +12,17 @@ pub struct BlobStore {
 
 /// sha256 of a file (streamed), or of a folder: its sorted file names and their contents.
 pub fn hash_path(path: &Path) -> Result<String> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
+    let meta =
+        std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot read: {e}")))?;
     let mut h = Sha256::new();
     if meta.is_dir() {
         for f in folder_files(path)? {
-            h.update(f.file_name().unwrap_or_default().to_string_lossy().as_bytes());
+            h.update(
+                f.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .as_bytes(),
+            );
             h.update([0]);
             hash_into(&f, &mut h)?;
         }
@@ -27,10 +33,13 @@ pub fn hash_path(path: &Path) -> Result<String> {
 }
 
 fn hash_into(path: &Path, h: &mut Sha256) -> Result<()> {
-    let mut f = std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+    let mut f =
+        std::fs::File::open(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
     let mut buf = vec![0u8; 1 << 20];
     loop {
-        let n = f.read(&mut buf).map_err(|e| Error::input(path, format!("read failed: {e}")))?;
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| Error::input(path, format!("read failed: {e}")))?;
         if n == 0 {
             break;
         }
@@ -90,8 +99,15 @@ impl BlobStore {
             std::fs::copy(src, &tmp).map(|_| ())
         };
         if let Err(e) = copied.and_then(|_| std::fs::rename(&tmp, &dst)) {
-            let _ = if is_dir { std::fs::remove_dir_all(&tmp) } else { std::fs::remove_file(&tmp) };
-            return Err(Error::input(src, format!("cannot copy into the case store: {e}")));
+            let _ = if is_dir {
+                std::fs::remove_dir_all(&tmp)
+            } else {
+                std::fs::remove_file(&tmp)
+            };
+            return Err(Error::input(
+                src,
+                format!("cannot copy into the case store: {e}"),
+            ));
         }
         Ok(rel)
     }

@@ -204,7 +204,9 @@ impl std::str::FromStr for Verdict {
             "fake" | "f" => Ok(Verdict::Fake),
             "real" | "r" => Ok(Verdict::Real),
             "unsure" | "u" | "skip" => Ok(Verdict::Unsure),
-            _ => Err(Error::Config(format!("verdict must be fake, real or unsure, not {s:?}"))),
+            _ => Err(Error::Config(format!(
+                "verdict must be fake, real or unsure, not {s:?}"
+            ))),
         }
     }
 }
@@ -240,7 +242,11 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
-        let mut store = Store { conn, blobs: BlobStore::new(data_dir.join("blobs")), data_dir: data_dir.to_path_buf() };
+        let mut store = Store {
+            conn,
+            blobs: BlobStore::new(data_dir.join("blobs")),
+            data_dir: data_dir.to_path_buf(),
+        };
         store.migrate()?;
         store.recover_interrupted()?;
         Ok(store)
@@ -255,7 +261,9 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.pragma_query_value(None, "user_version", |r| r.get(0))?)
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
     fn migrate(&mut self) -> Result<()> {
@@ -299,7 +307,13 @@ impl Store {
                  message = 'Analysis was interrupted (the app or CLI stopped). Re-run it.' WHERE id = ?2 AND last_analysis_id = ?3",
                 params![at, case_id, aid],
             )?;
-            append_audit(&tx, "system", "analysis_interrupted", Some(case_id), &serde_json::json!({"analysis_id": aid, "pid": pid}))?;
+            append_audit(
+                &tx,
+                "system",
+                "analysis_interrupted",
+                Some(case_id),
+                &serde_json::json!({"analysis_id": aid, "pid": pid}),
+            )?;
             tx.commit()?;
             n += 1;
         }
@@ -351,22 +365,45 @@ impl Store {
                 at
             ],
         )?;
-        let media_id: i64 = tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| r.get(0))?;
+        let media_id: i64 =
+            tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| {
+                r.get(0)
+            })?;
         tx.execute(
             "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
             params![media_id, name, at],
         )?;
         let case_id = tx.last_insert_rowid();
-        append_audit(&tx, actor, "import", Some(case_id), &serde_json::json!({"file": name, "sha256": sha, "kind": media.kind}))?;
+        append_audit(
+            &tx,
+            actor,
+            "import",
+            Some(case_id),
+            &serde_json::json!({"file": name, "sha256": sha, "kind": media.kind}),
+        )?;
         tx.commit()?;
-        Ok(Imported { case_id, media_id, sha256: sha, existing: false })
+        Ok(Imported {
+            case_id,
+            media_id,
+            sha256: sha,
+            existing: false,
+        })
     }
 
     /// Starts an analysis: a `running` row owned by this process; the case points at it.
-    pub fn begin_analysis(&mut self, case_id: i64, settings_json: &str, actor: &str) -> Result<i64> {
+    pub fn begin_analysis(
+        &mut self,
+        case_id: i64,
+        settings_json: &str,
+        actor: &str,
+    ) -> Result<i64> {
         let at = now();
         let tx = self.conn.transaction()?;
-        let exists: Option<i64> = tx.query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| r.get(0)).optional()?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| {
+                r.get(0)
+            })
+            .optional()?;
         if exists.is_none() {
             return Err(Error::Other(format!("case {case_id} does not exist")));
         }
@@ -379,13 +416,24 @@ impl Store {
             "UPDATE cases SET status = 'running', updated_at = ?1, message = NULL, last_analysis_id = ?2 WHERE id = ?3",
             params![at, aid, case_id],
         )?;
-        append_audit(&tx, actor, "analysis_start", Some(case_id), &serde_json::json!({"analysis_id": aid}))?;
+        append_audit(
+            &tx,
+            actor,
+            "analysis_start",
+            Some(case_id),
+            &serde_json::json!({"analysis_id": aid}),
+        )?;
         tx.commit()?;
         Ok(aid)
     }
 
     /// Writes one batch of frames and their faces in a transaction; returns the face ids in order.
-    pub fn add_frames(&mut self, analysis_id: i64, frames: &[FrameRow], faces: &[FaceRow]) -> Result<Vec<i64>> {
+    pub fn add_frames(
+        &mut self,
+        analysis_id: i64,
+        frames: &[FrameRow],
+        faces: &[FaceRow],
+    ) -> Result<Vec<i64>> {
         let tx = self.conn.transaction()?;
         let mut ids = Vec::with_capacity(faces.len());
         {
@@ -394,7 +442,16 @@ impl Store {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for f in frames {
-                fst.execute(params![analysis_id, f.idx, f.source_index, f.pts_s, f.keyframe, f.motion, f.width, f.height])?;
+                fst.execute(params![
+                    analysis_id,
+                    f.idx,
+                    f.source_index,
+                    f.pts_s,
+                    f.keyframe,
+                    f.motion,
+                    f.width,
+                    f.height
+                ])?;
             }
             let mut face_st = tx.prepare_cached(
                 "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame)
@@ -431,14 +488,28 @@ impl Store {
         let hashes = serde_json::to_string(&out.weight_hashes).unwrap_or_else(|_| "[]".into());
         let profile = out.profile.clone().unwrap_or_default();
         let tx = self.conn.transaction()?;
-        let case_id: i64 = tx.query_row("SELECT case_id FROM analyses WHERE id = ?1", [analysis_id], |r| r.get(0))?;
+        let case_id: i64 = tx.query_row(
+            "SELECT case_id FROM analyses WHERE id = ?1",
+            [analysis_id],
+            |r| r.get(0),
+        )?;
         {
             let mut st = tx.prepare_cached(
                 "INSERT INTO scores (analysis_id, level, face_id, frame_idx, track_id, score, profile, weight_hashes, untrained)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
             for s in &out.scores {
-                st.execute(params![analysis_id, s.level, s.face_id, s.frame_idx, s.track_id, s.score, profile, hashes, out.untrained])?;
+                st.execute(params![
+                    analysis_id,
+                    s.level,
+                    s.face_id,
+                    s.frame_idx,
+                    s.track_id,
+                    s.score,
+                    profile,
+                    hashes,
+                    out.untrained
+                ])?;
             }
         }
         tx.execute(
@@ -476,16 +547,26 @@ impl Store {
                     sql.push_str(" AND c.band = ?");
                     args.push(b.clone());
                 }
-                "failed" | "interrupted" | "not_scored" | "running" | "pending" | "cancelled" | "done" => {
+                "failed" | "interrupted" | "not_scored" | "running" | "pending" | "cancelled"
+                | "done" => {
                     sql.push_str(" AND c.status = ?");
                     args.push(b.clone());
                 }
-                other => return Err(Error::Config(format!("unknown band or status filter {other:?}"))),
+                other => {
+                    return Err(Error::Config(format!(
+                        "unknown band or status filter {other:?}"
+                    )))
+                }
             }
         }
         if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
             sql.push_str(" AND (c.title LIKE ? ESCAPE '\\' OR m.sha256 LIKE ? ESCAPE '\\')");
-            let like = format!("%{}%", s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+            let like = format!(
+                "%{}%",
+                s.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
             args.push(like.clone());
             args.push(like);
         }
@@ -542,7 +623,11 @@ impl Store {
     pub fn case_detail(&self, id: i64) -> Result<CaseDetail> {
         let case = self.case(id)?;
         let media = self.media_of_case(id)?;
-        let aid: Option<i64> = self.conn.query_row("SELECT last_analysis_id FROM cases WHERE id = ?1", [id], |r| r.get(0))?;
+        let aid: Option<i64> = self.conn.query_row(
+            "SELECT last_analysis_id FROM cases WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
         let (mut analysis, mut frames, mut faces, mut scores) = (None, vec![], vec![], vec![]);
         if let Some(aid) = aid {
             analysis = Some(self.conn.query_row(
@@ -612,7 +697,16 @@ impl Store {
         }
         let reviews = self.reviews(id)?;
         let audit = self.audit_log(Some(id))?;
-        Ok(CaseDetail { case, media, analysis, frames, faces, scores, reviews, audit })
+        Ok(CaseDetail {
+            case,
+            media,
+            analysis,
+            frames,
+            faces,
+            scores,
+            reviews,
+            audit,
+        })
     }
 
     pub fn reviews(&self, case_id: i64) -> Result<Vec<ReviewRow>> {
@@ -626,9 +720,17 @@ impl Store {
     }
 
     /// Records an analyst's decision; fake/real decisions also become training labels.
-    pub fn add_review(&mut self, case_id: i64, verdict: Verdict, analyst: &str, note: &str) -> Result<i64> {
+    pub fn add_review(
+        &mut self,
+        case_id: i64,
+        verdict: Verdict,
+        analyst: &str,
+        note: &str,
+    ) -> Result<i64> {
         if analyst.trim().is_empty() {
-            return Err(Error::Config("set the analyst name before recording a review".into()));
+            return Err(Error::Config(
+                "set the analyst name before recording a review".into(),
+            ));
         }
         self.case(case_id)?;
         let at = now();
@@ -644,12 +746,24 @@ impl Store {
                 params![case_id, (verdict == Verdict::Fake) as i64, rid, analyst, at],
             )?;
         }
-        append_audit(&tx, analyst, "review", Some(case_id), &serde_json::json!({"review_id": rid, "verdict": verdict.as_str(), "note": note}))?;
+        append_audit(
+            &tx,
+            analyst,
+            "review",
+            Some(case_id),
+            &serde_json::json!({"review_id": rid, "verdict": verdict.as_str(), "note": note}),
+        )?;
         tx.commit()?;
         Ok(rid)
     }
 
-    pub fn audit(&self, actor: &str, action: &str, case_id: Option<i64>, details: &serde_json::Value) -> Result<()> {
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        case_id: Option<i64>,
+        details: &serde_json::Value,
+    ) -> Result<()> {
         append_audit(&self.conn, actor, action, case_id, details)
     }
 
@@ -675,7 +789,9 @@ impl Store {
     pub fn add_embeddings(&mut self, rows: &[EmbeddingRow]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
-            let mut st = tx.prepare_cached("INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)")?;
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)",
+            )?;
             for (face, clip, cnn) in rows {
                 st.execute(params![face, f32_bytes(clip), cnn.map(f32_bytes)])?;
             }
@@ -688,9 +804,16 @@ impl Store {
     pub fn embeddings(&self, face_id: i64) -> Result<Option<Embeddings>> {
         Ok(self
             .conn
-            .query_row("SELECT clip, cnn FROM embeddings WHERE face_id = ?1", [face_id], |r| {
-                Ok((bytes_f32(&r.get::<_, Vec<u8>>(0)?), r.get::<_, Option<Vec<u8>>>(1)?.map(|b| bytes_f32(&b))))
-            })
+            .query_row(
+                "SELECT clip, cnn FROM embeddings WHERE face_id = ?1",
+                [face_id],
+                |r| {
+                    Ok((
+                        bytes_f32(&r.get::<_, Vec<u8>>(0)?),
+                        r.get::<_, Option<Vec<u8>>>(1)?.map(|b| bytes_f32(&b)),
+                    ))
+                },
+            )
             .optional()?)
     }
 
@@ -703,7 +826,13 @@ impl Store {
             params![e.case_id, e.analysis_id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data.to_string(), now()],
         )?;
         let id = tx.last_insert_rowid();
-        append_audit(&tx, actor, "explain", Some(e.case_id), &serde_json::json!({"explanation_id": id, "kind": e.kind, "face_id": e.face_id}))?;
+        append_audit(
+            &tx,
+            actor,
+            "explain",
+            Some(e.case_id),
+            &serde_json::json!({"explanation_id": id, "kind": e.kind, "face_id": e.face_id}),
+        )?;
         tx.commit()?;
         Ok(id)
     }
@@ -734,13 +863,23 @@ impl Store {
 
     /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.
     pub fn integrity_check(&self) -> Result<()> {
-        let r: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        let r: String = self
+            .conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
         if r != "ok" {
-            return Err(Error::Other(format!("database integrity check failed: {r}")));
+            return Err(Error::Other(format!(
+                "database integrity check failed: {r}"
+            )));
         }
-        let bad: i64 = self.conn.query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| r.get(0))?;
+        let bad: i64 =
+            self.conn
+                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+                    r.get(0)
+                })?;
         if bad > 0 {
-            return Err(Error::Other(format!("database has {bad} dangling references")));
+            return Err(Error::Other(format!(
+                "database has {bad} dangling references"
+            )));
         }
         Ok(())
     }
@@ -790,7 +929,9 @@ fn f32_bytes(v: &[f32]) -> Vec<u8> {
 }
 
 fn bytes_f32(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
 
 fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
@@ -810,7 +951,13 @@ fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
     })
 }
 
-fn append_audit(conn: &Connection, actor: &str, action: &str, case_id: Option<i64>, details: &serde_json::Value) -> Result<()> {
+fn append_audit(
+    conn: &Connection,
+    actor: &str,
+    action: &str,
+    case_id: Option<i64>,
+    details: &serde_json::Value,
+) -> Result<()> {
     conn.execute(
         "INSERT INTO audit (at, actor, action, case_id, details) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![now(), actor, action, case_id, details.to_string()],

@@ -857,8 +857,15 @@ impl Trainer {
         // labelled untrained (its scores are never verdicts), whatever its head learned.
         let random = self.parent.random_encoders();
         let (name, description) = if random {
-            let name = if name.ends_with("-untrained") { name.to_string() } else { format!("{name}-untrained") };
-            (name, format!("UNTRAINED encoders (random weights, fine-tuned head only): {description}"))
+            let name = if name.ends_with("-untrained") {
+                name.to_string()
+            } else {
+                format!("{name}-untrained")
+            };
+            (
+                name,
+                format!("UNTRAINED encoders (random weights, fine-tuned head only): {description}"),
+            )
         } else {
             (name.to_string(), description.to_string())
         };

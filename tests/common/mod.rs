@@ -85,7 +85,10 @@ pub fn ffmpeg_cached(name: &str, args: &[&str], vars: &[(&str, &Path)]) -> PathB
     let dir = repo_root().join("target/fixtures/media");
     let mut hasher = DefaultHasher::new();
     args.hash(&mut hasher);
-    let out = dir.join(format!("{:012x}-{name}", hasher.finish() & 0xffff_ffff_ffff));
+    let out = dir.join(format!(
+        "{:012x}-{name}",
+        hasher.finish() & 0xffff_ffff_ffff
+    ));
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     if out.exists() {
         return out;

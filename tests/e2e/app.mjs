@@ -381,7 +381,9 @@ try {
     assert.equal(before, process.env.VERITY_E2E_PROFILE, 'nothing changes before Accept');
     assert.match(await text('retrain-untrained'), /UNTRAINED/);
     await shotTo('retrain-result-real');
-    await (await browser.$('[data-testid="retrain-accept"]')).click();
+    const accept = await browser.$('[data-testid="retrain-accept"]');
+    await accept.scrollIntoView({ block: 'center' });
+    await accept.click();
     await browser.waitUntil(
       async () => (await browser.execute(async () => (await window.__TAURI_INTERNALS__.invoke('get_settings', {})).settings.profile)) !== before,
       { timeout: 30_000, timeoutMsg: 'Accept did not select the new profile' },

@@ -15,7 +15,7 @@ import {
   type AppInfo,
   type CaseSummary,
 } from './lib/api';
-import type { Bucket, SortKey } from './lib/cases';
+import type { Bucket, DateRange, SortKey } from './lib/cases';
 import { CaseView } from './components/CaseView';
 import type { JobView } from './components/Jobs';
 import { RetrainPanel } from './components/RetrainPanel';
@@ -78,6 +78,7 @@ export function App() {
   const [bucket, setBucket] = useState<Bucket | null>(null);
   const [search, setSearch] = useState('');
   const [sort, setSort] = useState<SortKey>('date');
+  const [dateRange, setDateRange] = useState<DateRange>('any');
   const [selected, setSelected] = useState<number | null>(null);
   const [frame, setFrame] = useState<number | null>(null);
   const [jobs, setJobs] = useState<JobView[]>([]);
@@ -217,6 +218,8 @@ export function App() {
           onSearch={setSearch}
           sort={sort}
           onSort={setSort}
+          dateRange={dateRange}
+          onDateRange={setDateRange}
           selected={view === 'cases' ? selected : null}
           onSelect={select}
           onImport={onImport}

@@ -1,5 +1,5 @@
 import type { CaseSummary } from '../lib/api';
-import { BUCKET_LABELS, BUCKETS, bucketOf, sortCases, verdictLine, when, type Bucket, type SortKey } from '../lib/cases';
+import { BUCKET_LABELS, BUCKETS, DATE_RANGES, bucketOf, inDateRange, sortCases, verdictLine, when, type Bucket, type DateRange, type SortKey } from '../lib/cases';
 import { FolderIcon, ImportIcon, SearchIcon } from './icons';
 import { Jobs, type JobView } from './Jobs';
 
@@ -12,6 +12,8 @@ interface Props {
   onSearch: (s: string) => void;
   sort: SortKey;
   onSort: (s: SortKey) => void;
+  dateRange?: DateRange;
+  onDateRange?: (r: DateRange) => void;
   selected: number | null;
   onSelect: (id: number) => void;
   onImport: () => void;
@@ -26,7 +28,11 @@ interface Props {
 /** The left column: import, running jobs, per-band counters (click to filter), search, the cases. */
 export function Sidebar(p: Props) {
   const total = Object.values(p.counts).reduce((a, b) => a + b, 0);
-  const shown = sortCases(p.cases, p.sort);
+  const range = p.dateRange ?? 'any';
+  const shown = sortCases(
+    p.cases.filter((c) => inDateRange(c, range)),
+    p.sort,
+  );
   return (
     <aside class="sidebar" aria-label="Cases">
       <div class="sidebar-head">
@@ -93,6 +99,21 @@ export function Sidebar(p: Props) {
             onInput={(e) => p.onSearch((e.target as HTMLInputElement).value)}
           />
         </label>
+      </div>
+      <div class="list-tools">
+        <select
+          class="select"
+          value={range}
+          aria-label="Filter cases by import date"
+          data-testid="case-date"
+          onChange={(e) => p.onDateRange?.((e.target as HTMLSelectElement).value as DateRange)}
+        >
+          {DATE_RANGES.map(([v, label]) => (
+            <option value={v} key={v}>
+              {label}
+            </option>
+          ))}
+        </select>
         <select
           class="select"
           value={p.sort}
@@ -101,6 +122,7 @@ export function Sidebar(p: Props) {
           onChange={(e) => p.onSort((e.target as HTMLSelectElement).value as SortKey)}
         >
           <option value="date">Newest</option>
+          <option value="oldest">Oldest</option>
           <option value="name">Name</option>
           <option value="score">Score</option>
         </select>

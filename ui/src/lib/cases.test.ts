@@ -1,5 +1,5 @@
 import { expect, test } from 'vitest';
-import { bucketOf, duration, sortCases, verdictLine } from './cases';
+import { bucketOf, duration, inDateRange, sortCases, verdictLine } from './cases';
 import type { CaseSummary } from './api';
 
 const c = (o: Partial<CaseSummary>): CaseSummary => ({
@@ -19,6 +19,7 @@ test('verdict line and sorting', () => {
   expect(sortCases(cases, 'name').map((x) => x.id)).toEqual([2, 1]);
   expect(sortCases(cases, 'date').map((x) => x.id)).toEqual([2, 1]);
   expect(sortCases(cases, 'score').map((x) => x.id)).toEqual([1, 2]);
+  expect(sortCases(cases, 'oldest').map((x) => x.id)).toEqual([1, 2]);
   expect(duration(65)).toBe('1 m 05 s');
 });
 
@@ -27,4 +28,19 @@ test('a POSIX "C" locale falls back to a tag Intl accepts', () => {
   expect(usableLanguage('C')).toBe('en-US');
   expect(usableLanguage('de-DE')).toBe('de-DE');
   expect(usableLanguage(undefined)).toBe('en-US');
+});
+
+test('date filter: today, last 7 and 30 local days, any', () => {
+  const now = new Date(2026, 2, 15, 10, 0); // 15 March, 10:00 local
+  const at = (d: Date) => c({ created_at: d.toISOString() });
+  const today = at(new Date(2026, 2, 15, 0, 5));
+  const yesterday = at(new Date(2026, 2, 14, 23, 0));
+  const sixDays = at(new Date(2026, 2, 9, 0, 1));
+  const sevenDays = at(new Date(2026, 2, 8, 23, 59));
+  const month = at(new Date(2026, 1, 13, 23, 0)); // 30 days back starts on 14 February
+  expect([today, yesterday].map((x) => inDateRange(x, 'today', now))).toEqual([true, false]);
+  expect([sixDays, sevenDays].map((x) => inDateRange(x, '7d', now))).toEqual([true, false]);
+  expect([sevenDays, month].map((x) => inDateRange(x, '30d', now))).toEqual([true, false]);
+  expect(inDateRange(month, 'any', now)).toBe(true);
+  expect(inDateRange(c({ created_at: 'garbage' }), '7d', now)).toBe(false);
 });

@@ -18,13 +18,32 @@ export function bucketOf(c: Pick<CaseSummary, 'band' | 'status'>): string {
   return c.band ?? c.status;
 }
 
-export type SortKey = 'date' | 'name' | 'score';
+export type SortKey = 'date' | 'oldest' | 'name' | 'score';
 export function sortCases(cases: readonly CaseSummary[], key: SortKey): CaseSummary[] {
   const out = [...cases];
   if (key === 'name') out.sort((a, b) => a.title.localeCompare(b.title));
+  else if (key === 'oldest') out.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.id - b.id);
   else if (key === 'score') out.sort((a, b) => (b.score ?? -1) - (a.score ?? -1));
   else out.sort((a, b) => b.created_at.localeCompare(a.created_at) || b.id - a.id);
   return out;
+}
+
+/** The case-list date filter: when the case was imported, relative to now (local days). */
+export type DateRange = 'any' | 'today' | '7d' | '30d';
+export const DATE_RANGES: [DateRange, string][] = [
+  ['any', 'Any date'],
+  ['today', 'Today'],
+  ['7d', 'Last 7 days'],
+  ['30d', 'Last 30 days'],
+];
+export function inDateRange(c: Pick<CaseSummary, 'created_at'>, range: DateRange, now: Date = new Date()): boolean {
+  if (range === 'any') return true;
+  const t = new Date(c.created_at);
+  if (Number.isNaN(t.getTime())) return false;
+  const start = new Date(now.getFullYear(), now.getMonth(), now.getDate());
+  if (range === '7d') start.setDate(start.getDate() - 6);
+  if (range === '30d') start.setDate(start.getDate() - 29);
+  return t >= start;
 }
 
 /** "2026-03-01 14:05" in local time; the raw string when unparsable. */
