@@ -473,7 +473,7 @@ impl Analyzer {
                     meta.push((idx, tid, frame.motion as f64));
                 }
                 if found.is_empty() && self.settings.score_full_frame_without_face {
-                    let img = align::full_frame(&frame.image, CROP_SIZE);
+                    let img = align::full_frame(&frame.image, CROP_SIZE).image;
                     let crop = store_crop(store, aid, idx, 0, &img)?;
                     let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
                     face_rows.push(FaceRow {

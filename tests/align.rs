@@ -285,18 +285,54 @@ fn to_tensor_normalises_like_the_encoders_expect() {
 #[test]
 fn full_frame_keeps_the_whole_picture() {
     let img = astronaut();
-    let small = full_frame(&img, 224);
+    let small = full_frame(&img, 224).image;
     assert_eq!(small.dimensions(), (224, 224));
-    // Same average colour as the frame (a resize, not a crop), per channel within 2 levels.
+    // A square frame fills the square: same average colour (a resize, not a crop), per channel
+    // within 2 levels, and the corners come from the frame's corners.
     let mean = |im: &RgbImage, c: usize| {
         im.pixels().map(|p| p.0[c] as f64).sum::<f64>() / (im.width() * im.height()) as f64
     };
     for c in 0..3 {
         assert!((mean(&img, c) - mean(&small, c)).abs() < 2.0, "channel {c}");
     }
-    // The top-left and bottom-right corners come from the frame's corners.
     let corner = |im: &RgbImage, x: u32, y: u32| im.get_pixel(x, y).0.map(|v| v as i32);
     let (a, b) = (corner(&img, 0, 0), corner(&small, 0, 0));
     assert!((0..3).all(|c| (a[c] - b[c]).abs() < 40), "{a:?} vs {b:?}");
-    assert_eq!(full_frame(&RgbImage::new(0, 0), 16).dimensions(), (16, 16));
+    let empty = full_frame(&RgbImage::new(0, 0), 16);
+    assert_eq!(empty.image.dimensions(), (16, 16));
+    assert!(empty.image.pixels().all(|p| p.0 == [0, 0, 0]));
+}
+
+#[test]
+fn full_frame_letterboxes_a_wide_frame_and_its_transform_is_exact() {
+    // A grey 640×360 frame with a white 8×8 square centred on (500, 100).
+    let mut img = RgbImage::from_pixel(640, 360, image::Rgb([90, 90, 90]));
+    for y in 96..104 {
+        for x in 496..504 {
+            img.put_pixel(x, y, image::Rgb([255, 255, 255]));
+        }
+    }
+    let ff = full_frame(&img, 224);
+    assert_eq!(ff.image.dimensions(), (224, 224));
+    // Aspect kept: 640 → 224 wide, 360 → 126 high, centred: black bars of 49 rows above and below.
+    assert_eq!(ff.image.get_pixel(112, 48).0, [0, 0, 0]);
+    assert_eq!(ff.image.get_pixel(112, 224 - 49).0, [0, 0, 0]);
+    assert!(ff.image.get_pixel(112, 49).0[0] > 80 && ff.image.get_pixel(112, 174).0[0] > 80);
+    // The transform sends the square's centre to the brightest spot of the crop.
+    let [cx, cy] = ff.transform.apply([499.5, 99.5]);
+    let (mut best, mut at) = (0u32, (0u32, 0u32));
+    for (x, y, p) in ff.image.enumerate_pixels() {
+        let v = p.0.iter().map(|&c| c as u32).sum::<u32>();
+        if v > best {
+            (best, at) = (v, (x, y));
+        }
+    }
+    assert!(
+        (at.0 as f32 - cx).abs() <= 1.0 && (at.1 as f32 - cy).abs() <= 1.0,
+        "peak {at:?}, transform says ({cx}, {cy})"
+    );
+    // A uniform scale (no squashing), so frame distances shrink by one factor both ways.
+    let [x0, y0] = ff.transform.apply([0.0, 0.0]);
+    let [x1, y1] = ff.transform.apply([100.0, 100.0]);
+    assert!(((x1 - x0) - (y1 - y0)).abs() < 1e-4 && ((x1 - x0) - 35.0).abs() < 1e-3);
 }

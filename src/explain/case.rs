@@ -131,17 +131,7 @@ pub fn explain_case(
         .map(|&i| {
             let f = &d.faces[i];
             if f.full_frame {
-                let img = align::full_frame(&image, 224);
-                let s = align::Similarity {
-                    a: 224.0 / image.width() as f32,
-                    b: 0.0,
-                    tx: 0.0,
-                    ty: 0.0,
-                };
-                align::AlignedFace {
-                    image: img,
-                    transform: s,
-                }
+                align::full_frame(&image, 224)
             } else {
                 align::align_face(&image, &f.landmarks, &template, 224)
             }

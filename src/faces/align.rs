@@ -235,13 +235,38 @@ pub fn warp_similarity(
     out
 }
 
-/// The whole frame squashed to `size`×`size` (bilinear, anti-aliased when shrinking): the
-/// "score the full frame" fallback when no face is found. An empty frame gives a black square.
-pub fn full_frame(img: &RgbImage, size: u32) -> RgbImage {
-    if img.width() == 0 || img.height() == 0 || size == 0 {
-        return RgbImage::new(size, size);
+/// The whole frame letterboxed into `size`×`size` — aspect kept, centred on black, bilinear and
+/// anti-aliased when shrinking — with its frame → crop transform: the "score the full frame"
+/// fallback when no face is found. Keeping the aspect leaves any face in it undistorted, and the
+/// transform is a true similarity (uniform scale + offset, exact to half a crop pixel along the
+/// shorter side), so heat-maps computed on the crop map back into the frame where they belong.
+/// An empty frame gives a black square with the identity transform.
+pub fn full_frame(img: &RgbImage, size: u32) -> AlignedFace {
+    let (w, h) = img.dimensions();
+    if w == 0 || h == 0 || size == 0 {
+        return AlignedFace {
+            image: RgbImage::new(size, size),
+            transform: Similarity::identity(),
+        };
     }
-    image::imageops::resize(img, size, size, image::imageops::FilterType::Triangle)
+    let s = size as f32 / w.max(h) as f32;
+    let fit = |n: u32| ((n as f32 * s).round() as u32).clamp(1, size);
+    let (nw, nh) = (fit(w), fit(h));
+    let resized = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+    let (ox, oy) = ((size - nw) / 2, (size - nh) / 2);
+    let mut out = RgbImage::new(size, size);
+    image::imageops::replace(&mut out, &resized, ox as i64, oy as i64);
+    // Pixel centres: frame pixel x covers [x, x+1) in continuous units, which the resize maps
+    // to [x·s, (x+1)·s) of the placed picture, whose pixel centres sit at +0.5.
+    AlignedFace {
+        image: out,
+        transform: Similarity {
+            a: s,
+            b: 0.0,
+            tx: ox as f32 + 0.5 * s - 0.5,
+            ty: oy as f32 + 0.5 * s - 0.5,
+        },
+    }
 }
 
 /// Stacks equally sized RGB crops into a float tensor [B,3,H,W] of (x/255 − mean)/std (CPU).
