@@ -4,7 +4,6 @@
 //! the readable failures of a missing webcam, a non-live path and a bad length.
 mod common;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use verity::config::Settings;
 use verity::store::Store;
@@ -74,47 +73,27 @@ fn live_job_records_its_own_length_and_fails_readably() {
         }
     }
 
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("udp://127.0.0.1:{port}");
-    let mut sender = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-loop",
-            "1",
-            "-i",
-        ])
-        .arg(common::astronaut())
-        .args([
-            "-vf",
-            "scale=256:256",
-            "-r",
-            "25",
-            "-t",
-            "30",
-            "-c:v",
-            "mpeg2video",
-            "-g",
-            "5",
-        ])
-        .args(["-f", "mpegts"])
-        .arg(format!("{url}?pkt_size=1316"))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let photo = common::astronaut();
+    let stream = common::udp_stream(
+        &[
+            "-loop".as_ref(),
+            "1".as_ref(),
+            "-i".as_ref(),
+            photo.as_os_str(),
+            "-vf".as_ref(),
+            "scale=256:256".as_ref(),
+            "-r".as_ref(),
+            "25".as_ref(),
+        ],
+        30,
+    );
+    let url = stream.url.clone();
     let job = worker.enqueue(JobKind::Live {
         source: url.clone(),
         seconds: 1.0,
     });
     let done = final_event(&events, job);
-    let _ = sender.kill();
-    let _ = sender.wait();
+    drop(stream);
     let Event::Finished {
         summary, case_id, ..
     } = done

@@ -821,31 +821,17 @@ fn frame_folder_goes_on_past_a_broken_file() {
 
 #[test]
 fn live_udp_stream_yields_frames_until_the_frame_limit() {
-    let port = std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("udp://127.0.0.1:{port}");
     // A camera-like sender: real-time MPEG-TS over UDP for up to 20 s.
-    let mut sender = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-re",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc=size=160x120:rate=25",
-            "-t",
-            "20",
-        ])
-        .args(["-c:v", "mpeg2video", "-g", "5", "-f", "mpegts"])
-        .arg(format!("{url}?pkt_size=1316"))
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let stream = common::udp_stream(
+        &[
+            "-f".as_ref(),
+            "lavfi".as_ref(),
+            "-i".as_ref(),
+            "testsrc=size=160x120:rate=25".as_ref(),
+        ],
+        20,
+    );
+    let url = stream.url.clone();
     let path = PathBuf::from(&url);
     assert_eq!(media::detect_kind(&path).unwrap(), MediaKind::Live);
     // Without a frame or time limit a live source is refused.
@@ -864,8 +850,7 @@ fn live_udp_stream_yields_frames_until_the_frame_limit() {
         &cancel,
     )
     .and_then(|it| it.collect::<Result<Vec<_>, _>>());
-    let _ = sender.kill();
-    let _ = sender.wait();
+    drop(stream);
     let frames = result.unwrap();
     assert_eq!(frames.len(), 6);
     assert!(frames.iter().all(|f| f.image.dimensions() == (160, 120)));

@@ -116,3 +116,37 @@ pub fn ffmpeg_cached(name: &str, args: &[&str], vars: &[(&str, &Path)]) -> PathB
     std::fs::rename(&tmp, &out).unwrap();
     out
 }
+
+/// A camera-like live source for the live-ingest tests: ffmpeg sends `input` (its input options,
+/// e.g. `-f lavfi -i testsrc=…`, then any filters) in real time as MPEG-2 MPEG-TS over UDP to a
+/// free local port for at most `seconds`. The sender is killed when the guard is dropped.
+pub struct UdpStream {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl Drop for UdpStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn udp_stream(input: &[&std::ffi::OsStr], seconds: u32) -> UdpStream {
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("udp://127.0.0.1:{port}");
+    let child = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-re"])
+        .args(input)
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "mpeg2video", "-g", "5", "-f", "mpegts"])
+        .arg(format!("{url}?pkt_size=1316"))
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .expect("ffmpeg must be installed (scripts/setup.sh)");
+    UdpStream { url, child }
+}
