@@ -386,26 +386,41 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
 
 #[test]
 fn cancel_stops_cleanly() {
-    let s = setup(3, 3);
-    let job = Retrain::new(&s.settings, options()).unwrap();
-    let cancel = AtomicBool::new(false);
-    let err = job
-        .run(
-            &|p| {
-                if matches!(p, RetrainProgress::Training { .. }) {
-                    cancel.store(true, Ordering::Relaxed);
-                }
-            },
-            &cancel,
-        )
-        .unwrap_err();
-    assert!(matches!(err, Error::Cancelled), "{err}");
-    assert!(retrain::list_candidates(&s.models).is_empty());
-    let left: Vec<_> = std::fs::read_dir(retrain::candidates_dir(&s.models))
-        .map(|d| d.flatten().collect())
-        .unwrap_or_default();
-    assert!(left.is_empty(), "{left:?}");
-    let audit = audit_actions(&s);
-    assert_eq!(audit.len(), 2);
-    assert_eq!(audit[1].2["outcome"], "cancelled");
+    // Cancelled while the current profile is evaluated, and while training: both end the run
+    // with nothing left behind and a "cancelled" audit row.
+    for phase in ["evaluating_before", "training"] {
+        let s = setup(3, 3);
+        let job = Retrain::new(&s.settings, options()).unwrap();
+        let cancel = AtomicBool::new(false);
+        let trained = std::cell::Cell::new(0);
+        let err = job
+            .run(
+                &|p| {
+                    if matches!(p, RetrainProgress::Training { .. }) {
+                        trained.set(trained.get() + 1);
+                    }
+                    let hit = match p {
+                        RetrainProgress::EvaluatingBefore => phase == "evaluating_before",
+                        RetrainProgress::Training { .. } => phase == "training",
+                        _ => false,
+                    };
+                    if hit {
+                        cancel.store(true, Ordering::Relaxed);
+                    }
+                },
+                &cancel,
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Cancelled), "{phase}: {err}");
+        // Cancelled during the evaluation, the run stops there: no training step follows.
+        assert_eq!(trained.get() > 0, phase == "training", "{phase}");
+        assert!(retrain::list_candidates(&s.models).is_empty());
+        let left: Vec<_> = std::fs::read_dir(retrain::candidates_dir(&s.models))
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{phase}: {left:?}");
+        let audit = audit_actions(&s);
+        assert_eq!(audit.len(), 2);
+        assert_eq!(audit[1].2["outcome"], "cancelled");
+    }
 }

@@ -222,6 +222,11 @@ fn trainer_head_equals_the_detector_head() {
         let mine = tch::no_grad(|| t.head_logits(&out.fused, false)).unwrap();
         let d = common::max_abs_diff(&mine, &out.logit);
         assert!(d < 1e-6, "{preset}: head mismatch {d}");
+        // Evaluation scores every sample, and stops at a batch boundary when cancelled.
+        let (scores, _) = t.evaluate(&samples, &AtomicBool::new(false)).unwrap();
+        assert_eq!(scores.len(), samples.len());
+        let err = t.evaluate(&samples, &AtomicBool::new(true)).unwrap_err();
+        assert!(matches!(err, verity::Error::Cancelled), "{err}");
     }
 }
 

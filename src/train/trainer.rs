@@ -659,11 +659,20 @@ impl Trainer {
         })
     }
 
-    /// Scores `samples` with the detector in inference mode (no gradients).
-    pub fn scores(&self, samples: &[Sample], progress: &dyn Fn(usize, usize)) -> Result<Vec<f64>> {
+    /// Scores `samples` with the detector in inference mode (no gradients); `cancel` is
+    /// checked before every batch (`Error::Cancelled`).
+    pub fn scores(
+        &self,
+        samples: &[Sample],
+        progress: &dyn Fn(usize, usize),
+        cancel: &AtomicBool,
+    ) -> Result<Vec<f64>> {
         let mut out = Vec::with_capacity(samples.len());
         let bs = self.cfg.batch_size.max(1);
         for chunk in samples.chunks(bs) {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(Error::Cancelled);
+            }
             progress(out.len(), samples.len());
             let refs: Vec<&Sample> = chunk.iter().collect();
             let (clip, cnn, _) = self.load_batch(&refs, &vec![false; refs.len()])?;
@@ -679,9 +688,9 @@ impl Trainer {
         Ok(out)
     }
 
-    /// Scores and metrics of `samples`.
-    pub fn evaluate(&self, samples: &[Sample]) -> Result<(Vec<f64>, Report)> {
-        let scores = self.scores(samples, &|_, _| {})?;
+    /// Scores and metrics of `samples` (cancellable between batches).
+    pub fn evaluate(&self, samples: &[Sample], cancel: &AtomicBool) -> Result<(Vec<f64>, Report)> {
+        let scores = self.scores(samples, &|_, _| {}, cancel)?;
         let labels: Vec<bool> = samples.iter().map(|s| s.fake).collect();
         let report = metrics::evaluate(&scores, &labels, &self.cfg.thresholds)?;
         Ok((scores, report))
@@ -954,7 +963,7 @@ pub fn train(
     data.write_manifest(&out.join("dataset.json"))?;
 
     let val_before = if cfg.eval_before && resumed_at_epoch.is_none() && !data.val.is_empty() {
-        Some(trainer.evaluate(&data.val)?.1)
+        Some(trainer.evaluate(&data.val, cancel)?.1)
     } else {
         None
     };
@@ -1010,13 +1019,17 @@ pub fn train(
         let val = if data.val.is_empty() {
             None
         } else {
-            let scores = trainer.scores(&data.val, &|done, total| {
-                progress(&TrainProgress::Evaluating {
-                    epoch: epoch + 1,
-                    done,
-                    total,
-                })
-            })?;
+            let scores = trainer.scores(
+                &data.val,
+                &|done, total| {
+                    progress(&TrainProgress::Evaluating {
+                        epoch: epoch + 1,
+                        done,
+                        total,
+                    })
+                },
+                cancel,
+            )?;
             let labels: Vec<bool> = data.val.iter().map(|s| s.fake).collect();
             Some(metrics::evaluate(&scores, &labels, &cfg.thresholds)?)
         };
@@ -1045,7 +1058,7 @@ pub fn train(
     let val_after = if data.val.is_empty() {
         None
     } else {
-        Some(trainer.evaluate(&data.val)?.1)
+        Some(trainer.evaluate(&data.val, cancel)?.1)
     };
     let summary_json = serde_json::json!({
         "parent": trainer.parent.name,
