@@ -257,6 +257,40 @@ fn count_colour(img: &RgbImage, c: [u8; 3]) -> usize {
     img.pixels().filter(|p| p.0 == c).count()
 }
 
+/// A steady face (an untrained or very stable detector): tiny differences give huge robust
+/// z-scores on a near-constant series, but none is big enough to notice, so none is flagged.
+#[test]
+fn negligible_changes_on_a_steady_track_are_not_spikes() {
+    let mut records = synthetic_track();
+    for (i, r) in records.iter_mut().enumerate() {
+        r.score = Some(0.646 + 1e-6 * wobble(i, 5) + if i == 30 { 0.001 } else { 0.0 });
+        for e in [&mut r.clip_embedding, &mut r.cnn_embedding] {
+            let v = e.as_mut().unwrap();
+            for (d, x) in v.iter_mut().enumerate() {
+                *x = wobble(d, 1) as f32 + 1e-5 * wobble(i * 64 + d, 3) as f32;
+            }
+        }
+        let lm = r.landmarks.as_mut().unwrap();
+        if i == 50 {
+            lm[3][1] += 0.2 - 6.0; // the planted 6-px jump becomes a fifth of a pixel
+        }
+    }
+    let report = analyse_track(7, &records, &TemporalConfig::default()).unwrap();
+    // The statistic alone would flag the 0.001 score blip ...
+    let z = verity::explain::temporal::robust_z(
+        &records.iter().map(|r| r.score).collect::<Vec<_>>(),
+        5,
+    );
+    assert!(z[30].unwrap().abs() > 3.5, "{:?}", z[30]);
+    // ... but it, the 1e-5 embedding noise and the fifth-of-a-pixel wobble are below the floors.
+    assert!(report.spikes.is_empty(), "{:?}", report.spikes);
+    assert!(
+        report.summary.contains("no spikes flagged"),
+        "{}",
+        report.summary
+    );
+}
+
 #[test]
 fn temporal_plot_draws_every_series_and_marks_spikes() {
     let report = analyse_track(7, &synthetic_track(), &TemporalConfig::default()).unwrap();

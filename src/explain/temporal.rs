@@ -16,7 +16,10 @@
 //! - **spikes**: robust z-scores `0.6745 (x − median) / MAD` above 3.5 (B. Iglewicz,
 //!   D. Hoaglin, "How to Detect and Handle Outliers", ASQC 1993); two-sided for the score,
 //!   upper-sided for drift and jitter. When the MAD is 0 the mean absolute deviation
-//!   (× 1.2533, its ratio to σ for a normal law) stands in.
+//!   (× 1.2533, its ratio to σ for a normal law) stands in. A spike must also lie a minimum
+//!   absolute distance from the median (0.05 of score, 0.02 of cosine distance, 0.5 % of the
+//!   face diagonal): on a very steady series the robust scale is tiny, and differences far below
+//!   what a person or a detector could notice would otherwise come out as huge z-scores.
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -47,11 +50,18 @@ pub struct FrameRecord {
 
 /// Spike detection settings.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TemporalConfig {
     /// Robust z-score above which a value is flagged (3.5: Iglewicz & Hoaglin).
     pub z_threshold: f64,
     /// Fewer values than this in a series: no spike is flagged (the median/MAD mean nothing).
     pub min_points: usize,
+    /// The least distance from the median for a score spike (probability units).
+    pub min_score_change: f64,
+    /// The least excess over the median for a CLIP/CNN drift spike (cosine distance).
+    pub min_drift: f64,
+    /// The least excess over the median for a jitter spike (fraction of the face diagonal).
+    pub min_jitter: f64,
 }
 
 impl Default for TemporalConfig {
@@ -59,6 +69,9 @@ impl Default for TemporalConfig {
         TemporalConfig {
             z_threshold: 3.5,
             min_points: 5,
+            min_score_change: 0.05,
+            min_drift: 0.02,
+            min_jitter: 0.005,
         }
     }
 }
@@ -296,18 +309,30 @@ pub fn analyse_track(
     let pts_s = repair_timestamps(&frames, &raw_pts);
 
     let mut spikes = Vec::new();
-    for (kind, series, two_sided) in [
-        (SeriesKind::Score, &score, true),
-        (SeriesKind::ClipDrift, &clip_drift, false),
-        (SeriesKind::CnnDrift, &cnn_drift, false),
-        (SeriesKind::Jitter, &jitter, false),
+    for (kind, series, two_sided, floor) in [
+        (SeriesKind::Score, &score, true, cfg.min_score_change),
+        (SeriesKind::ClipDrift, &clip_drift, false, cfg.min_drift),
+        (SeriesKind::CnnDrift, &cnn_drift, false, cfg.min_drift),
+        (SeriesKind::Jitter, &jitter, false, cfg.min_jitter),
     ] {
+        let mut defined: Vec<f64> = series
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|v| v.is_finite())
+            .collect();
+        let med = if defined.is_empty() {
+            0.0
+        } else {
+            median(&mut defined)
+        };
         for (i, z) in robust_z(series, cfg.min_points).into_iter().enumerate() {
             let Some(z) = z else { continue };
+            let excess = series[i].map_or(0.0, |v| v - med);
             let flagged = if two_sided {
-                z.abs() > cfg.z_threshold
+                z.abs() > cfg.z_threshold && excess.abs() >= floor
             } else {
-                z > cfg.z_threshold
+                z > cfg.z_threshold && excess >= floor
             };
             if flagged {
                 spikes.push(Spike {
