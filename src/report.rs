@@ -4,10 +4,12 @@
 //!
 //! A report says exactly what the store says: an untrained profile's score carries the
 //! UNTRAINED warning, a case without detector weights says "not scored" and how to install them,
-//! and heat-map overlays say "not computed" until the explainability stage stores some.
+//! and heat-map overlays, artifact views and temporal/blink plots appear when the
+//! explainability stage has stored them for the case's latest analysis ("not computed" and how
+//! to compute them otherwise).
 use crate::config::Band;
 use crate::pipeline::INSTALL_HINT;
-use crate::store::{CaseDetail, Store};
+use crate::store::{CaseDetail, ExplanationRow, Store};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -17,6 +19,9 @@ use std::path::Path;
 /// At most this many face crops are embedded (evenly spread over the case), to keep a report of
 /// a long video openable in a browser; the JSON lists every face.
 pub const MAX_EMBEDDED_CROPS: usize = 48;
+
+/// At most this many explanation images per section are embedded (newest of each view first).
+pub const MAX_EMBEDDED_EXPLANATIONS: usize = 12;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -47,7 +52,11 @@ pub struct JsonReport<'a> {
     pub generated_at: String,
     pub verdict: String,
     pub weight_hashes: Vec<(String, String)>,
+    /// "computed" when the latest analysis has stored explanations, else "not computed".
     pub overlays: &'static str,
+    /// The newest stored explanation of each view: kind, space, face/frame, one-line summary,
+    /// its numbers, and the PNG's path inside the data folder.
+    pub explanations: Vec<ExplanationRow>,
     #[serde(flatten)]
     pub detail: &'a CaseDetail,
 }
@@ -88,13 +97,40 @@ pub fn weight_hashes(d: &CaseDetail) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-pub fn json(d: &CaseDetail) -> Result<String> {
+/// The newest stored explanation of each view (kind, space, face, frame) of the case's latest
+/// analysis, in a stable order: Grad-CAM/rollout, artifact views, then the video plots.
+pub fn latest_explanations(store: &Store, case_id: i64) -> Result<Vec<ExplanationRow>> {
+    let mut newest: BTreeMap<(String, String, Option<i64>, Option<i64>), ExplanationRow> =
+        BTreeMap::new();
+    for r in store.explanations(case_id)? {
+        let key = (r.kind.clone(), r.space.clone(), r.face_id, r.frame_idx);
+        if newest.get(&key).is_none_or(|o| o.id < r.id) {
+            newest.insert(key, r);
+        }
+    }
+    let rank = |k: &str| match k {
+        "gradcam_cnn" | "gradcam_vit" | "rollout" => 0,
+        "temporal" | "blink" => 2,
+        _ => 1,
+    };
+    let mut rows: Vec<ExplanationRow> = newest.into_values().collect();
+    rows.sort_by_key(|r| (rank(&r.kind), r.face_id, r.id));
+    Ok(rows)
+}
+
+pub fn json(store: &Store, d: &CaseDetail) -> Result<String> {
+    let explanations = latest_explanations(store, d.case.id)?;
     let r = JsonReport {
         generator: format!("Verity Desk {}", crate::version()),
         generated_at: crate::store::now(),
         verdict: verdict(d),
         weight_hashes: weight_hashes(d),
-        overlays: "not computed",
+        overlays: if explanations.is_empty() {
+            "not computed"
+        } else {
+            "computed"
+        },
+        explanations,
         detail: d,
     };
     serde_json::to_string_pretty(&r)
@@ -106,7 +142,7 @@ pub fn export(store: &Store, case_id: i64, format: Format, path: &Path) -> Resul
     let d = store.case_detail(case_id)?;
     let text = match format {
         Format::Html => html(store, &d),
-        Format::Json => json(&d)?,
+        Format::Json => json(store, &d)?,
         Format::Pdf => {
             let browser = crate::pdf::browser_on_path();
             return crate::pdf::print_html(browser.as_deref(), &html(store, &d), path);
@@ -295,7 +331,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:15px;margin:28px 0 8px;text-transf
 .warn{background:#fff0e0;border:2px solid #d9480f;color:#8a2c00;padding:10px 14px;border-radius:6px;font-weight:600;margin:12px 0}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ea;vertical-align:top}
 th{width:190px;color:#4a5563;font-weight:500}code{font:12px ui-monospace,monospace;word-break:break-all}
-.faces{display:flex;flex-wrap:wrap;gap:8px}.faces figure{margin:0;width:96px;font-size:11px;text-align:center}
+.faces{display:flex;flex-wrap:wrap;gap:8px}.explains{display:flex;flex-wrap:wrap;gap:12px}figure.explain{margin:0 0 10px;width:230px;font-size:11px;break-inside:avoid}figure.explain img{width:100%;border:1px solid #ddd;border-radius:4px}#plots figure.explain{width:100%;max-width:760px}.faces figure{margin:0;width:96px;font-size:11px;text-align:center}
 .faces img{width:96px;height:96px;border-radius:4px;display:block}.muted{color:#6b7480}
 svg{max-width:100%;height:auto}footer{margin-top:32px;font-size:12px;color:#6b7480}";
 
@@ -341,7 +377,11 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
     if c.status == "not_scored" {
         let _ = write!(o, "<div class=\"warn\" id=\"not-scored\">Not scored. Install detector weights with: <code>{INSTALL_HINT}</code></div>");
     }
-    if let Some(msg) = &c.message {
+    if let Some(msg) = c
+        .message
+        .as_ref()
+        .filter(|m| !(c.untrained && m.to_ascii_lowercase().contains("untrained")))
+    {
         let _ = write!(o, "<p class=\"muted\" id=\"message\">{}</p>", esc(msg));
     }
 
@@ -393,7 +433,10 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
         for f in faces.iter().step_by(step) {
             let Some(rel) = &f.crop else { continue };
             let img = match data_url(&store.blobs.path(rel)) {
-                Ok(u) => format!("<img alt=\"face, frame {}\" src=\"{u}\">", f.frame_idx),
+                Ok(u) => format!(
+                    "<img alt=\"face{}\" src=\"{u}\">",
+                    frame_label(d, Some(f.frame_idx))
+                ),
                 Err(_) => "<div class=\"muted\">crop missing</div>".into(),
             };
             let score = f
@@ -402,13 +445,14 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
                 .unwrap_or_else(|| "not scored".into());
             let _ = write!(
                 o,
-                "<figure>{img}<figcaption>frame {} · track {}<br>{score}</figcaption></figure>",
-                f.frame_idx, f.track_id
+                "<figure>{img}<figcaption>{} · track {}<br>{score}</figcaption></figure>",
+                frame_label(d, Some(f.frame_idx)).trim_start_matches(", "),
+                f.track_id
             );
         }
         o.push_str("</div>");
     }
-    o.push_str("<h2>Heat-map overlays</h2><p class=\"muted\" id=\"overlays\">Not computed: no explainability overlays are stored for this analysis.</p>");
+    explanations_html(&mut o, store, d);
 
     o.push_str("<h2>Media</h2><table>");
     row(&mut o, "File", &m.original_name);
@@ -511,6 +555,134 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
 
 fn row(o: &mut String, k: &str, v: &str) {
     let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+}
+
+/// The stored explanations of the latest analysis as report sections: heat-map overlays (in the
+/// frame where computed, else on the crop), artifact views, temporal and blink plots, each with
+/// its one-line reading. Absent ones say "not computed" and how to compute them.
+fn explanations_html(o: &mut String, store: &Store, d: &CaseDetail) {
+    let rows = latest_explanations(store, d.case.id).unwrap_or_default();
+    let hint = format!(
+        "Not computed: press Explain in the app or run <code>verity explain {}</code>, then export again.",
+        d.case.id
+    );
+    let figure = |o: &mut String, r: &ExplanationRow, title: &str| {
+        let Some(rel) = &r.blob else { return };
+        let Ok(url) = data_url(&store.blobs.path(rel)) else {
+            let _ = write!(
+                o,
+                "<p class=\"muted\">{}: image missing from the data folder.</p>",
+                esc(title)
+            );
+            return;
+        };
+        let _ = write!(
+            o,
+            "<figure class=\"explain\"><img alt=\"{t}\" src=\"{url}\"><figcaption><b>{t}</b><br>{}</figcaption></figure>",
+            esc(&r.summary),
+            t = esc(title)
+        );
+    };
+    let cams: Vec<&ExplanationRow> = rows
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "gradcam_cnn" | "gradcam_vit" | "rollout"))
+        .collect();
+    // One picture per face and method: the frame overlay where there is one.
+    let shown: Vec<&&ExplanationRow> = cams
+        .iter()
+        .filter(|r| {
+            r.space == "frame"
+                || !cams
+                    .iter()
+                    .any(|o| o.space == "frame" && o.kind == r.kind && o.face_id == r.face_id)
+        })
+        .take(MAX_EMBEDDED_EXPLANATIONS)
+        .collect();
+    o.push_str("<h2>Heat-map overlays</h2>");
+    if shown.is_empty() {
+        let _ = write!(o, "<p class=\"muted\" id=\"overlays\">{hint}</p>");
+    } else {
+        o.push_str("<div class=\"explains\" id=\"overlays\">");
+        for r in shown {
+            let method = match r.kind.as_str() {
+                "gradcam_cnn" => "Grad-CAM (forensic CNN)",
+                "gradcam_vit" => "Grad-CAM (CLIP ViT)",
+                _ => "Attention rollout (CLIP ViT)",
+            };
+            let frame = frame_label(d, r.frame_idx);
+            figure(
+                o,
+                r,
+                &format!(
+                    "{method}, {}{frame}",
+                    if r.space == "frame" {
+                        "in the frame"
+                    } else {
+                        "on the crop"
+                    }
+                ),
+            );
+        }
+        o.push_str("</div>");
+    }
+    let artifacts: Vec<&ExplanationRow> = rows
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "noise" | "spectrum" | "ela" | "boundary"))
+        .take(MAX_EMBEDDED_EXPLANATIONS)
+        .collect();
+    o.push_str("<h2>Artifact views</h2>");
+    if artifacts.is_empty() {
+        let _ = write!(o, "<p class=\"muted\" id=\"artifacts\">{hint}</p>");
+    } else {
+        o.push_str("<div class=\"explains\" id=\"artifacts\">");
+        for r in artifacts {
+            let name = match r.kind.as_str() {
+                "noise" => "Noise residual",
+                "spectrum" => "Frequency spectrum",
+                "ela" => "Error-level analysis",
+                _ => "Blending boundary",
+            };
+            figure(o, r, &format!("{name}{}", frame_label(d, r.frame_idx)));
+        }
+        o.push_str("</div>");
+    }
+    let plots: Vec<&ExplanationRow> = rows
+        .iter()
+        .filter(|r| matches!(r.kind.as_str(), "temporal" | "blink"))
+        .take(MAX_EMBEDDED_EXPLANATIONS)
+        .collect();
+    if d.media.kind != "image" {
+        o.push_str("<h2>Temporal consistency and blinks</h2>");
+        if plots.is_empty() {
+            let _ = write!(o, "<p class=\"muted\" id=\"plots\">{hint}</p>");
+        } else {
+            o.push_str("<div id=\"plots\">");
+            for r in plots {
+                let name = if r.kind == "temporal" {
+                    "Temporal consistency"
+                } else {
+                    "Blinks"
+                };
+                figure(o, r, name);
+            }
+            o.push_str("</div>");
+        }
+    }
+}
+
+/// ", frame N" with the source frame number of a sampled frame (as the app shows it).
+fn frame_label(d: &CaseDetail, idx: Option<i64>) -> String {
+    match idx {
+        Some(i) => {
+            let n = d
+                .frames
+                .iter()
+                .find(|f| f.idx == i)
+                .map_or(i, |f| f.source_index);
+            format!(", frame {n}")
+        }
+        None => String::new(),
+    }
 }
 
 #[cfg(test)]

@@ -144,8 +144,9 @@ fn html_report_holds_verdict_hashes_crops_and_review_history() {
     );
     assert!(html.contains("keyframe 0"), "keyframe marked");
     assert!(
-        html.contains("Not computed"),
-        "overlays are honestly absent"
+        html.contains("id=\"overlays\">Not computed")
+            && html.contains("id=\"artifacts\">Not computed"),
+        "overlays and artifact views are honestly absent"
     );
     assert!(!html.contains("UNTRAINED") && !html.contains("id=\"not-scored\""));
     // Self-contained: nothing is fetched from anywhere.
@@ -233,7 +234,7 @@ fn untrained_and_not_scored_cases_are_reported_as_such() {
         html.contains("not scored</figcaption>"),
         "crops shown without a made-up score"
     );
-    let j: serde_json::Value = serde_json::from_str(&report::json(&d).unwrap()).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&report::json(&store, &d).unwrap()).unwrap();
     assert_eq!(j["verdict"], "not scored");
     assert!(j["case"]["score"].is_null());
     assert!(
@@ -241,5 +242,127 @@ fn untrained_and_not_scored_cases_are_reported_as_such() {
             .unwrap_err()
             .to_string()
             .contains("9999")
+    );
+}
+
+/// Explanations stored for the latest analysis show in the report — the newest of each view,
+/// the frame overlay rather than the crop one, with each one-line reading — and the JSON lists
+/// them; views never computed still say "Not computed".
+#[test]
+fn stored_explanations_appear_in_the_report_newest_per_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let id = case_with(
+        &mut store,
+        &common::astronaut(),
+        Outcome {
+            status: "done".into(),
+            score: Some(0.81),
+            band: Some("fake".into()),
+            profile: Some("gend-clip-l14".into()),
+            weight_hashes: vec![],
+            untrained: false,
+            message: None,
+            scores: vec![],
+        },
+    );
+    let d = store.case_detail(id).unwrap();
+    let aid = d.analysis.as_ref().unwrap().id;
+    let face = d.faces[1].id;
+    // Distinct tiny PNGs so each embedded picture can be told apart.
+    let png = |shade: u8| {
+        let img = image::RgbImage::from_pixel(4, 4, image::Rgb([shade, 0, 0]));
+        let mut bytes = Vec::new();
+        img.write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+        bytes
+    };
+    let mut add = |kind: &str, space: &str, shade: u8, summary: &str| {
+        let blob = store
+            .blobs
+            .put_derived(
+                &format!("a{aid}/explain/{kind}_{space}_{shade}.png"),
+                &png(shade),
+            )
+            .unwrap();
+        store
+            .add_explanation(
+                &verity::store::NewExplanation {
+                    case_id: id,
+                    analysis_id: aid,
+                    face_id: Some(face),
+                    frame_idx: Some(1),
+                    kind: kind.into(),
+                    space: space.into(),
+                    blob: Some(blob),
+                    summary: summary.into(),
+                    data: serde_json::json!({}),
+                },
+                "Ada",
+            )
+            .unwrap();
+    };
+    add("gradcam_cnn", "crop", 10, "old crop map");
+    add("gradcam_cnn", "frame", 20, "old frame map");
+    add(
+        "gradcam_cnn",
+        "frame",
+        30,
+        "red areas raised the score: the <jaw> line",
+    );
+    add("ela", "region", 40, "pasted block stands out");
+    let b64 = |shade: u8| report::base64(&png(shade));
+
+    let out = dir.path().join("r.html");
+    report::export(&store, id, Format::Html, &out).unwrap();
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        html.contains(&b64(30)),
+        "the newest frame overlay is embedded"
+    );
+    assert!(
+        !html.contains(&b64(20)),
+        "an older run of the same view is not"
+    );
+    assert!(
+        !html.contains(&b64(10)),
+        "the crop map gives way to the frame one"
+    );
+    assert!(html.contains("Grad-CAM (forensic CNN), in the frame, frame 1"));
+    assert!(html.contains("the &lt;jaw&gt; line"), "summary, escaped");
+    assert!(html.contains(&b64(40)) && html.contains("Error-level analysis, frame 1"));
+    assert!(html.contains("pasted block stands out"));
+    assert!(!html.contains("id=\"overlays\">Not computed"));
+    assert!(!html.contains("id=\"artifacts\">Not computed"));
+
+    let out = dir.path().join("r.json");
+    report::export(&store, id, Format::Json, &out).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(j["overlays"], "computed");
+    let kinds: Vec<(String, String)> = j["explanations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().into(),
+                e["summary"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("gradcam_cnn".to_string(), "old crop map".to_string()),
+            (
+                "gradcam_cnn".into(),
+                "red areas raised the score: the <jaw> line".into()
+            ),
+            ("ela".into(), "pasted block stands out".into()),
+        ]
     );
 }
