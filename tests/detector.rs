@@ -727,3 +727,22 @@ fn published_checkpoint_layouts_load_strictly() {
         );
     }
 }
+
+/// The Settings' profile list: every folder with a profile.toml, sorted, untrained ones marked,
+/// an unreadable one listed with its error instead of hiding it.
+#[test]
+fn profile_entries_list_installed_profiles_with_their_state() {
+    let tmp = tempfile::tempdir().unwrap();
+    let profiles = tmp.path().join("profiles");
+    verity::models::profile::create_random_profile(&profiles.join("b-demo"), "tiny", 1).unwrap();
+    std::fs::create_dir_all(profiles.join("a-broken")).unwrap();
+    std::fs::write(profiles.join("a-broken/profile.toml"), "name = [").unwrap();
+    std::fs::create_dir_all(profiles.join("c-empty")).unwrap();
+    let e = verity::models::profile::profile_entries(tmp.path());
+    let folders: Vec<&str> = e.iter().map(|p| p.folder.as_str()).collect();
+    assert_eq!(folders, ["a-broken", "b-demo"]);
+    assert!(e[0].error.is_some() && e[0].name.is_none());
+    assert_eq!(e[1].name.as_deref(), Some("tiny-untrained"));
+    assert!(!e[1].trained && e[1].error.is_none());
+    assert!(verity::models::profile::profile_entries(&tmp.path().join("none")).is_empty());
+}

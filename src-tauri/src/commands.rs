@@ -166,6 +166,17 @@ pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Re
     Ok(state.replace_settings(settings)?)
 }
 
+/// The installed detector profiles (folder name, profile name, trained or not), for the
+/// Settings' profile choice.
+#[tauri::command]
+pub async fn profiles(
+    state: State<'_, AppState>,
+) -> Res<Vec<verity::models::profile::ProfileEntry>> {
+    Ok(verity::models::profile::profile_entries(
+        &state.settings().models_dir(),
+    ))
+}
+
 /// Each known model and whether it is installed and intact (re-hashes: can take seconds).
 #[tauri::command]
 pub async fn models_status(state: State<'_, AppState>) -> Res<Vec<ModelStatus>> {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use tauri::Manager;
 
 pub mod commands;
-pub mod retrain;
 pub mod player;
+pub mod retrain;
 pub mod state;
 
 /// The advice printed when there is no display to open a window on; `make run` prints the same.
@@ -59,6 +59,7 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::get_settings,
             commands::save_settings,
             commands::models_status,
+            commands::profiles,
             commands::export_report,
             commands::face_image,
             commands::media_image,

@@ -317,8 +317,8 @@ pub fn load_profile(dir: &Path) -> Result<Profile> {
     Ok(profile)
 }
 
-/// Every profile under `<models_dir>/profiles/`, sorted by name; unreadable ones as errors.
-pub fn list_profiles(models_dir: &Path) -> Vec<Result<Profile>> {
+/// The folders under `<models_dir>/profiles/` that hold a `profile.toml`, sorted.
+fn profile_dirs(models_dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(models_dir.join("profiles")) else {
         return vec![];
     };
@@ -328,7 +328,55 @@ pub fn list_profiles(models_dir: &Path) -> Vec<Result<Profile>> {
         .filter(|p| p.join(PROFILE_FILE).is_file())
         .collect();
     dirs.sort();
-    dirs.iter().map(|d| load_profile(d)).collect()
+    dirs
+}
+
+/// Every profile under `<models_dir>/profiles/`, sorted by name; unreadable ones as errors.
+pub fn list_profiles(models_dir: &Path) -> Vec<Result<Profile>> {
+    profile_dirs(models_dir)
+        .iter()
+        .map(|d| load_profile(d))
+        .collect()
+}
+
+/// One installed profile as settings and the app list it: `folder` is what `Settings::profile`
+/// names; `error` says why an unreadable one cannot be used.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProfileEntry {
+    pub folder: String,
+    pub name: Option<String>,
+    pub trained: bool,
+    pub description: String,
+    pub error: Option<String>,
+}
+
+/// Every folder under `<models_dir>/profiles/` with a `profile.toml`, sorted, readable or not.
+pub fn profile_entries(models_dir: &Path) -> Vec<ProfileEntry> {
+    profile_dirs(models_dir)
+        .iter()
+        .map(|d| {
+            let folder = d
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            match load_profile(d) {
+                Ok(p) => ProfileEntry {
+                    folder,
+                    name: Some(p.name),
+                    trained: p.trained,
+                    description: p.description,
+                    error: None,
+                },
+                Err(e) => ProfileEntry {
+                    folder,
+                    name: None,
+                    trained: false,
+                    description: String::new(),
+                    error: Some(e.to_string()),
+                },
+            }
+        })
+        .collect()
 }
 
 /// Where a base checkpoint lives: the models folder holding the profile (`<models>/profiles/<p>`)

@@ -198,17 +198,24 @@ try {
     await browser.pause(600); // let a frame with the final layout reach the screen
     await browser.saveScreenshot(join(OUT, `${name}.png`));
   };
-  await check('screenshots of the case view, review queue and settings', async () => {
-    const theme = await browser.execute(() => document.documentElement.dataset.theme);
-    await shot(`case-view-${theme}`);
-    await (await browser.$('[data-testid="tab-review"]')).click();
-    await (await browser.$('[data-testid="queue-count"]')).waitForExist({ timeout: 10_000 });
-    await shot(`review-queue-${theme}`);
-    await (await browser.$('[data-testid="tab-settings"]')).click();
-    await (await browser.$('[data-testid="settings"]')).waitForExist({ timeout: 10_000 });
-    await shot(`settings-${theme}`);
-    await (await browser.$('[data-testid="tab-cases"]')).click();
-    await (await browser.$('[data-testid="case-view"]')).waitForExist({ timeout: 10_000 });
+  await check('screenshots of the case view, review queue and settings, in both themes', async () => {
+    for (let i = 0; i < 2; i++) {
+      const theme = await browser.execute(() => document.documentElement.dataset.theme);
+      await shot(`case-view-${theme}`);
+      await (await browser.$('[data-testid="tab-review"]')).click();
+      await (await browser.$('[data-testid="queue-count"]')).waitForExist({ timeout: 10_000 });
+      await shot(`review-queue-${theme}`);
+      await (await browser.$('[data-testid="tab-settings"]')).click();
+      await (await browser.$('[data-testid="settings"]')).waitForExist({ timeout: 10_000 });
+      await shot(`settings-${theme}`);
+      await (await browser.$('[data-testid="tab-cases"]')).click();
+      await (await browser.$('[data-testid="case-view"]')).waitForExist({ timeout: 10_000 });
+      await browser.execute(() => document.querySelector('[data-testid="theme-toggle"]').click());
+      await browser.waitUntil(async () => (await browser.execute(() => document.documentElement.dataset.theme)) !== theme, {
+        timeout: 5_000,
+        timeoutMsg: 'the theme toggle did nothing',
+      });
+    }
   });
 
   // Screenshots: WebDriver's view of the page and the X screen itself, in both themes.
@@ -391,6 +398,14 @@ try {
     const after = await browser.execute(async () => (await window.__TAURI_INTERNALS__.invoke('get_settings', {})).settings.profile);
     // The parent holds random weights, so the fine-tuned child stays labelled untrained.
     assert.match(after, /^tiny-reviews-\d{8}-\d{6}-\d{3}-untrained$/);
+    // Settings lists the installed profiles and shows the accepted one as selected.
+    await (await browser.$('[data-testid="tab-settings"]')).click();
+    const select = await browser.$('[data-testid="set-profile"]');
+    await select.waitForExist({ timeout: 10_000 });
+    await browser.waitUntil(async () => (await select.getValue()) === after, { timeout: 10_000, timeoutMsg: 'Settings does not show the accepted profile' });
+    const options = await browser.execute(() => [...document.querySelectorAll('[data-testid="set-profile"] option')].map((o) => o.textContent));
+    assert.ok(options.includes('e2e-untrained — UNTRAINED') && options.includes(`${after} — UNTRAINED`), JSON.stringify(options));
+    await shotTo('settings-profiles');
   });
 } finally {
   await browser.deleteSession().catch(() => {});

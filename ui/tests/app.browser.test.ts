@@ -253,12 +253,17 @@ test('a decision without an analyst name is refused with a pointer to Settings',
   await page.click('[data-testid=save-settings]');
   expect(await page.textContent('[data-testid=settings-msg]')).toBe('Thresholds must satisfy 0 ≤ real ≤ fake ≤ 1.');
   await page.fill('[data-testid=set-real]', '0.25');
+  // Installed profiles are listed (untrained ones say so) and one can be chosen.
+  const options = await page.locator('[data-testid=set-profile] option').allTextContents();
+  expect(options).toEqual(['Automatic (first trained profile)', 'gend-clip-l14', 'demo-untrained — UNTRAINED']);
+  await page.selectOption('[data-testid=set-profile]', 'gend-clip-l14');
   await page.click('[data-testid=save-settings]');
   await expect.poll(() => page.textContent('[data-testid=settings-msg]')).toContain('Saved to');
   const saved = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'save_settings');
   expect((saved?.payload as { settings: { analyst: string; thresholds: unknown } }).settings).toMatchObject({
     analyst: 'Grace',
     thresholds: { real: 0.25, fake: 0.7 },
+    profile: 'gend-clip-l14',
   });
   await page.screenshot({ path: join(SHOTS, 'chromium-settings.png') });
   expect(errors).toEqual([]);

@@ -90,6 +90,11 @@ mockIPC(
       case 'save_settings':
         settings = a.settings as typeof settings;
         return null;
+      case 'profiles':
+        return [
+          { folder: 'gend-clip-l14', name: 'gend-clip-l14', trained: true, description: 'GenD CLIP ViT-L/14', error: null },
+          { folder: 'demo-untrained', name: 'tiny-untrained', trained: false, description: 'random weights', error: null },
+        ];
       case 'list_cases': {
         const f = (a.filter ?? {}) as { band?: string | null; search?: string | null };
         return cases.filter(

@@ -1,5 +1,5 @@
 import { useEffect, useState } from 'preact/hooks';
-import { getSettings, modelsStatus, saveSettings, toApiError, type ModelStatus, type Settings, type SettingsView as View } from '../lib/api';
+import { getSettings, listProfiles, modelsStatus, saveSettings, toApiError, type ModelStatus, type ProfileEntry, type Settings, type SettingsView as View } from '../lib/api';
 
 /** Client-side checks mirroring `Settings::validate`; the backend validates again on save. */
 export function validate(s: Settings): string | null {
@@ -17,8 +17,13 @@ export function SettingsView({ onSaved }: { onSaved: (s: Settings) => void }) {
   const [s, setS] = useState<Settings | null>(null);
   const [msg, setMsg] = useState<{ ok: boolean; text: string } | null>(null);
   const [models, setModels] = useState<ModelStatus[] | null>(null);
+  const [profiles, setProfiles] = useState<ProfileEntry[]>([]);
 
   useEffect(() => {
+    listProfiles().then(
+      (p) => setProfiles(p ?? []),
+      () => setProfiles([]),
+    );
     getSettings().then(
       (v) => {
         setView(v);
@@ -85,6 +90,29 @@ export function SettingsView({ onSaved }: { onSaved: (s: Settings) => void }) {
         </section>
         <section class="panel">
           <h3 class="panel-title">Model</h3>
+          <label class="field">
+            <span>Detector profile</span>
+            <select
+              class="select"
+              value={s.profile ?? ''}
+              data-testid="set-profile"
+              onChange={(e) => set({ profile: (e.target as HTMLSelectElement).value || null })}
+            >
+              <option value="">Automatic (first trained profile)</option>
+              {s.profile && !profiles.some((p) => p.folder === s.profile) && <option value={s.profile}>{s.profile} (not installed)</option>}
+              {profiles.map((p) => (
+                <option value={p.folder} key={p.folder} disabled={p.error != null} title={p.error ?? p.description}>
+                  {p.folder}
+                  {p.error != null ? ' — unreadable' : p.trained ? '' : ' — UNTRAINED'}
+                </option>
+              ))}
+            </select>
+          </label>
+          {profiles.length === 0 && (
+            <p class="muted small" data-testid="no-profiles">
+              No profile installed: scores need one — <code>verity models fetch gend-clip-l14</code>
+            </p>
+          )}
           <div class="field-row">
             <label class="field">
               <span>Fusion</span>

@@ -187,6 +187,9 @@ export const reviewQueue = () => call<CaseSummary[]>('review_queue');
 export const getSettings = () => call<SettingsView>('get_settings');
 export const saveSettings = (settings: Settings) => call<null>('save_settings', { settings });
 export const modelsStatus = () => call<ModelStatus[]>('models_status');
+/** Mirrors `verity::models::profile::ProfileEntry`: an installed profile folder. */
+export interface ProfileEntry { folder: string; name: string | null; trained: boolean; description: string; error: string | null }
+export const listProfiles = () => call<ProfileEntry[]>('profiles');
 export const exportReport = (caseId: number, format: ReportFormat, path: string) =>
   call<null>('export_report', { caseId, format, path });
 export const faceImage = (caseId: number, faceId: number) => call<string>('face_image', { caseId, faceId });
