@@ -2,83 +2,21 @@
 // http like Tauri serves it, with the Tauri IPC mocked by `mockIPC`. The real-app test under
 // WebKitGTK lives in tests/e2e/.
 // @vitest-environment node
-import { createServer, type Server } from 'node:http';
-import { mkdtempSync, readFileSync, rmSync, existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { extname, join, normalize, resolve } from 'node:path';
-import type { AddressInfo } from 'node:net';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
-import { build } from 'vite';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { APP_INFO, SHOTS, startHarness, type Harness } from './harness';
 
-const UI = resolve(__dirname, '..');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const SHOTS = resolve(UI, '..', 'target', 'ui-tests');
-const APP_INFO = {
-  version: '0.1.0',
-  device: { kind: 'cpu', name: 'CPU (2 threads)', cuda_devices: 0, threads: 2 },
-};
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.css': 'text/css',
-  '.svg': 'image/svg+xml',
-  '.woff2': 'font/woff2',
-};
-
-let outDir: string;
-let server: Server;
-let baseUrl: string;
-let browser: Browser;
-let mockScript: string;
+let h: Harness;
 
 beforeAll(async () => {
-  // Build the current sources (not a possibly stale ui/dist) into a temporary folder.
-  outDir = mkdtempSync(join(tmpdir(), 'verity-ui-'));
-  await build({ root: UI, logLevel: 'warn', build: { outDir, emptyOutDir: true } });
-  const mock = await build({
-    root: UI,
-    configFile: false,
-    logLevel: 'warn',
-    build: {
-      write: false,
-      minify: false,
-      lib: { entry: join(UI, 'tests', 'mock-ipc.ts'), formats: ['iife'], name: 'verityMock' },
-    },
-  });
-  const outputs = (Array.isArray(mock) ? mock : [mock]) as { output: { code?: string }[] }[];
-  mockScript = outputs[0].output[0].code ?? '';
-  expect(mockScript).toContain('__TAURI_INTERNALS__');
-
-  server = createServer((req, res) => {
-    const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-    // Browsers ask for a favicon on their own; a desktop webview does not.
-    if (path === '/favicon.ico') {
-      res.writeHead(204).end();
-      return;
-    }
-    const file = normalize(join(outDir, path === '/' ? 'index.html' : path));
-    if (!file.startsWith(outDir) || !existsSync(file)) {
-      res.writeHead(404).end();
-      return;
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
-    res.end(readFileSync(file));
-  });
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
-  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  h = await startHarness('mock-ipc.ts', 'verityMock');
+  expect(h.mockScript).toContain('__TAURI_INTERNALS__');
 });
 
 afterAll(async () => {
-  await browser?.close();
-  await new Promise((ok) => (server ? server.close(ok) : ok(undefined)));
-  if (outDir) rmSync(outDir, { recursive: true, force: true });
+  await h?.close();
 });
 
 async function openApp(
@@ -87,19 +25,7 @@ async function openApp(
   analyst = '',
   noWeights = false,
 ): Promise<{ page: Page; errors: string[] }> {
-  const page = await browser.newPage({ viewport });
-  const errors: string[] = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  await page.addInitScript(
-    ({ appInfo, picked, analyst, noWeights }) => {
-      (window as unknown as { __verityMock: unknown }).__verityMock = { appInfo, picked, analyst, noWeights };
-    },
-    { appInfo: APP_INFO, picked, analyst, noWeights },
-  );
-  await page.addInitScript({ content: mockScript });
-  await page.goto(baseUrl);
-  return { page, errors };
+  return h.open('__verityMock', { appInfo: APP_INFO, picked, analyst, noWeights }, viewport);
 }
 
 test('shows product, version, device and the empty case list', async () => {
