@@ -97,23 +97,16 @@ pub fn weight_hashes(d: &CaseDetail) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-/// The newest stored explanation of each view (kind, space, face, frame) of the case's latest
-/// analysis, in a stable order: Grad-CAM/rollout, artifact views, then the video plots.
+/// The newest stored explanation of each view of the case's latest analysis
+/// ([`Store::latest_explanations`]) in report order: Grad-CAM/rollout, artifact views, then
+/// the video plots.
 pub fn latest_explanations(store: &Store, case_id: i64) -> Result<Vec<ExplanationRow>> {
-    let mut newest: BTreeMap<(String, String, Option<i64>, Option<i64>), ExplanationRow> =
-        BTreeMap::new();
-    for r in store.explanations(case_id)? {
-        let key = (r.kind.clone(), r.space.clone(), r.face_id, r.frame_idx);
-        if newest.get(&key).is_none_or(|o| o.id < r.id) {
-            newest.insert(key, r);
-        }
-    }
     let rank = |k: &str| match k {
         "gradcam_cnn" | "gradcam_vit" | "rollout" => 0,
         "temporal" | "blink" => 2,
         _ => 1,
     };
-    let mut rows: Vec<ExplanationRow> = newest.into_values().collect();
+    let mut rows = store.latest_explanations(case_id)?;
     rows.sort_by_key(|r| (rank(&r.kind), r.face_id, r.id));
     Ok(rows)
 }

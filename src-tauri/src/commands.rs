@@ -304,14 +304,7 @@ pub(crate) fn explanation_views(
     s: &mut verity::store::Store,
     case_id: i64,
 ) -> verity::Result<Vec<ExplanationView>> {
-    let mut latest: BTreeMap<(Option<i64>, Option<i64>, String, String), ExplanationRow> =
-        BTreeMap::new();
-    for r in s.explanations(case_id)? {
-        // Rows come oldest first, so the last insert per key wins.
-        latest.insert((r.face_id, r.frame_idx, r.kind.clone(), r.space.clone()), r);
-    }
-    let mut rows: Vec<ExplanationRow> = latest.into_values().collect();
-    rows.sort_by_key(|r| r.id);
+    let rows = s.latest_explanations(case_id)?;
     Ok(rows
         .into_iter()
         .map(|row| {

@@ -861,6 +861,22 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
+    /// The newest row of each view (face, frame, kind, space) of the latest analysis, oldest
+    /// first: re-explaining adds rows, and only the last run of a view is current.
+    pub fn latest_explanations(&self, case_id: i64) -> Result<Vec<ExplanationRow>> {
+        let mut latest: std::collections::BTreeMap<
+            (Option<i64>, Option<i64>, String, String),
+            ExplanationRow,
+        > = std::collections::BTreeMap::new();
+        for r in self.explanations(case_id)? {
+            // Rows come oldest first, so the last insert per key wins.
+            latest.insert((r.face_id, r.frame_idx, r.kind.clone(), r.space.clone()), r);
+        }
+        let mut rows: Vec<ExplanationRow> = latest.into_values().collect();
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
     /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.
     pub fn integrity_check(&self) -> Result<()> {
         let r: String = self
