@@ -152,4 +152,9 @@ CREATE TABLE explanations (
 );
 CREATE INDEX explanations_case ON explanations(case_id, analysis_id);
 "#,
+    // v3: how the faces of an analysis were prepared for the detector (the profile's preprocessing
+    // chain, e.g. GenD's native-size LMedS warp + Pillow bicubic), recorded beside its scores.
+    r#"
+ALTER TABLE analyses ADD COLUMN preprocessing TEXT;
+"#,
 ];
