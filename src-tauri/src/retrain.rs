@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use tauri::State;
 use verity::config::Settings;
+use verity::models::detector::Variant;
 use verity::store::Store;
 use verity::train::retrain::{
     self, Candidate, LabelCounts, Retrain, RetrainOptions, RetrainProgress,
@@ -54,6 +55,8 @@ pub struct RetrainStatus {
     pub counts: Option<LabelCounts>,
     /// The active profile (the parent of a run), or why there is none.
     pub parent: Option<String>,
+    /// Its layout: `gend` has no projected CLIP embedding, so no image–text loss.
+    pub parent_variant: Option<Variant>,
     pub parent_error: Option<String>,
     /// Why a run would be refused now (too few cases, no profile), if it would.
     pub refusal: Option<String>,
@@ -68,11 +71,11 @@ pub struct RetrainStatus {
 /// The status for these settings and store (without the live job fields).
 pub fn status_of(settings: &Settings, store: &Store) -> RetrainStatus {
     let defaults = RetrainOptions::default();
-    let (parent, parent_error) = match retrain::active_profile(settings)
+    let (parent, parent_variant, parent_error) = match retrain::active_profile(settings)
         .and_then(|d| verity::models::profile::load_profile(&d))
     {
-        Ok(p) => (Some(p.name), None),
-        Err(e) => (None, Some(e.to_string())),
+        Ok(p) => (Some(p.name), Some(p.variant), None),
+        Err(e) => (None, None, Some(e.to_string())),
     };
     let counts = retrain::label_counts(store);
     let refusal = match &counts {
@@ -84,6 +87,7 @@ pub fn status_of(settings: &Settings, store: &Store) -> RetrainStatus {
     RetrainStatus {
         counts: counts.ok(),
         parent,
+        parent_variant,
         parent_error,
         refusal,
         running: false,

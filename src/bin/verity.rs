@@ -155,9 +155,14 @@ enum Cmd {
     Eval {
         #[arg(long)]
         data: PathBuf,
+        /// Loss weights, e.g. bce=1,align=0.1,unif=0.5,supcon=0.1,text=0.1 (names: bce, align,
+        /// unif, supcon, text; unnamed terms keep their defaults bce=1,align=0.1,unif=0.5,
+        /// supcon=0,text=0)
+        #[arg(long, value_name = "NAME=WEIGHT,…", value_parser = parse_loss_weights)]
+        loss: Option<verity::train::losses::LossWeights>,
         #[arg(long)]
         profile: String,
-        /// Report folder (metrics.json + report.html); default <data>/eval-<profile>
+        /// Report folder (metrics.json + report.html); default <data>/eval-<profile name>
         #[arg(long)]
         out: Option<PathBuf>,
     },
@@ -171,6 +176,9 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
+        /// Print the metrics as JSON (the content of metrics.json) instead of text
+        #[arg(long)]
+        json: bool,
 enum BenchCmd {
     /// Faces/s of MTCNN, CLIP ViT-L/14, Xception, EfficientNet-B4 here and in PyTorch eager
     Models {
@@ -263,6 +271,13 @@ fn main() -> ExitCode {
 }
 
 fn load_settings(cli: &Cli) -> Result<Settings> {
+/// `--loss`: the weights on top of the defaults (clap prints the error and exits with 2).
+fn parse_loss_weights(
+    spec: &str,
+) -> std::result::Result<verity::train::losses::LossWeights, String> {
+    spec.parse().map_err(|e: verity::Error| e.to_string())
+}
+
     let path = cli.config.clone().unwrap_or_else(Settings::default_path);
     let mut s = Settings::load(&path)?;
     if let Some(d) = &cli.data_dir {
@@ -593,6 +608,7 @@ fn run() -> Result<ExitCode> {
                         .map(|v| format!("{v:.4}"))
                         .unwrap_or_else(|| "-".into()),
                     e.val_eer
+            loss,
                         .map(|v| format!("{v:.4}"))
                         .unwrap_or_else(|| "-".into()),
                     e.seconds
@@ -629,6 +645,11 @@ fn run() -> Result<ExitCode> {
                 let bar = indicatif::ProgressBar::new(0);
                 let ds = dataset::load_folder(
                     dir,
+            if let Some(w) = loss {
+                cfg.losses.weights = *w;
+            }
+            cfg.validate()?;
+            println!("loss weights: {}", cfg.losses.weights.spec());
                     &mtcnn,
                     &dcfg,
                     &|p| {
@@ -678,7 +699,12 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Eval { data, profile, out } => {
+        Cmd::Eval {
+            data,
+            profile,
+            out,
+            json,
+        } => {
             use verity::train::{dataset, trainer};
             let dev = verity::device::select(settings.device)?;
             let models = verity::pipeline::models_dir(&settings);
@@ -702,7 +728,7 @@ fn run() -> Result<ExitCode> {
                 trainer::evaluate_profile(&pdir, &samples, &settings.thresholds, dev, &cancel)?;
             let out = out
                 .clone()
-                .unwrap_or_else(|| data.join(format!("eval-{profile}")));
+                .unwrap_or_else(|| data.join(format!("eval-{}", p.name)));
             trainer::write_evaluation(
                 &report,
                 None,
@@ -723,7 +749,7 @@ fn run() -> Result<ExitCode> {
                 }
             );
             println!(
-                "  AUC {}  EER {}  AP {}  ECE {:.4}  review band {:.1} %",
+                "  AUC {}  EER {}  AP {}  ECE {:.4}  accuracy (0.5) {}  review band {:.1} %",
                 f(report.auc),
                 f(report.eer.as_ref().map(|e| e.rate)),
                 f(report.average_precision),
@@ -762,9 +788,22 @@ fn run() -> Result<ExitCode> {
                     )?
                 );
                 return Ok(ExitCode::SUCCESS);
+            for w in &ds.warnings {
+                eprintln!("warning: {w}");
+            }
+            for s in &ds.skipped {
+                eprintln!("skipped {}: {}", s.path.display(), s.reason);
+            }
+            }
+            if samples.is_empty() {
+                bail!(
+                    "no face was found in {} (real/ and fake/ images or videos): nothing to evaluate",
+                    data.display()
+                );
             }
             println!(
                 "case {} — frame {}: {} face(s), {:.2} s per face",
+            // The profile's name, not the argument: `--profile` may be a folder path.
                 ex.case_id, ex.frame, ex.faces, ex.seconds_per_face
             );
             if let Some(n) = &ex.note {
@@ -774,6 +813,18 @@ fn run() -> Result<ExitCode> {
                 let path = r
                     .blob
                     .as_ref()
+            if *json {
+                let v = serde_json::json!({
+                    "profile": p.name,
+                    "label": p.label(),
+                    "trained": p.trained,
+                    "data": data,
+                    "report_html": out.join("report.html"),
+                    "metrics": report,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
                     .map(|b| store.blobs.path(b).display().to_string())
                     .unwrap_or_default();
                 println!(
@@ -793,6 +844,11 @@ fn run() -> Result<ExitCode> {
             println!("data dir   {}", settings.data_dir().display());
             println!(
                 "models dir {}",
+                f(report
+                    .accuracy
+                    .iter()
+                    .find(|a| a.threshold == 0.5)
+                    .and_then(|a| a.accuracy)),
                 verity::pipeline::models_dir(&settings).display()
             );
             println!(

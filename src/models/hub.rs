@@ -725,6 +725,7 @@ fn convert(
                 }],
                 base_weights: vec![],
                 dir: dir.to_path_buf(),
+                training: None,
             };
             profile.validate()?;
             profile.save(dir)

@@ -171,6 +171,10 @@ impl Profile {
         clip: &str,
         dir: &Path,
         model_sha256: String,
+    /// `[training]`: how `verity train` / Retrain made this profile (parent, loss weights, …);
+    /// absent in profiles made otherwise, and in profiles written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<crate::train::trainer::TrainingRecord>,
         base_weights: Vec<BaseWeight>,
     ) -> Profile {
         let gend = cfg.variant == Variant::GenD;
@@ -238,6 +242,7 @@ impl Profile {
             return bad("the name is empty".into());
         }
         if !self.trained && !self.name.ends_with("-untrained") {
+            training: None,
             return bad(
                 "trained = false, so the name must end in \"-untrained\" (its scores mean nothing)"
                     .into(),

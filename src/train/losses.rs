@@ -237,6 +237,139 @@ impl Default for LossWeights {
     }
 }
 
+/// The names `verity train --loss` and Retrain's advanced settings accept, in order, with the
+/// [`LossWeights`] field each sets.
+pub const LOSS_NAMES: [(&str, &str); 5] = [
+    ("bce", "bce"),
+    ("align", "alignment"),
+    ("unif", "uniformity"),
+    ("supcon", "supcon"),
+    ("text", "image_text"),
+];
+
+impl LossWeights {
+    /// Each term's short name (see [`LOSS_NAMES`]) and weight.
+    pub fn entries(&self) -> [(&'static str, f64); 5] {
+        [
+            ("bce", self.bce),
+            ("align", self.alignment),
+            ("unif", self.uniformity),
+            ("supcon", self.supcon),
+            ("text", self.image_text),
+        ]
+    }
+
+    fn slot(&mut self, short: &str) -> Option<&mut f64> {
+        Some(match short {
+            "bce" => &mut self.bce,
+            "align" | "alignment" => &mut self.alignment,
+            "unif" | "uniformity" => &mut self.uniformity,
+            "supcon" => &mut self.supcon,
+            "text" | "image_text" => &mut self.image_text,
+            _ => return None,
+        })
+    }
+
+    /// Parses `name=weight[,name=weight…]` (e.g. `bce=1,align=0.1,unif=0.5,supcon=0.1,text=0.1`)
+    /// on top of `self`: terms not named keep their weight. Names: `bce`, `align`, `unif`,
+    /// `supcon`, `text` (the field names `alignment`, `uniformity`, `image_text` are accepted
+    /// too). Refuses an unknown or repeated name, a missing `=`, a weight that is not a finite
+    /// number ≥ 0, and a result where every weight is 0.
+    pub fn with_spec(mut self, spec: &str) -> Result<LossWeights> {
+        let allowed = LOSS_NAMES
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let bad = |m: String| {
+            Err(Error::Config(format!(
+                "loss weights {spec:?}: {m} (write name=weight,…; names: {allowed}; weights are \
+                 numbers ≥ 0, e.g. bce=1,align=0.1,unif=0.5,supcon=0.1,text=0.1)"
+            )))
+        };
+        if spec.trim().is_empty() {
+            return bad("no weights given".into());
+        }
+        let mut seen: Vec<&str> = vec![];
+        for item in spec.split(',') {
+            let item = item.trim();
+            let Some((name, value)) = item.split_once('=') else {
+                return bad(format!("{item:?} has no '='"));
+            };
+            let name = name.trim();
+            let value = value.trim();
+            let canonical = LOSS_NAMES
+                .iter()
+                .find(|(short, field)| name == *short || name == *field)
+                .map(|(short, _)| *short);
+            let Some(short) = canonical else {
+                return bad(format!("unknown loss {name:?}"));
+            };
+            if seen.contains(&short) {
+                return bad(format!("{short} is given twice"));
+            }
+            seen.push(short);
+            let w: f64 = match value.parse() {
+                Ok(w) => w,
+                Err(_) => return bad(format!("the weight of {short} ({value:?}) is not a number")),
+            };
+            if !(w.is_finite() && w >= 0.0) {
+                return bad(format!(
+                    "the weight of {short} must be a finite number ≥ 0, not {value}"
+                ));
+            }
+            if let Some(slot) = self.slot(short) {
+                *slot = w;
+            }
+        }
+        if let Err(e) = self.validate_for_training() {
+            return bad(e.to_string());
+        }
+        Ok(self)
+    }
+
+    /// The weights in the `--loss` syntax, every term named (`bce=1,align=0.1,…`).
+    pub fn spec(&self) -> String {
+        self.entries()
+            .iter()
+            .map(|(n, w)| format!("{n}={w}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every weight finite and ≥ 0.
+    pub fn validate(&self) -> Result<()> {
+        for (name, v) in self.entries() {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Config(format!(
+                    "loss weight {name} must be a number ≥ 0, not {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Self::validate`], and at least one weight above 0 (else a run trains nothing).
+    pub fn validate_for_training(&self) -> Result<()> {
+        self.validate()?;
+        if self.entries().iter().all(|(_, v)| *v == 0.0) {
+            return Err(Error::Config(
+                "every loss weight is 0: nothing would be trained".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for LossWeights {
+    type Err = Error;
+
+    /// [`LossWeights::with_spec`] on the defaults.
+    fn from_str(spec: &str) -> Result<Self> {
+        LossWeights::default().with_spec(spec)
+    }
+}
+
 /// Loss weights and hyper-parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -266,20 +399,7 @@ impl Default for LossConfig {
 
 impl LossConfig {
     pub fn validate(&self) -> Result<()> {
-        let w = &self.weights;
-        for (name, v) in [
-            ("bce", w.bce),
-            ("alignment", w.alignment),
-            ("uniformity", w.uniformity),
-            ("supcon", w.supcon),
-            ("image_text", w.image_text),
-        ] {
-            if !(v.is_finite() && v >= 0.0) {
-                return Err(Error::Config(format!(
-                    "loss weight {name} must be a number ≥ 0, not {v}"
-                )));
-            }
-        }
+        self.weights.validate()?;
         for (name, v) in [
             ("alpha", self.alpha),
             ("t", self.t),

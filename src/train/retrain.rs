@@ -14,6 +14,7 @@
 //! identity and carries one label, so splitting the fake and the real cases separately keeps
 //! cases disjoint between training and validation and puts both classes on each side.
 use super::dataset::{self, Dataset, DatasetConfig, Sample};
+use super::losses::{LossConfig, LossWeights};
 use super::metrics::Report;
 use super::trainer::{self, EpochLog, TrainConfig, TrainProgress, TrainSummary};
 use crate::config::Settings;
@@ -47,6 +48,8 @@ pub struct RetrainOptions {
     pub val_fraction: f64,
     /// Fewest adjudicated cases (with faces) of each class a run needs.
     pub min_cases_per_class: usize,
+    /// The loss weights (the app's advanced settings; `verity train --loss`).
+    pub losses: LossWeights,
 }
 
 impl Default for RetrainOptions {
@@ -58,6 +61,7 @@ impl Default for RetrainOptions {
             seed: 0,
             val_fraction: 0.25,
             min_cases_per_class: 4,
+            losses: LossWeights::default(),
         }
     }
 }
@@ -74,11 +78,16 @@ impl RetrainOptions {
             thresholds: settings.thresholds,
             resume: false,
             eval_before: true,
+            losses: LossConfig {
+                weights: self.losses,
+                ..LossConfig::default()
+            },
             ..TrainConfig::default()
         }
     }
 
     pub fn validate(&self) -> Result<()> {
+        self.losses.validate_for_training()?;
         if !(0.0..1.0).contains(&self.val_fraction) || self.val_fraction == 0.0 {
             return Err(Error::Config(format!(
                 "retraining holds out a share of the cases in (0, 1) for validation, not {}",
@@ -299,6 +308,16 @@ impl Retrain {
             parent_dir,
             options,
         })
+        if options.losses.image_text > 0.0 {
+            let parent = load_profile(&parent_dir)?;
+            if parent.variant == crate::models::detector::Variant::GenD {
+                return Err(Error::Config(format!(
+                    "the image–text loss (text) needs CLIP's projected embedding, which the \
+                     active profile {:?} (GenD layout) does not compute; set its weight to 0",
+                    parent.name
+                )));
+            }
+        }
     }
 
     /// Refuses (before any work) when a class has too few cases.

@@ -24,18 +24,18 @@
 //!   seed and the epoch; libtorch's generator (dropout) is re-seeded at each epoch, so a resumed
 //!   run continues exactly as an uninterrupted one would (on the CPU).
 use super::dataset::{epoch_order, load_crop, Dataset, Sample};
-use super::losses::{self, LossConfig};
+use super::losses::{self, LossConfig, LossWeights};
 use super::metrics::{self, Report};
 use super::Rng;
 use crate::config::Thresholds;
 use crate::faces::align::{to_tensor, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD};
 use crate::models::clip::{freeze_all_but_layernorm, ClipText, ParamCount};
 use crate::models::detector::{
-    load_detector_weights, Detector, DetectorConfig, Variant, WeightRole,
+    clip_preset, load_detector_weights, Detector, DetectorConfig, Variant, WeightRole,
 };
 use crate::models::profile::{load_profile, verified_files, LoadedDetector, Profile, WeightFile};
 use crate::models::tokenizer::ClipTokenizer;
-use crate::models::weights::{read_header, sha256_file};
+use crate::models::weights::{self, read_header, sha256_file};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -46,6 +46,25 @@ use tch::{nn, Device, Kind, Tensor};
 
 /// The text prompts of the image–text loss, class 0 (real) then class 1 (fake).
 pub const PROMPTS: [&str; 2] = ["a photo of a real face", "a photo of a deepfake face"];
+
+/// How a profile was trained: the `[training]` table of the profile.toml that [`train`] writes
+/// (absent in profiles made otherwise; older profiles load without it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// The parent profile's name.
+    pub parent: String,
+    pub epochs: usize,
+    pub steps: u64,
+    pub seed: u64,
+    pub lr: f64,
+    pub batch_size: usize,
+    pub train_cnn: bool,
+    /// Where the image–text term's prompt embeddings came from (absent when its weight is 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_prompts: Option<String>,
+    /// The loss weights (`[training.losses.weights]`) and their hyper-parameters.
+    pub losses: LossConfig,
+}
 
 /// Training settings. `Default` is the LNCLIP-DF recipe at a small batch.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -153,7 +172,8 @@ impl TrainConfig {
         if self.thresholds.real > self.thresholds.fake {
             return bad("the real threshold is above the fake threshold".into());
         }
-        self.losses.validate()
+        self.losses.validate()?;
+        self.losses.weights.validate_for_training()
     }
 }
 
@@ -248,6 +268,9 @@ pub struct EpochLog {
     pub val_ap: Option<f64>,
     pub val_ece: Option<f64>,
     pub val_accuracy: Option<f64>,
+    /// The weights the epoch's loss was computed with (`loss` = Σ weight × `parts`).
+    #[serde(default)]
+    pub loss_weights: LossWeights,
 }
 
 /// Live progress for a progress bar.
@@ -284,6 +307,10 @@ pub struct Trainer {
     changing: Vec<String>,
     count: ParamCount,
     text: Option<Tensor>,
+    /// Where [`Self::text`] came from, for the profile's training record.
+    text_source: Option<String>,
+    /// The parent's weight files (verified), their roles and labels.
+    files: Vec<(PathBuf, WeightRole, String)>,
     device: Device,
     size: u32,
     /// Optimiser steps done.
@@ -323,11 +350,11 @@ impl Trainer {
         let parent = load_profile(parent_dir)?;
         let dcfg = parent.detector_config()?;
         if cfg.losses.weights.image_text > 0.0 && dcfg.variant == Variant::GenD {
-            return Err(Error::Config(
-                "the image–text loss needs CLIP's projected embedding, which the GenD layout \
-                 does not compute; set its weight to 0"
-                    .into(),
-            ));
+            return Err(Error::Config(format!(
+                "the image–text loss (text=…) needs CLIP's projected embedding, which profile \
+                 {:?} (GenD layout) does not compute; set its weight to 0 (text=0)",
+                parent.name
+            )));
         }
         let (files, parent_hashes) = verified_files(parent_dir, &parent)?;
         let mut vs = nn::VarStore::new(device);
@@ -413,6 +440,11 @@ impl Trainer {
             changing,
             count,
             text: None,
+            text_source: None,
+            files: files
+                .iter()
+                .map(|(p, r, label, _)| (p.clone(), *r, label.clone()))
+                .collect(),
             device,
             step: 0,
             epochs_done: 0,
@@ -462,6 +494,107 @@ impl Trainer {
         }
         self.text = Some(text.to_device(self.device).to_kind(Kind::Float).detach());
         Ok(())
+    }
+
+    /// Sets the image–text term's prompt embeddings from CLIP's text tower (see
+    /// [`prompt_embeddings`]), read from the parent's weight file that holds `text_model.*` and
+    /// `text_projection.weight` (the CLIP base checkpoint of a composed profile). A profile whose
+    /// encoders are all random (`models random` and its children, UNTRAINED) has no text tower:
+    /// it gets one of random weights seeded by the run's seed, so the recipe runs end to end
+    /// without pretending to be anything but random. Any other profile without a text tower is
+    /// refused. Returns where the embeddings came from (recorded in the trained profile).
+    pub fn load_prompt_embeddings(&mut self) -> Result<String> {
+        if self.dcfg.variant == Variant::GenD {
+            return Err(Error::Config(format!(
+                "the image–text loss (text=…) needs CLIP's projected embedding, which profile \
+                 {:?} (GenD layout) does not compute; set its weight to 0 (text=0)",
+                self.parent.name
+            )));
+        }
+        let clip = clip_preset(&self.parent.clip)?;
+        let mut vs = nn::VarStore::new(self.device);
+        // Seeded, so a random tower (below) is the same on every run of this seed; loaded
+        // weights replace these values.
+        tch::manual_seed((self.cfg.seed as i64).wrapping_add(0x7e47));
+        let tower = ClipText::new(&vs.root(), &clip.text, Some(self.dcfg.projection_dim));
+        let mut found = None;
+        for (path, _, label) in &self.files {
+            let header = read_header(path)?;
+            if header.contains_key("text_projection.weight")
+                && header.keys().any(|k| k.starts_with("text_model."))
+            {
+                found = Some((path.clone(), label.clone()));
+                break;
+            }
+        }
+        let source = match found {
+            Some((path, label)) => {
+                let keep = |n: &str| {
+                    (n.starts_with("text_model.") || n.starts_with("text_projection."))
+                        && !n.ends_with(".position_ids")
+                };
+                let ignore = |n: &str| !keep(n);
+                let same = |_: &str| None;
+                weights::load_sources(
+                    &mut vs,
+                    &[weights::Source {
+                        path: &path,
+                        rename: &same,
+                        ignore: &ignore,
+                        overrides: false,
+                    }],
+                )
+                .map_err(|e| {
+                    Error::Weights(format!(
+                        "the image–text loss reads CLIP's text tower from {}, which does not \
+                         fit CLIP preset {:?}: {e}",
+                        path.display(),
+                        self.parent.clip
+                    ))
+                })?;
+                format!("CLIP text tower of {label}")
+            }
+            None if self.parent.random_encoders() => format!(
+                "random text tower (seed {}): profile {:?} holds random weights (UNTRAINED)",
+                self.cfg.seed, self.parent.name
+            ),
+            None => {
+                return Err(Error::Config(format!(
+                    "the image–text loss (text=…) needs CLIP's text tower (text_model.* and \
+                     text_projection.weight), which none of profile {:?}'s weight files holds \
+                     ({}); set its weight to 0 (text=0) or build the profile on the full CLIP \
+                     checkpoint (`verity models compose`)",
+                    self.parent.name,
+                    self.files
+                        .iter()
+                        .map(|(_, _, l)| l.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        };
+        let tok = ClipTokenizer::from_default_path()?;
+        let text = prompt_embeddings(&tower, &tok, self.device)?;
+        self.set_text_embeddings(&text)?;
+        self.text_source = Some(source.clone());
+        Ok(source)
+    }
+
+    /// The record of this run written into the trained profile's `[training]` table.
+    pub fn training_record(&self) -> TrainingRecord {
+        TrainingRecord {
+            parent: self.parent.name.clone(),
+            epochs: self.epochs_done,
+            steps: self.step,
+            seed: self.cfg.seed,
+            lr: self.cfg.lr,
+            batch_size: self.cfg.batch_size,
+            train_cnn: self.cfg.train_cnn,
+            text_prompts: (self.cfg.losses.weights.image_text > 0.0)
+                .then(|| self.text_source.clone())
+                .flatten(),
+            losses: self.cfg.losses,
+        }
     }
 
     /// The head applied to `fused` (the detector's own head variables): a logit per row.
@@ -883,6 +1016,7 @@ impl Trainer {
             description,
             trained: !random,
             weights,
+            training: Some(self.training_record()),
             dir: out.to_path_buf(),
             ..self.parent.clone()
         };
@@ -953,6 +1087,10 @@ pub fn train(
     std::fs::create_dir_all(out)
         .map_err(|e| Error::input(out, format!("cannot create the output folder: {e}")))?;
     let mut trainer = Trainer::new(parent_dir, cfg, device)?;
+    if cfg.losses.weights.image_text > 0.0 {
+        let from = trainer.load_prompt_embeddings()?;
+        tracing::info!(%from, "image–text loss prompts");
+    }
     let ckpt = out.join("checkpoint");
     let mut resumed_at_epoch = None;
     if cfg.resume && ckpt.join("checkpoint.json").is_file() {
@@ -1048,6 +1186,7 @@ pub fn train(
             val_accuracy: val
                 .as_ref()
                 .and_then(|r| r.accuracy.first().and_then(|a| a.accuracy)),
+            loss_weights: cfg.losses.weights,
         };
         append_line(&log_path, &log)?;
         trainer.save_checkpoint(&ckpt)?;

@@ -19,8 +19,12 @@ afterAll(async () => {
   await h?.close();
 });
 
-async function openRetrain(fake: number, real: number): Promise<{ page: Page; errors: string[] }> {
-  const opened = await h.open('__retrainMock', { appInfo: APP_INFO, fake, real });
+async function openRetrain(
+  fake: number,
+  real: number,
+  variant: 'gend' | 'fusion' = 'gend',
+): Promise<{ page: Page; errors: string[] }> {
+  const opened = await h.open('__retrainMock', { appInfo: APP_INFO, fake, real, variant });
   await opened.page.click('[data-testid=tab-retrain]');
   await opened.page.locator('[data-testid=retrain-start]').waitFor();
   return opened;
@@ -45,9 +49,15 @@ test('start → progress events → before/after table → accept', async () => 
   const { page, errors } = await openRetrain(14, 16);
   expect(await page.textContent('[data-testid=retrain-parent]')).toBe('gend-clip-l14');
   expect(await page.locator('[data-testid=retrain-refusal]').count()).toBe(0);
+  expect(await page.textContent('[data-testid=retrain-loss-spec]')).toBe('bce=1,align=0.1,unif=0.5,supcon=0,text=0');
   await page.click('[data-testid=retrain-start]');
   await page.locator('[data-testid=retrain-progress]').waitFor();
   expect(await calls(page)).toContain('retrain_start');
+  // Untouched advanced settings send the defaults.
+  const started = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'retrain_start');
+  expect((started?.payload as { options: { losses: unknown } }).options.losses).toEqual({
+    bce: 1, alignment: 0.1, uniformity: 0.5, supcon: 0, image_text: 0,
+  });
 
   await page.evaluate(() => window.__retrain.emit({ phase: 'evaluating_before' }));
   await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toBe('Evaluating the current profile');
@@ -109,6 +119,62 @@ test('cancel returns to the start state and says the profile is unchanged', asyn
   await expect.poll(() => page.textContent('[data-testid=retrain-note]')).toBe('Retrain cancelled; the current profile is unchanged.');
   expect(await page.locator('[data-testid=retrain-progress]').count()).toBe(0);
   expect(await calls(page)).toContain('retrain_cancel');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('advanced settings: loss weights are validated, sent to retrain_start and shown with the candidate', async () => {
+  const { page, errors } = await openRetrain(6, 6, 'fusion');
+  await page.click('[data-testid=retrain-advanced] summary');
+  const input = (k: string) => `[data-testid=loss-${k}]`;
+  expect(await page.inputValue(input('bce'))).toBe('1');
+  expect(await page.inputValue(input('unif'))).toBe('0.5');
+  expect(await page.isDisabled(input('text'))).toBe(false);
+  // A negative weight: named in a readable error, Start disabled.
+  await page.fill(input('supcon'), '-1');
+  await expect
+    .poll(() => page.textContent('[data-testid=loss-error]'))
+    .toContain('Supervised contrastive (supcon): the weight must be a number ≥ 0');
+  expect(await page.isDisabled('[data-testid=retrain-start]')).toBe(true);
+  // All zero: refused too.
+  for (const k of ['bce', 'align', 'unif', 'supcon', 'text']) await page.fill(input(k), '0');
+  await expect.poll(() => page.textContent('[data-testid=loss-error]')).toBe('Every loss weight is 0: nothing would be trained');
+  expect(await page.isDisabled('[data-testid=retrain-start]')).toBe(true);
+  await page.click('[data-testid=loss-reset]');
+  expect(await page.inputValue(input('align'))).toBe('0.1');
+  await page.fill(input('supcon'), '0.1');
+  await page.fill(input('text'), '0.25');
+  await page.fill(input('bce'), '2');
+  expect(await page.locator('[data-testid=loss-error]').count()).toBe(0);
+  expect(await page.textContent('[data-testid=retrain-loss-spec]')).toBe('bce=2,align=0.1,unif=0.5,supcon=0.1,text=0.25');
+  mkdirSync(SHOTS, { recursive: true });
+  await page.screenshot({ path: join(SHOTS, `chromium-retrain-advanced-${await theme(page)}.png`) });
+  expect(await page.isDisabled('[data-testid=retrain-start]')).toBe(false);
+  await page.click('[data-testid=retrain-start]');
+  await page.locator('[data-testid=retrain-progress]').waitFor();
+  const started = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'retrain_start');
+  expect(started?.payload).toEqual({
+    options: {
+      epochs: 3, lr: 3e-5, batch_size: 8, seed: 0, val_fraction: 0.25, min_cases_per_class: 4,
+      losses: { bce: 2, alignment: 0.1, uniformity: 0.5, supcon: 0.1, image_text: 0.25 },
+    },
+  });
+  // The inputs are locked while the run goes.
+  expect(await page.isDisabled(input('supcon'))).toBe(true);
+  await page.evaluate(() => window.__retrain.finish());
+  await page.locator('[data-testid=retrain-result]').waitFor();
+  expect(await page.textContent('[data-testid=retrain-candidate-loss]')).toBe('bce=2,align=0.1,unif=0.5,supcon=0.1,text=0.25');
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
+test('advanced settings on a GenD profile: the image–text weight is off and explained', async () => {
+  const { page, errors } = await openRetrain(6, 6, 'gend');
+  await page.click('[data-testid=retrain-advanced] summary');
+  expect(await page.isDisabled('[data-testid=loss-text]')).toBe(true);
+  expect(await page.textContent('[data-testid=loss-text-off]')).toContain('GenD layout');
+  expect(await page.isDisabled('[data-testid=loss-supcon]')).toBe(false);
+  expect(await page.isDisabled('[data-testid=retrain-start]')).toBe(false);
   expect(errors).toEqual([]);
   await page.close();
 });

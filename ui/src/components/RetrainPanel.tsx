@@ -11,7 +11,9 @@ import {
   type RetrainMetrics,
   type RetrainProgress,
   type RetrainStatus,
+  type LossWeights,
 } from '../lib/api';
+import { DEFAULT_LOSS_WEIGHTS, LOSS_TERMS, lossInputs, lossSpec, parseLossInputs } from '../lib/losses';
 
 /** What each phase is called on screen. */
 export function phaseLabel(p: RetrainProgress): string {
@@ -78,6 +80,75 @@ export function delta(
   return { text, better: Math.abs(d) < eps ? null : higher ? d > 0 : d < 0 };
 }
 
+/**
+ * "Advanced settings": one number input per loss weight (the terms of `verity train --loss`),
+ * validated as typed; the image–text term is off for GenD-layout profiles.
+ */
+function LossSettings({
+  inputs,
+  setInputs,
+  textAllowed,
+  error,
+  disabled,
+}: {
+  inputs: Record<keyof LossWeights, string>;
+  setInputs: (v: Record<keyof LossWeights, string>) => void;
+  textAllowed: boolean;
+  error: string | null;
+  disabled: boolean;
+}) {
+  return (
+    <details class="retrain-advanced" data-testid="retrain-advanced">
+      <summary>Advanced settings</summary>
+      <p class="muted small">
+        Loss weights (0 turns a term off). Defaults: {lossSpec(DEFAULT_LOSS_WEIGHTS)}.
+      </p>
+      <div style={{ display: 'grid', gridTemplateColumns: 'repeat(auto-fill, minmax(130px, 1fr))', columnGap: '12px', alignItems: 'end' }}>
+        {LOSS_TERMS.map((t) => {
+          const off = t.key === 'image_text' && !textAllowed;
+          return (
+            <label class="field" key={t.key} title={off ? 'GenD-layout profiles have no projected CLIP embedding' : t.title} style={{ justifyContent: 'flex-end' }}>
+              <span>
+                {t.label} <span class="mono">({t.short})</span>
+              </span>
+              <input
+                type="number"
+                min={0}
+                step={0.05}
+                value={inputs[t.key]}
+                disabled={disabled || off}
+                aria-invalid={error != null && error.includes(`(${t.short})`)}
+                style={{ width: '100%', boxSizing: 'border-box' }}
+                onInput={(e) => setInputs({ ...inputs, [t.key]: (e.target as HTMLInputElement).value })}
+                data-testid={`loss-${t.short}`}
+              />
+            </label>
+          );
+        })}
+      </div>
+      {!textAllowed && (
+        <p class="muted small" data-testid="loss-text-off">
+          Image–text is off: this profile (GenD layout) has no projected CLIP embedding to compare with the prompts.
+        </p>
+      )}
+      {error && (
+        <div class="banner banner-error" data-testid="loss-error">
+          {error}
+        </div>
+      )}
+      <button
+        type="button"
+        class="button"
+        disabled={disabled}
+        onClick={() => setInputs(lossInputs(DEFAULT_LOSS_WEIGHTS))}
+        data-testid="loss-reset"
+      >
+        Reset to defaults
+      </button>
+    </details>
+  );
+}
+
 function MetricsTable({ c }: { c: RetrainCandidate }) {
   return (
     <table class="metrics-table" data-testid="retrain-metrics">
@@ -121,11 +192,13 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
   const [error, setError] = useState<string | null>(null);
   const [note, setNote] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [lossText, setLossText] = useState<Record<keyof LossWeights, string> | null>(null);
 
   const load = () =>
     retrainStatus().then(
       (s) => {
         setStatus(s);
+        setLossText((cur) => cur ?? lossInputs(s.defaults.losses ?? DEFAULT_LOSS_WEIGHTS));
         setRunning(s.running);
         setProgress(s.progress);
         setCandidate(s.candidate);
@@ -155,6 +228,8 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
   if (!status) return <div class="muted pad">{error ?? 'Loading…'}</div>;
   const counts = status.counts;
   const refusal = status.refusal;
+  const textAllowed = status.parent_variant !== 'gend';
+  const losses = parseLossInputs(lossText ?? lossInputs(status.defaults.losses ?? DEFAULT_LOSS_WEIGHTS), textAllowed);
 
   const start = async () => {
     setError(null);
@@ -162,7 +237,8 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
     try {
       setRunning(true);
       setProgress({ phase: 'preparing_data' });
-      await retrainStart(null);
+      if (!losses.weights) throw new Error(losses.error);
+      await retrainStart({ ...status.defaults, losses: losses.weights });
     } catch (e) {
       setRunning(false);
       setProgress(null);
@@ -243,13 +319,27 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
           <p class="muted small">
             {status.defaults.epochs} epochs · learning rate {status.defaults.lr} · batch {status.defaults.batch_size}
           </p>
+          <p class="muted small">
+            Loss <span class="mono" data-testid="retrain-loss-spec">{losses.weights ? lossSpec(losses.weights) : '—'}</span>
+          </p>
+          <LossSettings
+            inputs={lossText ?? lossInputs(status.defaults.losses ?? DEFAULT_LOSS_WEIGHTS)}
+            setInputs={setLossText}
+            textAllowed={textAllowed}
+            error={losses.error}
+            disabled={running}
+          />
           {!running && (
             <button
               type="button"
               class="button button-primary"
               onClick={start}
-              disabled={refusal != null || busy || candidate != null}
-              title={candidate ? 'Accept or discard the candidate first' : (refusal ?? 'Fine-tune a candidate profile')}
+              disabled={refusal != null || busy || candidate != null || losses.weights == null}
+              title={
+                candidate
+                  ? 'Accept or discard the candidate first'
+                  : (refusal ?? losses.error ?? 'Fine-tune a candidate profile')
+              }
               data-testid="retrain-start"
             >
               Start retraining
@@ -304,6 +394,11 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
             {candidate.train_faces[0]} real) in {candidate.seconds.toFixed(0)} s by {candidate.analyst}; validated on{' '}
             {candidate.val_faces[0] + candidate.val_faces[1]} faces of held-out cases.
           </p>
+          {candidate.options.losses && (
+            <p class="muted small">
+              Loss weights <span class="mono" data-testid="retrain-candidate-loss">{lossSpec(candidate.options.losses)}</span>
+            </p>
+          )}
           <MetricsTable c={candidate} />
           <div class="retrain-actions">
             <button type="button" class="button" onClick={() => void decide(false)} disabled={busy} data-testid="retrain-discard">

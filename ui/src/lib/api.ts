@@ -255,9 +255,14 @@ export function pickReportPath(defaultName: string, format: ReportFormat): Promi
 }
 
 // ---- Retrain from reviews (verity_desk::retrain) ----
+/** Mirrors `verity::train::losses::LossWeights` (`verity train --loss`: bce, align, unif, supcon, text). */
+export interface LossWeights { bce: number; alignment: number; uniformity: number; supcon: number; image_text: number }
 
 /** Mirrors `verity::train::retrain::RetrainOptions`. */
-export interface RetrainOptions { epochs: number; lr: number; batch_size: number; seed: number; val_fraction: number; min_cases_per_class: number }
+export interface RetrainOptions {
+  epochs: number; lr: number; batch_size: number; seed: number; val_fraction: number; min_cases_per_class: number;
+  losses: LossWeights;
+}
 /** Mirrors `retrain::LabelCounts`: adjudicated cases (and their faces) per class. */
 export interface LabelCounts { fake_cases: number; real_cases: number; fake_faces: number; real_faces: number; skipped: number }
 /** Mirrors `retrain::Metrics`: one row of the before/after table. */
@@ -277,7 +282,7 @@ export type RetrainProgress =
   | { phase: 'training'; epoch: number; epochs: number; step: number; total_steps: number; loss: number };
 /** Mirrors `verity_desk::retrain::RetrainStatus`. */
 export interface RetrainStatus {
-  counts: LabelCounts | null; parent: string | null; parent_error: string | null; refusal: string | null;
+  counts: LabelCounts | null; parent: string | null; parent_variant: 'gend' | 'fusion' | null; parent_error: string | null; refusal: string | null;
   running: boolean; progress: RetrainProgress | null; last_error: string | null; candidate: RetrainCandidate | null;
   defaults: RetrainOptions;
 }
