@@ -28,9 +28,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// An input error naming `path`; a stream URL's credentials (`user:pass@`) are redacted.
     pub fn input(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        let path: PathBuf = path.into();
+        let path = match path.to_str() {
+            Some(s) if s.contains("://") && s.contains('@') => {
+                PathBuf::from(crate::logging::redact_url(s))
+            }
+            _ => path,
+        };
         Error::Input {
-            path: path.into(),
+            path,
             message: message.into(),
         }
     }

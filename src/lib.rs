@@ -10,6 +10,7 @@ pub mod device;
 pub mod error;
 pub mod explain;
 pub mod faces;
+pub mod fsutil;
 pub mod logging;
 pub mod media;
 pub mod models;

@@ -91,6 +91,11 @@ pub struct Summary {
     pub frames: usize,
     pub faces: usize,
     pub tracks: usize,
+    /// Source frames that could not be decoded and were skipped (the case was analysed on the
+    /// others; see [`undecodable_note`]).
+    pub undecodable_frames: usize,
+    /// The first of those decode errors, in words.
+    pub decode_error: Option<String>,
     pub top_frames: Vec<TopFrame>,
     pub times: StageTimes,
 }
@@ -174,7 +179,7 @@ impl Analyzer {
 
     fn limits(&self) -> Limits {
         Limits {
-            max_bytes: self.settings.max_media_mib * 1024 * 1024,
+            max_bytes: self.settings.max_media_mib.saturating_mul(1024 * 1024),
             ..Limits::default()
         }
     }
@@ -194,6 +199,13 @@ impl Analyzer {
         }
         let meta =
             std::fs::metadata(path).map_err(|e| Error::input(path, format!("cannot open: {e}")))?;
+        if !meta.is_file() && !meta.is_dir() {
+            // A FIFO or device would block the hash (and the worker) forever: never opened.
+            return Err(Error::input(
+                path,
+                "is not a regular file (a FIFO, socket or device); save the media to a file first",
+            ));
+        }
         if meta.is_file() && meta.len() == 0 {
             return Err(Error::input(path, "file is empty (0 bytes)"));
         }
@@ -206,21 +218,22 @@ impl Analyzer {
                 self.settings.max_media_mib
             )));
         }
-        let probed = media::probe(path, &limits);
+        // Headers, sizes and counts are checked before anything is hashed or copied: a file
+        // we cannot read, or one over the limits, never becomes a case.
+        let probed = media::probe(path, &limits)?;
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
         let nm = NewMedia {
             original_path: path.to_path_buf(),
-            kind: probed
-                .as_ref()
-                .map(|i| kind_str(i.kind))
-                .unwrap_or("unknown")
-                .to_string(),
-            size_bytes: probed.as_ref().map(|i| i.size_bytes).unwrap_or(meta.len()),
-            width: probed.as_ref().ok().map(|i| i.width),
-            height: probed.as_ref().ok().map(|i| i.height),
-            duration_s: probed.as_ref().ok().and_then(|i| i.duration_s),
-            fps: probed.as_ref().ok().and_then(|i| i.fps),
-            codec: probed.as_ref().ok().and_then(|i| i.codec.clone()),
-            container: probed.as_ref().ok().and_then(|i| i.container.clone()),
+            kind: kind_str(probed.kind).to_string(),
+            size_bytes: probed.size_bytes,
+            width: Some(probed.width),
+            height: Some(probed.height),
+            duration_s: probed.duration_s,
+            fps: probed.fps,
+            codec: probed.codec.clone(),
+            container: probed.container.clone(),
         };
         let imported = store.import(&nm, actor)?;
         let title = path
@@ -339,6 +352,8 @@ impl Analyzer {
             frames: 0,
             faces: 0,
             tracks: 0,
+            undecodable_frames: 0,
+            decode_error: None,
             top_frames: vec![],
             times: StageTimes::default(),
         };
@@ -347,7 +362,19 @@ impl Analyzer {
             self.run_analysis(store, case_id, aid, &blob, progress, cancel, &mut summary)
         }));
         let outcome = match run {
-            Ok(Ok(outcome)) => outcome,
+            Ok(Ok(mut outcome)) => {
+                // Stored with the analysis (its message), shown on the case and in the report.
+                if let Some(mut note) = undecodable_note(summary.undecodable_frames) {
+                    if let Some(first) = &summary.decode_error {
+                        note = format!("{} (first: {first})", note.trim_end_matches('.')) + ".";
+                    }
+                    outcome.message = Some(match outcome.message.take() {
+                        Some(m) => format!("{note} {m}"),
+                        None => note,
+                    });
+                }
+                outcome
+            }
             Ok(Err(e)) => failed_outcome(&e.to_string(), cancel.load(Ordering::Relaxed)),
             Err(p) => {
                 let msg = p
@@ -419,7 +446,20 @@ impl Analyzer {
             let t = Instant::now();
             let mut batch: Vec<Frame> = Vec::with_capacity(FRAME_BATCH);
             for item in frames_iter.by_ref() {
-                batch.push(item?);
+                // One bad frame does not fail the case: it is skipped and counted (the source
+                // decides whether it can go on after it). Cancel and limits still stop it.
+                match item {
+                    Ok(frame) => {
+                        summary.undecodable_frames += frame.undecodable_before as usize;
+                        batch.push(frame);
+                    }
+                    Err(e @ (Error::Cancelled | Error::TooLarge(_))) => return Err(e),
+                    Err(e) => {
+                        summary.undecodable_frames += 1;
+                        tracing::warn!("skipping a frame that could not be decoded: {e}");
+                        summary.decode_error.get_or_insert_with(|| e.to_string());
+                    }
+                }
                 if batch.len() == FRAME_BATCH {
                     break;
                 }
@@ -542,9 +582,13 @@ impl Analyzer {
         }
         summary.tracks = tracks.len();
         if summary.frames == 0 {
-            return Err(Error::Other(
-                "no frames could be decoded from this media".into(),
-            ));
+            return Err(match summary.decode_error.clone() {
+                Some(first) => Error::Other(format!(
+                    "no frames could be decoded from this media ({} failed; first: {first})",
+                    summary.undecodable_frames
+                )),
+                None => Error::Other("no frames could be decoded from this media".into()),
+            });
         }
         let no_face = summary.faces == 0;
         let Some(det) = &self.detector else {
@@ -717,6 +761,15 @@ fn estimate_frames(info: &media::MediaInfo, fps: f32) -> Option<u64> {
         _ => info
             .duration_s
             .map(|d| (d * fps as f64).ceil().max(1.0) as u64),
+    }
+}
+
+/// "N frames could not be decoded …" when some were skipped.
+pub fn undecodable_note(n: usize) -> Option<String> {
+    match n {
+        0 => None,
+        1 => Some("1 frame could not be decoded and was skipped.".into()),
+        n => Some(format!("{n} frames could not be decoded and were skipped.")),
     }
 }
 

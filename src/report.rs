@@ -141,12 +141,9 @@ pub fn export(store: &Store, case_id: i64, format: Format, path: &Path) -> Resul
             return crate::pdf::print_html(browser.as_deref(), &html(store, &d), path);
         }
     };
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::input(dir, format!("cannot create the folder: {e}")))?;
-    }
-    std::fs::write(path, text)
-        .map_err(|e| Error::input(path, format!("cannot write the report: {e}")))
+    // Atomically, never through a link or over a file that is not an earlier report.
+    let ext = if format == Format::Html { "html" } else { "json" };
+    crate::fsutil::write_report(path, ext, text.as_bytes())
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -370,11 +367,18 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
     if c.status == "not_scored" {
         let _ = write!(o, "<div class=\"warn\" id=\"not-scored\">Not scored. Install detector weights with: <code>{INSTALL_HINT}</code></div>");
     }
-    if let Some(msg) = c
-        .message
-        .as_ref()
-        .filter(|m| !(c.untrained && m.to_ascii_lowercase().contains("untrained")))
-    {
+    // The UNTRAINED warning above already says it: drop that sentence, keep the rest (e.g.
+    // "N frames could not be decoded").
+    let message = c.message.as_ref().map(|m| {
+        if c.untrained {
+            m.split_inclusive(". ")
+                .filter(|s| !s.to_ascii_lowercase().contains("untrained"))
+                .collect::<String>()
+        } else {
+            m.clone()
+        }
+    });
+    if let Some(msg) = message.as_ref().filter(|m| !m.trim().is_empty()) {
         let _ = write!(o, "<p class=\"muted\" id=\"message\">{}</p>", esc(msg));
     }
 

@@ -247,7 +247,10 @@ impl WorkerHandle {
         let (label, case_id) = match &kind {
             JobKind::Analyze { path } => (display_name(path), None),
             JobKind::Rerun { case_id } => (format!("case {case_id}"), Some(*case_id)),
-            JobKind::Live { source, seconds } => (format!("Live {source} ({seconds} s)"), None),
+            JobKind::Live { source, seconds } => (
+                format!("Live {} ({seconds} s)", crate::logging::redact_url(source)),
+                None,
+            ),
         };
         let position = {
             let mut q = self.shared.lock();
@@ -272,7 +275,13 @@ impl WorkerHandle {
 
     /// Expands dropped paths ([`expand_paths`]) and queues one analyse job per case.
     pub fn enqueue_paths(&self, paths: &[PathBuf]) -> Result<Vec<u64>> {
-        Ok(expand_paths(paths)?
+        self.enqueue_expanded(expand_paths_noted(paths)?)
+    }
+
+    /// Queues one analyse job per path of an [`Expansion`] (its notes were logged).
+    pub fn enqueue_expanded(&self, expansion: Expansion) -> Result<Vec<u64>> {
+        Ok(expansion
+            .paths
             .into_iter()
             .map(|path| self.enqueue(JobKind::Analyze { path }))
             .collect())
@@ -588,41 +597,156 @@ fn hidden(path: &Path) -> bool {
         .is_some_and(|n| n.starts_with('.'))
 }
 
+/// Deepest sub-folder a dropped folder is walked into.
+pub const MAX_WALK_DEPTH: usize = 16;
+/// Most cases one drop may queue (and most entries one walk looks at, ten times that).
+pub const MAX_WALK_FILES: usize = 2_000;
+
+/// What a drop expands to: one path per case, and a note for each entry left out (a FIFO,
+/// device or socket; a link to a folder) that the analyst should hear about.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Expansion {
+    pub paths: Vec<PathBuf>,
+    pub notes: Vec<String>,
+}
+
 /// Turns dropped files and folders into one path per case (see the module doc): files as
 /// given, an images-only folder as itself, any other folder walked for image and video files.
-/// A path that does not exist is an error naming it; nothing is queued then.
+/// A path that does not exist, or that is not a regular file or folder (a FIFO, `/dev/zero`),
+/// is an error naming it; nothing is queued then.
 pub fn expand_paths(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
+    expand_paths_noted(paths).map(|e| e.paths)
+}
+
+/// [`expand_paths`] with the notes on what a walk skipped.
+///
+/// The walk never follows a link to a folder (two `loop -> .` links would otherwise make it
+/// endless), goes at most [`MAX_WALK_DEPTH`] folders deep and refuses a drop of more than
+/// [`MAX_WALK_FILES`] media files; only regular files (or links to regular files) are taken.
+pub fn expand_paths_noted(paths: &[PathBuf]) -> Result<Expansion> {
+    let mut out = Expansion::default();
+    let mut seen = 0usize;
     for p in paths {
         let meta =
             std::fs::metadata(p).map_err(|e| Error::input(p, format!("cannot open: {e}")))?;
         if meta.is_dir() {
-            expand_dir(p, &mut out)?;
+            expand_dir(p, 0, &mut seen, &mut out)?;
+        } else if meta.is_file() {
+            out.paths.push(p.clone());
         } else {
-            out.push(p.clone());
+            return Err(Error::input(p, NOT_REGULAR));
         }
+        check_count(p, &out)?;
+    }
+    for n in &out.notes {
+        tracing::warn!("import: {n}");
     }
     Ok(out)
 }
 
-fn expand_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| Error::input(dir, format!("cannot list folder: {e}")))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| !hidden(p))
-        .collect();
+const NOT_REGULAR: &str =
+    "is not a regular file (a FIFO, socket or device); save the media to a file first";
+
+fn check_count(dir: &Path, out: &Expansion) -> Result<()> {
+    if out.paths.len() > MAX_WALK_FILES {
+        return Err(Error::TooLarge(format!(
+            "{}: more than {MAX_WALK_FILES} media files to import at once; drop fewer or \
+             smaller folders",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// What an entry of a walked folder is, links to files resolved, links to folders not.
+enum Entry {
+    File,
+    Dir,
+    Skip(&'static str),
+}
+
+fn classify(path: &Path) -> Entry {
+    let Ok(lmeta) = std::fs::symlink_metadata(path) else {
+        return Entry::Skip("cannot be read");
+    };
+    let ft = lmeta.file_type();
+    if ft.is_dir() {
+        return Entry::Dir;
+    }
+    if ft.is_file() {
+        return Entry::File;
+    }
+    if ft.is_symlink() {
+        return match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Entry::File,
+            Ok(m) if m.is_dir() => Entry::Skip("is a link to a folder (links are not followed)"),
+            Ok(_) => Entry::Skip("links to a FIFO, socket or device, not a regular file"),
+            Err(_) => Entry::Skip("is a broken link"),
+        };
+    }
+    Entry::Skip("is not a regular file (a FIFO, socket or device)")
+}
+
+fn expand_dir(dir: &Path, depth: usize, seen: &mut usize, out: &mut Expansion) -> Result<()> {
+    if depth > MAX_WALK_DEPTH {
+        return Err(Error::TooLarge(format!(
+            "{}: folders nested more than {MAX_WALK_DEPTH} deep; drop the sub-folder you mean",
+            dir.display()
+        )));
+    }
+    let mut entries: Vec<PathBuf> = Vec::new();
+    for e in
+        std::fs::read_dir(dir).map_err(|e| Error::input(dir, format!("cannot list folder: {e}")))?
+    {
+        let Ok(e) = e else { continue };
+        *seen += 1;
+        if *seen > MAX_WALK_FILES * 10 {
+            return Err(Error::TooLarge(format!(
+                "{}: more than {} entries in the dropped folders; drop fewer or smaller folders",
+                dir.display(),
+                MAX_WALK_FILES * 10
+            )));
+        }
+        let p = e.path();
+        if !hidden(&p) {
+            entries.push(p);
+        }
+    }
     entries.sort();
-    let files: Vec<&PathBuf> = entries.iter().filter(|p| p.is_file()).collect();
-    let subdirs = entries.iter().any(|p| p.is_dir());
-    if !files.is_empty() && !subdirs && files.iter().all(|f| has_ext(f, IMAGE_EXTENSIONS)) {
-        out.push(dir.to_path_buf());
+    let kinds: Vec<Entry> = entries.iter().map(|p| classify(p)).collect();
+    let files: Vec<&PathBuf> = entries
+        .iter()
+        .zip(&kinds)
+        .filter(|(_, k)| matches!(k, Entry::File))
+        .map(|(p, _)| p)
+        .collect();
+    let subdirs = kinds.iter().any(|k| matches!(k, Entry::Dir));
+    let wanted = |p: &Path| has_ext(p, IMAGE_EXTENSIONS) || has_ext(p, VIDEO_EXTENSIONS);
+    let skipped = entries
+        .iter()
+        .zip(&kinds)
+        .filter_map(|(p, k)| match k {
+            Entry::Skip(why) if wanted(p) || why.contains("folder") => Some((p, *why)),
+            _ => None,
+        });
+    let notes: Vec<String> = skipped
+        .map(|(p, why)| format!("{} {why}: skipped", p.display()))
+        .collect();
+    let only_images =
+        !files.is_empty() && !subdirs && files.iter().all(|f| has_ext(f, IMAGE_EXTENSIONS));
+    out.notes.extend(notes);
+    if only_images {
+        out.paths.push(dir.to_path_buf());
         return Ok(());
     }
-    for p in &entries {
-        if p.is_dir() {
-            expand_dir(p, out)?;
-        } else if has_ext(p, IMAGE_EXTENSIONS) || has_ext(p, VIDEO_EXTENSIONS) {
-            out.push(p.clone());
+    for (p, k) in entries.iter().zip(&kinds) {
+        match k {
+            Entry::Dir => expand_dir(p, depth + 1, seen, out)?,
+            Entry::File if wanted(p) => {
+                out.paths.push(p.clone());
+                check_count(dir, out)?;
+            }
+            _ => {}
         }
     }
     Ok(())

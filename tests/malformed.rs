@@ -329,6 +329,19 @@ fn corpus() -> Corpus {
         .copy_from_slice(&noise(200, 3).iter().map(|b| b & 0x7F).collect::<Vec<_>>());
     add("jpeg-noisy-scan.jpg", Some(jpeg_noise), Want::Readable);
 
+    // Playlists and scripts saved as .mp4 would make FFmpeg read other files (issue 13): the
+    // demuxer whitelist refuses them before anything is read.
+    add(
+        "hls-playlist.mp4",
+        Some(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/hostname\n#EXT-X-ENDLIST\n".to_vec()),
+        Want::Fails(&["not an image or video FFmpeg can read", "playlists"]),
+    );
+    add(
+        "ffconcat-script.mp4",
+        Some(b"ffconcat version 1.0\nfile '/etc/hostname'\n".to_vec()),
+        Want::Fails(&["not an image or video FFmpeg can read", "playlists"]),
+    );
+
     // Truncated and damaged videos.
     add(
         "mp4-cut-100b.mp4",

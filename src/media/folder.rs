@@ -110,11 +110,28 @@ fn open(dir: &Path, limits: &Limits) -> Result<(Vec<PathBuf>, MediaInfo)> {
 
 pub(crate) fn probe(dir: &Path, limits: &Limits) -> Result<MediaInfo> {
     let (files, first) = open(dir, limits)?;
-    let size_bytes = files
+    // Counted and summed from the listing, before any file is hashed, copied or decoded.
+    if files.len() > limits.max_frames {
+        return Err(Error::TooLarge(format!(
+            "{}: {} image files exceed the limit of {} frames; split the folder",
+            dir.display(),
+            files.len(),
+            limits.max_frames
+        )));
+    }
+    let size_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
-        .sum();
+        .fold(0u64, u64::saturating_add);
+    if size_bytes > limits.max_bytes {
+        return Err(Error::TooLarge(format!(
+            "{}: the image files add up to {} but the limit is {}",
+            dir.display(),
+            super::human_bytes(size_bytes),
+            super::human_bytes(limits.max_bytes)
+        )));
+    }
     Ok(MediaInfo {
         kind: MediaKind::FrameFolder,
         width: first.width,
@@ -172,6 +189,7 @@ impl Iterator for FolderFrames {
             source_index,
             pts_s,
             image,
+            skipped: 0,
         }))
     }
 }

@@ -217,6 +217,7 @@ pub fn frames<'c>(
                 source_index: 0,
                 pts_s: 0.0,
                 image,
+                skipped: 0,
             })))
         }
         MediaKind::Video => Box::new(video::VideoFrames::open(path, params, limits)?),

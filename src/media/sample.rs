@@ -96,6 +96,9 @@ pub struct Frame {
     pub keyframe: bool,
     /// Mean absolute grey difference to the previous sampled frame, 0..1; 0 for the first.
     pub motion: f32,
+    /// Source frames (video packets) since the previous sampled frame that could not be
+    /// decoded and were skipped.
+    pub undecodable_before: u32,
 }
 
 /// A frame picked by a source, before annotation.
@@ -103,6 +106,8 @@ pub(crate) struct Sampled {
     pub source_index: u64,
     pub pts_s: f64,
     pub image: RgbImage,
+    /// Undecodable source frames skipped since the previous sampled frame.
+    pub skipped: u32,
 }
 
 /// Picks frames on the time grid `k / fps` measured from the first frame offered.
@@ -325,6 +330,7 @@ impl Iterator for Annotate<'_> {
             image: sampled.image,
             keyframe,
             motion,
+            undecodable_before: sampled.skipped,
         };
         self.index += 1;
         if keyframe {

@@ -42,6 +42,14 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
     let s = path
         .to_str()
         .ok_or_else(|| Error::input(path, "the path is not valid UTF-8; rename the file"))?;
+    // FFmpeg takes C strings (ffmpeg-next unwraps `CString::new`): a NUL byte or any other
+    // control character is never part of a real file name or URL.
+    if s.chars().any(char::is_control) {
+        return Err(Error::input(
+            path.display().to_string().escape_debug().to_string(),
+            "the path or URL contains control characters (e.g. a NUL byte); type it again",
+        ));
+    }
     Ok(if super::is_live(path) {
         s.to_string()
     } else {
@@ -49,10 +57,52 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
     })
 }
 
-/// Opens a media file with FFmpeg (headers + stream probing, no full decode).
+/// The FFmpeg demuxers a local file may be read with: the video containers we claim (MP4/MOV,
+/// Matroska/WebM, AVI, MPEG-TS/PS, WMV, FLV, Ogg, raw H.264/HEVC/MPEG video, raw MJPEG).
+/// Anything else — above all playlists and scripts (`hls`, `concat`, `ffconcat`, `image2`
+/// sequences, `tee`…) that make the demuxer open *other* files — is refused, so the decoded
+/// frames are always the bytes we hashed.
+pub const LOCAL_FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,\
+mpegvideo,h264,hevc,m4v,mjpeg,jpeg_pipe,mpjpeg,asf,flv,ogg,yuv4mpegpipe";
+
+/// The protocols a local file may use: `file` only (no `http`, `pipe`, `concat:`, `subfile`).
+const LOCAL_PROTOCOLS: &str = "file";
+
+/// The protocols a live URL may use, by scheme (what its demuxer needs underneath: RTSP runs
+/// RTP over UDP or TCP, RTSPS and RTMPS add TLS). Never `file`, `http` or `pipe`.
+pub fn live_protocols(url: &str) -> Option<&'static str> {
+    let scheme = url.split("://").next()?.to_ascii_lowercase();
+    Some(match scheme.as_str() {
+        "rtsp" => "rtsp,rtp,srtp,udp,tcp",
+        "rtsps" => "rtsps,rtsp,rtp,srtp,udp,tcp,tls",
+        "rtmp" => "rtmp,tcp",
+        "rtmps" => "rtmps,rtmp,tcp,tls",
+        "udp" => "udp",
+        "rtp" => "rtp,udp",
+        "srt" => "srt",
+        _ => return None,
+    })
+}
+
+/// Opens a media file with FFmpeg (headers + stream probing, no full decode), with the demuxer
+/// limited to [`LOCAL_FORMATS`] and I/O to the `file` protocol.
 pub(super) fn open_file(path: &Path) -> Result<Input> {
     init();
-    let input = ff::format::input(&ffmpeg_path(path)?).map_err(|e| open_error(path, e))?;
+    let mut options = ff::Dictionary::new();
+    options.set("format_whitelist", LOCAL_FORMATS);
+    options.set("protocol_whitelist", LOCAL_PROTOCOLS);
+    let input = ff::format::input_with_dictionary(&ffmpeg_path(path)?, options).map_err(|e| {
+        match e {
+            // avformat_open_input answers EINVAL when the probed demuxer is not whitelisted.
+            ff::Error::Other { errno } if errno == ff::util::error::EINVAL => not_media(
+                path,
+                "its container is not one we accept (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, \
+                 WMV, FLV, Ogg, raw H.264/HEVC/MJPEG); playlists and files that make FFmpeg \
+                 read other files are refused",
+            ),
+            e => open_error(path, e),
+        }
+    })?;
     match input.format().name() {
         // `tty` renders any text file as ANSI art: never a video.
         "tty" => return Err(not_media(path, "it is a text file")),
@@ -333,6 +383,9 @@ fn open_live(path: &Path) -> Result<Input> {
     }
     // Give up on a source that sends nothing for 10 s instead of hanging the job
     // (microseconds; `timeout` is the RTSP/UDP socket option, `rw_timeout` the generic one).
+    let protocols = live_protocols(&url)
+        .ok_or_else(|| Error::input(path, "is not a live stream URL we can open"))?;
+    options.set("protocol_whitelist", protocols);
     options.set("rw_timeout", "10000000");
     options.set("timeout", "10000000");
     if url.starts_with("rtsp") {
@@ -389,6 +442,8 @@ pub(crate) struct VideoFrames {
     eof_sent: bool,
     done: bool,
     bad_packets: u32,
+    /// Undecodable packets since the last sampled frame (reported on the next one).
+    skipped_pending: u32,
     read_failures: u32,
 }
 
@@ -454,6 +509,7 @@ impl VideoFrames {
             eof_sent: false,
             done: false,
             bad_packets: 0,
+            skipped_pending: 0,
             read_failures: 0,
         }
     }
@@ -517,7 +573,7 @@ impl VideoFrames {
                         return Ok(());
                     }
                 } else if self.read_failures < 64 {
-                    tracing::warn!(path = %self.path.display(), "skipping unreadable data: {e}");
+                    tracing::warn!(path = %crate::logging::redact_url(&self.path.to_string_lossy()), "skipping unreadable data: {e}");
                     return Ok(());
                 }
                 Err(Error::input(
@@ -532,7 +588,8 @@ impl VideoFrames {
     /// decodes at all.
     fn bad_packet(&mut self, e: ff::Error) -> Result<()> {
         self.bad_packets += 1;
-        tracing::warn!(path = %self.path.display(), "skipping undecodable video packet: {e}");
+        self.skipped_pending = self.skipped_pending.saturating_add(1);
+        tracing::warn!(path = %crate::logging::redact_url(&self.path.to_string_lossy()), "skipping undecodable video packet: {e}");
         if (self.decoded == 0 && self.bad_packets > 100) || self.bad_packets > 10_000 {
             return Err(Error::input(
                 &self.path,
@@ -601,6 +658,7 @@ impl VideoFrames {
             source_index,
             pts_s,
             image,
+            skipped: std::mem::take(&mut self.skipped_pending),
         }))
     }
 

@@ -94,10 +94,22 @@ pub fn read_header(path: &Path) -> Result<BTreeMap<String, TensorInfo>> {
                 )))
             }
         };
-        let numel: i64 = shape.iter().product();
-        let expected_bytes = numel as u64 * kind.elt_size_in_bytes() as u64;
-        let (start, end) = (data_start + offsets[0], data_start + offsets[1]);
-        if offsets[1] < offsets[0] || end - start != expected_bytes || end > file_len {
+        // A crafted header can make every one of these overflow: checked, never wrapped.
+        let expected_bytes = shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .and_then(|n| n.checked_mul(kind.elt_size_in_bytes() as u64));
+        let range = data_start
+            .checked_add(offsets[0])
+            .zip(data_start.checked_add(offsets[1]));
+        let fits = match (expected_bytes, range) {
+            (Some(expected), Some((start, end))) => {
+                start <= end && end - start == expected && end <= file_len
+            }
+            _ => false,
+        };
+        let (start, end) = range.unwrap_or((0, 0));
+        if !fits {
             return Err(bad(format!(
                 "tensor {name}: its byte range {}..{} does not hold a {dtype} tensor of shape {shape:?} \
                  inside the {file_len}-byte file (truncated or corrupt file?)",
