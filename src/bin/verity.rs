@@ -144,6 +144,11 @@ enum Cmd {
         /// Also train the forensic CNN (default: frozen)
         #[arg(long)]
         train_cnn: bool,
+        /// Loss weights, e.g. bce=1,align=0.1,unif=0.5,supcon=0.1,text=0.1 (names: bce, align,
+        /// unif, supcon, text; unnamed terms keep their defaults bce=1,align=0.1,unif=0.5,
+        /// supcon=0,text=0)
+        #[arg(long, value_name = "NAME=WEIGHT,…", value_parser = parse_loss_weights)]
+        loss: Option<verity::train::losses::LossWeights>,
         /// Continue from the checkpoint in the output folder
         #[arg(long)]
         resume: bool,
@@ -155,16 +160,14 @@ enum Cmd {
     Eval {
         #[arg(long)]
         data: PathBuf,
-        /// Loss weights, e.g. bce=1,align=0.1,unif=0.5,supcon=0.1,text=0.1 (names: bce, align,
-        /// unif, supcon, text; unnamed terms keep their defaults bce=1,align=0.1,unif=0.5,
-        /// supcon=0,text=0)
-        #[arg(long, value_name = "NAME=WEIGHT,…", value_parser = parse_loss_weights)]
-        loss: Option<verity::train::losses::LossWeights>,
         #[arg(long)]
         profile: String,
         /// Report folder (metrics.json + report.html); default <data>/eval-<profile name>
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Print the metrics as JSON (the content of metrics.json) instead of text
+        #[arg(long)]
+        json: bool,
     },
     /// Show the version, compute device and folders
     Info,
@@ -176,9 +179,6 @@ enum Cmd {
 }
 
 #[derive(Subcommand)]
-        /// Print the metrics as JSON (the content of metrics.json) instead of text
-        #[arg(long)]
-        json: bool,
 enum BenchCmd {
     /// Faces/s of MTCNN, CLIP ViT-L/14, Xception, EfficientNet-B4 here and in PyTorch eager
     Models {
@@ -260,6 +260,13 @@ enum ModelsCmd {
     },
 }
 
+/// `--loss`: the weights on top of the defaults (clap prints the error and exits with 2).
+fn parse_loss_weights(
+    spec: &str,
+) -> std::result::Result<verity::train::losses::LossWeights, String> {
+    spec.parse().map_err(|e: verity::Error| e.to_string())
+}
+
 fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
@@ -271,13 +278,6 @@ fn main() -> ExitCode {
 }
 
 fn load_settings(cli: &Cli) -> Result<Settings> {
-/// `--loss`: the weights on top of the defaults (clap prints the error and exits with 2).
-fn parse_loss_weights(
-    spec: &str,
-) -> std::result::Result<verity::train::losses::LossWeights, String> {
-    spec.parse().map_err(|e: verity::Error| e.to_string())
-}
-
     let path = cli.config.clone().unwrap_or_else(Settings::default_path);
     let mut s = Settings::load(&path)?;
     if let Some(d) = &cli.data_dir {
@@ -545,6 +545,7 @@ fn run() -> Result<ExitCode> {
             lr,
             seed,
             train_cnn,
+            loss,
             resume,
             install,
         } => {
@@ -580,6 +581,12 @@ fn run() -> Result<ExitCode> {
             if let Some(sd) = seed {
                 cfg.seed = *sd;
             }
+            if let Some(w) = loss {
+                cfg.losses.weights = *w;
+            }
+            cfg.validate()?;
+            cfg.check_profile(&parent_profile)?;
+            println!("loss weights: {}", cfg.losses.weights.spec());
             let bar = indicatif::ProgressBar::new(0);
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
@@ -608,7 +615,6 @@ fn run() -> Result<ExitCode> {
                         .map(|v| format!("{v:.4}"))
                         .unwrap_or_else(|| "-".into()),
                     e.val_eer
-            loss,
                         .map(|v| format!("{v:.4}"))
                         .unwrap_or_else(|| "-".into()),
                     e.seconds
@@ -645,11 +651,6 @@ fn run() -> Result<ExitCode> {
                 let bar = indicatif::ProgressBar::new(0);
                 let ds = dataset::load_folder(
                     dir,
-            if let Some(w) = loss {
-                cfg.losses.weights = *w;
-            }
-            cfg.validate()?;
-            println!("loss weights: {}", cfg.losses.weights.spec());
                     &mtcnn,
                     &dcfg,
                     &|p| {
@@ -723,9 +724,22 @@ fn run() -> Result<ExitCode> {
             )?;
             let cancel = AtomicBool::new(false);
             let ds = dataset::load_folder(data, &mtcnn, &dcfg, &|_| {}, &cancel)?;
+            for w in &ds.warnings {
+                eprintln!("warning: {w}");
+            }
+            for s in &ds.skipped {
+                eprintln!("skipped {}: {}", s.path.display(), s.reason);
+            }
             let samples: Vec<_> = ds.train.iter().chain(ds.val.iter()).cloned().collect();
+            if samples.is_empty() {
+                bail!(
+                    "no face was found in {} (real/ and fake/ images or videos): nothing to evaluate",
+                    data.display()
+                );
+            }
             let (_, report) =
                 trainer::evaluate_profile(&pdir, &samples, &settings.thresholds, dev, &cancel)?;
+            // The profile's name, not the argument: `--profile` may be a folder path.
             let out = out
                 .clone()
                 .unwrap_or_else(|| data.join(format!("eval-{}", p.name)));
@@ -735,6 +749,18 @@ fn run() -> Result<ExitCode> {
                 &out,
                 &format!("Evaluation of {}", p.label()),
             )?;
+            if *json {
+                let v = serde_json::json!({
+                    "profile": p.name,
+                    "label": p.label(),
+                    "trained": p.trained,
+                    "data": data,
+                    "report_html": out.join("report.html"),
+                    "metrics": report,
+                });
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             let f = |v: Option<f64>| v.map(|v| format!("{v:.4}")).unwrap_or_else(|| "-".into());
             println!(
                 "{} on {} faces ({} fake, {} real){}",
@@ -754,6 +780,11 @@ fn run() -> Result<ExitCode> {
                 f(report.eer.as_ref().map(|e| e.rate)),
                 f(report.average_precision),
                 report.ece,
+                f(report
+                    .accuracy
+                    .iter()
+                    .find(|a| a.threshold == 0.5)
+                    .and_then(|a| a.accuracy)),
                 report.review_share * 100.0
             );
             println!("  report: {}", out.join("report.html").display());
@@ -788,22 +819,9 @@ fn run() -> Result<ExitCode> {
                     )?
                 );
                 return Ok(ExitCode::SUCCESS);
-            for w in &ds.warnings {
-                eprintln!("warning: {w}");
-            }
-            for s in &ds.skipped {
-                eprintln!("skipped {}: {}", s.path.display(), s.reason);
-            }
-            }
-            if samples.is_empty() {
-                bail!(
-                    "no face was found in {} (real/ and fake/ images or videos): nothing to evaluate",
-                    data.display()
-                );
             }
             println!(
                 "case {} — frame {}: {} face(s), {:.2} s per face",
-            // The profile's name, not the argument: `--profile` may be a folder path.
                 ex.case_id, ex.frame, ex.faces, ex.seconds_per_face
             );
             if let Some(n) = &ex.note {
@@ -813,18 +831,6 @@ fn run() -> Result<ExitCode> {
                 let path = r
                     .blob
                     .as_ref()
-            if *json {
-                let v = serde_json::json!({
-                    "profile": p.name,
-                    "label": p.label(),
-                    "trained": p.trained,
-                    "data": data,
-                    "report_html": out.join("report.html"),
-                    "metrics": report,
-                });
-                println!("{}", serde_json::to_string_pretty(&v)?);
-                return Ok(ExitCode::SUCCESS);
-            }
                     .map(|b| store.blobs.path(b).display().to_string())
                     .unwrap_or_default();
                 println!(
@@ -844,11 +850,6 @@ fn run() -> Result<ExitCode> {
             println!("data dir   {}", settings.data_dir().display());
             println!(
                 "models dir {}",
-                f(report
-                    .accuracy
-                    .iter()
-                    .find(|a| a.threshold == 0.5)
-                    .and_then(|a| a.accuracy)),
                 verity::pipeline::models_dir(&settings).display()
             );
             println!(

@@ -724,8 +724,8 @@ fn convert(
                     role: WeightRole::Model,
                 }],
                 base_weights: vec![],
-                dir: dir.to_path_buf(),
                 training: None,
+                dir: dir.to_path_buf(),
             };
             profile.validate()?;
             profile.save(dir)

@@ -136,6 +136,10 @@ pub struct Profile {
     pub weights: Vec<WeightFile>,
     #[serde(default)]
     pub base_weights: Vec<BaseWeight>,
+    /// `[training]`: how `verity train` / Retrain made this profile (parent, loss weights, …);
+    /// absent in profiles made otherwise, and in profiles written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub training: Option<crate::train::trainer::TrainingRecord>,
     /// The folder the profile was read from (not stored in the file).
     #[serde(skip)]
     pub dir: PathBuf,
@@ -171,10 +175,6 @@ impl Profile {
         clip: &str,
         dir: &Path,
         model_sha256: String,
-    /// `[training]`: how `verity train` / Retrain made this profile (parent, loss weights, …);
-    /// absent in profiles made otherwise, and in profiles written before it existed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub training: Option<crate::train::trainer::TrainingRecord>,
         base_weights: Vec<BaseWeight>,
     ) -> Profile {
         let gend = cfg.variant == Variant::GenD;
@@ -206,6 +206,7 @@ impl Profile {
                 role: WeightRole::Model,
             }],
             base_weights,
+            training: None,
             dir: dir.to_path_buf(),
         }
     }
@@ -242,7 +243,6 @@ impl Profile {
             return bad("the name is empty".into());
         }
         if !self.trained && !self.name.ends_with("-untrained") {
-            training: None,
             return bad(
                 "trained = false, so the name must end in \"-untrained\" (its scores mean nothing)"
                     .into(),

@@ -302,22 +302,15 @@ impl Retrain {
         options.validate()?;
         let models_dir = settings.models_dir();
         let parent_dir = active_profile(settings)?;
+        options
+            .train_config(settings)
+            .check_profile(&load_profile(&parent_dir)?)?;
         Ok(Retrain {
             settings: settings.clone(),
             models_dir,
             parent_dir,
             options,
         })
-        if options.losses.image_text > 0.0 {
-            let parent = load_profile(&parent_dir)?;
-            if parent.variant == crate::models::detector::Variant::GenD {
-                return Err(Error::Config(format!(
-                    "the image–text loss (text) needs CLIP's projected embedding, which the \
-                     active profile {:?} (GenD layout) does not compute; set its weight to 0",
-                    parent.name
-                )));
-            }
-        }
     }
 
     /// Refuses (before any work) when a class has too few cases.

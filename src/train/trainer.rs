@@ -177,6 +177,27 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// What these settings need of the parent profile, checked before any data is prepared: the
+    /// image–text term needs CLIP's projected embedding, which the GenD layout does not compute.
+    pub fn check_profile(&self, parent: &Profile) -> Result<()> {
+        if self.losses.weights.image_text > 0.0 && parent.variant == Variant::GenD {
+            return Err(Error::Config(format!(
+                "the image–text loss (text={}) needs CLIP's projected embedding, which profile \
+                 {:?} (GenD layout) does not compute; set its weight to 0 (text=0)",
+                self.losses.weights.image_text, parent.name
+            )));
+        }
+        if self.train_cnn && parent.cnn == crate::models::detector::CnnKind::None {
+            return Err(Error::Config(format!(
+                "profile {:?} has no CNN to train",
+                parent.name
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Learning rate at optimiser step `step` (0-based) of `total`: linear warm-up from `min_lr` over
 /// `warmup` steps, then cosine decay to `min_lr` (GenD: `LinearLR` then `CosineAnnealingLR`).
 pub fn learning_rate(cfg: &TrainConfig, step: u64, total: u64) -> f64 {
@@ -349,13 +370,7 @@ impl Trainer {
         cfg.validate()?;
         let parent = load_profile(parent_dir)?;
         let dcfg = parent.detector_config()?;
-        if cfg.losses.weights.image_text > 0.0 && dcfg.variant == Variant::GenD {
-            return Err(Error::Config(format!(
-                "the image–text loss (text=…) needs CLIP's projected embedding, which profile \
-                 {:?} (GenD layout) does not compute; set its weight to 0 (text=0)",
-                parent.name
-            )));
-        }
+        cfg.check_profile(&parent)?;
         let (files, parent_hashes) = verified_files(parent_dir, &parent)?;
         let mut vs = nn::VarStore::new(device);
         let detector = Detector::new(&vs.root(), &dcfg)?;
@@ -506,8 +521,8 @@ impl Trainer {
     pub fn load_prompt_embeddings(&mut self) -> Result<String> {
         if self.dcfg.variant == Variant::GenD {
             return Err(Error::Config(format!(
-                "the image–text loss (text=…) needs CLIP's projected embedding, which profile \
-                 {:?} (GenD layout) does not compute; set its weight to 0 (text=0)",
+                "the image–text loss needs CLIP's projected embedding, which profile {:?} (GenD \
+                 layout) does not compute; set its weight to 0 (text=0)",
                 self.parent.name
             )));
         }

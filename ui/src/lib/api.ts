@@ -255,9 +255,9 @@ export function pickReportPath(defaultName: string, format: ReportFormat): Promi
 }
 
 // ---- Retrain from reviews (verity_desk::retrain) ----
+
 /** Mirrors `verity::train::losses::LossWeights` (`verity train --loss`: bce, align, unif, supcon, text). */
 export interface LossWeights { bce: number; alignment: number; uniformity: number; supcon: number; image_text: number }
-
 /** Mirrors `verity::train::retrain::RetrainOptions`. */
 export interface RetrainOptions {
   epochs: number; lr: number; batch_size: number; seed: number; val_fraction: number; min_cases_per_class: number;
