@@ -193,3 +193,68 @@ pub fn compare(ours: &[Row], peer: &[Row]) -> Vec<Compared> {
         })
         .collect()
 }
+
+/// One face-preparation measurement of `verity bench pipeline`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CropRow {
+    pub chain: String,
+    /// The face's native crop side in the frame (GenD: 1.3 × its landmark scale).
+    pub native_side: u32,
+    /// Median ms per face: fit + warp (+ Pillow-bicubic resize for `gend`), the input made.
+    pub ms_per_face: f64,
+}
+
+/// Times the face preparation of both chains (`faces::preprocess`) on the astronaut's face at
+/// its size and magnified 2× and 4× (native crops of ≈ 160, 330 and 650 px): the CPU cost of
+/// GenD's native-size warp and antialiased resize against the direct warp to 224².
+pub fn bench_crop(image: &Path, iters: usize) -> Result<Vec<CropRow>> {
+    use crate::faces::align::AlignTemplate;
+    use crate::faces::preprocess::{native_side, prepare, Chain, CropSpec};
+    use crate::faces::resize::{resize, Filter};
+    let photo = image::open(image)
+        .map_err(|e| Error::input(image, format!("cannot read the benchmark image: {e}")))?
+        .to_rgb8();
+    // The astronaut's landmarks (facenet-pytorch MTCNN; see tests/reference/preprocess_ref.py).
+    let lm: [[f32; 2]; 5] = [
+        [205.01, 101.73],
+        [246.76, 103.71],
+        [224.67, 128.96],
+        [201.72, 139.25],
+        [245.27, 141.86],
+    ];
+    let mut rows = Vec::new();
+    for zoom in [1u32, 2, 4] {
+        let frame = if zoom == 1 {
+            photo.clone()
+        } else {
+            resize(&photo, photo.width() * zoom, photo.height() * zoom, Filter::Bicubic)
+        };
+        let l = lm.map(|[x, y]| {
+            [
+                (x + 0.5) * zoom as f32 - 0.5,
+                (y + 0.5) * zoom as f32 - 0.5,
+            ]
+        });
+        for chain in [Chain::Gend, Chain::Direct] {
+            let template = if chain == Chain::Gend {
+                AlignTemplate::gend()
+            } else {
+                AlignTemplate::arcface()
+            };
+            let spec = CropSpec {
+                template,
+                chain,
+                size: 224,
+            };
+            let ms = median_ms(Device::Cpu, iters, || {
+                std::hint::black_box(prepare(&frame, &l, &spec));
+            });
+            rows.push(CropRow {
+                chain: chain.as_str().into(),
+                native_side: native_side(&l, &AlignTemplate::gend()),
+                ms_per_face: ms,
+            });
+        }
+    }
+    Ok(rows)
+}

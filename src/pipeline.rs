@@ -8,6 +8,7 @@
 use crate::aggregate::{self, Scored};
 use crate::config::{Band, Precision, Settings};
 use crate::faces::align::{self, AlignTemplate};
+use crate::faces::preprocess::{self, Chain, CropSpec};
 use crate::faces::mtcnn::{Detection, Mtcnn};
 use crate::media::{self, Frame, Limits, MediaKind, SampleParams};
 use crate::models::profile::LoadedDetector;
@@ -331,6 +332,8 @@ impl Analyzer {
         progress: &dyn Fn(&Progress),
         cancel: &AtomicBool,
     ) -> Result<Summary> {
+        // Chain of custody: the stored copy must still hash to what was recorded at import.
+        store.verify_case_media(case_id, actor)?;
         let media_row = store.media_of_case(case_id)?;
         let blob = store.blobs.path(&media_row.blob);
         let settings_json = serde_json::to_string(&self.settings).unwrap_or_default();
@@ -427,11 +430,20 @@ impl Analyzer {
             kind: info.kind,
             frames_estimate: estimate_frames(&info, params.fps),
         });
-        let template = self
+        // How faces are cut: the profile's chain (recorded with the analysis); without a
+        // detector, faces are still found and shown, cut by the direct chain.
+        let spec = self
             .detector
             .as_ref()
-            .map(|d| d.template())
-            .unwrap_or_else(AlignTemplate::arcface);
+            .map(|d| d.crop_spec())
+            .unwrap_or(CropSpec {
+                template: AlignTemplate::arcface(),
+                chain: Chain::Direct,
+                size: CROP_SIZE,
+            });
+        if let Some(d) = &self.detector {
+            store.record_preprocessing(aid, &d.profile().preprocessing.describe())?;
+        }
         let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
         let mut tracker = IouTracker::default();
         let mut scored: Vec<Scored> = Vec::new();
@@ -494,9 +506,11 @@ impl Analyzer {
                 let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
                 let ids = tracker.update(frame.index, &boxes);
                 for (d, tid) in found.iter().zip(ids) {
-                    let aligned =
-                        align::align_face(&frame.image, &d.landmarks, &template, CROP_SIZE);
-                    let crop = store_crop(store, aid, idx, tid, &aligned.image)?;
+                    let face = preprocess::prepare(&frame.image, &d.landmarks, &spec);
+                    // The detector's exact input (what was scored) and, for the gallery, the
+                    // face at the frame's own resolution.
+                    let crop = store_crop(store, aid, idx, tid, "", &face.input)?;
+                    let native = store_crop(store, aid, idx, tid, ".native", &face.native)?;
                     face_rows.push(FaceRow {
                         id: 0,
                         frame_idx: idx,
@@ -505,16 +519,17 @@ impl Analyzer {
                         det_prob: d.prob,
                         landmarks: d.landmarks,
                         crop: Some(crop),
+                        native_crop: Some(native),
                         full_frame: false,
                         score: None,
                     });
                     tracks.insert(tid);
-                    crops.push(aligned.image);
+                    crops.push(face.input);
                     meta.push((idx, tid, frame.motion as f64));
                 }
                 if found.is_empty() && self.settings.score_full_frame_without_face {
                     let img = align::full_frame(&frame.image, CROP_SIZE).image;
-                    let crop = store_crop(store, aid, idx, 0, &img)?;
+                    let crop = store_crop(store, aid, idx, 0, "", &img)?;
                     let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
                     face_rows.push(FaceRow {
                         id: 0,
@@ -524,6 +539,7 @@ impl Analyzer {
                         det_prob: 0.0,
                         landmarks: [[0.0; 2]; 5],
                         crop: Some(crop),
+                        native_crop: None,
                         full_frame: true,
                         score: None,
                     });
@@ -714,6 +730,7 @@ fn store_crop(
     aid: i64,
     frame: i64,
     track: i64,
+    suffix: &str,
     img: &image::RgbImage,
 ) -> Result<String> {
     let mut bytes = Vec::new();
@@ -725,7 +742,7 @@ fn store_crop(
         .map_err(|e| Error::Other(format!("cannot encode face crop: {e}")))?;
     store
         .blobs
-        .put_derived(&format!("a{aid}/f{frame:06}_t{track}.png"), &bytes)
+        .put_derived(&format!("a{aid}/f{frame:06}_t{track}{suffix}.png"), &bytes)
 }
 
 fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {

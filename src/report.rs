@@ -57,6 +57,8 @@ pub struct JsonReport<'a> {
     /// The newest stored explanation of each view: kind, space, face/frame, one-line summary,
     /// its numbers, and the PNG's path inside the data folder.
     pub explanations: Vec<ExplanationRow>,
+    /// When the stored media last re-hashed to its recorded SHA-256 (None: never since import).
+    pub media_verified_at: Option<String>,
     #[serde(flatten)]
     pub detail: &'a CaseDetail,
 }
@@ -124,6 +126,7 @@ pub fn json(store: &Store, d: &CaseDetail) -> Result<String> {
             "computed"
         },
         explanations,
+        media_verified_at: d.media.verified_at.clone(),
         detail: d,
     };
     serde_json::to_string_pretty(&r)
@@ -132,6 +135,9 @@ pub fn json(store: &Store, d: &CaseDetail) -> Result<String> {
 
 /// Writes the report of `case_id` to `path` in `format`.
 pub fn export(store: &Store, case_id: i64, format: Format, path: &Path) -> Result<()> {
+    // Chain of custody: the stored media must still match its recorded SHA-256 (fails, naming
+    // the original file, and audits the mismatch); the verification time goes in the report.
+    store.verify_case_media(case_id, "report")?;
     let d = store.case_detail(case_id)?;
     let text = match format {
         Format::Html => html(store, &d),
@@ -459,6 +465,15 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
         "<tr><th>SHA-256</th><td><code id=\"sha256\">{}</code></td></tr>",
         esc(&m.sha256)
     );
+    let _ = write!(
+        o,
+        "<tr><th>Media verified</th><td id=\"media-verified\">{}</td></tr>",
+        esc(&m
+            .verified_at
+            .as_ref()
+            .map(|t| format!("{t} (stored copy re-hashed, matches the SHA-256)"))
+            .unwrap_or_else(|| "not verified since import".into()))
+    );
     row(&mut o, "Kind", &m.kind);
     row(&mut o, "Size", &format!("{} bytes", m.size_bytes));
     if let (Some(w), Some(h)) = (m.width, m.height) {
@@ -488,6 +503,9 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
             "yes"
         },
     );
+    if let Some(p) = d.analysis.as_ref().and_then(|a| a.preprocessing.as_deref()) {
+        row(&mut o, "Face preprocessing", p);
+    }
     for (file, hash) in weight_hashes(d) {
         let _ = write!(
             o,

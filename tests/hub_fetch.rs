@@ -593,3 +593,146 @@ fn manifest_and_git_sha1_are_sound() {
         String::from_utf8_lossy(&out.stdout).trim()
     );
 }
+
+/// The published GenD_CLIP_L_14 file in full: a random-weight checkpoint written by the Python
+/// reference in exactly the published layout (394 fp32 tensors, no position_ids, 1 215 928 160
+/// bytes, config.json head "LinearNorm") is fetched from the local hub through `models fetch`'s
+/// code, gets GenD's preprocessing chain by itself, loads strictly, and scores the astronaut
+/// photo like the reference chain (cv2 LMEDS + warpAffine, Pillow bicubic, transformers' CLIP
+/// image processor and CLIP vision tower, L2 norm, linear, softmax[:, 1]). ≈ 1–2 min on 2 cores.
+#[test]
+fn full_size_gend_checkpoint_scores_like_the_published_reference_chain() {
+    use verity::faces::mtcnn::Mtcnn;
+    use verity::faces::preprocess::{self, Chain};
+
+    let photo = image::open(common::astronaut()).unwrap().to_rgb8();
+    let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), Device::Cpu).unwrap();
+    let det = mtcnn.detect(&[&photo]).unwrap().remove(0);
+    assert_eq!(det.len(), 1, "{det:?}");
+    let lm = det[0].landmarks;
+    // A second face: the same landmarks with one mouth corner off (LMedS outvotes it).
+    let mut off = lm;
+    off[3][0] -= 9.0;
+    off[3][1] += 6.0;
+    let sets = vec![lm, off];
+
+    let work = tempfile::tempdir_in(common::repo_root().join("target")).unwrap();
+    let status = std::process::Command::new(common::python())
+        .arg(common::repo_root().join("tests/reference/preprocess_ref.py"))
+        .args(["--gend-full", "--out"])
+        .arg(work.path())
+        .arg("--image")
+        .arg(common::astronaut())
+        .arg("--landmarks")
+        .arg(serde_json::to_string(&sets).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("expected.json")).unwrap()).unwrap();
+    let model = std::fs::read(work.path().join("model.safetensors")).unwrap();
+    assert_eq!(model.len(), 1_215_928_160, "the published file size");
+    assert_eq!(expected["tensors"], 394);
+    let config = std::fs::read(work.path().join("config.json")).unwrap();
+    let files = HashMap::from([
+        (
+            format!("{GEND_REPO}/resolve/main/model.safetensors"),
+            File {
+                body: model,
+                lfs: true,
+                serve: Serve::Normal,
+            },
+        ),
+        (
+            format!("{GEND_REPO}/resolve/main/config.json"),
+            File {
+                body: config,
+                lfs: false,
+                serve: Serve::Normal,
+            },
+        ),
+    ]);
+    let hub = serve(files);
+    let models = tempfile::tempdir_in(common::repo_root().join("target")).unwrap();
+    let inst = fetch("gend-clip-l14", &hub.endpoint, models.path(), &|_, _| {}).unwrap();
+    let loaded = LoadedDetector::load(&inst.path, Device::Cpu).unwrap();
+    let p = loaded.profile();
+    assert_eq!(p.clip, "vit-l14");
+    assert!(p.gend_head_norm);
+    assert_eq!(p.preprocessing.chain(), Chain::Gend, "a fetched GenD profile gets GenD's chain");
+    let text = std::fs::read_to_string(inst.path.join("profile.toml")).unwrap();
+    assert!(text.contains("chain = \"gend\""), "{text}");
+
+    let spec = loaded.crop_spec();
+    let inputs: Vec<image::RgbImage> = sets
+        .iter()
+        .map(|l| preprocess::prepare(&photo, l, &spec).input)
+        .collect();
+    let refs: Vec<&image::RgbImage> = inputs.iter().collect();
+    let got: Vec<f32> = loaded.score(&refs).unwrap().iter().map(|s| s.prob).collect();
+    let want: Vec<f64> = expected["prob"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    println!("full-size GenD, astronaut: Rust {got:?} vs reference chain {want:?}");
+    for (g, w) in got.iter().zip(&want) {
+        assert!((*g as f64 - w).abs() <= 1e-3, "Rust {g} vs reference {w}");
+    }
+    assert!(
+        want.iter().all(|w| (0.02..0.98).contains(w)),
+        "the random head must give probabilities away from 0 and 1: {want:?}"
+    );
+}
+
+/// A tiny GenD checkpoint with one tensor added or removed: refused with the tensor's name,
+/// nothing installed.
+#[test]
+fn gend_checkpoint_with_an_extra_or_missing_tensor_is_refused() {
+    let (model, _det, vs) = tiny_gend_checkpoint(true);
+    drop(model);
+    let dir = tempfile::tempdir().unwrap();
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, v)| (k, v.detach()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let write = |tensors: &[(String, Tensor)]| -> Vec<u8> {
+        let p = dir.path().join("x.safetensors");
+        let refs: Vec<(&str, &Tensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+        Tensor::write_safetensors(&refs, &p).unwrap();
+        std::fs::read(&p).unwrap()
+    };
+    let mut extra = named.clone();
+    extra.push((
+        "feature_extractor.vision_model.extra_probe.weight".into(),
+        Tensor::zeros([3], (tch::Kind::Float, Device::Cpu)),
+    ));
+    let missing: Vec<(String, Tensor)> = named
+        .iter()
+        .filter(|(k, _)| !k.ends_with("post_layernorm.bias"))
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
+    for (body, needle) in [
+        (write(&extra), "extra_probe.weight"),
+        (write(&missing), "post_layernorm.bias"),
+    ] {
+        let hub = serve(gend_files(body, Serve::Normal, "LinearNorm"));
+        let models = tempfile::tempdir().unwrap();
+        let err = fetch("gend-clip-l14", &hub.endpoint, models.path(), &|_, _| {}).unwrap_err();
+        assert!(err.to_string().contains(needle), "{needle}: {err}");
+        nothing_installed(models.path());
+    }
+}
+
+#[test]
+fn gend_config_with_an_unknown_head_is_refused() {
+    let (model, _det, _vs) = tiny_gend_checkpoint(true);
+    let hub = serve(gend_files(model, Serve::Normal, "MLP3"));
+    let models = tempfile::tempdir().unwrap();
+    let err = fetch("gend-clip-l14", &hub.endpoint, models.path(), &|_, _| {}).unwrap_err();
+    assert!(err.to_string().contains("unknown GenD head \"MLP3\""), "{err}");
+    nothing_installed(models.path());
+}

@@ -51,6 +51,7 @@ fn case_with(store: &mut Store, src: &Path, out: Outcome) -> i64 {
             det_prob: 0.99,
             landmarks: [[0.0; 2]; 5],
             crop: Some(crop.clone()),
+            native_crop: None,
             full_frame: false,
             score: None,
         })

@@ -95,6 +95,7 @@ fn add_case(store: &mut Store, dir: &Path, k: u64, verdict: Verdict, faces: usiz
                 det_prob: 0.99,
                 landmarks: lm,
                 crop: Some(key),
+                native_crop: None,
                 full_frame: false,
                 score: None,
             }
@@ -157,6 +158,12 @@ fn options() -> RetrainOptions {
         seed: 5,
         val_fraction: 0.25,
         min_cases_per_class: 2,
+        // The supervised-contrastive term on, as the app's advanced settings can: it must reach
+        // the trainer (checked on the candidate's log and profile).
+        losses: verity::train::losses::LossWeights {
+            supcon: 0.2,
+            ..Default::default()
+        },
     }
 }
 
@@ -217,6 +224,19 @@ fn refusals_are_readable() {
         ..options()
     };
     assert!(Retrain::new(&s.settings, bad).is_err());
+    // A loss weight the profile cannot use is refused before the run, naming the profile.
+    let text = RetrainOptions {
+        losses: verity::train::losses::LossWeights {
+            image_text: 0.1,
+            ..Default::default()
+        },
+        ..options()
+    };
+    let err = Retrain::new(&s.settings, text).unwrap_err().to_string();
+    assert!(
+        err.contains("image–text") && err.contains("GenD layout") && err.contains("text=0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -297,6 +317,18 @@ fn retrain_makes_a_candidate_then_accept_and_discard() {
         vec![retrain::load_candidate(&c.dir).unwrap()]
     );
     assert!(c.dir.join("profile/profile.toml").is_file());
+    // The loss weights chosen reached the trainer: in the candidate, its log and its profile.
+    assert_eq!(c.options.losses.supcon, 0.2);
+    assert!(c
+        .epochs
+        .iter()
+        .all(|e| e.loss_weights.supcon == 0.2
+            && e.parts.get("supcon").is_some_and(|v| v.is_finite())));
+    let rec = load_profile(&c.dir.join("profile"))
+        .unwrap()
+        .training
+        .expect("a [training] record");
+    assert_eq!(rec.losses.weights, c.options.losses);
 
     // The candidate's weights moved away from the parent's.
     assert_ne!(

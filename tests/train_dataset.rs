@@ -361,11 +361,13 @@ fn adjudicated_cases_become_samples_with_analyst_and_time() {
         det_prob: det.prob,
         landmarks: det.landmarks,
         crop: Some(crop),
+        native_crop: None,
         full_frame: false,
         score: None,
     };
     let full = FaceRow {
         crop: Some("derived/none.png".into()),
+        native_crop: None,
         full_frame: true,
         ..face.clone()
     };

@@ -85,9 +85,26 @@ pub async fn counts(state: State<'_, AppState>) -> Res<BTreeMap<String, i64>> {
 }
 
 /// Queues dropped or picked files/folders (one case each, see `verity::worker`); job ids back.
+/// Only absolute paths of regular files and folders; the folder walk (links to folders not
+/// followed, depth and count capped) runs on a blocking thread, not the async runtime.
 #[tauri::command]
 pub async fn import(state: State<'_, AppState>, paths: Vec<PathBuf>) -> Res<Vec<u64>> {
-    Ok(state.worker.enqueue_paths(&paths)?)
+    for p in &paths {
+        if !p.is_absolute() {
+            return Err(CommandError::from(verity::Error::input(
+                p,
+                "is not an absolute path; drop the file or pick it in the dialog",
+            )));
+        }
+    }
+    let expansion =
+        tauri::async_runtime::spawn_blocking(move || verity::worker::expand_paths_noted(&paths))
+            .await
+            .map_err(|e| CommandError {
+                code: "other",
+                message: format!("the import stopped unexpectedly: {e}"),
+            })??;
+    Ok(state.worker.enqueue_expanded(expansion)?)
 }
 
 /// Cancels a queued or running job; false when it had already ended.
@@ -163,7 +180,129 @@ pub async fn get_settings(state: State<'_, AppState>) -> Res<SettingsView> {
 /// Validates and persists (TOML in the OS config dir); the worker reloads models on its next job.
 #[tauri::command]
 pub async fn save_settings(state: State<'_, AppState>, settings: Settings) -> Res<()> {
+    check_settings_folders(&settings)?;
     Ok(state.replace_settings(settings)?)
+}
+
+/// The data and models folders must be absolute and be (or be creatable as) folders: never a
+/// file, a relative path or a path with control characters.
+pub fn check_settings_folders(settings: &Settings) -> Res<()> {
+    let folders = [
+        ("data folder", settings.data_dir.as_deref()),
+        ("models folder", settings.models_dir.as_deref()),
+    ];
+    for (what, dir) in folders {
+        let Some(dir) = dir else { continue };
+        let bad = |why: &str| CommandError {
+            code: "config",
+            message: format!("{what} {}: {why}", dir.display()),
+        };
+        if dir.to_string_lossy().chars().any(char::is_control) {
+            return Err(bad("contains control characters"));
+        }
+        if !dir.is_absolute() {
+            return Err(bad("must be an absolute path"));
+        }
+        match std::fs::metadata(dir) {
+            Ok(m) if m.is_dir() => {}
+            Ok(_) => return Err(bad("is a file, not a folder")),
+            Err(_) => {
+                // Creatable: the nearest existing ancestor is a folder.
+                let parent = dir.ancestors().skip(1).find(|a| a.exists());
+                if !parent.is_some_and(|a| a.is_dir()) {
+                    return Err(bad("cannot be created (a file is in the way)"));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The native save dialog for a report, opened by the core so that the path the analyst chose
+/// is remembered: `export_report` writes only to such paths (or inside the data folder).
+#[tauri::command]
+pub async fn pick_report_path<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    default_name: String,
+    format: String,
+) -> Res<Option<PathBuf>> {
+    use tauri_plugin_dialog::DialogExt;
+    let format: verity::report::Format = format.parse()?;
+    let ext = report_ext(format);
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        app.dialog()
+            .file()
+            .set_title("Export case report")
+            .set_file_name(default_name)
+            .add_filter(ext.to_uppercase(), &[ext])
+            .blocking_save_file()
+    })
+    .await
+    .map_err(|e| CommandError {
+        code: "other",
+        message: format!("the save dialog stopped unexpectedly: {e}"),
+    })?;
+    let path = picked.and_then(|p| p.into_path().ok());
+    if let Some(p) = &path {
+        state
+            .export_paths
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(p.clone());
+    }
+    Ok(path)
+}
+
+fn report_ext(format: verity::report::Format) -> &'static str {
+    match format {
+        verity::report::Format::Html => "html",
+        verity::report::Format::Json => "json",
+        verity::report::Format::Pdf => "pdf",
+    }
+}
+
+/// Whether the webview may have a report written to `path`: a path the save dialog returned
+/// (used up by this export) or a file inside the data folder. The file itself is then written
+/// atomically and never over a file that is not an earlier report (`verity::fsutil`).
+pub fn export_allowed(
+    chosen: &mut std::collections::HashSet<PathBuf>,
+    data_dir: &std::path::Path,
+    path: &std::path::Path,
+) -> Res<()> {
+    if chosen.remove(path) {
+        return Ok(());
+    }
+    let refuse = || CommandError {
+        code: "input",
+        message: format!(
+            "{}: reports are written only where the save dialog pointed, or inside the data \
+             folder; use Export to choose the file",
+            path.display()
+        ),
+    };
+    if !path.is_absolute()
+        || path
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Err(refuse());
+    }
+    let (Some(parent), Some(_)) = (path.parent(), path.file_name()) else {
+        return Err(refuse());
+    };
+    // Resolve links in the existing part of the folder so `data/x -> /etc` does not count as
+    // inside (the rest does not exist yet, and `..` was refused above).
+    let existing = parent.ancestors().find(|a| a.exists());
+    let inside = match (existing.map(|a| a.canonicalize()), data_dir.canonicalize()) {
+        (Some(Ok(p)), Ok(d)) => p.starts_with(d),
+        _ => false,
+    };
+    if inside {
+        Ok(())
+    } else {
+        Err(refuse())
+    }
 }
 
 /// The installed detector profiles (folder name, profile name, trained or not), for the
@@ -193,6 +332,10 @@ pub async fn export_report(
     path: PathBuf,
 ) -> Res<()> {
     let format: verity::report::Format = format.parse()?;
+    {
+        let mut chosen = state.export_paths.lock().unwrap_or_else(|p| p.into_inner());
+        export_allowed(&mut chosen, &state.settings().data_dir(), &path)?;
+    }
     if format == verity::report::Format::Pdf {
         // Chromium may take seconds: print on a blocking thread with its own store connection,
         // not holding the shared one.
@@ -220,7 +363,9 @@ pub async fn face_image(state: State<'_, AppState>, case_id: i64, face_id: i64) 
             .faces
             .iter()
             .find(|f| f.id == face_id)
-            .and_then(|f| f.crop.clone());
+            // The face at the frame's own resolution when stored (the analyst sees the real
+            // pixels), else the detector's input.
+            .and_then(|f| f.native_crop.clone().or_else(|| f.crop.clone()));
         let rel = rel.ok_or_else(|| {
             verity::Error::Other(format!(
                 "face {face_id} has no stored crop in case {case_id}"

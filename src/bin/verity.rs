@@ -1,7 +1,8 @@
 //! `verity` — the headless face of Verity Desk: batch analysis, case listing, export, review,
 //! model management and benchmarks. All logic lives in the `verity` library.
 //!
-//! Exit codes: 0 success; 1 an analysis failed or an error occurred; 2 bad command line;
+//! Exit codes: 0 success; 1 an analysis failed, `verify` found a mismatch, or an error occurred;
+//! 2 bad command line;
 //! 4 finished but something was not scored (no detector weights, or no face found).
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -88,6 +89,16 @@ enum Cmd {
         /// json (default), html or pdf
         #[arg(long, default_value = "json")]
         format: String,
+    },
+    /// Re-hash the stored media of a case (or of every case with --all) against the database
+    /// and the audit log's import records; exits 1 on any mismatch
+    Verify {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        case: Option<i64>,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
     },
     /// Record an analyst's decision on a case
     Review {
@@ -516,6 +527,57 @@ fn run() -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Verify { case, all, json } => {
+            let store = Store::open(&settings.data_dir())?;
+            let ids: Vec<i64> = if *all {
+                let mut v: Vec<i64> = store
+                    .list_cases(&CaseFilter::default())?
+                    .into_iter()
+                    .map(|c| c.id)
+                    .collect();
+                v.sort();
+                v
+            } else {
+                vec![case.context("give a case number or --all")?]
+            };
+            let who = actor(&settings);
+            let mut bad = 0usize;
+            if !*json {
+                println!(
+                    "{:>5}  {:<8} {:<30} {:<16} {:<16} note",
+                    "case", "result", "file", "recorded", "stored copy"
+                );
+            }
+            for id in &ids {
+                let c = store.check_media(*id, &who)?;
+                bad += (!c.ok) as usize;
+                if *json {
+                    println!("{}", serde_json::to_string(&c)?);
+                } else {
+                    let short = |h: &str| h.chars().take(16).collect::<String>();
+                    println!(
+                        "{:>5}  {:<8} {:<30} {:<16} {:<16} {}",
+                        c.case_id,
+                        if c.ok { "ok" } else { "MISMATCH" },
+                        truncate(&c.original_name, 30),
+                        short(&c.recorded),
+                        c.actual
+                            .as_deref()
+                            .map(short)
+                            .unwrap_or_else(|| "unreadable".into()),
+                        c.problem.clone().unwrap_or_default()
+                    );
+                }
+            }
+            if !*json {
+                println!("{} case(s) verified, {} mismatch(es)", ids.len(), bad);
+            }
+            Ok(if bad > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Cmd::Review {
             case,
             verdict,
@@ -562,6 +624,7 @@ fn run() -> Result<ExitCode> {
                 models.join("cache/faces"),
             );
             dcfg.size = parent_profile.preprocessing.size;
+            dcfg.chain = parent_profile.preprocessing.chain();
             let cancel = AtomicBool::new(false);
             let mut cfg = trainer::TrainConfig {
                 train_cnn: *train_cnn,
@@ -716,6 +779,7 @@ fn run() -> Result<ExitCode> {
                 models.join("cache/faces"),
             );
             dcfg.size = p.preprocessing.size;
+            dcfg.chain = p.preprocessing.chain();
             dcfg.synthetic = dataset::Synthetic::Never;
             dcfg.val_fraction = 0.0;
             let mtcnn = verity::faces::mtcnn::Mtcnn::load(
@@ -1139,9 +1203,18 @@ fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                 results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t, "explain_s_per_face": ex.seconds_per_face}));
             }
             let _ = std::fs::remove_dir_all(&tmp);
+            // Face preparation per face, both chains (GenD's native warp + Pillow bicubic vs
+            // the direct warp), on the CPU where it runs.
+            let crop = verity::bench::bench_crop(&repo_file("tests/data/astronaut.png"), 15)?;
+            for r in &crop {
+                println!(
+                    "crop+resize     chain {:<6} face {:>4} px native | {:>7.2} ms per face",
+                    r.chain, r.native_side, r.ms_per_face
+                );
+            }
             write_json(
                 out,
-                &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results}),
+                &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results, "face_preparation": crop}),
             )?;
             Ok(ExitCode::SUCCESS)
         }

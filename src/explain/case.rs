@@ -10,6 +10,7 @@ use super::{
 };
 use crate::config::Settings;
 use crate::faces::align::{self, AlignTemplate};
+use crate::faces::preprocess::{self, Chain, CropSpec};
 use crate::media::{self, Limits, SampleParams};
 use crate::models::profile::LoadedDetector;
 use crate::store::{NewExplanation, Store};
@@ -90,9 +91,13 @@ pub fn explain_case(
         keyframe_threshold: settings.keyframe_threshold,
         ..SampleParams::default()
     };
-    let template = detector
-        .map(|d| d.template())
-        .unwrap_or_else(AlignTemplate::arcface);
+    // Faces are cut exactly as the analysis cut them for the detector (the profile's chain), so
+    // the heat-map explains the input that was scored and maps back into the frame exactly.
+    let spec = detector.map(|d| d.crop_spec()).unwrap_or(CropSpec {
+        template: AlignTemplate::arcface(),
+        chain: Chain::Direct,
+        size: 224,
+    });
     let blob = store.blobs.path(&d.media.blob);
 
     // One decoding pass: eye openness of every stored face, and the target frame's pixels.
@@ -131,9 +136,13 @@ pub fn explain_case(
         .map(|&i| {
             let f = &d.faces[i];
             if f.full_frame {
-                align::full_frame(&image, 224)
+                align::full_frame(&image, spec.size)
             } else {
-                align::align_face(&image, &f.landmarks, &template, 224)
+                let p = preprocess::prepare(&image, &f.landmarks, &spec);
+                align::AlignedFace {
+                    image: p.input,
+                    transform: p.transform,
+                }
             }
         })
         .collect();

@@ -294,3 +294,240 @@ pub fn to_tensor(faces: &[&RgbImage], mean: [f32; 3], std: [f32; 3]) -> Result<T
     }
     Ok(Tensor::from_slice(&data).view([faces.len() as i64, 3, h as i64, w as i64]))
 }
+
+/// A similarity transform in double precision, as OpenCV holds it: frame pixel → crop pixel,
+/// p ↦ [a −b; b a]·p + (tx, ty). The GenD chain keeps its fit in f64 up to the warp, because
+/// `cv2.warpAffine` quantises source coordinates to 1/32 px from the double matrix.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Similarity64 {
+    pub a: f64,
+    pub b: f64,
+    pub tx: f64,
+    pub ty: f64,
+}
+
+impl Similarity64 {
+    pub fn to_f32(&self) -> Similarity {
+        Similarity {
+            a: self.a as f32,
+            b: self.b as f32,
+            tx: self.tx as f32,
+            ty: self.ty as f32,
+        }
+    }
+
+    /// Squared residual of each point pair, in f32 as OpenCV's estimator stores them.
+    fn sq_errors(&self, src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> [f32; 5] {
+        let mut e = [0f32; 5];
+        for i in 0..5 {
+            let (x, y) = (src[i][0] as f64, src[i][1] as f64);
+            let ex = self.a * x - self.b * y + self.tx - dst[i][0] as f64;
+            let ey = self.b * x + self.a * y + self.ty - dst[i][1] as f64;
+            e[i] = (ex * ex + ey * ey) as f32;
+        }
+        e
+    }
+}
+
+/// The exact similarity through two point pairs (OpenCV's 2-point kernel of
+/// `estimateAffinePartial2D`). None when the two source points coincide.
+fn similarity_from_pair(p: [f32; 2], q: [f32; 2], pd: [f32; 2], qd: [f32; 2]) -> Option<Similarity64> {
+    let (x1, y1, x2, y2) = (p[0] as f64, p[1] as f64, q[0] as f64, q[1] as f64);
+    let (u1, v1, u2, v2) = (pd[0] as f64, pd[1] as f64, qd[0] as f64, qd[1] as f64);
+    let n = (x1 - x2) * (x1 - x2) + (y1 - y2) * (y1 - y2);
+    if n == 0.0 || !n.is_finite() {
+        return None;
+    }
+    let d = 1.0 / n;
+    let a = d * ((u1 - u2) * (x1 - x2) + (v1 - v2) * (y1 - y2));
+    let b = d * ((v1 - v2) * (x1 - x2) - (u1 - u2) * (y1 - y2));
+    Some(Similarity64 {
+        a,
+        b,
+        tx: u1 - (a * x1 - b * y1),
+        ty: v1 - (b * x1 + a * y1),
+    })
+}
+
+/// Least-squares similarity over the selected pairs (the optimum OpenCV's Levenberg–Marquardt
+/// refinement converges to: the model is linear in its four parameters).
+fn similarity_lstsq(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Similarity64> {
+    let n = src.len() as f64;
+    if src.is_empty() {
+        return None;
+    }
+    let mean = |pts: &[[f32; 2]]| {
+        let (sx, sy) = pts
+            .iter()
+            .fold((0.0f64, 0.0f64), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+        (sx / n, sy / n)
+    };
+    let (msx, msy) = mean(src);
+    let (mdx, mdy) = mean(dst);
+    let (mut dot, mut cross, mut norm) = (0.0f64, 0.0f64, 0.0f64);
+    for (s, d) in src.iter().zip(dst) {
+        let (sx, sy) = (s[0] as f64 - msx, s[1] as f64 - msy);
+        let (dx, dy) = (d[0] as f64 - mdx, d[1] as f64 - mdy);
+        dot += sx * dx + sy * dy;
+        cross += sx * dy - sy * dx;
+        norm += sx * sx + sy * sy;
+    }
+    if norm <= 0.0 || !norm.is_finite() {
+        return None;
+    }
+    let (a, b) = (dot / norm, cross / norm);
+    Some(Similarity64 {
+        a,
+        b,
+        tx: mdx - (a * msx - b * msy),
+        ty: mdy - (b * msx + a * msy),
+    })
+}
+
+/// OpenCV's `cv::RNG` (multiply-with-carry), which `estimateAffinePartial2D` seeds with −1 on
+/// every call: replaying it makes our robust fit pick the same point pairs OpenCV picks.
+struct CvRng(u64);
+
+impl CvRng {
+    fn next(&mut self) -> u32 {
+        self.0 = (self.0 as u32 as u64)
+            .wrapping_mul(4_164_903_690)
+            .wrapping_add(self.0 >> 32);
+        self.0 as u32
+    }
+    fn uniform(&mut self, n: u32) -> u32 {
+        self.next() % n
+    }
+}
+
+/// The robust similarity fit of `cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)` with
+/// its defaults (confidence 0.99, 10 refinement iterations), reproduced deterministically:
+/// 1. least median of squares: OpenCV draws 13 two-point subsets with its RNG seeded at −1
+///    (13 = ⌈log 0.01 / log(1 − 0.55²)⌉ for its assumed 45 % outliers); each subset gives the
+///    exact similarity through its two pairs; the one whose median (3rd of 5) squared residual
+///    is smallest wins (first one on ties);
+/// 2. inliers: squared residual ≤ σ², σ = 2.5·1.4826·(1 + 5/(n − 2))·√median (at least 0.001);
+/// 3. refinement: least squares over the inliers (what OpenCV's LM refinement converges to).
+///
+/// A landmark that is off (a turned or expressive face) is outvoted instead of dragging the
+/// fit as plain least squares over all five points would. Falls back to least squares over all
+/// points when every subset is degenerate (coincident landmarks).
+pub fn fit_similarity_lmeds(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similarity64 {
+    const COUNT: u32 = 5;
+    // RANSACUpdateNumIters(0.99, 0.45, 2, 2000) = round(log(0.01) / log(1 − 0.55²)) = 13.
+    let niters = ((1.0f64 - 0.99).ln() / (1.0 - 0.55f64.powi(2)).ln()).round() as usize;
+    let mut rng = CvRng(u64::MAX);
+    let mut best: Option<(f32, Similarity64)> = None;
+    for _ in 0..niters.max(3) {
+        let i = rng.uniform(COUNT) as usize;
+        let mut j = rng.uniform(COUNT) as usize;
+        while j == i {
+            j = rng.uniform(COUNT) as usize;
+        }
+        let Some(m) = similarity_from_pair(src[i], src[j], dst[i], dst[j]) else {
+            continue;
+        };
+        let mut e = m.sq_errors(src, dst);
+        e.sort_by(|x, y| x.total_cmp(y));
+        let median = e[COUNT as usize / 2];
+        if best.is_none_or(|(b, _)| median < b) {
+            best = Some((median, m));
+        }
+    }
+    let all = || {
+        similarity_lstsq(src, dst).unwrap_or(Similarity64 {
+            a: 1.0,
+            b: 0.0,
+            tx: 0.0,
+            ty: 0.0,
+        })
+    };
+    let Some((median, model)) = best else {
+        return all();
+    };
+    let sigma = (2.5 * 1.4826 * (1.0 + 5.0 / (COUNT as f64 - 2.0)) * (median as f64).sqrt()).max(0.001);
+    let thresh = (sigma * sigma) as f32;
+    let err = model.sq_errors(src, dst);
+    let (mut s, mut d) = (Vec::with_capacity(5), Vec::with_capacity(5));
+    for i in 0..5 {
+        if err[i] <= thresh {
+            s.push(src[i]);
+            d.push(dst[i]);
+        }
+    }
+    if s.len() < 2 {
+        return model;
+    }
+    similarity_lstsq(&s, &d).unwrap_or(model)
+}
+
+/// `cv2.warpAffine(img, M, (width, height), flags=INTER_LINEAR, borderMode=BORDER_CONSTANT)`
+/// for an 8-bit RGB image, bit for bit: OpenCV inverts M in double precision, steps through the
+/// output in fixed point (source coordinates quantised to 1/32 px with 10-bit intermediate
+/// precision, rounded half to even), interpolates with 15-bit integer weights and rounds the
+/// sum; a sample whose 2×2 neighbourhood is wholly outside the image is black, a partly
+/// outside one reads black for the missing neighbours.
+pub fn warp_affine_cv(img: &RgbImage, m: &Similarity64, width: u32, height: u32) -> RgbImage {
+    const AB_BITS: i64 = 10;
+    const AB_SCALE: f64 = (1i64 << AB_BITS) as f64;
+    const INTER_BITS: i64 = 5;
+    const TAB: i64 = 1 << INTER_BITS;
+    const ROUND_DELTA: i64 = (1 << AB_BITS) / TAB / 2;
+    // Forward matrix [[m0 m1 m2] [m3 m4 m5]] and OpenCV's inversion of it.
+    let f = [m.a, -m.b, m.tx, m.b, m.a, m.ty];
+    let mut d = f[0] * f[4] - f[1] * f[3];
+    d = if d != 0.0 { 1.0 / d } else { 0.0 };
+    let (a11, a22) = (f[4] * d, f[0] * d);
+    let (a12, a21) = (-f[1] * d, -f[3] * d);
+    let b1 = -a11 * f[2] - a12 * f[5];
+    let b2 = -a21 * f[2] - a22 * f[5];
+    let inv = [a11, a12, b1, a21, a22, b2];
+    // saturate_cast<int>(double): round half to even, clamped.
+    let sat = |v: f64| -> i64 {
+        if v.is_nan() {
+            0
+        } else {
+            v.round_ties_even().clamp(i32::MIN as f64, i32::MAX as f64) as i64
+        }
+    };
+    let adelta: Vec<i64> = (0..width).map(|x| sat(inv[0] * x as f64 * AB_SCALE)).collect();
+    let bdelta: Vec<i64> = (0..width).map(|x| sat(inv[3] * x as f64 * AB_SCALE)).collect();
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    let raw = img.as_raw();
+    let mut out = RgbImage::new(width, height);
+    let buf: &mut [u8] = &mut out;
+    for y in 0..height as i64 {
+        let x0 = sat((inv[1] * y as f64 + inv[2]) * AB_SCALE) + ROUND_DELTA;
+        let y0 = sat((inv[4] * y as f64 + inv[5]) * AB_SCALE) + ROUND_DELTA;
+        for x in 0..width as usize {
+            let xx = (x0 + adelta[x]) >> (AB_BITS - INTER_BITS);
+            let yy = (y0 + bdelta[x]) >> (AB_BITS - INTER_BITS);
+            // OpenCV stores the integer part as a (saturated) short.
+            let sx = (xx >> INTER_BITS).clamp(i16::MIN as i64, i16::MAX as i64);
+            let sy = (yy >> INTER_BITS).clamp(i16::MIN as i64, i16::MAX as i64);
+            let (fx, fy) = (xx & (TAB - 1), yy & (TAB - 1));
+            if sx >= w || sx + 1 < 0 || sy >= h || sy + 1 < 0 {
+                continue; // black
+            }
+            // Weights: products of k/32 scaled to 2^15 — exact integers summing to 32768.
+            let wts = [
+                (TAB - fy) * (TAB - fx) * 32,
+                (TAB - fy) * fx * 32,
+                fy * (TAB - fx) * 32,
+                fy * fx * 32,
+            ];
+            let nb = [(sx, sy), (sx + 1, sy), (sx, sy + 1), (sx + 1, sy + 1)];
+            let o = (y as usize * width as usize + x) * 3;
+            for c in 0..3 {
+                let mut acc = 0i64;
+                for (k, &(px, py)) in nb.iter().enumerate() {
+                    if px >= 0 && py >= 0 && px < w && py < h {
+                        acc += raw[((py * w + px) * 3) as usize + c] as i64 * wts[k];
+                    }
+                }
+                buf[o + c] = ((acc + (1 << 14)) >> 15).clamp(0, 255) as u8;
+            }
+        }
+    }
+    out
+}

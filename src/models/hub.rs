@@ -714,6 +714,7 @@ fn convert(
                 dropout: 0.0,
                 gend_head_norm,
                 preprocessing: Preprocessing {
+                    chain: Some(crate::faces::preprocess::Chain::Gend),
                     template: Template::Gend,
                     context_scale: 1.3,
                     size: 224,
@@ -728,7 +729,12 @@ fn convert(
                 dir: dir.to_path_buf(),
             };
             profile.validate()?;
-            profile.save(dir)
+            profile.save(dir)?;
+            // Load every tensor strictly now, not at the first analysis: a checkpoint with one
+            // tensor too many or too few is refused here, by name, before anything is installed.
+            super::profile::LoadedDetector::load(dir, tch::Device::Cpu)
+                .map(drop)
+                .map_err(|e| wrong(&format!("it does not load strictly: {e}")))
         }
     }
 }

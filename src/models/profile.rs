@@ -18,6 +18,8 @@
 //! gend_head_norm = false
 //!
 //! [preprocessing]
+//! chain = "gend"                # how faces are cut: gend | direct (faces::preprocess); when
+//!                               # absent (profiles from before it): gend for GenD, else direct
 //! template = "gend"             # 5-point template: arcface | gend
 //! context_scale = 1.3
 //! size = 224
@@ -41,6 +43,7 @@ use super::weights::sha256_file;
 use crate::faces::align::{
     to_tensor, AlignTemplate, CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD,
 };
+use crate::faces::preprocess::{Chain, CropSpec};
 use crate::{Error, Result};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -63,6 +66,10 @@ pub enum Template {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessing {
+    /// The preparation chain (see `faces::preprocess`). `None` only in a profile written before
+    /// chains existed; [`load_profile`] fills it from the variant (GenD → `gend`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chain: Option<Chain>,
     pub template: Template,
     /// Crop side relative to the template's face area (1.3 = GenD's 30 % context).
     pub context_scale: f64,
@@ -79,6 +86,34 @@ impl Preprocessing {
         };
         t.context_scale = self.context_scale as f32;
         t
+    }
+
+    /// The chain in force (`direct` for a profile not yet migrated by [`load_profile`]).
+    pub fn chain(&self) -> Chain {
+        self.chain.unwrap_or(Chain::Direct)
+    }
+
+    /// Everything `faces::preprocess::prepare` needs.
+    pub fn crop_spec(&self) -> CropSpec {
+        CropSpec {
+            template: self.align_template(),
+            chain: self.chain(),
+            size: self.size,
+        }
+    }
+
+    /// One line for profile cards, analyses and reports: the chain and its parameters.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} [template {}, context {}×, input {}²]",
+            self.chain().describe(),
+            match self.template {
+                Template::Arcface => "arcface",
+                Template::Gend => "gend",
+            },
+            self.context_scale,
+            self.size
+        )
     }
 }
 
@@ -192,6 +227,7 @@ impl Profile {
             dropout: cfg.dropout,
             gend_head_norm: cfg.gend_head_norm,
             preprocessing: Preprocessing {
+                chain: Some(if gend { Chain::Gend } else { Chain::Direct }),
                 template: if gend {
                     Template::Gend
                 } else {
@@ -318,6 +354,15 @@ pub fn load_profile(dir: &Path) -> Result<Profile> {
     let mut profile: Profile = toml::from_str(&text)
         .map_err(|e| Error::input(&path, format!("not a valid model profile: {e}")))?;
     profile.dir = dir.to_path_buf();
+    // Profiles from before preprocessing chains: GenD's published checkpoint is only right with
+    // GenD's chain; the fusion profiles were built with the direct one.
+    if profile.preprocessing.chain.is_none() {
+        profile.preprocessing.chain = Some(if profile.variant == Variant::GenD {
+            Chain::Gend
+        } else {
+            Chain::Direct
+        });
+    }
     profile.validate()?;
     Ok(profile)
 }
@@ -549,6 +594,11 @@ impl LoadedDetector {
     /// The 5-point template (with context) this profile's faces must be aligned to.
     pub fn template(&self) -> AlignTemplate {
         self.profile.preprocessing.align_template()
+    }
+
+    /// How this profile's faces are cut (chain, template, input size).
+    pub fn crop_spec(&self) -> CropSpec {
+        self.profile.preprocessing.crop_spec()
     }
 
     /// (file, sha256) of every weight file, bases as `base:<model>/<file>`: what a score records.

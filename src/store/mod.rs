@@ -2,18 +2,24 @@
 //! reviews, labels and the append-only audit log, plus a content-addressed blob store so a case
 //! never depends on the original file's path.
 //!
-//! Consistency under `kill -9`: every write is one transaction, and an analysis is a row with
-//! status `running` plus the pid that owns it. When a store is opened, analyses left `running` by
-//! a process that no longer exists become `interrupted` (and so do their cases), ready to re-run.
+//! Consistency under `kill -9`: every write is one IMMEDIATE transaction (the write lock is
+//! taken at BEGIN, so a read-then-write transaction can never fail half-way with
+//! BUSY_SNAPSHOT), retried a bounded number of times when another process holds the lock past
+//! the busy timeout. An analysis is a row with status `running` whose owner holds an OS file
+//! lock (`locks/analysis-<token>.lock`) for the analysis' lifetime. When a store is opened,
+//! analyses left `running` whose lock can be taken (their owner exited or was killed: the OS
+//! drops its locks) become `interrupted` (and so do their cases), ready to re-run.
 mod blobs;
 mod schema;
 
-pub use blobs::{hash_path, BlobStore};
+pub use blobs::{hash_path, legacy_folder_hash, BlobStore, Staged};
 
 use crate::{Error, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// (face id, CLIP embedding, CNN embedding) of one scored face, as written by the pipeline.
 pub type EmbeddingRow<'a> = (i64, &'a [f32], Option<&'a [f32]>);
@@ -28,6 +34,133 @@ pub struct Store {
     conn: Connection,
     pub blobs: BlobStore,
     data_dir: PathBuf,
+    /// Owner locks of the analyses this store started and has not finished.
+    owned: HashMap<i64, OwnerLock>,
+}
+
+/// Default time a write waits for another process' write lock before SQLite answers BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times a write transaction is attempted when the database stays busy.
+const WRITE_ATTEMPTS: u32 = 4;
+
+/// An exclusive OS lock on `locks/analysis-<token>.lock`, held while this process runs the
+/// analysis. The OS releases it when the process exits or is killed, on every platform
+/// (`flock` on Unix, `LockFileEx` on Windows), so no pid or clock is trusted.
+struct OwnerLock {
+    file: Option<std::fs::File>,
+    path: PathBuf,
+}
+
+impl Drop for OwnerLock {
+    fn drop(&mut self) {
+        if let Some(f) = self.file.take() {
+            let _ = f.unlock();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+static LOCK_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A stored frame folder re-hashed for the v4 migration.
+struct FolderRehash {
+    media_id: i64,
+    recorded: String,
+    /// v1 hash of the stored folder now (None: unreadable).
+    legacy: Option<String>,
+    /// v2 manifest hash of the stored folder now.
+    manifest: Option<String>,
+}
+
+/// v4: a frame folder whose stored copy still hashes (v1) to its recorded SHA-256 gets its
+/// manifest hash; the v1 value is kept in `legacy_sha256`. One whose copy no longer matches
+/// keeps its recorded hash (so `verity verify` reports it) and is audited.
+fn apply_folder_rehash(tx: &Transaction, rows: &[FolderRehash]) -> Result<()> {
+    for r in rows {
+        let still: Option<String> = tx
+            .query_row(
+                "SELECT sha256 FROM media WHERE id = ?1",
+                [r.media_id],
+                |x| x.get(0),
+            )
+            .optional()?;
+        if still.as_deref() != Some(r.recorded.as_str()) {
+            continue;
+        }
+        let case_id: Option<i64> = tx.query_row(
+            "SELECT MIN(id) FROM cases WHERE media_id = ?1",
+            [r.media_id],
+            |x| x.get(0),
+        )?;
+        match (&r.legacy, &r.manifest) {
+            (Some(l), Some(m)) if *l == r.recorded => {
+                tx.execute(
+                    "UPDATE media SET legacy_sha256 = sha256, sha256 = ?1 WHERE id = ?2",
+                    params![m, r.media_id],
+                )?;
+                append_audit(
+                    tx,
+                    "system",
+                    "media_rehashed",
+                    case_id,
+                    &serde_json::json!({"media_id": r.media_id, "legacy_sha256": l, "sha256": m,
+                        "scheme": "frame-folder manifest v2 (name, length, per-file SHA-256)"}),
+                )?;
+            }
+            _ => {
+                tx.execute(
+                    "UPDATE media SET legacy_sha256 = sha256 WHERE id = ?1",
+                    [r.media_id],
+                )?;
+                append_audit(
+                    tx,
+                    "system",
+                    "media_rehash_failed",
+                    case_id,
+                    &serde_json::json!({"media_id": r.media_id, "sha256": r.recorded, "found": r.legacy,
+                        "reason": "the stored frame folder no longer matches its recorded SHA-256; kept for `verity verify`"}),
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn lock_path(data_dir: &Path, token: &str) -> PathBuf {
+    data_dir
+        .join("locks")
+        .join(format!("analysis-{token}.lock"))
+}
+
+/// True for SQLITE_BUSY (including BUSY_SNAPSHOT) and SQLITE_LOCKED.
+fn is_busy(e: &Error) -> bool {
+    matches!(e, Error::Db(rusqlite::Error::SqliteFailure(f, _))
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
+}
+
+/// Runs `f` until it succeeds, fails with something other than BUSY, or `WRITE_ATTEMPTS` tries.
+fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
+    let mut attempt = 0;
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && attempt + 1 < WRITE_ATTEMPTS => {
+                attempt += 1;
+                tracing::warn!("database busy, retrying the write ({attempt}): {e}");
+                std::thread::sleep(Duration::from_millis(25 << attempt));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// One write transaction on `conn`: BEGIN IMMEDIATE, `f`, COMMIT; retried on BUSY.
+fn write_tx<T>(conn: &Connection, mut f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
+    retry_busy(|| {
+        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let v = f(&tx)?;
+        tx.commit()?;
+        Ok(v)
+    })
 }
 
 /// A media item about to be imported.
@@ -85,6 +218,29 @@ pub struct MediaRow {
     pub container: Option<String>,
     pub blob: String,
     pub imported_at: String,
+    /// When the stored copy last re-hashed to `sha256` (`verity verify`, before an analysis
+    /// or a report); None when never checked since import.
+    pub verified_at: Option<String>,
+}
+
+/// The result of re-hashing one case's stored media against the database and the audit log.
+#[derive(Debug, Clone, Serialize)]
+pub struct MediaCheck {
+    pub case_id: i64,
+    pub media_id: i64,
+    pub original_name: String,
+    pub kind: String,
+    pub blob: String,
+    /// SHA-256 recorded in the database.
+    pub recorded: String,
+    /// SHA-256 of the stored copy now; None when it could not be read.
+    pub actual: Option<String>,
+    /// SHA-256 values in the case's `import` audit records.
+    pub audit: Vec<String>,
+    pub ok: bool,
+    /// What is wrong, for the analyst; None when ok.
+    pub problem: Option<String>,
+    pub verified_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,7 +262,10 @@ pub struct FaceRow {
     pub bbox: [f32; 4],
     pub det_prob: f32,
     pub landmarks: [[f32; 2]; 5],
+    /// The detector's input (e.g. 224², blob path), as scored.
     pub crop: Option<String>,
+    /// The same face at the frame's resolution, for display (None before schema v3).
+    pub native_crop: Option<String>,
     pub full_frame: bool,
     pub score: Option<f64>,
 }
@@ -133,6 +292,9 @@ pub struct AnalysisRow {
     pub error: Option<String>,
     pub frames_total: i64,
     pub faces_total: i64,
+    /// How faces were prepared for the detector (`Preprocessing::describe`); None before v3
+    /// or without a detector.
+    pub preprocessing: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -221,35 +383,39 @@ impl Verdict {
     }
 }
 
-fn pid_alive(pid: i64) -> bool {
-    if pid == std::process::id() as i64 {
-        return true;
-    }
-    if cfg!(target_os = "linux") {
-        Path::new(&format!("/proc/{pid}")).exists()
-    } else {
-        false
-    }
-}
-
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`: `verity.db` + `blobs/`.
     pub fn open(data_dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(data_dir)
+        // Owner-only (0700 folder, 0600 database): evidence, decisions and logs live here.
+        crate::fsutil::private_dir(data_dir)
             .map_err(|e| Error::input(data_dir, format!("cannot create the data folder: {e}")))?;
         let conn = Connection::open(data_dir.join("verity.db"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        let _ = crate::fsutil::private_file(&data_dir.join("verity.db"));
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching a new database to WAL needs a moment of exclusive access: another process
+        // opening it at the same time answers BUSY, so this is retried like a write.
+        retry_busy(|| {
+            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+            Ok(mode)
+        })?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store {
             conn,
             blobs: BlobStore::new(data_dir.join("blobs")),
             data_dir: data_dir.to_path_buf(),
+            owned: HashMap::new(),
         };
         store.migrate()?;
         store.recover_interrupted()?;
         Ok(store)
+    }
+
+    /// Sets how long a write waits for another process' lock before it answers BUSY (and is
+    /// retried a few times). Default 10 s.
+    pub fn set_busy_timeout(&self, d: Duration) -> Result<()> {
+        self.conn.busy_timeout(d)?;
+        Ok(())
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -266,56 +432,196 @@ impl Store {
             .pragma_query_value(None, "user_version", |r| r.get(0))?)
     }
 
-    fn migrate(&mut self) -> Result<()> {
-        let current = self.schema_version()? as usize;
-        if current > schema::MIGRATIONS.len() {
-            return Err(Error::Other(format!(
-                "the database was written by a newer Verity Desk (schema v{current}, this build knows v{})",
-                schema::MIGRATIONS.len()
-            )));
-        }
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(current) {
-            let tx = self.conn.transaction()?;
-            tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-            tx.commit()?;
-        }
-        Ok(())
+    /// Path of the copy taken before migrating a database from schema `v`.
+    pub fn backup_path(&self, v: i64) -> PathBuf {
+        self.data_dir.join(format!("verity.db.bak-v{v}"))
     }
 
-    /// Marks analyses left `running` by a dead process as interrupted. Returns how many.
-    pub fn recover_interrupted(&mut self) -> Result<usize> {
-        let running: Vec<(i64, i64, i64)> = self
+    /// Brings the schema up to date. Each step is one IMMEDIATE transaction that re-reads the
+    /// version inside it, so two processes opening a new (or old) database at once apply each
+    /// migration exactly once. Before an existing database (version ≥ 1) is migrated, a
+    /// consistent copy is written to `verity.db.bak-v<N>` with `VACUUM INTO`.
+    fn migrate(&mut self) -> Result<()> {
+        let known = schema::MIGRATIONS.len() as i64;
+        let newer = |v: i64| {
+            Error::Other(format!(
+                "the database was written by a newer Verity Desk (schema v{v}, this build knows v{known})"
+            ))
+        };
+        let current = self.schema_version()?;
+        if current > known {
+            return Err(newer(current));
+        }
+        if current == known {
+            return Ok(());
+        }
+        if current >= 1 {
+            self.backup_before_migration(current)?;
+        }
+        loop {
+            // Work that reads many files (re-hashing stored frame folders) is done before the
+            // write lock is taken; the transaction only applies it.
+            let v = self.schema_version()?;
+            let rehash = if v == 3 {
+                self.rehash_legacy_folders()?
+            } else {
+                vec![]
+            };
+            let data_dir = self.data_dir.clone();
+            let advanced = write_tx(&self.conn, |tx| {
+                let v: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                if v > known {
+                    return Err(newer(v));
+                }
+                if v >= known {
+                    return Ok(false);
+                }
+                tx.execute_batch(schema::MIGRATIONS[v as usize])?;
+                if v + 1 == 4 {
+                    apply_folder_rehash(tx, &rehash)?;
+                }
+                tx.pragma_update(None, "user_version", v + 1)?;
+                append_audit(
+                    tx,
+                    "system",
+                    "schema_migrated",
+                    None,
+                    &serde_json::json!({"from": v, "to": v + 1, "data_dir": data_dir}),
+                )?;
+                Ok(true)
+            })?;
+            if !advanced {
+                return Ok(());
+            }
+        }
+    }
+
+    fn backup_before_migration(&self, v: i64) -> Result<()> {
+        let dst = self.backup_path(v);
+        if dst.exists() {
+            return Ok(());
+        }
+        // VACUUM INTO refuses an existing target: write to a private name, then rename.
+        let tmp = self
+            .data_dir
+            .join(format!(".verity.db.bak-v{v}.{}.tmp", std::process::id()));
+        let _ = std::fs::remove_file(&tmp);
+        let done = retry_busy(|| {
+            self.conn
+                .execute("VACUUM INTO ?1", [tmp.to_string_lossy().as_ref()])?;
+            Ok(())
+        })
+        .and_then(|_| {
+            if !dst.exists() {
+                std::fs::rename(&tmp, &dst)?;
+            }
+            Ok(())
+        });
+        let _ = std::fs::remove_file(&tmp);
+        done.map_err(|e| {
+            Error::input(
+                &dst,
+                format!("cannot back up the database before upgrading its schema (nothing was changed): {e}"),
+            )
+        })
+    }
+
+    /// For the v4 migration: re-hash each stored frame folder with the v2 manifest scheme.
+    /// Returns (media id, recorded hash, v1 hash of the stored folder, manifest hash).
+    fn rehash_legacy_folders(&self) -> Result<Vec<FolderRehash>> {
+        let rows: Vec<(i64, String, String)> = self
             .conn
-            .prepare("SELECT id, case_id, pid FROM analyses WHERE status = 'running'")?
+            .prepare("SELECT id, sha256, blob FROM media WHERE blob LIKE '%.d' ORDER BY id")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
             .collect::<rusqlite::Result<_>>()?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, recorded, blob)| {
+                let p = self.blobs.path(&blob);
+                let legacy = legacy_folder_hash(&p).ok();
+                let manifest = hash_path(&p).ok();
+                FolderRehash {
+                    media_id: id,
+                    recorded,
+                    legacy,
+                    manifest,
+                }
+            })
+            .collect())
+    }
+
+    /// Marks analyses left `running` by a process that is gone as interrupted: their owner
+    /// lock can be taken (the OS released it when the owner exited or was killed). Analyses
+    /// of live processes, this one included, keep their lock and are left alone. Returns how
+    /// many were recovered.
+    pub fn recover_interrupted(&mut self) -> Result<usize> {
+        let running: Vec<(i64, i64, i64, Option<String>)> = self
+            .conn
+            .prepare("SELECT id, case_id, pid, owner_lock FROM analyses WHERE status = 'running'")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
         let mut n = 0;
-        for (aid, case_id, pid) in running {
-            if pid_alive(pid) {
+        for (aid, case_id, pid, token) in running {
+            if self.owned.contains_key(&aid) {
                 continue;
             }
-            let tx = self.conn.transaction()?;
-            let at = now();
-            tx.execute(
-                "UPDATE analyses SET status = 'interrupted', finished_at = ?1,
-                 error = 'the analysis was interrupted before it finished' WHERE id = ?2",
-                params![at, aid],
-            )?;
-            tx.execute(
-                "UPDATE cases SET status = 'interrupted', updated_at = ?1,
-                 message = 'Analysis was interrupted (the app or CLI stopped). Re-run it.' WHERE id = ?2 AND last_analysis_id = ?3",
-                params![at, case_id, aid],
-            )?;
-            append_audit(
-                &tx,
-                "system",
-                "analysis_interrupted",
-                Some(case_id),
-                &serde_json::json!({"analysis_id": aid, "pid": pid}),
-            )?;
-            tx.commit()?;
-            n += 1;
+            // Probe the owner's lock. Rows from before schema v4 have none: their owner was an
+            // older build, which cannot be asked, so they are treated as orphaned.
+            let mut probe: Option<(std::fs::File, PathBuf)> = None;
+            if let Some(t) = &token {
+                let path = lock_path(&self.data_dir, t);
+                match std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .open(&path)
+                {
+                    Ok(f) => match f.try_lock() {
+                        Ok(()) => probe = Some((f, path)),
+                        Err(std::fs::TryLockError::WouldBlock) => continue, // alive
+                        Err(std::fs::TryLockError::Error(e)) => {
+                            tracing::warn!(
+                                "cannot probe {}: {e}; leaving analysis {aid} running",
+                                path.display()
+                            );
+                            continue;
+                        }
+                    },
+                    // The owner removes its lock file only after its row left `running`, so
+                    // a missing file means it ended without finishing (or just finished:
+                    // the status is re-checked below).
+                    Err(_) => {}
+                }
+            }
+            let changed = write_tx(&self.conn, |tx| {
+                let at = now();
+                let k = tx.execute(
+                    "UPDATE analyses SET status = 'interrupted', finished_at = ?1,
+                     error = 'the analysis was interrupted before it finished' WHERE id = ?2 AND status = 'running'",
+                    params![at, aid],
+                )?;
+                if k == 0 {
+                    return Ok(false);
+                }
+                tx.execute(
+                    "UPDATE cases SET status = 'interrupted', updated_at = ?1,
+                     message = 'Analysis was interrupted (the app or CLI stopped). Re-run it.' WHERE id = ?2 AND last_analysis_id = ?3",
+                    params![at, case_id, aid],
+                )?;
+                append_audit(
+                    tx,
+                    "system",
+                    "analysis_interrupted",
+                    Some(case_id),
+                    &serde_json::json!({"analysis_id": aid, "pid": pid}),
+                )?;
+                Ok(true)
+            })?;
+            if let Some((f, path)) = probe {
+                let _ = f.unlock();
+                drop(f);
+                let _ = std::fs::remove_file(path);
+            }
+            n += changed as usize;
         }
         Ok(n)
     }
@@ -323,74 +629,215 @@ impl Store {
     /// Copies the media into the content store and creates its case, or finds the existing
     /// case when the same content was imported before.
     pub fn import(&mut self, media: &NewMedia, actor: &str) -> Result<Imported> {
-        let sha = hash_path(&media.original_path)?;
-        if let Some((media_id, Some(case_id))) = self
-            .conn
-            .query_row(
-                "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1",
-                [&sha],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<i64>>(1)?)),
-            )
-            .optional()?
-        {
-            append_audit(&self.conn, actor, "reimport", Some(case_id), &serde_json::json!({"path": media.original_path}))?;
-            return Ok(Imported { case_id, media_id, sha256: sha, existing: true });
-        }
-        let blob = self.blobs.put(&media.original_path, &sha)?;
+        self.import_cancellable(media, actor, None)
+    }
+
+    /// [`Self::import`] that stops (removing its partial copy) when `cancel` is set.
+    ///
+    /// The original is read once: it is copied into the blob folder while the copy is hashed,
+    /// so the recorded SHA-256 is that of the stored bytes. When that content was stored before,
+    /// the existing blob is re-hashed; a damaged one is replaced by the new copy (audited).
+    pub fn import_cancellable(
+        &mut self,
+        media: &NewMedia,
+        actor: &str,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Imported> {
+        let staged = self.blobs.stage(&media.original_path, cancel)?;
+        let sha = staged.sha256.clone();
         let name = media
             .original_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| media.original_path.display().to_string());
+        let existing_media: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, blob FROM media WHERE sha256 = ?1",
+                [&sha],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        // The stored name for this content: the existing row's, or the content address.
+        let rel = existing_media
+            .as_ref()
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| BlobStore::rel_name(&staged));
+        let (blob, replaced) = self.blobs.commit(staged, &rel)?;
         let at = now();
-        let tx = self.conn.transaction()?;
-        tx.execute(
-            "INSERT INTO media (sha256, original_name, original_path, kind, size_bytes, width, height, duration_s, fps,
-                                codec, container, blob, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
-             ON CONFLICT(sha256) DO NOTHING",
-            params![
-                sha,
-                name,
-                media.original_path.display().to_string(),
-                media.kind,
-                media.size_bytes as i64,
-                media.width,
-                media.height,
-                media.duration_s,
-                media.fps,
-                media.codec,
-                media.container,
-                blob,
-                at
-            ],
-        )?;
-        let media_id: i64 =
-            tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| {
-                r.get(0)
-            })?;
-        tx.execute(
-            "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
-            params![media_id, name, at],
-        )?;
-        let case_id = tx.last_insert_rowid();
-        append_audit(
-            &tx,
-            actor,
-            "import",
-            Some(case_id),
-            &serde_json::json!({"file": name, "sha256": sha, "kind": media.kind}),
-        )?;
-        tx.commit()?;
+        let path_s = media.original_path.display().to_string();
+        let (case_id, media_id, existing) = write_tx(&self.conn, |tx| {
+            if replaced {
+                append_audit(
+                    tx,
+                    actor,
+                    "blob_repaired",
+                    None,
+                    &serde_json::json!({"sha256": sha, "blob": blob, "from": path_s,
+                        "reason": "the stored copy did not match its SHA-256 and was replaced by a new copy that does"}),
+                )?;
+            }
+            // Re-checked under the write lock: another process may have imported it meanwhile.
+            let found: Option<(i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1",
+                    [&sha],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if let Some((media_id, Some(case_id))) = found {
+                append_audit(
+                    tx,
+                    actor,
+                    "reimport",
+                    Some(case_id),
+                    &serde_json::json!({"path": media.original_path, "sha256": sha}),
+                )?;
+                return Ok((case_id, media_id, true));
+            }
+            tx.execute(
+                "INSERT INTO media (sha256, original_name, original_path, kind, size_bytes, width, height, duration_s, fps,
+                                    codec, container, blob, imported_at, verified_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)
+                 ON CONFLICT(sha256) DO NOTHING",
+                params![
+                    sha,
+                    name,
+                    path_s,
+                    media.kind,
+                    media.size_bytes as i64,
+                    media.width,
+                    media.height,
+                    media.duration_s,
+                    media.fps,
+                    media.codec,
+                    media.container,
+                    blob,
+                    at
+                ],
+            )?;
+            let media_id: i64 =
+                tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| {
+                    r.get(0)
+                })?;
+            tx.execute(
+                "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
+                params![media_id, name, at],
+            )?;
+            let case_id = tx.last_insert_rowid();
+            append_audit(
+                tx,
+                actor,
+                "import",
+                Some(case_id),
+                &serde_json::json!({"file": name, "sha256": sha, "kind": media.kind, "blob": blob}),
+            )?;
+            Ok((case_id, media_id, false))
+        })?;
         Ok(Imported {
             case_id,
             media_id,
             sha256: sha,
-            existing: false,
+            existing,
         })
     }
 
-    /// Starts an analysis: a `running` row owned by this process; the case points at it.
+    /// Re-hashes the stored copy of a case's media and compares it with the SHA-256 in the
+    /// database and in the case's `import` audit records. Records the outcome: `verified_at`
+    /// and a `media_verified` audit row when it matches, a `media_mismatch` row when not.
+    pub fn check_media(&self, case_id: i64, actor: &str) -> Result<MediaCheck> {
+        let m = self.media_of_case(case_id)?;
+        let legacy: Option<String> = self.conn.query_row(
+            "SELECT legacy_sha256 FROM media WHERE id = ?1",
+            [m.id],
+            |r| r.get(0),
+        )?;
+        let audit: Vec<String> = self
+            .audit_log(Some(case_id))?
+            .into_iter()
+            .filter(|a| a.action == "import")
+            .filter_map(|a| a.details["sha256"].as_str().map(str::to_string))
+            .collect();
+        let path = self.blobs.path(&m.blob);
+        let actual = hash_path(&path);
+        let mut problems = Vec::new();
+        match &actual {
+            Ok(h) if *h == m.sha256 => {}
+            Ok(h) => problems.push(format!(
+                "the stored copy hashes to {h}, not to the SHA-256 recorded at import ({})",
+                m.sha256
+            )),
+            Err(e) => problems.push(format!("the stored copy cannot be read ({e})")),
+        }
+        if audit.is_empty() {
+            problems.push("the audit log has no import record for this case".into());
+        }
+        for a in &audit {
+            if *a != m.sha256 && Some(a) != legacy.as_ref() {
+                problems.push(format!(
+                    "the audit log's import record says {a}, the database says {}",
+                    m.sha256
+                ));
+            }
+        }
+        let ok = problems.is_empty();
+        let at = now();
+        let actual = actual.ok();
+        let details = serde_json::json!({"file": m.original_name, "blob": m.blob, "sha256": m.sha256,
+                                         "actual": actual, "problems": problems});
+        write_tx(&self.conn, |tx| {
+            if ok {
+                tx.execute(
+                    "UPDATE media SET verified_at = ?1 WHERE id = ?2",
+                    params![at, m.id],
+                )?;
+            }
+            append_audit(
+                tx,
+                actor,
+                if ok {
+                    "media_verified"
+                } else {
+                    "media_mismatch"
+                },
+                Some(case_id),
+                &details,
+            )
+        })?;
+        Ok(MediaCheck {
+            case_id,
+            media_id: m.id,
+            original_name: m.original_name,
+            kind: m.kind,
+            blob: m.blob,
+            recorded: m.sha256,
+            actual,
+            audit,
+            ok,
+            problem: (!ok).then(|| problems.join("; ")),
+            verified_at: if ok { Some(at) } else { m.verified_at },
+        })
+    }
+
+    /// [`Self::check_media`] that fails, naming the original file, when the stored copy does
+    /// not match: used before an analysis and before a report.
+    pub fn verify_case_media(&self, case_id: i64, actor: &str) -> Result<MediaCheck> {
+        let c = self.check_media(case_id, actor)?;
+        if !c.ok {
+            return Err(Error::input(
+                &c.original_name,
+                format!(
+                    "the case store's copy of this file failed verification: {}. Nothing was analysed or reported; run `verity verify {}` for details",
+                    c.problem.clone().unwrap_or_default(),
+                    case_id
+                ),
+            ));
+        }
+        Ok(c)
+    }
+
+    /// Starts an analysis: a `running` row owned by this process, which holds the row's owner
+    /// lock until [`Self::finish_analysis`]; the case points at it.
     pub fn begin_analysis(
         &mut self,
         case_id: i64,
@@ -398,32 +845,61 @@ impl Store {
         actor: &str,
     ) -> Result<i64> {
         let at = now();
-        let tx = self.conn.transaction()?;
-        let exists: Option<i64> = tx
-            .query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        if exists.is_none() {
-            return Err(Error::Other(format!("case {case_id} does not exist")));
-        }
-        tx.execute(
-            "INSERT INTO analyses (case_id, started_at, status, pid, settings_json) VALUES (?1, ?2, 'running', ?3, ?4)",
-            params![case_id, at, std::process::id() as i64, settings_json],
-        )?;
-        let aid = tx.last_insert_rowid();
-        tx.execute(
-            "UPDATE cases SET status = 'running', updated_at = ?1, message = NULL, last_analysis_id = ?2 WHERE id = ?3",
-            params![at, aid, case_id],
-        )?;
-        append_audit(
-            &tx,
-            actor,
-            "analysis_start",
-            Some(case_id),
-            &serde_json::json!({"analysis_id": aid}),
-        )?;
-        tx.commit()?;
+        // The lock is taken before the row exists, so no other process can ever see this
+        // analysis `running` without a held lock.
+        let token = format!(
+            "{}-{}-{}",
+            std::process::id(),
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0),
+            LOCK_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let path = lock_path(&self.data_dir, &token);
+        let lock_err = |e: std::io::Error| {
+            Error::input(&path, format!("cannot create the analysis lock file: {e}"))
+        };
+        std::fs::create_dir_all(path.parent().unwrap_or(&self.data_dir)).map_err(lock_err)?;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .map_err(lock_err)?;
+        // Dropped on any error below: unlocks and removes the file.
+        let mut lock = OwnerLock {
+            file: None,
+            path: path.clone(),
+        };
+        file.lock().map_err(lock_err)?;
+        lock.file = Some(file);
+        let aid = write_tx(&self.conn, |tx| {
+            let exists: Option<i64> = tx
+                .query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if exists.is_none() {
+                return Err(Error::Other(format!("case {case_id} does not exist")));
+            }
+            tx.execute(
+                "INSERT INTO analyses (case_id, started_at, status, pid, settings_json, owner_lock)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+                params![case_id, at, std::process::id() as i64, settings_json, token],
+            )?;
+            let aid = tx.last_insert_rowid();
+            tx.execute(
+                "UPDATE cases SET status = 'running', updated_at = ?1, message = NULL, last_analysis_id = ?2 WHERE id = ?3",
+                params![at, aid, case_id],
+            )?;
+            append_audit(
+                tx,
+                actor,
+                "analysis_start",
+                Some(case_id),
+                &serde_json::json!({"analysis_id": aid}),
+            )?;
+            Ok(aid)
+        })?;
+        self.owned.insert(aid, lock);
         Ok(aid)
     }
 
@@ -434,104 +910,150 @@ impl Store {
         frames: &[FrameRow],
         faces: &[FaceRow],
     ) -> Result<Vec<i64>> {
-        let tx = self.conn.transaction()?;
-        let mut ids = Vec::with_capacity(faces.len());
-        {
-            let mut fst = tx.prepare_cached(
+        write_tx(&self.conn, |tx| {
+            let mut ids = Vec::with_capacity(faces.len());
+            {
+                let mut fst = tx.prepare_cached(
                 "INSERT INTO frames (analysis_id, idx, source_index, pts_s, keyframe, motion, width, height)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for f in frames {
-                fst.execute(params![
-                    analysis_id,
-                    f.idx,
-                    f.source_index,
-                    f.pts_s,
-                    f.keyframe,
-                    f.motion,
-                    f.width,
-                    f.height
-                ])?;
-            }
-            let mut face_st = tx.prepare_cached(
-                "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame)
-                 VALUES ((SELECT id FROM frames WHERE analysis_id = ?1 AND idx = ?2), ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                for f in frames {
+                    fst.execute(params![
+                        analysis_id,
+                        f.idx,
+                        f.source_index,
+                        f.pts_s,
+                        f.keyframe,
+                        f.motion,
+                        f.width,
+                        f.height
+                    ])?;
+                }
+                let mut face_st = tx.prepare_cached(
+                "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame, native_crop)
+                 VALUES ((SELECT id FROM frames WHERE analysis_id = ?1 AND idx = ?2), ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )?;
-            for f in faces {
-                face_st.execute(params![
-                    analysis_id,
-                    f.frame_idx,
-                    f.track_id,
-                    f.bbox[0],
-                    f.bbox[1],
-                    f.bbox[2],
-                    f.bbox[3],
-                    f.det_prob,
-                    serde_json::to_string(&f.landmarks).unwrap_or_default(),
-                    f.crop,
-                    f.full_frame
-                ])?;
-                ids.push(tx.last_insert_rowid());
+                for f in faces {
+                    face_st.execute(params![
+                        analysis_id,
+                        f.frame_idx,
+                        f.track_id,
+                        f.bbox[0],
+                        f.bbox[1],
+                        f.bbox[2],
+                        f.bbox[3],
+                        f.det_prob,
+                        serde_json::to_string(&f.landmarks).unwrap_or_default(),
+                        f.crop,
+                        f.full_frame,
+                        f.native_crop
+                    ])?;
+                    ids.push(tx.last_insert_rowid());
+                }
             }
-        }
-        tx.execute(
+            tx.execute(
             "UPDATE analyses SET frames_total = frames_total + ?1, faces_total = faces_total + ?2 WHERE id = ?3",
             params![frames.len() as i64, faces.len() as i64, analysis_id],
         )?;
-        tx.commit()?;
-        Ok(ids)
+            Ok(ids)
+        })
     }
 
-    /// Ends an analysis: its scores, the case's verdict fields and an audit entry, atomically.
+    /// Ends an analysis: its scores, the case's verdict fields and an audit entry, atomically
+    /// (retried while another process holds the write lock). If that still fails, the analysis
+    /// and its case are marked `failed` with the reason, never left `running`, and the error is
+    /// returned. The owner lock is released either way.
     pub fn finish_analysis(&mut self, analysis_id: i64, out: &Outcome, actor: &str) -> Result<()> {
+        let r = self.write_outcome(analysis_id, out, actor);
+        if let Err(e) = &r {
+            let reason = format!("the result could not be saved: {e}");
+            tracing::error!("analysis {analysis_id}: {reason}");
+            if let Err(e2) = self.mark_failed(analysis_id, &reason, actor) {
+                tracing::error!("analysis {analysis_id}: cannot mark it failed either: {e2}");
+            }
+        }
+        // Releasing the lock lets any store recover the row if even marking it failed did not
+        // get through.
+        self.owned.remove(&analysis_id);
+        r
+    }
+
+    /// Marks a running analysis and its case `failed` with `reason`.
+    fn mark_failed(&self, analysis_id: i64, reason: &str, actor: &str) -> Result<()> {
+        write_tx(&self.conn, |tx| {
+            let at = now();
+            let case_id: i64 = tx.query_row(
+                "SELECT case_id FROM analyses WHERE id = ?1",
+                [analysis_id],
+                |r| r.get(0),
+            )?;
+            tx.execute(
+                "UPDATE analyses SET status = 'failed', finished_at = ?1, error = ?2 WHERE id = ?3 AND status = 'running'",
+                params![at, reason, analysis_id],
+            )?;
+            tx.execute(
+                "UPDATE cases SET status = 'failed', updated_at = ?1, message = ?2 WHERE id = ?3 AND last_analysis_id = ?4",
+                params![at, reason, case_id, analysis_id],
+            )?;
+            append_audit(
+                tx,
+                actor,
+                "analysis_end",
+                Some(case_id),
+                &serde_json::json!({"analysis_id": analysis_id, "status": "failed", "error": reason}),
+            )
+        })
+    }
+
+    fn write_outcome(&self, analysis_id: i64, out: &Outcome, actor: &str) -> Result<()> {
         let at = now();
         let hashes = serde_json::to_string(&out.weight_hashes).unwrap_or_else(|_| "[]".into());
         let profile = out.profile.clone().unwrap_or_default();
-        let tx = self.conn.transaction()?;
-        let case_id: i64 = tx.query_row(
-            "SELECT case_id FROM analyses WHERE id = ?1",
-            [analysis_id],
-            |r| r.get(0),
-        )?;
-        {
-            let mut st = tx.prepare_cached(
+        write_tx(&self.conn, |tx| {
+            let case_id: i64 = tx.query_row(
+                "SELECT case_id FROM analyses WHERE id = ?1",
+                [analysis_id],
+                |r| r.get(0),
+            )?;
+            {
+                let mut st = tx.prepare_cached(
                 "INSERT INTO scores (analysis_id, level, face_id, frame_idx, track_id, score, profile, weight_hashes, untrained)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )?;
-            for s in &out.scores {
-                st.execute(params![
-                    analysis_id,
-                    s.level,
-                    s.face_id,
-                    s.frame_idx,
-                    s.track_id,
-                    s.score,
-                    profile,
-                    hashes,
-                    out.untrained
-                ])?;
+                for s in &out.scores {
+                    st.execute(params![
+                        analysis_id,
+                        s.level,
+                        s.face_id,
+                        s.frame_idx,
+                        s.track_id,
+                        s.score,
+                        profile,
+                        hashes,
+                        out.untrained
+                    ])?;
+                }
             }
-        }
-        tx.execute(
+            tx.execute(
             "UPDATE analyses SET status = ?1, finished_at = ?2, profile = ?3, weight_hashes = ?4, untrained = ?5, error = ?6
              WHERE id = ?7",
             params![out.status, at, out.profile, hashes, out.untrained, out.message, analysis_id],
         )?;
-        tx.execute(
+            tx.execute(
             "UPDATE cases SET status = ?1, updated_at = ?2, score = ?3, band = ?4, untrained = ?5, profile = ?6, message = ?7
              WHERE id = ?8 AND last_analysis_id = ?9",
             params![out.status, at, out.score, out.band, out.untrained, out.profile, out.message, case_id, analysis_id],
         )?;
-        append_audit(
-            &tx,
-            actor,
-            "analysis_end",
-            Some(case_id),
-            &serde_json::json!({"analysis_id": analysis_id, "status": out.status, "score": out.score, "band": out.band,
+            append_audit(
+                tx,
+                actor,
+                "analysis_end",
+                Some(case_id),
+                &serde_json::json!({"analysis_id": analysis_id, "status": out.status, "score": out.score, "band": out.band,
                                 "profile": out.profile, "untrained": out.untrained}),
-        )?;
-        tx.commit()?;
-        Ok(())
+            )?;
+            Ok(())
+        })
     }
 
     pub fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseSummary>> {
@@ -595,7 +1117,7 @@ impl Store {
     pub fn media_of_case(&self, case_id: i64) -> Result<MediaRow> {
         Ok(self.conn.query_row(
             "SELECT m.id, m.sha256, m.original_name, m.original_path, m.kind, m.size_bytes, m.width, m.height, m.duration_s,
-                    m.fps, m.codec, m.container, m.blob, m.imported_at
+                    m.fps, m.codec, m.container, m.blob, m.imported_at, m.verified_at
              FROM media m JOIN cases c ON c.media_id = m.id WHERE c.id = ?1",
             [case_id],
             |r| {
@@ -614,6 +1136,7 @@ impl Store {
                     container: r.get(11)?,
                     blob: r.get(12)?,
                     imported_at: r.get(13)?,
+                    verified_at: r.get(14)?,
                 })
             },
         )?)
@@ -632,7 +1155,7 @@ impl Store {
         if let Some(aid) = aid {
             analysis = Some(self.conn.query_row(
                 "SELECT id, started_at, finished_at, status, settings_json, profile, weight_hashes, untrained, error,
-                        frames_total, faces_total FROM analyses WHERE id = ?1",
+                        frames_total, faces_total, preprocessing FROM analyses WHERE id = ?1",
                 [aid],
                 |r| {
                     Ok(AnalysisRow {
@@ -647,6 +1170,7 @@ impl Store {
                         error: r.get(8)?,
                         frames_total: r.get(9)?,
                         faces_total: r.get(10)?,
+                        preprocessing: r.get(11)?,
                     })
                 },
             )?);
@@ -669,7 +1193,7 @@ impl Store {
                 .conn
                 .prepare(
                     "SELECT f.id, fr.idx, f.track_id, f.x1, f.y1, f.x2, f.y2, f.det_prob, f.landmarks, f.crop, f.full_frame,
-                            (SELECT s.score FROM scores s WHERE s.face_id = f.id AND s.level = 'face')
+                            (SELECT s.score FROM scores s WHERE s.face_id = f.id AND s.level = 'face'), f.native_crop
                      FROM faces f JOIN frames fr ON fr.id = f.frame_id WHERE f.analysis_id = ?1 ORDER BY fr.idx, f.id",
                 )?
                 .query_map([aid], |r| {
@@ -682,6 +1206,7 @@ impl Store {
                         det_prob: r.get(7)?,
                         landmarks: serde_json::from_str(&lm).unwrap_or_default(),
                         crop: r.get(9)?,
+                        native_crop: r.get(12)?,
                         full_frame: r.get(10)?,
                         score: r.get(11)?,
                     })
@@ -734,27 +1259,27 @@ impl Store {
         }
         self.case(case_id)?;
         let at = now();
-        let tx = self.conn.transaction()?;
-        tx.execute(
+        write_tx(&self.conn, |tx| {
+            tx.execute(
             "INSERT INTO reviews (case_id, verdict, analyst, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![case_id, verdict.as_str(), analyst, note, at],
         )?;
-        let rid = tx.last_insert_rowid();
-        if verdict != Verdict::Unsure {
-            tx.execute(
+            let rid = tx.last_insert_rowid();
+            if verdict != Verdict::Unsure {
+                tx.execute(
                 "INSERT INTO labels (case_id, label, source, review_id, analyst, created_at) VALUES (?1, ?2, 'review', ?3, ?4, ?5)",
                 params![case_id, (verdict == Verdict::Fake) as i64, rid, analyst, at],
             )?;
-        }
-        append_audit(
-            &tx,
-            analyst,
-            "review",
-            Some(case_id),
-            &serde_json::json!({"review_id": rid, "verdict": verdict.as_str(), "note": note}),
-        )?;
-        tx.commit()?;
-        Ok(rid)
+            }
+            append_audit(
+                tx,
+                analyst,
+                "review",
+                Some(case_id),
+                &serde_json::json!({"review_id": rid, "verdict": verdict.as_str(), "note": note}),
+            )?;
+            Ok(rid)
+        })
     }
 
     pub fn audit(
@@ -764,7 +1289,9 @@ impl Store {
         case_id: Option<i64>,
         details: &serde_json::Value,
     ) -> Result<()> {
-        append_audit(&self.conn, actor, action, case_id, details)
+        write_tx(&self.conn, |tx| {
+            append_audit(tx, actor, action, case_id, details)
+        })
     }
 
     pub fn audit_log(&self, case_id: Option<i64>) -> Result<Vec<AuditRow>> {
@@ -787,17 +1314,15 @@ impl Store {
 
     /// Stores the embeddings of scored faces (for temporal analysis) in one transaction.
     pub fn add_embeddings(&mut self, rows: &[EmbeddingRow]) -> Result<()> {
-        let tx = self.conn.transaction()?;
-        {
+        write_tx(&self.conn, |tx| {
             let mut st = tx.prepare_cached(
                 "INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)",
             )?;
             for (face, clip, cnn) in rows {
                 st.execute(params![face, f32_bytes(clip), cnn.map(f32_bytes)])?;
             }
-        }
-        tx.commit()?;
-        Ok(())
+            Ok(())
+        })
     }
 
     /// (CLIP, CNN) embeddings of a face, when it was scored.
@@ -819,22 +1344,22 @@ impl Store {
 
     /// Records an explainability output (its PNG already in the blob store) and audits it.
     pub fn add_explanation(&mut self, e: &NewExplanation, actor: &str) -> Result<i64> {
-        let tx = self.conn.transaction()?;
-        tx.execute(
+        write_tx(&self.conn, |tx| {
+            tx.execute(
             "INSERT INTO explanations (case_id, analysis_id, face_id, frame_idx, kind, space, blob, summary, data, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![e.case_id, e.analysis_id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data.to_string(), now()],
         )?;
-        let id = tx.last_insert_rowid();
-        append_audit(
-            &tx,
-            actor,
-            "explain",
-            Some(e.case_id),
-            &serde_json::json!({"explanation_id": id, "kind": e.kind, "face_id": e.face_id}),
-        )?;
-        tx.commit()?;
-        Ok(id)
+            let id = tx.last_insert_rowid();
+            append_audit(
+                tx,
+                actor,
+                "explain",
+                Some(e.case_id),
+                &serde_json::json!({"explanation_id": id, "kind": e.kind, "face_id": e.face_id}),
+            )?;
+            Ok(id)
+        })
     }
 
     /// Explanations of a case's latest analysis.
@@ -875,6 +1400,25 @@ impl Store {
         let mut rows: Vec<ExplanationRow> = latest.into_values().collect();
         rows.sort_by_key(|r| r.id);
         Ok(rows)
+    }
+
+    /// Records how the analysis' faces were prepared for the detector (the profile's
+    /// preprocessing chain, `Preprocessing::describe`): one UPDATE of the analysis row.
+    pub fn record_preprocessing(&self, analysis_id: i64, description: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE analyses SET preprocessing = ?1 WHERE id = ?2",
+            rusqlite::params![description, analysis_id],
+        )?;
+        Ok(())
+    }
+
+    /// How the analysis' faces were prepared (None for analyses from before it was recorded).
+    pub fn analysis_preprocessing(&self, analysis_id: i64) -> Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT preprocessing FROM analyses WHERE id = ?1",
+            [analysis_id],
+            |r| r.get(0),
+        )?)
     }
 
     /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.

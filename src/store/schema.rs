@@ -156,5 +156,15 @@ CREATE INDEX explanations_case ON explanations(case_id, analysis_id);
     // chain, e.g. GenD's native-size LMedS warp + Pillow bicubic), recorded beside its scores.
     r#"
 ALTER TABLE analyses ADD COLUMN preprocessing TEXT;
+-- The face at the frame's own resolution (what the gallery shows); `crop` stays the detector's
+-- exact input (what was scored, and what retraining from reviews learns from).
+ALTER TABLE faces ADD COLUMN native_crop TEXT;
+"#,
+    // v4: chain of custody and concurrent writers. Frame folders are re-hashed with the manifest
+    // scheme by the migration itself (`store::apply_folder_rehash`); their v1 hash is kept.
+    r#"
+ALTER TABLE media ADD COLUMN legacy_sha256 TEXT;    -- frame folders stored before v4: the v1 hash
+ALTER TABLE media ADD COLUMN verified_at TEXT;      -- when the stored copy last re-hashed to sha256
+ALTER TABLE analyses ADD COLUMN owner_lock TEXT;    -- locks/analysis-<token>.lock held by the owner
 "#,
 ];

@@ -34,7 +34,8 @@
 use super::sbi::{self, SbiConfig, SbiParams};
 use super::swap::{face_swap, SwapFace, SwapRecord};
 use super::Rng;
-use crate::faces::align::{align_face, similarity_transform, AlignTemplate};
+use crate::faces::align::AlignTemplate;
+use crate::faces::preprocess::{prepare, transform_for, Chain, CropSpec};
 use crate::faces::mtcnn::Mtcnn;
 use crate::media::{self, Limits, MediaKind, SampleParams};
 use crate::store::Store;
@@ -73,6 +74,8 @@ pub struct DatasetConfig {
     /// must be cut exactly like the ones it scores).
     pub template: AlignTemplate,
     pub size: u32,
+    /// The profile's preparation chain (set it from `Preprocessing::chain`).
+    pub chain: Chain,
     /// Where aligned crops (and synthetic fakes) are cached.
     pub cache_dir: PathBuf,
     pub val_fraction: f64,
@@ -92,10 +95,20 @@ pub struct DatasetConfig {
 }
 
 impl DatasetConfig {
+    /// How faces are cut (the profile's template, chain and input size).
+    pub fn crop_spec(&self) -> CropSpec {
+        CropSpec {
+            template: self.template,
+            chain: self.chain,
+            size: self.size,
+        }
+    }
+
     pub fn new(template: AlignTemplate, cache_dir: PathBuf) -> Self {
         DatasetConfig {
             template,
             size: 224,
+            chain: Chain::Direct,
             cache_dir,
             val_fraction: 0.2,
             split_by: SplitBy::Identity,
@@ -453,7 +466,8 @@ fn save_png(img: &RgbImage, path: &Path) -> Result<()> {
 /// The cache key's description of how crops are cut.
 fn crop_spec(cfg: &DatasetConfig, mtcnn: &Mtcnn) -> String {
     format!(
-        "v2|template={:?}|context={}|size={}|mtcnn={}|video_frames={}",
+        "v3|chain={}|template={:?}|context={}|size={}|mtcnn={}|video_frames={}",
+        cfg.chain.as_str(),
         cfg.template.points,
         cfg.template.context_scale,
         cfg.size,
@@ -527,8 +541,8 @@ fn detect_and_cache(
             let i = faces.len();
             faces.push(match dets.first() {
                 Some(d) => {
-                    let aligned = align_face(img, &d.landmarks, &cfg.template, cfg.size);
-                    save_png(&aligned.image, &crop_path(&cfg.cache_dir, key, i))?;
+                    let aligned = prepare(img, &d.landmarks, &cfg.crop_spec());
+                    save_png(&aligned.input, &crop_path(&cfg.cache_dir, key, i))?;
                     CachedFace {
                         face: true,
                         landmarks: d.landmarks.map(|p| aligned.transform.apply(p)),
@@ -904,7 +918,7 @@ pub fn finish(
 /// Adjudicated cases as samples: for each case with a fake/real label, its latest label applied
 /// to every aligned face crop of the case's last analysis. Full-frame "faces" (no face found)
 /// are left out. `template` must be the one the crops were cut with (the profile's).
-pub fn from_store(store: &Store, template: &AlignTemplate) -> Result<(Vec<Sample>, Vec<Skipped>)> {
+pub fn from_store(store: &Store, spec: &CropSpec) -> Result<(Vec<Sample>, Vec<Skipped>)> {
     let conn = store.conn();
     let mut st = conn.prepare(
         "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
@@ -974,7 +988,7 @@ pub fn from_store(store: &Store, template: &AlignTemplate) -> Result<(Vec<Sample
             };
             // The crop was cut by this transform (same function as the pipeline), so its
             // landmarks are the frame landmarks mapped through it.
-            let t = similarity_transform(&lm, &template.points_px(size));
+            let t = transform_for(&lm, &CropSpec { size, ..*spec });
             samples.push(Sample {
                 crop: path,
                 fake: label == 1,
@@ -999,7 +1013,7 @@ pub fn from_store(store: &Store, template: &AlignTemplate) -> Result<(Vec<Sample
 /// judged fake). `cfg.template` must be the profile's.
 pub fn reviews_dataset(store: &Store, cfg: &DatasetConfig) -> Result<Dataset> {
     cfg.validate()?;
-    let (samples, skipped) = from_store(store, &cfg.template)?;
+    let (samples, skipped) = from_store(store, &cfg.crop_spec())?;
     let stats = DatasetStats {
         from_cases: samples.len(),
         ..Default::default()

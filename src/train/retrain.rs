@@ -152,14 +152,19 @@ impl LabelCounts {
 /// Counts the adjudicated cases the store holds (latest label per case, faces of the last
 /// analysis). The crops' template does not change the counts.
 pub fn label_counts(store: &Store) -> Result<LabelCounts> {
-    let (samples, skipped) = dataset::from_store(store, &AlignTemplate::gend())?;
+    let spec = crate::faces::preprocess::CropSpec {
+        template: AlignTemplate::gend(),
+        chain: crate::faces::preprocess::Chain::Direct,
+        size: 224,
+    };
+    let (samples, skipped) = dataset::from_store(store, &spec)?;
     Ok(LabelCounts::from_samples(&samples, skipped.len()))
 }
 
 /// The adjudicated cases as a data set, split per class by case (see the module doc).
 pub fn reviews_split(store: &Store, cfg: &DatasetConfig) -> Result<(Dataset, LabelCounts)> {
     cfg.validate()?;
-    let (samples, skipped) = dataset::from_store(store, &cfg.template)?;
+    let (samples, skipped) = dataset::from_store(store, &cfg.crop_spec())?;
     let counts = LabelCounts::from_samples(&samples, skipped.len());
     let (fakes, reals): (Vec<Sample>, Vec<Sample>) = samples.into_iter().partition(|s| s.fake);
     let (mut train, mut val) = dataset::split(fakes, cfg);
@@ -202,6 +207,7 @@ pub fn train_from_reviews(
         cache_dir.to_path_buf(),
     );
     dcfg.size = parent.preprocessing.size;
+    dcfg.chain = parent.preprocessing.chain();
     dcfg.val_fraction = val_fraction;
     dcfg.seed = cfg.seed;
     dcfg.synthetic = dataset::Synthetic::Never;
