@@ -135,7 +135,7 @@ fn two_files_one_cancelled_while_queued_events_in_order_and_store_agrees() {
     assert_eq!(cases[0].status, "not_scored");
     let audit = store.audit_log(Some(case_id)).unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions, ["import", "analysis_start", "analysis_end"]);
+    assert_eq!(actions, ["import", "media_verified", "analysis_start", "analysis_end"]);
     assert!(
         audit.iter().all(|a| a.actor == "Ada"),
         "the analyst from settings is the actor"
