@@ -67,6 +67,8 @@ test('import → progress → case view → review decision → audit entry', as
   // The imported case opened by itself and now shows its result.
   await expect.poll(() => page.textContent('[data-testid=verdict]')).toBe('Needs review · 0.550');
   expect(await page.textContent('[data-testid=profile]')).toBe('gend-clip-l14');
+  // Chain of custody: when the stored copy last re-hashed to its recorded SHA-256.
+  expect(await page.textContent('[data-testid=media-verified]')).toMatch(/^media verified \S/);
   expect(await page.textContent('[data-testid=band-review] .band-count')).toBe('1');
   await page.locator('[data-testid=timeline] canvas').waitFor();
   await expect.poll(() => page.locator('[data-testid=gallery] img').count()).toBe(4);

@@ -47,7 +47,7 @@ function detail(id: number) {
   }));
   return {
     case: c,
-    media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind: 'video', size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at },
+    media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind: 'video', size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at, verified_at: scored ? c.updated_at : null },
     analysis: scored ? { id: 1, started_at: now(), finished_at: now(), status: 'done', settings_json: '{}', profile: 'gend-clip-l14', weight_hashes: '[["clip.safetensors","ab12cd34ef56ab12cd34"]]', untrained: false, error: null } : null,
     frames,
     faces,

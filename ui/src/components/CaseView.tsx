@@ -154,6 +154,10 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           <h1 data-testid="case-title">{c.title}</h1>
           <p class="muted mono">
             Case {c.id} · {d.media.kind} · imported {when(d.media.imported_at)} · sha256 {c.sha256.slice(0, 16)}…
+            {' · '}
+            <span data-testid="media-verified" title="The stored copy was re-hashed and matched the SHA-256 recorded at import (verity verify)">
+              {d.media.verified_at ? `media verified ${when(d.media.verified_at)}` : 'media not verified since import'}
+            </span>
           </p>
         </div>
         <div class="case-actions">

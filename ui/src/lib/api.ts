@@ -111,6 +111,8 @@ export interface MediaRow {
   fps: number | null;
   blob: string;
   imported_at: string;
+  /** When the stored copy last re-hashed to its recorded SHA-256 (null: not since import). */
+  verified_at?: string | null;
 }
 export interface FrameRow { idx: number; source_index: number; pts_s: number; keyframe: boolean; motion: number; width: number; height: number }
 export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox: number[]; det_prob: number; crop: string | null; full_frame: boolean; score: number | null }
