@@ -397,6 +397,8 @@ pub struct ProfileEntry {
     pub name: Option<String>,
     pub trained: bool,
     pub description: String,
+    /// How the profile prepares faces (`Preprocessing::describe`), for the profile card.
+    pub preprocessing: Option<String>,
     pub error: Option<String>,
 }
 
@@ -414,6 +416,7 @@ pub fn profile_entries(models_dir: &Path) -> Vec<ProfileEntry> {
                     folder,
                     name: Some(p.name),
                     trained: p.trained,
+                    preprocessing: Some(p.preprocessing.describe()),
                     description: p.description,
                     error: None,
                 },
@@ -422,6 +425,7 @@ pub fn profile_entries(models_dir: &Path) -> Vec<ProfileEntry> {
                     name: None,
                     trained: false,
                     description: String::new(),
+                    preprocessing: None,
                     error: Some(e.to_string()),
                 },
             }

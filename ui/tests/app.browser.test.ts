@@ -67,6 +67,8 @@ test('import → progress → case view → review decision → audit entry', as
   // The imported case opened by itself and now shows its result.
   await expect.poll(() => page.textContent('[data-testid=verdict]')).toBe('Needs review · 0.550');
   expect(await page.textContent('[data-testid=profile]')).toBe('gend-clip-l14');
+  // The analysis records how its faces were prepared (GenD's published chain).
+  expect(await page.textContent('[data-testid=preprocessing]')).toContain('LMedS similarity');
   // Chain of custody: when the stored copy last re-hashed to its recorded SHA-256.
   expect(await page.textContent('[data-testid=media-verified]')).toMatch(/^media verified \S/);
   expect(await page.textContent('[data-testid=band-review] .band-count')).toBe('1');
@@ -185,6 +187,8 @@ test('a decision without an analyst name is refused with a pointer to Settings',
   const options = await page.locator('[data-testid=set-profile] option').allTextContents();
   expect(options).toEqual(['Automatic (first trained profile)', 'gend-clip-l14', 'demo-untrained — UNTRAINED']);
   await page.selectOption('[data-testid=set-profile]', 'gend-clip-l14');
+  // The profile card says how this profile prepares faces.
+  expect(await page.textContent('[data-testid=profile-card]')).toContain('Pillow bicubic shortest edge 224');
   await page.click('[data-testid=save-settings]');
   await expect.poll(() => page.textContent('[data-testid=settings-msg]')).toContain('Saved to');
   const saved = (await page.evaluate(() => window.__verityCalls)).find((c) => c.cmd === 'save_settings');

@@ -48,7 +48,7 @@ function detail(id: number) {
   return {
     case: c,
     media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind: 'video', size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at, verified_at: scored ? c.updated_at : null },
-    analysis: scored ? { id: 1, started_at: now(), finished_at: now(), status: 'done', settings_json: '{}', profile: 'gend-clip-l14', weight_hashes: '[["clip.safetensors","ab12cd34ef56ab12cd34"]]', untrained: false, error: null } : null,
+    analysis: scored ? { id: 1, started_at: now(), finished_at: now(), status: 'done', settings_json: '{}', profile: 'gend-clip-l14', weight_hashes: '[["clip.safetensors","ab12cd34ef56ab12cd34"]]', untrained: false, error: null, preprocessing: 'gend: MTCNN 5 landmarks → LMedS similarity (as cv2.estimateAffinePartial2D) → native-size warp with 1.3× context (as cv2.warpAffine) → Pillow bicubic shortest edge 224 + centre crop → CLIP mean/std [template gend, context 1.3×, input 224²]' } : null,
     frames,
     faces,
     scores: [],
@@ -92,7 +92,7 @@ mockIPC(
         return null;
       case 'profiles':
         return [
-          { folder: 'gend-clip-l14', name: 'gend-clip-l14', trained: true, description: 'GenD CLIP ViT-L/14', error: null },
+          { folder: 'gend-clip-l14', name: 'gend-clip-l14', trained: true, description: 'GenD CLIP ViT-L/14', error: null, preprocessing: 'gend: MTCNN 5 landmarks → LMedS similarity (as cv2.estimateAffinePartial2D) → native-size warp with 1.3× context (as cv2.warpAffine) → Pillow bicubic shortest edge 224 + centre crop → CLIP mean/std [template gend, context 1.3×, input 224²]' },
           { folder: 'demo-untrained', name: 'tiny-untrained', trained: false, description: 'random weights', error: null },
         ];
       case 'list_cases': {

@@ -307,6 +307,14 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
             <dd>{c.band ? (c.band === 'review' ? `needs review (${thresholds.real}–${thresholds.fake})` : c.band) : '—'}</dd>
             <dt>Profile</dt>
             <dd data-testid="profile">{c.profile ?? 'none installed'}</dd>
+            {d.analysis?.preprocessing && (
+              <>
+                <dt>Face preprocessing</dt>
+                <dd class="small" data-testid="preprocessing">
+                  {d.analysis.preprocessing}
+                </dd>
+              </>
+            )}
             <dt>Frames / faces</dt>
             <dd>
               {d.frames.length} / {d.faces.length}

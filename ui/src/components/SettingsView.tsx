@@ -108,6 +108,17 @@ export function SettingsView({ onSaved }: { onSaved: (s: Settings) => void }) {
               ))}
             </select>
           </label>
+          {(() => {
+            const chosen = profiles.find((p) => p.folder === s.profile) ?? profiles.find((p) => p.trained && p.error == null);
+            return chosen?.preprocessing ? (
+              <p class="muted small" data-testid="profile-card">
+                <strong>{chosen.name ?? chosen.folder}</strong>
+                {chosen.description ? ` — ${chosen.description}` : ''}
+                <br />
+                Faces: {chosen.preprocessing}
+              </p>
+            ) : null;
+          })()}
           {profiles.length === 0 && (
             <p class="muted small" data-testid="no-profiles">
               No profile installed: scores need one — <code>verity models fetch gend-clip-l14</code>

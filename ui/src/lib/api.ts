@@ -3,7 +3,7 @@
 // `mockIPC` from `@tauri-apps/api/mocks`.
 import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { open, save } from '@tauri-apps/plugin-dialog';
+import { open } from '@tauri-apps/plugin-dialog';
 import { IMAGE_EXTENSIONS, VIDEO_EXTENSIONS } from './media';
 
 /** Mirrors `verity::device::DeviceInfo`. */
@@ -119,7 +119,7 @@ export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox
 export interface ScoreRow { level: string; face_id: number | null; frame_idx: number | null; track_id: number | null; score: number }
 export interface ReviewRow { id: number; verdict: string; analyst: string; note: string; created_at: string }
 export interface AuditRow { id: number; at: string; actor: string; action: string; case_id: number | null; details: unknown }
-export interface AnalysisRow { id: number; started_at: string; finished_at: string | null; status: string; settings_json: string; profile: string | null; weight_hashes: string | null; untrained: boolean; error: string | null }
+export interface AnalysisRow { id: number; started_at: string; finished_at: string | null; status: string; settings_json: string; profile: string | null; weight_hashes: string | null; untrained: boolean; error: string | null; preprocessing?: string | null }
 /** Mirrors `verity::store::CaseDetail`. */
 export interface CaseDetail {
   case: CaseSummary;
@@ -190,7 +190,7 @@ export const getSettings = () => call<SettingsView>('get_settings');
 export const saveSettings = (settings: Settings) => call<null>('save_settings', { settings });
 export const modelsStatus = () => call<ModelStatus[]>('models_status');
 /** Mirrors `verity::models::profile::ProfileEntry`: an installed profile folder. */
-export interface ProfileEntry { folder: string; name: string | null; trained: boolean; description: string; error: string | null }
+export interface ProfileEntry { folder: string; name: string | null; trained: boolean; description: string; error: string | null; preprocessing?: string | null }
 export const listProfiles = () => call<ProfileEntry[]>('profiles');
 export const exportReport = (caseId: number, format: ReportFormat, path: string) =>
   call<null>('export_report', { caseId, format, path });
@@ -249,11 +249,10 @@ export async function pickFolder(): Promise<string[]> {
   return Array.isArray(picked) ? picked : [picked];
 }
 
-/** Save dialog for a report; null when cancelled. */
+/** Save dialog for a report, opened by the core (which then allows `export_report` to write
+ *  exactly that file); null when cancelled. */
 export function pickReportPath(defaultName: string, format: ReportFormat): Promise<string | null> {
-  return guarded(() =>
-    save({ title: 'Export case report', defaultPath: defaultName, filters: [{ name: format.toUpperCase(), extensions: [format] }] }),
-  );
+  return call<string | null>('pick_report_path', { defaultName, format });
 }
 
 // ---- Retrain from reviews (verity_desk::retrain) ----
