@@ -705,7 +705,10 @@ fn gend_checkpoint_with_an_extra_or_missing_tensor_is_refused() {
         Tensor::write_safetensors(&refs, &p).unwrap();
         std::fs::read(&p).unwrap()
     };
-    let mut extra = named.clone();
+    let mut extra: Vec<(String, Tensor)> = named
+        .iter()
+        .map(|(k, v)| (k.clone(), v.shallow_clone()))
+        .collect();
     extra.push((
         "feature_extractor.vision_model.extra_probe.weight".into(),
         Tensor::zeros([3], (tch::Kind::Float, Device::Cpu)),

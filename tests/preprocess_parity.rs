@@ -254,3 +254,37 @@ fn degenerate_landmarks_do_not_panic() {
         assert!(f.native.width() >= 1);
     }
 }
+
+#[test]
+fn profiles_carry_their_chain_old_ones_migrate_and_unknown_names_are_refused() {
+    use verity::models::profile::{create_random_profile, load_profile, PROFILE_FILE};
+    let tmp = tempfile::tempdir().unwrap();
+    for (preset, want) in [("tiny-gend", Chain::Gend), ("tiny", Chain::Direct)] {
+        let dir = tmp.path().join(preset);
+        create_random_profile(&dir, preset, 0).unwrap();
+        let file = dir.join(PROFILE_FILE);
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert!(
+            text.contains(&format!("chain = \"{}\"", want.as_str())),
+            "{preset}: a new profile writes its chain\n{text}"
+        );
+        assert_eq!(load_profile(&dir).unwrap().preprocessing.chain(), want);
+        // A profile from before chains existed: the chain follows the variant.
+        let old: String = text
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("chain ="))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&file, &old).unwrap();
+        let p = load_profile(&dir).unwrap();
+        assert_eq!(p.preprocessing.chain(), want, "{preset}: migrated");
+        assert!(p.preprocessing.describe().starts_with(want.as_str()));
+        // An unknown chain name: refused, naming the file and the allowed names.
+        std::fs::write(&file, text.replace(&format!("chain = \"{}\"", want.as_str()), "chain = \"bicubic-magic\"")).unwrap();
+        let err = load_profile(&dir).unwrap_err().to_string();
+        assert!(
+            err.contains(PROFILE_FILE) && err.contains("bicubic-magic") && err.contains("gend"),
+            "{err}"
+        );
+    }
+}
