@@ -502,9 +502,11 @@ impl Store {
             return Ok(());
         }
         // VACUUM INTO refuses an existing target: write to a private name, then rename.
-        let tmp = self
-            .data_dir
-            .join(format!(".verity.db.bak-v{v}.{}.tmp", std::process::id()));
+        let tmp = self.data_dir.join(format!(
+            ".verity.db.bak-v{v}.{}.{}.tmp",
+            std::process::id(),
+            LOCK_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_file(&tmp);
         let done = retry_busy(|| {
             self.conn
