@@ -61,7 +61,9 @@ pub fn write_report(path: &Path, ext: &str, bytes: &[u8]) -> crate::Result<()> {
     let err = |m: String| crate::Error::input(path, m);
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => {
-            return Err(err("is a link; choose a new file name for the report".into()))
+            return Err(err(
+                "is a link; choose a new file name for the report".into()
+            ))
         }
         Ok(m) if !m.is_file() => return Err(err("is not a file; choose a file name".into())),
         Ok(m) => {

@@ -22,15 +22,16 @@ pub fn init(data_dir: &Path) {
     let logs = data_dir.join("logs");
     let file_layer = crate::fsutil::private_dir(data_dir)
         .and_then(|_| crate::fsutil::private_dir(&logs))
-        .ok().map(|_| {
-        prune_logs(&logs, Duration::from_secs(KEEP_DAYS * 24 * 3600));
-        let (w, guard) =
-            tracing_appender::non_blocking(tracing_appender::rolling::daily(&logs, LOG_PREFIX));
-        let _ = GUARD.set(guard);
-        fmt::layer().with_ansi(false).with_writer(w).with_filter(
-            EnvFilter::try_from_env("VERITY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-    });
+        .ok()
+        .map(|_| {
+            prune_logs(&logs, Duration::from_secs(KEEP_DAYS * 24 * 3600));
+            let (w, guard) =
+                tracing_appender::non_blocking(tracing_appender::rolling::daily(&logs, LOG_PREFIX));
+            let _ = GUARD.set(guard);
+            fmt::layer().with_ansi(false).with_writer(w).with_filter(
+                EnvFilter::try_from_env("VERITY_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+            )
+        });
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
         .with_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")));

@@ -722,13 +722,10 @@ fn expand_dir(dir: &Path, depth: usize, seen: &mut usize, out: &mut Expansion) -
         .collect();
     let subdirs = kinds.iter().any(|k| matches!(k, Entry::Dir));
     let wanted = |p: &Path| has_ext(p, IMAGE_EXTENSIONS) || has_ext(p, VIDEO_EXTENSIONS);
-    let skipped = entries
-        .iter()
-        .zip(&kinds)
-        .filter_map(|(p, k)| match k {
-            Entry::Skip(why) if wanted(p) || why.contains("folder") => Some((p, *why)),
-            _ => None,
-        });
+    let skipped = entries.iter().zip(&kinds).filter_map(|(p, k)| match k {
+        Entry::Skip(why) if wanted(p) || why.contains("folder") => Some((p, *why)),
+        _ => None,
+    });
     let notes: Vec<String> = skipped
         .map(|(p, why)| format!("{} {why}: skipped", p.display()))
         .collect();

@@ -309,10 +309,16 @@ fn playlists_disguised_as_mp4_are_refused() {
         verity::media::video::live_protocols("rtsp://cam/x"),
         Some("rtsp,rtp,srtp,udp,tcp")
     );
-    assert_eq!(verity::media::video::live_protocols("udp://0.0.0.0:5000"), Some("udp"));
+    assert_eq!(
+        verity::media::video::live_protocols("udp://0.0.0.0:5000"),
+        Some("udp")
+    );
     assert!(verity::media::video::live_protocols("rtsp://cam/x")
         .is_some_and(|p| !p.split(',').any(|p| p == "file" || p == "http")));
-    assert_eq!(verity::media::video::live_protocols("file:///etc/passwd"), None);
+    assert_eq!(
+        verity::media::video::live_protocols("file:///etc/passwd"),
+        None
+    );
 }
 
 // ---- 5. Panics on reachable input ----------------------------------------------------------
@@ -388,10 +394,7 @@ fn a_bad_frame_in_a_folder_is_skipped_and_counted() {
     // Frame 3 is a truncated PNG: its header reads, its pixels do not.
     let mut png = Vec::new();
     photo
-        .write_to(
-            &mut std::io::Cursor::new(&mut png),
-            image::ImageFormat::Png,
-        )
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
         .unwrap();
     std::fs::write(frames.join("f3.png"), &png[..png.len() / 2]).unwrap();
     let s = settings(d.path());
@@ -456,11 +459,8 @@ fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
 
 #[test]
 fn the_pdf_printer_is_told_to_stay_offline_in_a_private_temp_folder() {
-    let args = verity::pdf::chromium_args(
-        Path::new("/p"),
-        Path::new("/r.html"),
-        Path::new("/r.pdf"),
-    );
+    let args =
+        verity::pdf::chromium_args(Path::new("/p"), Path::new("/r.html"), Path::new("/r.pdf"));
     for flag in [
         "--disable-background-networking",
         "--disable-component-update",
@@ -609,8 +609,10 @@ fn old_logs_are_pruned_and_the_data_folder_is_owner_only() {
             .set_modified(month_ago)
             .unwrap();
     }
-    let removed =
-        verity::logging::prune_logs(&logs, Duration::from_secs(verity::logging::KEEP_DAYS * 86400));
+    let removed = verity::logging::prune_logs(
+        &logs,
+        Duration::from_secs(verity::logging::KEEP_DAYS * 86400),
+    );
     assert_eq!(removed, 1);
     assert!(!old.exists() && new.exists() && other.exists());
 

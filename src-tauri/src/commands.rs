@@ -511,6 +511,85 @@ mod tests {
         }
     }
 
+    /// A fresh folder under the temp dir (this crate has no `tempfile`).
+    struct Scratch(PathBuf);
+    impl Scratch {
+        fn path(&self) -> &std::path::Path {
+            &self.0
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    fn scratch(tag: &str) -> Scratch {
+        let d = std::env::temp_dir().join(format!("verity-desk-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        Scratch(d.canonicalize().unwrap())
+    }
+
+    #[test]
+    fn reports_go_only_where_the_dialog_pointed_or_inside_the_data_folder() {
+        let d = scratch("export");
+        let data = d.path().join("data");
+        std::fs::create_dir_all(&data).unwrap();
+        let outside = d.path().join("elsewhere/case.html");
+        let mut chosen = std::collections::HashSet::new();
+        let e = export_allowed(&mut chosen, &data, &outside).unwrap_err();
+        assert_eq!(e.code, "input");
+        assert!(e.message.contains("save dialog"), "{}", e.message);
+        assert!(!d.path().join("elsewhere").exists(), "nothing created");
+        // A path the dialog returned is allowed once.
+        chosen.insert(outside.clone());
+        export_allowed(&mut chosen, &data, &outside).unwrap();
+        assert!(export_allowed(&mut chosen, &data, &outside).is_err());
+        // Inside the data folder, also in a folder still to be created…
+        export_allowed(&mut chosen, &data, &data.join("reports/new/case.pdf")).unwrap();
+        // …but not by climbing out, nor through a link pointing out of it.
+        for p in [
+            data.join("../x.html"),
+            PathBuf::from("relative.html"),
+            PathBuf::from("/etc/passwd"),
+        ] {
+            assert!(export_allowed(&mut chosen, &data, &p).is_err(), "{p:?}");
+        }
+        std::os::unix::fs::symlink(d.path(), data.join("out")).unwrap();
+        assert!(export_allowed(&mut chosen, &data, &data.join("out/x.html")).is_err());
+    }
+
+    #[test]
+    fn settings_folders_must_be_absolute_folders() {
+        let d = scratch("folders");
+        let file = d.path().join("file");
+        std::fs::write(&file, "x").unwrap();
+        let with = |data: PathBuf| Settings {
+            data_dir: Some(data),
+            ..Settings::default()
+        };
+        check_settings_folders(&Settings::default()).unwrap();
+        check_settings_folders(&with(d.path().join("new/data"))).unwrap();
+        for (dir, says) in [
+            (PathBuf::from("data"), "absolute"),
+            (file.clone(), "is a file"),
+            (file.join("below"), "cannot be created"),
+            (d.path().join("a\0b"), "control characters"),
+        ] {
+            let e = check_settings_folders(&with(dir.clone())).unwrap_err();
+            assert_eq!(e.code, "config");
+            assert!(e.message.contains(says), "{dir:?}: {}", e.message);
+        }
+        let models = Settings {
+            models_dir: Some(file),
+            ..Settings::default()
+        };
+        assert!(check_settings_folders(&models)
+            .unwrap_err()
+            .message
+            .starts_with("models folder"));
+    }
+
     #[test]
     fn app_info_reports_core_version_and_a_device() {
         let info = tauri::async_runtime::block_on(app_info());

@@ -61,6 +61,7 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::models_status,
             commands::profiles,
             commands::export_report,
+            commands::pick_report_path,
             commands::face_image,
             commands::media_image,
             commands::explain,
@@ -98,6 +99,7 @@ fn start_state<R: tauri::Runtime>(
         settings: std::sync::Mutex::new(settings),
         store: std::sync::Mutex::new(None),
         worker,
+        export_paths: Default::default(),
     })
 }
 
@@ -107,13 +109,11 @@ pub fn run() -> ExitCode {
         eprintln!("{NO_DISPLAY_ADVICE}");
         return ExitCode::from(EXIT_NO_DISPLAY);
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "info,verity=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .try_init();
+    // The same daily files in `<data dir>/logs/` as the CLI (pruned after 30 days).
+    let data_dir = verity::config::Settings::load(&verity::config::Settings::default_path())
+        .unwrap_or_default()
+        .data_dir();
+    verity::logging::init(&data_dir);
     tracing::info!(version = verity::version(), "starting Verity Desk");
     match build_app(tauri::Builder::default()).run(tauri::generate_context!()) {
         Ok(()) => ExitCode::SUCCESS,

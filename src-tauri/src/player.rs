@@ -182,6 +182,13 @@ pub fn live_job(source: &str, seconds: f64) -> Result<JobKind, CommandError> {
             "Enter a stream URL (rtsp://, udp:// …) or pick a webcam.".into(),
         ));
     }
+    if source.chars().any(char::is_control) {
+        // FFmpeg takes C strings: a NUL byte would panic deep in ffmpeg-next.
+        return Err(invalid(format!(
+            "{} contains control characters (e.g. a NUL byte); type the URL again",
+            source.escape_debug()
+        )));
+    }
     if !matches!(
         verity::media::detect_kind(Path::new(source)),
         Ok(verity::media::MediaKind::Live)
@@ -227,6 +234,7 @@ mod tests {
             ("udp://0.0.0.0:5000", 0.5, "between 1 and 600"),
             ("udp://0.0.0.0:5000", 601.0, "between 1 and 600"),
             ("udp://0.0.0.0:5000", f64::NAN, "between 1 and 600"),
+            ("rtsp://cam.local/a\0b", 10.0, "control characters"),
         ] {
             let e = live_job(source, seconds).unwrap_err();
             assert_eq!(e.code, "input");

@@ -173,7 +173,8 @@ pub async fn retrain_start<R: tauri::Runtime>(
     let spawned = std::thread::Builder::new()
         .name("retrain".into())
         .spawn(move || {
-            let result = run.run(
+            let result = run_contained(
+                &run,
                 &|p| {
                     job().progress = Some(p.clone());
                     emit(RetrainEvent::Progress {
@@ -212,6 +213,58 @@ pub async fn retrain_start<R: tauri::Runtime>(
         return Err(verity::Error::Other(format!("cannot start the retrain thread: {e}")).into());
     }
     Ok(())
+}
+
+/// [`Retrain::run`] with a panic (libtorch reports some errors by panicking through tch) ended
+/// like any other failure: a readable error, a `retrain_finish` audit row saying `failed`, and
+/// no half-written candidate folder (new since the start and without its `candidate.json`).
+pub fn run_contained(
+    run: &Retrain,
+    progress: &dyn Fn(&RetrainProgress),
+    cancel: &AtomicBool,
+) -> verity::Result<Candidate> {
+    let candidates = retrain::candidates_dir(&run.models_dir);
+    let names = || -> std::collections::HashSet<std::ffi::OsString> {
+        std::fs::read_dir(&candidates)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default()
+    };
+    let before = names();
+    let panic = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        run.run(progress, cancel)
+    })) {
+        Ok(result) => return result,
+        Err(p) => p,
+    };
+    let msg = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into());
+    let error = format!("internal error during the retrain: {msg}");
+    let mut removed = Vec::new();
+    for name in names().difference(&before) {
+        let dir = candidates.join(name);
+        if !dir.join("candidate.json").exists() && std::fs::remove_dir_all(&dir).is_ok() {
+            removed.push(name.to_string_lossy().into_owned());
+        }
+    }
+    let analyst = match run.settings.analyst.trim() {
+        "" => "app",
+        a => a,
+    };
+    let audited = Store::open(&run.settings.data_dir()).and_then(|store| {
+        store.audit(
+            analyst,
+            "retrain_finish",
+            None,
+            &serde_json::json!({"outcome": "failed", "candidate": removed.first(), "error": error}),
+        )
+    });
+    if let Err(e) = audited {
+        tracing::warn!("could not audit the failed retrain: {e}");
+    }
+    Err(verity::Error::Other(error))
 }
 
 /// Asks the running retrain to stop; false when none runs.
@@ -280,5 +333,62 @@ mod tests {
         assert_eq!(after.profile.as_deref(), Some("p-reviews-1"));
         assert_eq!(after.models_dir, settings.models_dir);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_panicking_retrain_ends_failed_audited_and_without_a_candidate_folder() {
+        let dir = tempfile_dir("panic");
+        verity::models::profile::create_random_profile(
+            &dir.join("models/profiles/tiny"),
+            "tiny",
+            0,
+        )
+        .unwrap();
+        let settings = Settings {
+            models_dir: Some(dir.join("models")),
+            data_dir: Some(dir.join("data")),
+            profile: Some("tiny".into()),
+            analyst: "Ada".into(),
+            ..Settings::default()
+        };
+        drop(Store::open(&settings.data_dir()).unwrap());
+        let run = Retrain::new(&settings, RetrainOptions::default()).unwrap();
+        let candidates = retrain::candidates_dir(&settings.models_dir());
+        let keep = candidates.join("finished-earlier");
+        std::fs::create_dir_all(&keep).unwrap();
+        // A libtorch panic midway: the candidate folder exists, half written.
+        let half = candidates.join("tiny-reviews-half");
+        let e = run_contained(
+            &run,
+            &|_| {
+                std::fs::create_dir_all(half.join("checkpoint")).unwrap();
+                panic!("CUDA error: an illegal memory access was encountered");
+            },
+            &AtomicBool::new(false),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("internal error") && e.contains("illegal memory"),
+            "{e}"
+        );
+        assert!(!half.exists(), "the half-written candidate is removed");
+        assert!(keep.exists(), "older folders are left alone");
+        let store = Store::open(&settings.data_dir()).unwrap();
+        let last = store.audit_log(None).unwrap().pop().unwrap();
+        assert_eq!(last.action, "retrain_finish");
+        assert_eq!(last.actor, "Ada");
+        let details = serde_json::to_string(&last.details).unwrap();
+        assert!(
+            details.contains("failed") && details.contains("illegal memory"),
+            "{details}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir(tag: &str) -> std::path::PathBuf {
+        let dir = std::env::temp_dir().join(format!("verity-desk-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
     }
 }

@@ -12,6 +12,9 @@ pub struct AppState {
     /// Opened on first use, reopened when the data folder changes. The worker has its own.
     pub store: Mutex<Option<Store>>,
     pub worker: Worker,
+    /// Report paths the analyst chose in the save dialog (`pick_report_path`) and has not
+    /// exported to yet: `export_report` writes only to these or inside the data folder.
+    pub export_paths: Mutex<std::collections::HashSet<PathBuf>>,
 }
 
 /// The window-side name of the worker's event stream (`listen('analysis', …)` in the UI).

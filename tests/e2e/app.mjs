@@ -141,7 +141,9 @@ try {
   });
 
   await check('the case exports as a self-contained HTML report, as JSON and as PDF', async () => {
-    const dir = join(process.env.VERITY_DATA_DIR, '..', 'reports');
+    // The webview may only have reports written where the save dialog pointed or inside the
+    // data folder (the native dialog cannot be driven here).
+    const dir = join(process.env.VERITY_DATA_DIR, 'reports');
     for (const format of ['html', 'json']) {
       const path = join(dir, `case.${format}`);
       await browser.execute(
