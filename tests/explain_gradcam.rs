@@ -543,6 +543,7 @@ fn explain_face_renders_cams_in_crop_and_frame_and_the_artifact_views() {
         frame: &frame,
         aligned: &aligned,
         bbox: Some(det.bbox),
+        native: None,
     };
     let out = explain_face(&face, &cams, &ExplainConfig::default()).unwrap();
     eprintln!(
@@ -756,6 +757,7 @@ fn detector_cams_of_the_fusion_detector_cover_cnn_and_vit() {
         frame: &frame,
         aligned: &aligned,
         bbox: None,
+        native: None,
     };
     let cfg = ExplainConfig {
         frame_overlays: false,

@@ -131,14 +131,17 @@ pub fn explain_case(
     let mut outputs = Vec::new();
     let aid = analysis.id;
     let face_idx: Vec<usize> = faces_by_frame.get(&target).cloned().unwrap_or_default();
+    let mut natives: Vec<Option<image::RgbImage>> = Vec::with_capacity(face_idx.len());
     let aligned: Vec<align::AlignedFace> = face_idx
         .iter()
         .map(|&i| {
             let f = &d.faces[i];
             if f.full_frame {
+                natives.push(None);
                 align::full_frame(&image, spec.size)
             } else {
                 let p = preprocess::prepare(&image, &f.landmarks, &spec);
+                natives.push(Some(p.native));
                 align::AlignedFace {
                     image: p.input,
                     transform: p.transform,
@@ -162,13 +165,14 @@ pub fn explain_case(
             Some("Grad-CAM needs detector weights; artifact views only.".to_string()),
         ),
     };
-    for ((&i, al), cam) in face_idx.iter().zip(&aligned).zip(&cams) {
+    for (((&i, al), cam), native) in face_idx.iter().zip(&aligned).zip(&cams).zip(&natives) {
         let f = &d.faces[i];
         let ex = explain_face(
             &FaceInput {
                 frame: &image,
                 aligned: al,
                 bbox: Some(f.bbox),
+                native: native.as_ref(),
             },
             cam,
             cfg,

@@ -93,6 +93,9 @@ pub struct FaceInput<'a> {
     pub aligned: &'a AlignedFace,
     /// The detector's face box in frame pixels, if known (else the crop's footprint is used).
     pub bbox: Option<[f32; 4]>,
+    /// The same aligned face at the frame's own resolution (`faces::preprocess`), if known: the
+    /// crop heat-maps are drawn on it, so the analyst sees the real pixels under the heat.
+    pub native: Option<&'a RgbImage>,
 }
 
 /// A class-activation map of one face, in the aligned crop's pixels, values 0..1.
@@ -284,6 +287,23 @@ fn artifact_overlay(map: ArtifactMap, space: Space, region: Option<[u32; 4]>) ->
     })
 }
 
+/// A crop-space heat-map resampled (bilinear, pixel centres to pixel centres) to `w`×`h`.
+fn resample_heat(heat: &plot::Heatmap, w: u32, h: u32) -> Result<plot::Heatmap> {
+    let (sx, sy) = (heat.width as f32 / w as f32, heat.height as f32 / h as f32);
+    let mut data = Vec::with_capacity(w as usize * h as usize);
+    for v in 0..h {
+        for u in 0..w {
+            let (x, y) = ((u as f32 + 0.5) * sx - 0.5, (v as f32 + 0.5) * sy - 0.5);
+            let (x, y) = (
+                x.clamp(0.0, heat.width as f32 - 1.0),
+                y.clamp(0.0, heat.height as f32 - 1.0),
+            );
+            data.push(heat.sample(x, y).unwrap_or(0.0));
+        }
+    }
+    plot::Heatmap::new(w, h, data)
+}
+
 /// Renders the explanations of one face: each CAM over the aligned crop (and over the original
 /// frame, through the inverse alignment, when `cfg.frame_overlays`), and the four artifact views
 /// of the face region (or the whole frame). `cams` may be empty (no detector loaded): the
@@ -308,7 +328,14 @@ pub fn explain_face(
                 crop.height()
             )));
         }
-        let on_crop = gradcam::overlay_on_crop(crop, &cam.heat, cfg.opacity, cfg.colormap)?;
+        let on_crop = match face.native {
+            // Same aligned geometry at another resolution: the heat-map is resampled onto it.
+            Some(n) if n.dimensions() != crop.dimensions() && n.width() > 0 && n.height() > 0 => {
+                let heat = resample_heat(&cam.heat, n.width(), n.height())?;
+                gradcam::overlay_on_crop(n, &heat, cfg.opacity, cfg.colormap)?
+            }
+            _ => gradcam::overlay_on_crop(crop, &cam.heat, cfg.opacity, cfg.colormap)?,
+        };
         overlays.push(Overlay {
             kind: cam.method.key().to_string(),
             key: format!("{}/crop", cam.method.key()),
@@ -431,4 +458,31 @@ pub fn explain_video_series(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod native_heat_tests {
+    use super::*;
+
+    #[test]
+    fn a_crop_heat_map_lands_at_the_same_place_on_the_native_crop() {
+        // A hot spot at crop pixel (56, 168) of 224² is at the same relative place of a 448²
+        // (zoom in) and a 112² (zoom out) native crop of the same aligned geometry.
+        let mut data = vec![0f32; 224 * 224];
+        data[168 * 224 + 56] = 1.0;
+        let heat = plot::Heatmap::new(224, 224, data).unwrap();
+        let big = resample_heat(&heat, 448, 448).unwrap();
+        let (x, y) = big.argmax();
+        assert!((112..=113).contains(&x) && (336..=337).contains(&y), "{x},{y}");
+        let mut blob = vec![0f32; 224 * 224];
+        for v in 160..176 {
+            for u in 48..64 {
+                blob[v * 224 + u] = 1.0;
+            }
+        }
+        let small = resample_heat(&plot::Heatmap::new(224, 224, blob).unwrap(), 112, 112).unwrap();
+        assert_eq!((small.width, small.height), (112, 112));
+        let (x, y) = small.argmax();
+        assert!((24..=31).contains(&x) && (80..=87).contains(&y), "{x},{y}");
+    }
 }
