@@ -386,7 +386,13 @@ fn adjudicated_cases_become_samples_with_analyst_and_time() {
         .add_review(case, Verdict::Fake, "bo", "blending seam at the jaw")
         .unwrap();
 
-    let (samples, skipped) = dataset::from_store(&store, &AlignTemplate::gend()).unwrap();
+    // The crop above was cut by the direct chain on the GenD template.
+    let spec = verity::faces::preprocess::CropSpec {
+        template: AlignTemplate::gend(),
+        chain: verity::faces::preprocess::Chain::Direct,
+        size: 224,
+    };
+    let (samples, skipped) = dataset::from_store(&store, &spec).unwrap();
     assert_eq!(samples.len(), 1, "{samples:?}");
     let s = &samples[0];
     assert!(s.fake, "the latest label (fake, by bo) wins");
