@@ -572,12 +572,15 @@ impl Store {
             let mut probe: Option<(std::fs::File, PathBuf)> = None;
             if let Some(t) = &token {
                 let path = lock_path(&self.data_dir, t);
-                match std::fs::OpenOptions::new()
+                // The owner removes its lock file only after its row left `running`, so a
+                // missing file means it ended without finishing (or just finished: the status
+                // is re-checked below).
+                if let Ok(f) = std::fs::OpenOptions::new()
                     .read(true)
                     .write(true)
                     .open(&path)
                 {
-                    Ok(f) => match f.try_lock() {
+                    match f.try_lock() {
                         Ok(()) => probe = Some((f, path)),
                         Err(std::fs::TryLockError::WouldBlock) => continue, // alive
                         Err(std::fs::TryLockError::Error(e)) => {
@@ -587,11 +590,7 @@ impl Store {
                             );
                             continue;
                         }
-                    },
-                    // The owner removes its lock file only after its row left `running`, so
-                    // a missing file means it ended without finishing (or just finished:
-                    // the status is re-checked below).
-                    Err(_) => {}
+                    }
                 }
             }
             let changed = write_tx(&self.conn, |tx| {
@@ -1407,11 +1406,13 @@ impl Store {
     /// Records how the analysis' faces were prepared for the detector (the profile's
     /// preprocessing chain, `Preprocessing::describe`): one UPDATE of the analysis row.
     pub fn record_preprocessing(&self, analysis_id: i64, description: &str) -> Result<()> {
-        self.conn.execute(
-            "UPDATE analyses SET preprocessing = ?1 WHERE id = ?2",
-            rusqlite::params![description, analysis_id],
-        )?;
-        Ok(())
+        write_tx(&self.conn, |tx| {
+            tx.execute(
+                "UPDATE analyses SET preprocessing = ?1 WHERE id = ?2",
+                rusqlite::params![description, analysis_id],
+            )?;
+            Ok(())
+        })
     }
 
     /// How the analysis' faces were prepared (None for analyses from before it was recorded).
