@@ -292,6 +292,23 @@ fn cli_analysis_and_app_writes_on_one_store() {
             .map(|i| new_case(&mut s, dir.path(), &format!("other{i}.jpg")))
             .collect()
     };
+    // A reviewer keeps writing the whole time (the app's review queue), so every CLI
+    // transaction competes with commits from this process.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hammer = {
+        let (data, stop, case) = (data.clone(), stop.clone(), cases[0]);
+        std::thread::spawn(move || {
+            let mut s = Store::open(&data).unwrap();
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                s.add_review(case, Verdict::Unsure, "Bob", &format!("queue {n}"))
+                    .unwrap();
+                n += 1;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            n
+        })
+    };
     let mut first = cli(&["analyze"]);
     first.arg(&video);
     analyse(&mut first);
@@ -384,6 +401,8 @@ fn cli_analysis_and_app_writes_on_one_store() {
         std::thread::sleep(Duration::from_millis(150));
     }
     let out = child.wait_with_output().unwrap();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let hammered = hammer.join().unwrap();
     assert!(
         matches!(out.status.code(), Some(0) | Some(4)),
         "CLI run failed: {}",
@@ -416,7 +435,7 @@ fn cli_analysis_and_app_writes_on_one_store() {
     // 0 lost verdicts: every review, every app analysis and every CLI run is stored, each CLI
     // run with the verdict it printed.
     let reviews: usize = cases.iter().map(|c| s.reviews(*c).unwrap().len()).sum();
-    assert_eq!(reviews, rounds);
+    assert_eq!(reviews, rounds + hammered);
     let app_done: i64 = s
         .conn()
         .query_row(
