@@ -188,6 +188,10 @@ impl Settings {
         if self.max_media_mib == 0 {
             return Err(Error::Config("maximum media size must be positive".into()));
         }
+        // The pipeline parses the override when it loads the detector: refuse it here, not then.
+        if let Some(f) = &self.fusion {
+            f.parse::<crate::models::fusion::FusionMode>()?;
+        }
         Ok(())
     }
 
@@ -210,7 +214,8 @@ impl Settings {
         };
         let s: Settings = toml::from_str(&text)
             .map_err(|e| Error::input(path, format!("settings file is not valid: {e}")))?;
-        s.validate()?;
+        s.validate()
+            .map_err(|e| Error::input(path, format!("settings file has a bad value: {e}")))?;
         Ok(s)
     }
 
@@ -306,5 +311,32 @@ mod tests {
         std::fs::write(&p, "fps = \"fast\"").unwrap();
         let e = Settings::load(&p).unwrap_err().to_string();
         assert!(e.contains("settings file is not valid"), "{e}");
+    }
+
+    /// Found by the settings fuzz target: a value out of range was refused without naming the
+    /// file, and a fusion override the pipeline cannot parse was accepted.
+    #[test]
+    fn load_names_the_file_and_checks_the_fusion_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("settings.toml");
+        std::fs::write(&p, "fps = 255").unwrap();
+        let e = Settings::load(&p).unwrap_err().to_string();
+        assert!(
+            e.contains(&p.display().to_string()) && e.contains("3–10 fps"),
+            "{e}"
+        );
+        for bad in ["slevp:0.5", "slerp:-1e999", "concat:1"] {
+            std::fs::write(&p, format!("fusion = \"{bad}\"")).unwrap();
+            let e = Settings::load(&p).unwrap_err().to_string();
+            assert!(
+                e.contains(&p.display().to_string()) && e.contains("fusion"),
+                "{e}"
+            );
+        }
+        std::fs::write(&p, "fusion = \"weighted:0.25\"").unwrap();
+        assert_eq!(
+            Settings::load(&p).unwrap().fusion.as_deref(),
+            Some("weighted:0.25")
+        );
     }
 }

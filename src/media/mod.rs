@@ -267,7 +267,8 @@ fn read_head(path: &Path, n: usize) -> Result<Vec<u8>> {
         return Err(Error::input(path, "file is empty"));
     }
     let file = std::fs::File::open(path).map_err(|e| io_error(path, &e))?;
-    let mut head = Vec::with_capacity(n);
+    // Not `n` up front: sniffing a 2 KB JPEG for an MJPEG stream must not allocate 32 MiB.
+    let mut head = Vec::with_capacity(n.min(usize::try_from(meta.len()).unwrap_or(n)));
     file.take(n as u64)
         .read_to_end(&mut head)
         .map_err(|e| io_error(path, &e))?;
