@@ -270,8 +270,21 @@ fn cancel_stops_the_analysis_and_marks_the_case() {
     let video = face_video(dir.path(), 2, 10, 160);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a
+    // Cancelled before the import finished: nothing is copied, no case is made.
+    let err = a
         .analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(true))
+        .unwrap_err();
+    assert!(matches!(err, verity::Error::Cancelled), "{err}");
+    assert!(store.list_cases(&CaseFilter::default()).unwrap().is_empty());
+    // Cancelled once the analysis started: the case exists and says so.
+    let cancel = AtomicBool::new(false);
+    let on = |p: &Progress| {
+        if matches!(p, Progress::Started { .. }) {
+            cancel.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    };
+    let sum = a
+        .analyze_path(&mut store, &video, "t", &on, &cancel)
         .unwrap();
     assert_eq!(sum.status, "cancelled");
     assert_eq!(store.case(sum.case_id).unwrap().status, "cancelled");
