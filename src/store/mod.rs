@@ -747,6 +747,7 @@ impl Store {
     /// database and in the case's `import` audit records. Records the outcome: `verified_at`
     /// and a `media_verified` audit row when it matches, a `media_mismatch` row when not.
     pub fn check_media(&self, case_id: i64, actor: &str) -> Result<MediaCheck> {
+        self.case(case_id)?; // "case N does not exist"
         let m = self.media_of_case(case_id)?;
         let legacy: Option<String> = self.conn.query_row(
             "SELECT legacy_sha256 FROM media WHERE id = ?1",
