@@ -279,6 +279,29 @@ impl BlobStore {
         Ok((rel.to_string(), replaced))
     }
 
+    /// Removes copies left in `staging/` by imports that were killed mid-copy, once they are
+    /// older than `min_age` (a live import keeps writing to its copy, so its time stays fresh).
+    /// Returns how many were removed.
+    pub fn sweep_staging(&self, min_age: std::time::Duration) -> usize {
+        let Ok(rd) = std::fs::read_dir(self.root.join("staging")) else {
+            return 0;
+        };
+        let mut n = 0;
+        for e in rd.flatten() {
+            let old = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= min_age);
+            if old {
+                remove_any(&e.path());
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Stores derived bytes (crops, overlays) under `derived/<name>`; returns the relative name.
     pub fn put_derived(&self, name: &str, bytes: &[u8]) -> Result<String> {
         let rel = format!("derived/{name}");
@@ -333,12 +356,12 @@ mod tests {
         let st = store.stage(&src, None).unwrap();
         assert_eq!(store.commit(st, &rel).unwrap(), (rel.clone(), true));
         assert!(store.intact(&rel, &sha));
-        // Nothing is left in staging.
-        assert_eq!(
-            std::fs::read_dir(d.path().join("blobs/staging"))
-                .unwrap()
-                .count(),
-            0
-        );
+        // Nothing is left in staging; a copy abandoned by a killed import is swept once old.
+        let staging = d.path().join("blobs/staging");
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
+        std::fs::write(staging.join(".1.2.3.tmp"), b"half a copy").unwrap();
+        assert_eq!(store.sweep_staging(std::time::Duration::from_secs(3600)), 0);
+        assert_eq!(store.sweep_staging(std::time::Duration::ZERO), 1);
+        assert_eq!(std::fs::read_dir(&staging).unwrap().count(), 0);
     }
 }

@@ -408,6 +408,7 @@ impl Store {
         };
         store.migrate()?;
         store.recover_interrupted()?;
+        store.blobs.sweep_staging(Duration::from_secs(24 * 3600));
         Ok(store)
     }
 
