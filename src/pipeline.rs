@@ -236,7 +236,8 @@ impl Analyzer {
             codec: probed.codec.clone(),
             container: probed.container.clone(),
         };
-        let imported = store.import(&nm, actor)?;
+        // Hashing and copying stop (leaving nothing behind) when the job is cancelled.
+        let imported = store.import_cancellable(&nm, actor, Some(cancel))?;
         let title = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -251,7 +251,7 @@ fn a_folder_over_the_size_or_frame_limit_is_refused_before_it_is_copied() {
     };
     let e = media::probe(&frames, &limits).unwrap_err();
     assert!(matches!(e, Error::TooLarge(_)), "{e}");
-    assert!(e.to_string().contains("4 image files"), "{e}");
+    assert!(e.to_string().contains("4 frames exceed"), "{e}");
 }
 
 // ---- 4. FFmpeg whitelists ----------------------------------------------------------------

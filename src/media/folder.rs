@@ -113,7 +113,7 @@ pub(crate) fn probe(dir: &Path, limits: &Limits) -> Result<MediaInfo> {
     // Counted and summed from the listing, before any file is hashed, copied or decoded.
     if files.len() > limits.max_frames {
         return Err(Error::TooLarge(format!(
-            "{}: {} image files exceed the limit of {} frames; split the folder",
+            "{}: {} frames exceed the limit of {} frames; split the folder",
             dir.display(),
             files.len(),
             limits.max_frames

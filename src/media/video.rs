@@ -58,12 +58,13 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
 }
 
 /// The FFmpeg demuxers a local file may be read with: the video containers we claim (MP4/MOV,
-/// Matroska/WebM, AVI, MPEG-TS/PS, WMV, FLV, Ogg, raw H.264/HEVC/MPEG video, raw MJPEG).
+/// Matroska/WebM, AVI, MPEG-TS/PS, WMV, FLV, Ogg, raw H.264/HEVC/MPEG video, raw MJPEG), plus
+/// WAV and MP3 so that an audio file is told "no video stream" rather than "not a format".
 /// Anything else — above all playlists and scripts (`hls`, `concat`, `ffconcat`, `image2`
 /// sequences, `tee`…) that make the demuxer open *other* files — is refused, so the decoded
 /// frames are always the bytes we hashed.
 pub const LOCAL_FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,\
-mpegvideo,h264,hevc,m4v,mjpeg,jpeg_pipe,mpjpeg,asf,flv,ogg,yuv4mpegpipe";
+mpegvideo,h264,hevc,m4v,mjpeg,jpeg_pipe,mpjpeg,asf,flv,ogg,yuv4mpegpipe,wav,mp3";
 
 /// The protocols a local file may use: `file` only (no `http`, `pipe`, `concat:`, `subfile`).
 const LOCAL_PROTOCOLS: &str = "file";
