@@ -92,7 +92,7 @@ fn main() {
             iterations: None,
             duration: Duration::from_secs_f64(seconds),
             per_input: Duration::from_secs(10),
-            mem_limit: 256 << 20,
+            mem_limit: harness::MEM_LIMIT,
             artifacts: artifacts.clone(),
             stop_on_failure: false,
             keep_last: true,

@@ -42,7 +42,7 @@ fn smoke(name: &str) {
         iterations: Some(env("VERITY_FUZZ_SMOKE_ITERATIONS", 1000)),
         duration: Duration::from_secs_f64(env("VERITY_FUZZ_SMOKE_SECONDS", 6.0)),
         per_input: Duration::from_secs(10),
-        mem_limit: 256 << 20,
+        mem_limit: harness::MEM_LIMIT,
         artifacts: root.join("artifacts").join(name),
         stop_on_failure: true,
         keep_last: false,
