@@ -136,36 +136,7 @@ impl Similarity {
 /// optimum has a closed form: with both point sets centred, a = Σ x·y / Σ|x|² and
 /// b = Σ x×y / Σ|x|². If all `src` points coincide, only the translation is fitted.
 pub fn similarity_transform(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similarity {
-    let n = src.len() as f64;
-    let mean = |pts: &[[f32; 2]; 5]| {
-        let (sx, sy) = pts
-            .iter()
-            .fold((0.0, 0.0), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
-        (sx / n, sy / n)
-    };
-    let (msx, msy) = mean(src);
-    let (mdx, mdy) = mean(dst);
-    let (mut dot, mut cross, mut norm) = (0.0f64, 0.0f64, 0.0f64);
-    for (s, d) in src.iter().zip(dst) {
-        let (sx, sy) = (s[0] as f64 - msx, s[1] as f64 - msy);
-        let (dx, dy) = (d[0] as f64 - mdx, d[1] as f64 - mdy);
-        dot += sx * dx + sy * dy;
-        cross += sx * dy - sy * dx;
-        norm += sx * sx + sy * sy;
-    }
-    let (a, b) = if norm > 0.0 && norm.is_finite() {
-        (dot / norm, cross / norm)
-    } else {
-        (1.0, 0.0)
-    };
-    let tx = mdx - (a * msx - b * msy);
-    let ty = mdy - (b * msx + a * msy);
-    Similarity {
-        a: a as f32,
-        b: b as f32,
-        tx: tx as f32,
-        ty: ty as f32,
-    }
+    similarity_lstsq(src, dst).to_f32()
 }
 
 /// An aligned face crop and the transform that made it.
@@ -331,7 +302,12 @@ impl Similarity64 {
 
 /// The exact similarity through two point pairs (OpenCV's 2-point kernel of
 /// `estimateAffinePartial2D`). None when the two source points coincide.
-fn similarity_from_pair(p: [f32; 2], q: [f32; 2], pd: [f32; 2], qd: [f32; 2]) -> Option<Similarity64> {
+fn similarity_from_pair(
+    p: [f32; 2],
+    q: [f32; 2],
+    pd: [f32; 2],
+    qd: [f32; 2],
+) -> Option<Similarity64> {
     let (x1, y1, x2, y2) = (p[0] as f64, p[1] as f64, q[0] as f64, q[1] as f64);
     let (u1, v1, u2, v2) = (pd[0] as f64, pd[1] as f64, qd[0] as f64, qd[1] as f64);
     let n = (x1 - x2) * (x1 - x2) + (y1 - y2) * (y1 - y2);
@@ -349,17 +325,16 @@ fn similarity_from_pair(p: [f32; 2], q: [f32; 2], pd: [f32; 2], qd: [f32; 2]) ->
     })
 }
 
-/// Least-squares similarity over the selected pairs (the optimum OpenCV's Levenberg–Marquardt
-/// refinement converges to: the model is linear in its four parameters).
-fn similarity_lstsq(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Similarity64> {
-    let n = src.len() as f64;
-    if src.is_empty() {
-        return None;
-    }
+/// Least-squares similarity over the given pairs, in f64 (Umeyama's closed form in 2-D: with both
+/// point sets centred, a = Σ x·y / Σ|x|², b = Σ x×y / Σ|x|²). It is also the optimum OpenCV's
+/// Levenberg–Marquardt refinement converges to (the model is linear in its four parameters).
+/// If all `src` points coincide, only the translation is fitted.
+fn similarity_lstsq(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Similarity64 {
+    let n = src.len().max(1) as f64;
     let mean = |pts: &[[f32; 2]]| {
-        let (sx, sy) = pts
-            .iter()
-            .fold((0.0f64, 0.0f64), |(x, y), p| (x + p[0] as f64, y + p[1] as f64));
+        let (sx, sy) = pts.iter().fold((0.0f64, 0.0f64), |(x, y), p| {
+            (x + p[0] as f64, y + p[1] as f64)
+        });
         (sx / n, sy / n)
     };
     let (msx, msy) = mean(src);
@@ -372,16 +347,17 @@ fn similarity_lstsq(src: &[[f32; 2]], dst: &[[f32; 2]]) -> Option<Similarity64> 
         cross += sx * dy - sy * dx;
         norm += sx * sx + sy * sy;
     }
-    if norm <= 0.0 || !norm.is_finite() {
-        return None;
-    }
-    let (a, b) = (dot / norm, cross / norm);
-    Some(Similarity64 {
+    let (a, b) = if norm > 0.0 && norm.is_finite() {
+        (dot / norm, cross / norm)
+    } else {
+        (1.0, 0.0)
+    };
+    Similarity64 {
         a,
         b,
         tx: mdx - (a * msx - b * msy),
         ty: mdy - (b * msx + a * msy),
-    })
+    }
 }
 
 /// OpenCV's `cv::RNG` (multiply-with-carry), which `estimateAffinePartial2D` seeds with −1 on
@@ -434,18 +410,11 @@ pub fn fit_similarity_lmeds(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similar
             best = Some((median, m));
         }
     }
-    let all = || {
-        similarity_lstsq(src, dst).unwrap_or(Similarity64 {
-            a: 1.0,
-            b: 0.0,
-            tx: 0.0,
-            ty: 0.0,
-        })
-    };
     let Some((median, model)) = best else {
-        return all();
+        return similarity_lstsq(src, dst);
     };
-    let sigma = (2.5 * 1.4826 * (1.0 + 5.0 / (COUNT as f64 - 2.0)) * (median as f64).sqrt()).max(0.001);
+    let sigma =
+        (2.5 * 1.4826 * (1.0 + 5.0 / (COUNT as f64 - 2.0)) * (median as f64).sqrt()).max(0.001);
     let thresh = (sigma * sigma) as f32;
     let err = model.sq_errors(src, dst);
     let (mut s, mut d) = (Vec::with_capacity(5), Vec::with_capacity(5));
@@ -458,7 +427,7 @@ pub fn fit_similarity_lmeds(src: &[[f32; 2]; 5], dst: &[[f32; 2]; 5]) -> Similar
     if s.len() < 2 {
         return model;
     }
-    similarity_lstsq(&s, &d).unwrap_or(model)
+    similarity_lstsq(&s, &d)
 }
 
 /// `cv2.warpAffine(img, M, (width, height), flags=INTER_LINEAR, borderMode=BORDER_CONSTANT)`
@@ -490,8 +459,12 @@ pub fn warp_affine_cv(img: &RgbImage, m: &Similarity64, width: u32, height: u32)
             v.round_ties_even().clamp(i32::MIN as f64, i32::MAX as f64) as i64
         }
     };
-    let adelta: Vec<i64> = (0..width).map(|x| sat(inv[0] * x as f64 * AB_SCALE)).collect();
-    let bdelta: Vec<i64> = (0..width).map(|x| sat(inv[3] * x as f64 * AB_SCALE)).collect();
+    let adelta: Vec<i64> = (0..width)
+        .map(|x| sat(inv[0] * x as f64 * AB_SCALE))
+        .collect();
+    let bdelta: Vec<i64> = (0..width)
+        .map(|x| sat(inv[3] * x as f64 * AB_SCALE))
+        .collect();
     let (w, h) = (img.width() as i64, img.height() as i64);
     let raw = img.as_raw();
     let mut out = RgbImage::new(width, height);

@@ -171,8 +171,7 @@ pub fn prepare(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &CropSpec) -> Pr
             let transform = similarity_transform(landmarks, &spec.template.points_px(spec.size));
             let input = warp_similarity(img, &transform, spec.size, spec.size);
             let side = native_side(landmarks, &spec.template).min(MAX_DISPLAY_SIDE);
-            let native_transform =
-                similarity_transform(landmarks, &spec.template.points_px(side));
+            let native_transform = similarity_transform(landmarks, &spec.template.points_px(side));
             let native = warp_similarity(img, &native_transform, side, side);
             PreparedFace {
                 input,

@@ -160,24 +160,14 @@ fn horizontal_pass(src: &[u8], iw: usize, rows: usize, ow: usize, filter: Filter
         return src[..rows * iw * 3].to_vec();
     }
     let hc = coeffs(iw, ow, filter);
-    let half = 1i64 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; rows * ow * 3];
     for y in 0..rows {
-        let line = &src[y * iw * 3..(y + 1) * iw * 3];
         for xx in 0..ow {
             let (xmin, n) = hc.bounds[xx];
             let k = &hc.weights[xx * hc.ksize..xx * hc.ksize + n];
-            let (mut s0, mut s1, mut s2) = (half, half, half);
-            for (x, &w) in k.iter().enumerate() {
-                let p = (xmin + x) * 3;
-                s0 += line[p] as i64 * w as i64;
-                s1 += line[p + 1] as i64 * w as i64;
-                s2 += line[p + 2] as i64 * w as i64;
-            }
-            let o = (y * ow + xx) * 3;
-            out[o] = clip8(s0);
-            out[o + 1] = clip8(s1);
-            out[o + 2] = clip8(s2);
+            // Taps along the row: pixel xmin + x of row y.
+            let px = convolve(src, k, |x| (y * iw + xmin + x) * 3);
+            out[(y * ow + xx) * 3..][..3].copy_from_slice(&px);
         }
     }
     out
@@ -193,26 +183,32 @@ fn vertical_pass(src: &[u8], w: usize, ih: usize, oh: usize, filter: Filter) -> 
 
 /// The vertical convolution with precomputed coefficients; `src` starts at input row `row0`.
 fn apply_vertical(src: &[u8], w: usize, vert: &Coeffs, row0: usize, oh: usize) -> Vec<u8> {
-    let half = 1i64 << (PRECISION_BITS - 1);
     let mut out = vec![0u8; w * oh * 3];
     for yy in 0..oh {
         let (ymin, n) = vert.bounds[yy];
         let k = &vert.weights[yy * vert.ksize..yy * vert.ksize + n];
         for xx in 0..w {
-            let (mut s0, mut s1, mut s2) = (half, half, half);
-            for (y, &wt) in k.iter().enumerate() {
-                let p = ((ymin + y - row0) * w + xx) * 3;
-                s0 += src[p] as i64 * wt as i64;
-                s1 += src[p + 1] as i64 * wt as i64;
-                s2 += src[p + 2] as i64 * wt as i64;
-            }
-            let o = (yy * w + xx) * 3;
-            out[o] = clip8(s0);
-            out[o + 1] = clip8(s1);
-            out[o + 2] = clip8(s2);
+            // Taps down the column: pixel xx of row ymin + y.
+            let px = convolve(src, k, |y| ((ymin + y - row0) * w + xx) * 3);
+            out[(yy * w + xx) * 3..][..3].copy_from_slice(&px);
         }
     }
     out
+}
+
+/// One output RGB pixel: Σ weight · pixel over the taps (`at(i)` = byte offset of tap i), with
+/// Pillow's rounding half and clip.
+#[inline]
+fn convolve(src: &[u8], k: &[i32], at: impl Fn(usize) -> usize) -> [u8; 3] {
+    let half = 1i64 << (PRECISION_BITS - 1);
+    let mut s = [half; 3];
+    for (i, &w) in k.iter().enumerate() {
+        let p = at(i);
+        for c in 0..3 {
+            s[c] += src[p + c] as i64 * w as i64;
+        }
+    }
+    s.map(clip8)
 }
 
 /// CLIP's image preparation before normalisation (`CLIPImageProcessor` with
