@@ -14,6 +14,33 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
     Ok(())
 }
 
+/// Creates (or truncates) `file` for writing, owner-only from the start (`0600` on unix, so
+/// there is no moment where another user could open it). An existing file keeps the mode it
+/// has, so it is set again.
+pub fn create_private(file: &Path) -> io::Result<std::fs::File> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        o.mode(0o600);
+    }
+    let f = o.open(file)?;
+    private_file(file)?;
+    Ok(f)
+}
+
+/// Creates one folder owner-only (`0700` on unix); its parent must exist.
+pub fn create_private_dir(dir: &Path) -> io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}
+
 /// Makes an existing file owner-only (`0600` on unix); a missing file is not an error.
 pub fn private_file(file: &Path) -> io::Result<()> {
     #[cfg(unix)]

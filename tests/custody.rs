@@ -292,3 +292,35 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
     assert_eq!(again.case_id, case);
     s.integrity_check().unwrap();
 }
+
+/// The stored copies of evidence, derived images and the database are owner-only (0600), even
+/// when the original was world-readable (0644) and the umask is permissive.
+#[cfg(unix)]
+#[test]
+fn stored_blobs_derived_files_and_database_are_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut s = Store::open(&data).unwrap();
+    assert_eq!(mode(&data.join("verity.db")), 0o600, "database");
+    let f = dir.path().join("photo.jpg");
+    std::fs::write(&f, b"not really a jpeg, but bytes to store").unwrap();
+    std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let imp = s.import(&media(&f, "image"), "t").unwrap();
+    let m = s.media_of_case(imp.case_id).unwrap();
+    assert_eq!(mode(&s.blobs.path(&m.blob)), 0o600, "stored media blob");
+    let fr = folder(
+        dir.path(),
+        "frames",
+        &[("0001.png", b"a"), ("0002.png", b"b")],
+    );
+    std::fs::set_permissions(fr.join("0001.png"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let imp = s.import(&media(&fr, "framefolder"), "t").unwrap();
+    let m = s.media_of_case(imp.case_id).unwrap();
+    let stored = s.blobs.path(&m.blob);
+    assert_eq!(mode(&stored), 0o700, "stored frame folder");
+    assert_eq!(mode(&stored.join("0001.png")), 0o600, "stored frame");
+    let rel = s.blobs.put_derived("a1/crop.png", b"png").unwrap();
+    assert_eq!(mode(&s.blobs.path(&rel)), 0o600, "derived blob");
+}

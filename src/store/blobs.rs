@@ -212,11 +212,11 @@ impl BlobStore {
         let copy_err =
             |e: std::io::Error| Error::input(src, format!("cannot copy into the case store: {e}"));
         if is_dir {
-            std::fs::create_dir(&tmp).map_err(copy_err)?;
+            crate::fsutil::create_private_dir(&tmp).map_err(copy_err)?;
             let mut entries = Vec::new();
             for f in folder_files(src)? {
                 let name = f.file_name().unwrap_or_default();
-                let mut out = std::fs::File::create(tmp.join(name)).map_err(copy_err)?;
+                let mut out = crate::fsutil::create_private(&tmp.join(name)).map_err(copy_err)?;
                 let mut h = Sha256::new();
                 let n = hash_into(&f, &mut h, &mut out, cancel)?;
                 out.sync_all().map_err(copy_err)?;
@@ -226,7 +226,7 @@ impl BlobStore {
             sync_dir(&tmp).map_err(copy_err)?;
             staged.sha256 = manifest_hash(&entries);
         } else {
-            let mut out = std::fs::File::create(&tmp).map_err(copy_err)?;
+            let mut out = crate::fsutil::create_private(&tmp).map_err(copy_err)?;
             let mut h = Sha256::new();
             staged.bytes = hash_into(src, &mut h, &mut out, cancel)?;
             out.sync_all().map_err(copy_err)?;
@@ -310,7 +310,7 @@ impl BlobStore {
             std::fs::create_dir_all(p)?;
         }
         let tmp = dst.with_extension("tmp");
-        std::fs::write(&tmp, bytes)?;
+        crate::fsutil::create_private(&tmp)?.write_all(bytes)?;
         std::fs::rename(&tmp, &dst)?;
         Ok(rel)
     }

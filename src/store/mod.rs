@@ -389,8 +389,17 @@ impl Store {
         // Owner-only (0700 folder, 0600 database): evidence, decisions and logs live here.
         crate::fsutil::private_dir(data_dir)
             .map_err(|e| Error::input(data_dir, format!("cannot create the data folder: {e}")))?;
-        let conn = Connection::open(data_dir.join("verity.db"))?;
-        let _ = crate::fsutil::private_file(&data_dir.join("verity.db"));
+        // Created 0600 before SQLite opens it (its -wal/-shm files copy the database's mode).
+        let db = data_dir.join("verity.db");
+        if !db.exists() {
+            let _ = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&db)
+                .and_then(|_| crate::fsutil::private_file(&db));
+        }
+        let conn = Connection::open(&db)?;
+        let _ = crate::fsutil::private_file(&db);
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new database to WAL needs a moment of exclusive access: another process
         // opening it at the same time answers BUSY, so this is retried like a write.
