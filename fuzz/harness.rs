@@ -373,7 +373,7 @@ pub struct Target {
     pub dict: &'static [&'static [u8]],
     /// Optional repair after mutation (e.g. a length field or checksum), applied to half the
     /// inputs so that mutants also get past the first integrity check.
-    pub fixup: Option<fn(&mut Vec<u8>)>,
+    pub fixup: Option<fn(&mut [u8])>,
     pub max_len: usize,
 }
 

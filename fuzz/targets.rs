@@ -191,7 +191,7 @@ fn image(s: &Scratch, data: &[u8]) -> Result<String, String> {
 }
 
 /// Recomputes PNG chunk CRCs and the RIFF size, so that mutants reach the decoders.
-fn image_fixup(data: &mut Vec<u8>) {
+fn image_fixup(data: &mut [u8]) {
     if data.starts_with(b"\x89PNG\r\n\x1a\n") {
         let mut i = 8;
         while i + 12 <= data.len() {
@@ -315,7 +315,7 @@ fn safetensors(s: &Scratch, data: &[u8]) -> Result<String, String> {
 }
 
 /// Sets the 8-byte header length to the end of the JSON object that follows it.
-fn safetensors_fixup(data: &mut Vec<u8>) {
+fn safetensors_fixup(data: &mut [u8]) {
     if data.len() < 9 {
         return;
     }
@@ -625,7 +625,7 @@ fn build_tree(root: &Path, data: &[u8]) {
             }
             6 => {
                 let path = cur.join(p.name());
-                if p.byte() % 2 == 0 {
+                if p.byte() & 1 == 0 {
                     let _ = std::process::Command::new("mkfifo")
                         .arg(&path)
                         .stderr(std::process::Stdio::null())
