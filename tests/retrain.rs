@@ -456,3 +456,76 @@ fn cancel_stops_cleanly() {
         assert_eq!(audit[1].2["outcome"], "cancelled");
     }
 }
+
+/// Accept interrupted by a crash: before the rename it is rolled back (the candidate stays,
+/// audited as interrupted); after the rename but before the audit row it is completed (the row is
+/// written once, the candidate removed). No marker is left either way.
+#[test]
+fn accept_interrupted_by_a_crash_is_rolled_back_or_completed() {
+    let s = setup(4, 4);
+    let no = AtomicBool::new(false);
+    let opts = RetrainOptions {
+        epochs: 1,
+        ..options()
+    };
+    let c = Retrain::new(&s.settings, opts)
+        .unwrap()
+        .run(&|_| {}, &no)
+        .unwrap();
+    let installed = s.models.join("profiles").join(&c.name);
+    let markers = || -> Vec<String> {
+        std::fs::read_dir(retrain::candidates_dir(&s.models))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().to_string())
+            .filter(|n| n.starts_with(".accept-"))
+            .collect()
+    };
+
+    // Crash after the marker, before the rename.
+    drop(retrain::accept_prepare(&s.models, &c.name, "bo").unwrap());
+    assert_eq!(markers().len(), 1);
+    {
+        let store = Store::open(&s.settings.data_dir()).unwrap();
+        assert_eq!(retrain::recover_accepts(&s.models, &store).unwrap(), 1);
+    }
+    assert!(markers().is_empty());
+    assert!(!installed.exists());
+    assert_eq!(
+        retrain::list_candidates(&s.models),
+        vec![retrain::load_candidate(&c.dir).unwrap()],
+        "the candidate stays"
+    );
+
+    // Crash after the rename, before the audit row.
+    let pending = retrain::accept_prepare(&s.models, &c.name, "bo").unwrap();
+    pending.install().unwrap();
+    drop(pending);
+    assert!(installed.join("profile.toml").is_file());
+    assert_eq!(markers().len(), 1);
+    let acts = |s: &Setup| -> Vec<String> { audit_actions(s).into_iter().map(|a| a.1).collect() };
+    assert!(!acts(&s).contains(&"retrain_accept".to_string()));
+    {
+        let store = Store::open(&s.settings.data_dir()).unwrap();
+        assert_eq!(retrain::recover_accepts(&s.models, &store).unwrap(), 1);
+        assert_eq!(retrain::recover_accepts(&s.models, &store).unwrap(), 0);
+    }
+    assert!(markers().is_empty());
+    assert!(!c.dir.exists());
+    assert!(load_profile(&installed).is_ok());
+    let audit = audit_actions(&s);
+    let names: Vec<(&str, &str)> = audit
+        .iter()
+        .map(|(a, b, _)| (a.as_str(), b.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("ana", "retrain_start"),
+            ("ana", "retrain_finish"),
+            ("bo", "retrain_accept_interrupted"),
+            ("bo", "retrain_accept"),
+        ]
+    );
+    assert_eq!(audit[3].2["profile"], c.name.as_str());
+}

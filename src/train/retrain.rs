@@ -520,7 +520,37 @@ fn candidate_dir(models_dir: &Path, name: &str) -> Result<PathBuf> {
 /// Installs candidate `name` as the profile `<models>/profiles/<name>` (its profile folder is
 /// moved there in one rename, with `candidate.json` and the report beside the weights), removes
 /// the candidate and audits it. Returns the profile name for the caller to select.
+///
+/// Crash-safe in three steps ([`accept_prepare`], [`PendingAccept::install`],
+/// [`PendingAccept::finish`]): a marker `candidates/.accept-<name>.json` holding the audit
+/// details is written (synced) before the rename and removed only after the audit row; a marker
+/// left by a crash is resolved by [`recover_accepts`] (run before every accept/discard and by the
+/// app's retrain status): rename done → the audit row is written and the candidate removed;
+/// rename not done → rolled back (the candidate stays), audited as `retrain_accept_interrupted`.
 pub fn accept(models_dir: &Path, name: &str, store: &Store, analyst: &str) -> Result<String> {
+    recover_accepts(models_dir, store)?;
+    let pending = accept_prepare(models_dir, name, analyst)?;
+    pending.install()?;
+    pending.finish(store)
+}
+
+/// An accept whose marker is written: [`Self::install`] renames, [`Self::finish`] audits.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PendingAccept {
+    #[serde(skip)]
+    models_dir: PathBuf,
+    name: String,
+    analyst: String,
+    details: serde_json::Value,
+}
+
+fn accept_marker(models_dir: &Path, name: &str) -> PathBuf {
+    candidates_dir(models_dir).join(format!(".accept-{name}.json"))
+}
+
+/// Checks candidate `name` (its weights' SHA-256), copies its record beside the weights and
+/// writes the pending-accept marker. Nothing is installed yet.
+pub fn accept_prepare(models_dir: &Path, name: &str, analyst: &str) -> Result<PendingAccept> {
     let dir = candidate_dir(models_dir, name)?;
     let c = load_candidate(&dir)?;
     let src = dir.join("profile");
@@ -550,21 +580,129 @@ pub fn accept(models_dir: &Path, name: &str, store: &Store, analyst: &str) -> Re
             "a profile of this name is already installed",
         ));
     }
-    std::fs::rename(&src, &dst)
-        .map_err(|e| Error::input(&dst, format!("cannot install the candidate: {e}")))?;
-    std::fs::remove_dir_all(&dir)?;
-    store.audit(
-        analyst,
-        "retrain_accept",
-        None,
-        &serde_json::json!({"profile": name, "parent": c.parent,
+    let pending = PendingAccept {
+        models_dir: models_dir.to_path_buf(),
+        name: name.to_string(),
+        analyst: analyst.to_string(),
+        details: serde_json::json!({"profile": name, "parent": c.parent,
             "auc_before": c.before.and_then(|m| m.auc), "auc_after": c.after.and_then(|m| m.auc)}),
-    )?;
-    Ok(name.to_string())
+    };
+    let marker = accept_marker(models_dir, name);
+    let json = serde_json::to_vec_pretty(&pending)
+        .map_err(|e| Error::Other(format!("cannot write {}: {e}", marker.display())))?;
+    let tmp = marker.with_extension("json.tmp");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&json)?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &marker)?;
+    sync_dir(&candidates_dir(models_dir));
+    Ok(pending)
+}
+
+fn sync_dir(dir: &Path) {
+    #[cfg(unix)]
+    if let Ok(f) = std::fs::File::open(dir) {
+        let _ = f.sync_all();
+    }
+    #[cfg(not(unix))]
+    let _ = dir;
+}
+
+impl PendingAccept {
+    /// The one rename into `profiles/`, then the candidate folder is removed. On failure the
+    /// marker is removed again (nothing was installed).
+    pub fn install(&self) -> Result<()> {
+        let dir = candidates_dir(&self.models_dir).join(&self.name);
+        let profiles = self.models_dir.join("profiles");
+        let dst = profiles.join(&self.name);
+        if let Err(e) = std::fs::rename(dir.join("profile"), &dst) {
+            let _ = std::fs::remove_file(accept_marker(&self.models_dir, &self.name));
+            return Err(Error::input(
+                &dst,
+                format!("cannot install the candidate: {e}"),
+            ));
+        }
+        sync_dir(&profiles);
+        std::fs::remove_dir_all(&dir)?;
+        Ok(())
+    }
+
+    /// Writes the audit row (once) and removes the marker.
+    pub fn finish(self, store: &Store) -> Result<String> {
+        let done = store.audit_log(None)?.iter().any(|r| {
+            r.action == "retrain_accept" && r.details["profile"].as_str() == Some(&self.name)
+        });
+        if !done {
+            store.audit(&self.analyst, "retrain_accept", None, &self.details)?;
+        }
+        let _ = std::fs::remove_file(accept_marker(&self.models_dir, &self.name));
+        Ok(self.name)
+    }
+}
+
+/// Resolves accepts interrupted by a crash (see [`accept`]): each marker whose profile folder is
+/// installed is completed (candidate removed, audit row written once); each whose rename never
+/// happened is rolled back (the candidate stays) and audited as `retrain_accept_interrupted`.
+/// Returns how many were resolved.
+pub fn recover_accepts(models_dir: &Path, store: &Store) -> Result<usize> {
+    let Ok(entries) = std::fs::read_dir(candidates_dir(models_dir)) else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let file = e.file_name().to_string_lossy().to_string();
+        if file.starts_with(".accept-") && file.ends_with(".json.tmp") {
+            let _ = std::fs::remove_file(e.path());
+        }
+        if !(file.starts_with(".accept-") && file.ends_with(".json")) {
+            continue;
+        }
+        let marker = e.path();
+        let pending: Option<PendingAccept> = std::fs::read(&marker)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let Some(mut pending) = pending.filter(|p| {
+            let plain = !p.name.is_empty() && p.name != "." && p.name != "..";
+            plain && !p.name.contains(['/', '\\']) && file == format!(".accept-{}.json", p.name)
+        }) else {
+            // Unreadable: written half before the rename could start (the rename follows the
+            // synced marker), so there is nothing to complete.
+            let _ = std::fs::remove_file(&marker);
+            continue;
+        };
+        pending.models_dir = models_dir.to_path_buf();
+        let installed = models_dir
+            .join("profiles")
+            .join(&pending.name)
+            .join(PROFILE_FILE)
+            .is_file();
+        if installed {
+            let dir = candidates_dir(models_dir).join(&pending.name);
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            pending.finish(store)?;
+        } else {
+            store.audit(
+                &pending.analyst,
+                "retrain_accept_interrupted",
+                None,
+                &serde_json::json!({"candidate": pending.name,
+                    "outcome": "not installed; the candidate is kept"}),
+            )?;
+            std::fs::remove_file(&marker)?;
+        }
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// Deletes candidate `name` and audits it.
 pub fn discard(models_dir: &Path, name: &str, store: &Store, analyst: &str) -> Result<()> {
+    recover_accepts(models_dir, store)?;
     let dir = candidate_dir(models_dir, name)?;
     let c = load_candidate(&dir)?;
     std::fs::remove_dir_all(&dir)?;
