@@ -135,7 +135,16 @@ fn refuse_while_running() -> Res<()> {
 #[tauri::command]
 pub async fn retrain_status(state: State<'_, AppState>) -> Res<RetrainStatus> {
     let settings = state.settings();
-    let mut status = state.with_store(|s| Ok(status_of(&settings, s)))?;
+    let running = job().running;
+    let mut status = state.with_store(|s| {
+        // An accept interrupted by a crash is completed or rolled back (audited) first.
+        if !running {
+            if let Err(e) = retrain::recover_accepts(&settings.models_dir(), s) {
+                tracing::warn!("retrain accept recovery: {e}");
+            }
+        }
+        Ok(status_of(&settings, s))
+    })?;
     let j = job();
     status.running = j.running;
     status.progress = j.progress.clone();
