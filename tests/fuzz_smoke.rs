@@ -3,7 +3,7 @@
 //! run, under the same panic, time and memory guards as the long runs
 //! (`cargo run --example fuzz -- <target> <seconds>`, see README "Fuzzing").
 //!
-//! `VERITY_FUZZ_SMOKE_ITERATIONS` (default 1000) and `VERITY_FUZZ_SMOKE_SECONDS` (default 6, a
+//! `VERITY_FUZZ_SMOKE_ITERATIONS` (default 1000, 400 for the slower folder target) and `VERITY_FUZZ_SMOKE_SECONDS` (default 6, a
 //! cap for slow machines) size the runs; `VERITY_FUZZ_SEED` changes the mutants.
 #[path = "../fuzz/harness.rs"]
 mod harness;
@@ -27,7 +27,7 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
-fn smoke(name: &str) {
+fn smoke(name: &str, iterations: u64) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let target = targets::by_name(name).unwrap();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz");
@@ -39,7 +39,7 @@ fn smoke(name: &str) {
     );
     let cfg = harness::Config {
         seed: env("VERITY_FUZZ_SEED", 0x5EED_u64),
-        iterations: Some(env("VERITY_FUZZ_SMOKE_ITERATIONS", 1000)),
+        iterations: Some(env("VERITY_FUZZ_SMOKE_ITERATIONS", iterations)),
         duration: Duration::from_secs_f64(env("VERITY_FUZZ_SMOKE_SECONDS", 6.0)),
         per_input: Duration::from_secs(10),
         mem_limit: harness::MEM_LIMIT,
@@ -76,20 +76,20 @@ fn smoke(name: &str) {
 
 #[test]
 fn fuzz_smoke_image() {
-    smoke("image");
+    smoke("image", 1000);
 }
 
 #[test]
 fn fuzz_smoke_safetensors() {
-    smoke("safetensors");
+    smoke("safetensors", 1000);
 }
 
 #[test]
 fn fuzz_smoke_settings() {
-    smoke("settings");
+    smoke("settings", 1000);
 }
 
 #[test]
 fn fuzz_smoke_folder() {
-    smoke("folder");
+    smoke("folder", 400);
 }
