@@ -8,8 +8,8 @@
 use crate::aggregate::{self, Scored};
 use crate::config::{Band, Precision, Settings};
 use crate::faces::align::{self, AlignTemplate};
-use crate::faces::preprocess::{self, Chain, CropSpec};
 use crate::faces::mtcnn::{Detection, Mtcnn};
+use crate::faces::preprocess::{self, Chain, CropSpec};
 use crate::media::{self, Frame, Limits, MediaKind, SampleParams};
 use crate::models::profile::LoadedDetector;
 use crate::store::{FaceRow, FrameRow, NewMedia, Outcome, ScoreRow, Store};
@@ -511,7 +511,7 @@ impl Analyzer {
                     // The detector's exact input (what was scored) and, for the gallery, the
                     // face at the frame's own resolution.
                     let crop = store_crop(store, aid, idx, tid, "", &face.input)?;
-                    let native = store_crop(store, aid, idx, tid, ".native", &face.native)?;
+                    let native = store_native_crop(store, aid, idx, tid, &face.native)?;
                     face_rows.push(FaceRow {
                         id: 0,
                         frame_idx: idx,
@@ -744,6 +744,24 @@ fn store_crop(
     store
         .blobs
         .put_derived(&format!("a{aid}/f{frame:06}_t{track}{suffix}.png"), &bytes)
+}
+
+/// The display crop (face at frame resolution, ≤ 512²) as a quality-92 JPEG: it is for the eye
+/// (the gallery), while the scored input beside it stays lossless PNG.
+fn store_native_crop(
+    store: &Store,
+    aid: i64,
+    frame: i64,
+    track: i64,
+    img: &image::RgbImage,
+) -> Result<String> {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 92)
+        .encode_image(img)
+        .map_err(|e| Error::Other(format!("cannot encode face crop: {e}")))?;
+    store
+        .blobs
+        .put_derived(&format!("a{aid}/f{frame:06}_t{track}.native.jpg"), &bytes)
 }
 
 fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {

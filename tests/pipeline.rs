@@ -85,6 +85,14 @@ fn image_without_weights_is_not_scored_but_faces_are_found_and_stored() {
     assert!(f.landmarks[0][1] < f.landmarks[3][1]);
     let crop = image::open(store.blobs.path(f.crop.as_ref().unwrap())).unwrap();
     assert_eq!((crop.width(), crop.height()), (224, 224));
+    // Beside the detector's input, the face at the photo's own resolution for the gallery: the
+    // astronaut's face is ≈ 60 px eye-to-mouth, so its native crop is smaller than 224², not an
+    // upscaled thumbnail; stored as JPEG.
+    let native_rel = f.native_crop.as_ref().unwrap();
+    assert!(native_rel.ends_with(".native.jpg"), "{native_rel}");
+    let native = image::open(store.blobs.path(native_rel)).unwrap();
+    assert_eq!(native.width(), native.height());
+    assert!((80..224).contains(&native.width()), "{}", native.width());
     assert!(d.scores.is_empty());
 }
 

@@ -57,8 +57,9 @@ impl Chain {
     }
 }
 
-/// Largest native crop side kept for display; bigger faces are shown downscaled to this.
-pub const MAX_DISPLAY_SIDE: u32 = 1024;
+/// Largest native crop side kept for display; bigger faces are shown downscaled to this (a
+/// stored display crop per face and sampled frame: 512² keeps a long video's gallery small).
+pub const MAX_DISPLAY_SIDE: u32 = 512;
 /// Largest crop side the GenD chain warps at (a face filling an 8K frame); beyond it the crop is
 /// warped at this size (the result is downscaled to the input size anyway).
 pub const MAX_NATIVE_SIDE: u32 = 4096;

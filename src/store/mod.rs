@@ -264,7 +264,7 @@ pub struct FaceRow {
     pub landmarks: [[f32; 2]; 5],
     /// The detector's input (e.g. 224², blob path), as scored.
     pub crop: Option<String>,
-    /// The same face at the frame's resolution, for display (None before schema v3).
+    /// The same face at the frame's resolution (≤ 512², JPEG), for display (None before v3).
     pub native_crop: Option<String>,
     pub full_frame: bool,
     pub score: Option<f64>,
