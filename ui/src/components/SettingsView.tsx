@@ -111,7 +111,7 @@ export function SettingsView({ onSaved }: { onSaved: (s: Settings) => void }) {
           {(() => {
             const chosen = profiles.find((p) => p.folder === s.profile) ?? profiles.find((p) => p.trained && p.error == null);
             return chosen?.preprocessing ? (
-              <p class="muted small" data-testid="profile-card">
+              <p class="muted small profile-card" data-testid="profile-card">
                 <strong>{chosen.name ?? chosen.folder}</strong>
                 {chosen.description ? ` — ${chosen.description}` : ''}
                 <br />
