@@ -102,7 +102,7 @@ fn a_fifo_given_directly_is_refused_naming_it() {
     let d = tempfile::tempdir().unwrap();
     let fifo = d.path().join("clip.mp4");
     mkfifo(&fifo);
-    let e = verity::worker::expand_paths(&[fifo.clone()])
+    let e = verity::worker::expand_paths(std::slice::from_ref(&fifo))
         .unwrap_err()
         .to_string();
     assert!(

@@ -862,3 +862,60 @@ fn live_udp_stream_yields_frames_until_the_frame_limit() {
         );
     }
 }
+
+/// Bytes this thread has read through `read(2)` so far (Linux: `/proc/thread-self/io`), or
+/// None where the kernel does not say.
+fn thread_rchar() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/io").ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("rchar:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn probing_a_large_image_reads_its_headers_and_decoding_reads_it_once() {
+    if thread_rchar().is_none() {
+        eprintln!("SKIP: /proc/thread-self/io is not available on this system");
+        return;
+    }
+    // 3000×2400 of noise: a ~21 MB PNG that no compressor shrinks.
+    let path = common::repo_root().join("target/fixtures/media/noise-3000x2400.png");
+    if !path.exists() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut x: u32 = 0x2545_f491;
+        let img = RgbImage::from_fn(3000, 2400, |_, _| {
+            let mut px = [0u8; 3];
+            for c in &mut px {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                *c = (x >> 24) as u8;
+            }
+            Rgb(px)
+        });
+        let tmp = path.with_extension("tmp.png");
+        img.save(&tmp).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert!(len > 15 << 20, "fixture is {len} bytes");
+    let limits = Limits::default();
+
+    let before = thread_rchar().unwrap();
+    let info = media::probe(&path, &limits).unwrap();
+    let probed = thread_rchar().unwrap() - before;
+    assert_eq!((info.width, info.height, info.size_bytes), (3000, 2400, len));
+    assert!(
+        probed < 2 << 20,
+        "probe read {probed} bytes of a {len}-byte file: it should read the headers only"
+    );
+
+    let before = thread_rchar().unwrap();
+    let img = media::load_image(&path, &limits).unwrap();
+    let decoded = thread_rchar().unwrap() - before;
+    assert_eq!(img.dimensions(), (3000, 2400));
+    assert!(
+        decoded < len + (2 << 20),
+        "decoding read {decoded} bytes of a {len}-byte file: once is enough"
+    );
+}

@@ -85,16 +85,28 @@ pub async fn counts(state: State<'_, AppState>) -> Res<BTreeMap<String, i64>> {
 }
 
 /// Queues dropped or picked files/folders (one case each, see `verity::worker`); job ids back.
-/// Only absolute paths of regular files and folders; the folder walk (links to folders not
-/// followed, depth and count capped) runs on a blocking thread, not the async runtime.
+/// Only paths the analyst chose in the core's open dialog (`pick_media_paths`) or dropped on
+/// the window (recorded from the native drop event), or paths under a folder allowed at launch
+/// (`VERITY_DESK_IMPORT_ROOTS`): the webview cannot make the app read an arbitrary file. The
+/// folder walk (links to folders not followed, depth and count capped) runs on a blocking
+/// thread, not the async runtime.
 #[tauri::command]
 pub async fn import(state: State<'_, AppState>, paths: Vec<PathBuf>) -> Res<Vec<u64>> {
-    for p in &paths {
-        if !p.is_absolute() {
-            return Err(CommandError::from(verity::Error::input(
-                p,
-                "is not an absolute path; drop the file or pick it in the dialog",
-            )));
+    // A drop's paths are recorded by the window-event handler; give it a moment in case the
+    // page's drop handler reached us first.
+    let mut waited = 0;
+    loop {
+        let outcome = {
+            let mut granted = state.import_grants.lock().unwrap_or_else(|p| p.into_inner());
+            import_allowed(&mut granted, &state.import_roots, &paths)
+        };
+        match outcome {
+            Ok(()) => break,
+            Err(e) if waited >= 10 => return Err(e),
+            Err(_) => {
+                waited += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            }
         }
     }
     let expansion =
@@ -105,6 +117,88 @@ pub async fn import(state: State<'_, AppState>, paths: Vec<PathBuf>) -> Res<Vec<
                 message: format!("the import stopped unexpectedly: {e}"),
             })??;
     Ok(state.worker.enqueue_expanded(expansion)?)
+}
+
+/// Whether the webview may import `paths`: each one was granted (picked in the open dialog or
+/// dropped on the window; a grant is used up by the import) or lies, links resolved, under one
+/// of `roots`. All or nothing: on refusal no grant is used up.
+pub fn import_allowed(
+    granted: &mut std::collections::HashSet<PathBuf>,
+    roots: &[PathBuf],
+    paths: &[PathBuf],
+) -> Res<()> {
+    let under_root = |p: &std::path::Path| {
+        let Ok(real) = p.canonicalize() else {
+            return false;
+        };
+        roots
+            .iter()
+            .filter_map(|r| r.canonicalize().ok())
+            .any(|r| real.starts_with(r))
+    };
+    for p in paths {
+        if !p.is_absolute() {
+            return Err(CommandError::from(verity::Error::input(
+                p,
+                "is not an absolute path; drop the file or pick it in the Import dialog",
+            )));
+        }
+        if !granted.contains(p) && !under_root(p) {
+            return Err(CommandError::from(verity::Error::input(
+                p,
+                "was not chosen in the Import dialog or dropped on the window; the app imports \
+                 only files and folders you pick or drop",
+            )));
+        }
+    }
+    for p in paths {
+        granted.remove(p);
+    }
+    Ok(())
+}
+
+/// The native open dialog for media (`folder`: one folder instead of files), opened by the
+/// core so that `import` accepts exactly what the analyst chose. Empty when cancelled.
+#[tauri::command]
+pub async fn pick_media_paths<R: tauri::Runtime>(
+    app: tauri::AppHandle<R>,
+    state: State<'_, AppState>,
+    folder: bool,
+) -> Res<Vec<PathBuf>> {
+    use tauri_plugin_dialog::DialogExt;
+    let picked = tauri::async_runtime::spawn_blocking(move || {
+        let dialog = app.dialog().file();
+        if folder {
+            dialog
+                .set_title("Import a folder")
+                .blocking_pick_folder()
+                .map(|p| vec![p])
+        } else {
+            let all: Vec<&str> = verity::worker::IMAGE_EXTENSIONS
+                .iter()
+                .chain(verity::worker::VIDEO_EXTENSIONS)
+                .copied()
+                .collect();
+            dialog
+                .set_title("Import images or videos")
+                .add_filter("Images and videos", &all)
+                .add_filter("Images", verity::worker::IMAGE_EXTENSIONS)
+                .add_filter("Videos", verity::worker::VIDEO_EXTENSIONS)
+                .blocking_pick_files()
+        }
+    })
+    .await
+    .map_err(|e| CommandError {
+        code: "other",
+        message: format!("the open dialog stopped unexpectedly: {e}"),
+    })?;
+    let paths: Vec<PathBuf> = picked
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.into_path().ok())
+        .collect();
+    state.grant_import(&paths);
+    Ok(paths)
 }
 
 /// Cancels a queued or running job; false when it had already ended.
@@ -528,6 +622,40 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         Scratch(d.canonicalize().unwrap())
+    }
+
+    #[test]
+    fn the_page_imports_only_picked_dropped_or_allowed_paths() {
+        let d = scratch("importgrant");
+        let root = d.path().join("allowed");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.png"), b"x").unwrap();
+        let secret = d.path().join("secret.png");
+        std::fs::write(&secret, b"s").unwrap();
+        let mut granted = std::collections::HashSet::new();
+        // Neither picked nor dropped nor under a root: refused, naming the file.
+        let e = import_allowed(&mut granted, &[], std::slice::from_ref(&secret)).unwrap_err();
+        assert_eq!(e.code, "input");
+        assert!(e.message.contains("secret.png"), "{}", e.message);
+        assert!(e.message.contains("Import dialog"), "{}", e.message);
+        let e = import_allowed(&mut granted, &[], &[PathBuf::from("rel.png")]).unwrap_err();
+        assert!(e.message.contains("absolute"), "{}", e.message);
+        // A pick (or drop) allows that path once; all or nothing per call.
+        granted.insert(secret.clone());
+        let mixed = [secret.clone(), d.path().join("other.png")];
+        assert!(import_allowed(&mut granted, &[], &mixed).is_err());
+        assert!(granted.contains(&secret), "a refused call uses up no grant");
+        import_allowed(&mut granted, &[], std::slice::from_ref(&secret)).unwrap();
+        assert!(import_allowed(&mut granted, &[], std::slice::from_ref(&secret)).is_err());
+        // Under an allowed root, links resolved: `..` and a link out of the root do not count.
+        let roots = [root.clone()];
+        import_allowed(&mut granted, &roots, &[root.join("sub/a.png"), root.join("sub")]).unwrap();
+        assert!(import_allowed(&mut granted, &roots, &[root.join("../secret.png")]).is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&secret, root.join("sub/link.png")).unwrap();
+            assert!(import_allowed(&mut granted, &roots, &[root.join("sub/link.png")]).is_err());
+        }
     }
 
     #[test]

@@ -45,6 +45,22 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             app.manage(state);
             Ok(())
         })
+        // Files dropped on the window: the native event carries the real paths, and only these
+        // (or dialog picks) may be imported — the page cannot name a path of its own.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = event {
+                if let Some(state) = window.try_state::<state::AppState>() {
+                    state.grant_import(paths);
+                }
+            }
+        })
+        .on_webview_event(|webview, event| {
+            if let tauri::WebviewEvent::DragDrop(tauri::DragDropEvent::Drop { paths, .. }) = event {
+                if let Some(state) = webview.try_state::<state::AppState>() {
+                    state.grant_import(paths);
+                }
+            }
+        })
         .invoke_handler(tauri::generate_handler![
             commands::app_info,
             commands::list_cases,
@@ -62,6 +78,7 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::profiles,
             commands::export_report,
             commands::pick_report_path,
+            commands::pick_media_paths,
             commands::face_image,
             commands::media_image,
             commands::explain,
@@ -100,6 +117,10 @@ fn start_state<R: tauri::Runtime>(
         store: std::sync::Mutex::new(None),
         worker,
         export_paths: Default::default(),
+        import_grants: Default::default(),
+        import_roots: std::env::var_os(state::IMPORT_ROOTS_VAR)
+            .map(|v| std::env::split_paths(&v).filter(|p| p.is_absolute()).collect())
+            .unwrap_or_default(),
     })
 }
 

@@ -15,7 +15,16 @@ pub struct AppState {
     /// Report paths the analyst chose in the save dialog (`pick_report_path`) and has not
     /// exported to yet: `export_report` writes only to these or inside the data folder.
     pub export_paths: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Media paths the analyst picked in the open dialog (`pick_media_paths`) or dropped on the
+    /// window, not imported yet: `import` accepts only these (or paths under `import_roots`).
+    pub import_grants: Mutex<std::collections::HashSet<PathBuf>>,
+    /// Folders whose contents may be imported without a dialog, from `VERITY_DESK_IMPORT_ROOTS`
+    /// (the OS path-list syntax) at launch: for automation and the end-to-end tests.
+    pub import_roots: Vec<PathBuf>,
 }
+
+/// The environment variable naming folders the webview may import from without a dialog.
+pub const IMPORT_ROOTS_VAR: &str = "VERITY_DESK_IMPORT_ROOTS";
 
 /// The window-side name of the worker's event stream (`listen('analysis', …)` in the UI).
 pub const EVENT: &str = "analysis";
@@ -43,6 +52,11 @@ impl AppState {
             Some(store) => f(store),
             None => Err(verity::Error::Other("the case store is not open".into())),
         }
+    }
+
+    /// Records paths the analyst chose or dropped, so that `import` accepts them.
+    pub fn grant_import(&self, paths: &[PathBuf]) {
+        lock(&self.import_grants).extend(paths.iter().cloned());
     }
 
     /// Validates, persists, hands the settings to the worker and reopens the store if it moved.

@@ -61,58 +61,97 @@ fn format_name(format: ImageFormat) -> &'static str {
     }
 }
 
-/// Reads the file (after the size checks) and names its image format from the content.
-fn read(path: &Path, limits: &Limits) -> Result<(Vec<u8>, ImageFormat)> {
-    super::regular_file(path, limits)?;
-    let bytes = std::fs::read(path).map_err(|e| super::io_error(path, &e))?;
-    let format = image::guess_format(&bytes).map_err(|_| {
+/// How much of the file the header probe reads: EXIF, ICC and the frame header of any camera
+/// image fit; a file whose headers reach further (a TIFF with its directory at the end) is
+/// probed from the whole file instead.
+const HEAD_BYTES: u64 = 1 << 20;
+
+/// An opened image file, checked: regular, within the size limit, a supported format named by
+/// its content, and complete (JPEG end marker, PNG `IEND`, WebP length). The completeness
+/// checks stream through the file; nothing here holds the whole file in memory.
+struct Checked {
+    file: std::fs::File,
+    len: u64,
+    format: ImageFormat,
+    /// The first [`HEAD_BYTES`] (or the whole file, if shorter).
+    head: Vec<u8>,
+}
+
+fn open_checked(path: &Path, limits: &Limits) -> Result<Checked> {
+    use std::io::{Read, Seek, SeekFrom};
+    let meta = super::regular_file(path, limits)?;
+    let io = |e: std::io::Error| super::io_error(path, &e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(HEAD_BYTES)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    let format = image::guess_format(&head).map_err(|_| {
         Error::input(
             path,
             "not an image: the content is not JPEG, PNG, WebP, BMP or TIFF",
         )
     })?;
     check_format(path, format)?;
+    let len = meta.len();
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
     match format {
-        ImageFormat::Jpeg => check_jpeg_complete(path, &bytes)?,
-        ImageFormat::Png => check_png_complete(path, &bytes)?,
-        ImageFormat::WebP => check_riff_complete(path, &bytes)?,
+        ImageFormat::Jpeg => {
+            let end = jpeg_end(&mut file).map_err(io)?;
+            check_jpeg_complete(path, end)?;
+        }
+        ImageFormat::Png => check_png_complete(path, &mut file, len).map_err(io)??,
+        ImageFormat::WebP => check_riff_complete(path, &head, len)?,
         _ => {}
     }
-    Ok((bytes, format))
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    Ok(Checked {
+        file,
+        len,
+        format,
+        head,
+    })
 }
 
-/// A decoder positioned after the header, with our allocation limit.
-fn decoder<'a>(
+/// A decoder positioned after the header: the declared size is checked against `limits` (our
+/// message, not the decoder's generic "limits exceeded") before our allocation limit is set and
+/// any pixel buffer exists. One decoder per call, so the file is read once (JPEG decoders take
+/// the whole stream; the others read as they decode).
+fn decoder<'a, R: std::io::BufRead + std::io::Seek + 'a>(
     path: &Path,
-    bytes: &'a [u8],
+    input: R,
     format: ImageFormat,
     limits: &Limits,
 ) -> Result<impl ImageDecoder + 'a> {
-    // Check the declared size with no limits set, so that our message (not the decoder's
-    // generic "limits exceeded") reaches the analyst.
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
+    let mut reader = ImageReader::with_format(input, format);
     reader.no_limits();
-    let (w, h) = reader
-        .into_dimensions()
+    let mut decoder = reader
+        .into_decoder()
         .map_err(|e| image_error(path, format, e))?;
+    let (w, h) = decoder.dimensions();
     limits.check_size(path, w, h)?;
-
-    let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_side);
     image_limits.max_image_height = Some(limits.max_side);
     // Room for the widest decoded layout (16-bit RGBA) plus the 8-bit RGB copy we make.
     image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8 + 3));
-    reader.limits(image_limits);
-    reader
-        .into_decoder()
-        .map_err(|e| image_error(path, format, e))
+    decoder
+        .set_limits(image_limits)
+        .map_err(|e| image_error(path, format, e))?;
+    Ok(decoder)
 }
 
 /// Loads an image as upright 8-bit RGB (see the module docs for what is converted how).
 pub fn load_image(path: &Path, limits: &Limits) -> Result<RgbImage> {
-    let (bytes, format) = read(path, limits)?;
-    let mut decoder = decoder(path, &bytes, format, limits)?;
+    let checked = open_checked(path, limits)?;
+    let format = checked.format;
+    let mut decoder = decoder(
+        path,
+        std::io::BufReader::new(checked.file),
+        format,
+        limits,
+    )?;
     let orientation = decoder
         .orientation()
         .map_err(|e| image_error(path, format, e))?;
@@ -122,14 +161,36 @@ pub fn load_image(path: &Path, limits: &Limits) -> Result<RgbImage> {
     Ok(to_rgb(image))
 }
 
-/// Header-only description of an image file.
+/// Header-only description of an image file: reads the first [`HEAD_BYTES`] for the headers
+/// (the whole file only when they reach further) and streams the completeness check.
 pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
-    let (bytes, format) = read(path, limits)?;
-    let mut decoder = decoder(path, &bytes, format, limits)?;
-    let (w, h) = decoder.dimensions();
-    let orientation = decoder
-        .orientation()
-        .map_err(|e| image_error(path, format, e))?;
+    let Checked {
+        file,
+        len,
+        format,
+        head,
+    } = open_checked(path, limits)?;
+    let header = |d: &mut dyn ImageDecoder| -> Result<((u32, u32), image::metadata::Orientation)> {
+        let dims = d.dimensions();
+        let orientation = d.orientation().map_err(|e| image_error(path, format, e))?;
+        Ok((dims, orientation))
+    };
+    let from_head = if (head.len() as u64) < len {
+        decoder(path, Cursor::new(head.as_slice()), format, limits)
+            .and_then(|mut d| header(&mut d))
+            .ok()
+    } else {
+        None
+    };
+    let ((w, h), orientation) = match from_head {
+        Some(found) => found,
+        None => header(&mut decoder(
+            path,
+            std::io::BufReader::new(file),
+            format,
+            limits,
+        )?)?,
+    };
     use image::metadata::Orientation as O;
     let rotation = match orientation {
         O::Rotate90 | O::Rotate90FlipH => 90,
@@ -147,7 +208,7 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         frame_count: Some(1),
         codec: Some(format_name(format).to_lowercase()),
         container: None,
-        size_bytes: bytes.len() as u64,
+        size_bytes: len,
         rotation,
     })
 }
@@ -172,9 +233,9 @@ fn to_rgb(image: DynamicImage) -> RgbImage {
 /// A JPEG cut short still decodes in most decoders (the missing rows come out grey), which
 /// would hand half-grey faces to the detectors. We require the end-of-image marker after the
 /// first scan. Data after the marker (Motion Photo videos, maker trailers) is allowed.
-fn check_jpeg_complete(path: &Path, bytes: &[u8]) -> Result<()> {
+fn check_jpeg_complete(path: &Path, end: JpegEnd) -> Result<()> {
     let truncated = |what: &str| Error::input(path, format!("truncated JPEG: {what}"));
-    match jpeg_end(bytes) {
+    match end {
         JpegEnd::At(_) | JpegEnd::Corrupt => Ok(()),
         JpegEnd::HeaderCut => Err(truncated("the file ends inside the header")),
         JpegEnd::NoScan => Err(truncated("the image ends before any picture data")),
@@ -184,30 +245,38 @@ fn check_jpeg_complete(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Like a short JPEG, a short PNG decodes with its missing rows blank in browsers; the header
 /// alone cannot tell, but a complete PNG always ends with its `IEND` chunk. Any bytes after it
-/// (some tools append metadata) are tolerated.
-fn check_png_complete(path: &Path, bytes: &[u8]) -> Result<()> {
-    // Chunks are walked by their lengths so that "IEND" inside compressed data cannot fool us.
-    let mut i = 8; // after the signature
-    while i + 8 <= bytes.len() {
-        let len = u32::from_be_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]) as usize;
-        if &bytes[i + 4..i + 8] == b"IEND" && i + 12 <= bytes.len() {
-            return Ok(());
+/// (some tools append metadata) are tolerated. Chunks are walked by their lengths (seeking over
+/// the data) so that "IEND" inside compressed data cannot fool us.
+fn check_png_complete<F: std::io::Read + std::io::Seek>(
+    path: &Path,
+    file: &mut F,
+    len: u64,
+) -> std::io::Result<Result<()>> {
+    use std::io::SeekFrom;
+    let mut at: u64 = 8; // after the signature
+    while at + 8 <= len {
+        let mut chunk = [0u8; 8];
+        file.seek(SeekFrom::Start(at))?;
+        file.read_exact(&mut chunk)?;
+        let data = u64::from(u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]));
+        if &chunk[4..8] == b"IEND" && at + 12 <= len {
+            return Ok(Ok(()));
         }
-        i = i.saturating_add(12).saturating_add(len); // length, type, data, CRC
+        at = at + 12 + data; // length, type, data, CRC
     }
-    Err(Error::input(
+    Ok(Err(Error::input(
         path,
         "truncated PNG: the data ends before the IEND chunk",
-    ))
+    )))
 }
 
 /// A WebP is one RIFF chunk whose header states its size: a shorter file is cut off.
-fn check_riff_complete(path: &Path, bytes: &[u8]) -> Result<()> {
-    let declared = bytes
+fn check_riff_complete(path: &Path, head: &[u8], len: u64) -> Result<()> {
+    let declared = head
         .get(4..8)
         .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
     match declared {
-        Some(size) if bytes.len() as u64 >= u64::from(size) + 8 => Ok(()),
+        Some(size) if len >= u64::from(size) + 8 => Ok(()),
         _ => Err(Error::input(
             path,
             "truncated WebP: the file is shorter than its header says",
@@ -218,12 +287,13 @@ fn check_riff_complete(path: &Path, bytes: &[u8]) -> Result<()> {
 /// True if the bytes are a stream of concatenated JPEGs (a raw `.mjpeg` file, what many IP
 /// cameras record): another JPEG starts right after the first one ends.
 pub(crate) fn is_jpeg_stream(bytes: &[u8]) -> bool {
-    matches!(jpeg_end(bytes), JpegEnd::At(end) if bytes[end..].starts_with(&[0xFF, 0xD8, 0xFF]))
+    matches!(jpeg_end(bytes), Ok(JpegEnd::At(end))
+        if usize::try_from(end).is_ok_and(|e| bytes.get(e..).is_some_and(|rest| rest.starts_with(&[0xFF, 0xD8, 0xFF]))))
 }
 
 enum JpegEnd {
     /// Offset just past the first image's end-of-image marker.
-    At(usize),
+    At(u64),
     HeaderCut,
     NoScan,
     ScanCut,
@@ -231,35 +301,111 @@ enum JpegEnd {
     Corrupt,
 }
 
-/// Walks the header segments to the first scan, then looks for the end-of-image marker.
-/// Inside entropy-coded data every 0xFF is stuffed (`FF 00`), so `FF D9` there is the real
-/// marker; the header is skipped by segment lengths because an EXIF thumbnail carries its
-/// own `FF D9`.
-fn jpeg_end(bytes: &[u8]) -> JpegEnd {
-    let mut i = 2; // after SOI
-    let scan = loop {
-        if i + 1 >= bytes.len() {
-            return JpegEnd::HeaderCut;
+/// Walks the header segments to the first scan, then looks for the end-of-image marker, reading
+/// the stream once front to back. Inside entropy-coded data every 0xFF is stuffed (`FF 00`), so
+/// `FF D9` there is the real marker; the header is skipped by segment lengths because an EXIF
+/// thumbnail carries its own `FF D9`.
+fn jpeg_end(input: impl std::io::Read) -> std::io::Result<JpegEnd> {
+    let mut r = ByteReader::new(input);
+    // SOI (already recognised by the format sniffing).
+    if r.next()?.is_none() || r.next()?.is_none() {
+        return Ok(JpegEnd::HeaderCut);
+    }
+    loop {
+        let Some(b) = r.next()? else {
+            return Ok(JpegEnd::HeaderCut);
+        };
+        if b != 0xFF {
+            return Ok(JpegEnd::Corrupt);
         }
-        if bytes[i] != 0xFF {
-            return JpegEnd::Corrupt;
-        }
-        match bytes[i + 1] {
-            0xFF => i += 1, // fill byte
-            0xDA => break i,
-            0x01 | 0xD0..=0xD7 => i += 2,
-            0xD9 => return JpegEnd::NoScan,
+        // Fill bytes: any number of 0xFF before the marker code.
+        let code = loop {
+            match r.next()? {
+                None => return Ok(JpegEnd::HeaderCut),
+                Some(0xFF) => continue,
+                Some(c) => break c,
+            }
+        };
+        match code {
+            0xDA => break,
+            0x01 | 0xD0..=0xD7 => {}
+            0xD9 => return Ok(JpegEnd::NoScan),
             _ => {
-                if i + 3 >= bytes.len() {
-                    return JpegEnd::HeaderCut;
+                let (Some(hi), Some(lo)) = (r.next()?, r.next()?) else {
+                    return Ok(JpegEnd::HeaderCut);
+                };
+                let skip = u64::from(u16::from_be_bytes([hi, lo])).saturating_sub(2);
+                if r.skip(skip)? < skip {
+                    return Ok(JpegEnd::HeaderCut);
                 }
-                i += 2 + usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
             }
         }
-    };
-    match bytes[scan..].windows(2).position(|w| w == [0xFF, 0xD9]) {
-        Some(p) => JpegEnd::At(scan + p + 2),
-        None => JpegEnd::ScanCut,
+    }
+    // The scan (and anything up to the marker).
+    let mut prev_ff = false;
+    while let Some(b) = r.next()? {
+        if prev_ff && b == 0xD9 {
+            return Ok(JpegEnd::At(r.pos));
+        }
+        prev_ff = b == 0xFF;
+    }
+    Ok(JpegEnd::ScanCut)
+}
+
+/// Byte-at-a-time reading over an internal buffer, counting the position.
+struct ByteReader<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    at: usize,
+    filled: usize,
+    pos: u64,
+}
+
+impl<R: std::io::Read> ByteReader<R> {
+    fn new(inner: R) -> Self {
+        ByteReader {
+            inner,
+            buf: vec![0; 64 * 1024].into_boxed_slice(),
+            at: 0,
+            filled: 0,
+            pos: 0,
+        }
+    }
+
+    fn fill(&mut self) -> std::io::Result<bool> {
+        if self.at == self.filled {
+            self.filled = loop {
+                match self.inner.read(&mut self.buf) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            self.at = 0;
+        }
+        Ok(self.filled > 0)
+    }
+
+    fn next(&mut self) -> std::io::Result<Option<u8>> {
+        if !self.fill()? {
+            return Ok(None);
+        }
+        let b = self.buf[self.at];
+        self.at += 1;
+        self.pos += 1;
+        Ok(Some(b))
+    }
+
+    /// Skips up to `n` bytes; returns how many were there.
+    fn skip(&mut self, n: u64) -> std::io::Result<u64> {
+        let mut left = n;
+        while left > 0 && self.fill()? {
+            let take = (self.filled - self.at).min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.at += take;
+            self.pos += take as u64;
+            left -= take as u64;
+        }
+        Ok(n - left)
     }
 }
 

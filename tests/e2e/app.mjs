@@ -114,8 +114,20 @@ try {
     assert.notEqual(state.protocol, 'http:');
   });
 
+  await check('the page cannot import a file that was neither picked, dropped nor under the allowed folder', async () => {
+    const outcome = await browser.execute(() =>
+      window.__TAURI_INTERNALS__.invoke('import', { paths: ['/etc/hostname'] }).then(
+        () => 'imported',
+        (e) => JSON.stringify(e),
+      ),
+    );
+    assert.match(outcome, /etc\/hostname.*was not chosen in the Import dialog or dropped on the window/);
+    assert.equal(await text('case-count'), '0');
+  });
+
   // A real import through the real worker: the page calls the `import` command itself (native
-  // dialogs and OS drag-and-drop cannot be driven by WebDriver). Without detector weights the
+  // dialogs and OS drag-and-drop cannot be driven by WebDriver; run.sh allows its own folder
+  // through VERITY_DESK_IMPORT_ROOTS). Without detector weights the
   // honest result is "not scored", with the face still found and stored.
   await check('importing a generated photo ends in an honest "not scored" case', async () => {
     const media = process.env.VERITY_E2E_MEDIA;

@@ -53,6 +53,9 @@ for vf in hflip scale=448:-1 scale=400:-1,hflip eq=brightness=0.06 eq=contrast=1
   i=$((i + 1))
 done
 export VERITY_E2E_TRAIN=$E2E_TMP/train
+# Native dialogs and OS drag-and-drop cannot be driven by WebDriver: the app is told at launch
+# that the page may import from this run's folder (and nowhere else — checked by the run).
+export VERITY_DESK_IMPORT_ROOTS=$E2E_TMP
 
 echo "==> e2e: $BIN (tauri-driver on :$TAURI_DRIVER_PORT)"
 # 1366x768 is the window's default size, so the root-window screenshot is the app alone.

@@ -58,7 +58,7 @@ test('cancelling the dialog imports nothing; choosing files sends them to the im
     if (cmd === 'app_info') {
       return { version: '0.1.0', device: { kind: 'cpu', name: 'CPU (2 threads)', cuda_devices: 0, threads: 2 } };
     }
-    if (cmd === 'plugin:dialog|open') return answer;
+    if (cmd === 'pick_media_paths') return answer ?? [];
     if (cmd === 'import') {
       imported.push(payload);
       return [1, 2];

@@ -82,8 +82,8 @@ mockIPC(
     switch (cmd) {
       case 'app_info':
         return mock.appInfo;
-      case 'plugin:dialog|open':
-        return mock.picked;
+      case 'pick_media_paths':
+        return mock.picked ?? [];
       case 'get_settings':
         if (mock.analyst != null && !settings.analyst) settings = { ...settings, analyst: mock.analyst };
         return { settings, path: '/home/ada/.config/verity/settings.toml', data_dir_resolved: '/home/ada/.local/share/verity' };

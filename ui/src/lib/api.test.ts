@@ -1,6 +1,6 @@
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, expect, test } from 'vitest';
-import { ApiError, appInfo, pickMedia, toApiError } from './api';
+import { ApiError, appInfo, pickFolder, pickMedia, toApiError } from './api';
 
 afterEach(() => clearMocks());
 
@@ -34,22 +34,16 @@ test('toApiError maps strings and unknown shapes to code "ipc"', () => {
   expect(toApiError(e)).toBe(e);
 });
 
-test('pickMedia asks the dialog plugin for several images/videos and normalises the answer', async () => {
-  let options: { multiple?: boolean; directory?: boolean; filters?: { name: string; extensions: string[] }[] } = {};
-  let answer: unknown = ['/e/a.png', '/e/b.mp4'];
+test('the import dialogs are the core\'s: pickMedia/pickFolder ask pick_media_paths and pass its answer on', async () => {
+  const calls: unknown[] = [];
+  let answer: string[] = ['/e/a.png', '/e/b.mp4'];
   mockIPC((cmd, payload) => {
-    if (cmd !== 'plugin:dialog|open') throw new Error(`unexpected ${cmd}`);
-    options = (payload as { options: typeof options }).options;
+    if (cmd !== 'pick_media_paths') throw new Error(`unexpected ${cmd}`);
+    calls.push(payload);
     return answer;
   });
   await expect(pickMedia()).resolves.toEqual(['/e/a.png', '/e/b.mp4']);
-  expect(options.multiple).toBe(true);
-  expect(options.directory).toBe(false);
-  expect(options.filters?.[0].extensions).toEqual(expect.arrayContaining(['jpg', 'png', 'mp4', 'mov']));
-  expect(options.filters?.map((f) => f.name)).toEqual(['Images and videos', 'Images', 'Videos']);
-
-  answer = null; // the user cancelled
-  await expect(pickMedia()).resolves.toEqual([]);
-  answer = '/e/single.jpg';
-  await expect(pickMedia()).resolves.toEqual(['/e/single.jpg']);
+  answer = []; // the user cancelled
+  await expect(pickFolder()).resolves.toEqual([]);
+  expect(calls).toEqual([{ folder: false }, { folder: true }]);
 });

@@ -3,8 +3,6 @@
 // `mockIPC` from `@tauri-apps/api/mocks`.
 import { invoke, type InvokeArgs } from '@tauri-apps/api/core';
 import { listen, type UnlistenFn } from '@tauri-apps/api/event';
-import { open } from '@tauri-apps/plugin-dialog';
-import { IMAGE_EXTENSIONS, VIDEO_EXTENSIONS } from './media';
 
 /** Mirrors `verity::device::DeviceInfo`. */
 export interface DeviceInfo {
@@ -61,23 +59,13 @@ export function appInfo(): Promise<AppInfo> {
   return call<AppInfo>('app_info');
 }
 
-/** The filters of the import dialog: all supported media first, then each kind alone. */
-export const MEDIA_FILTERS = [
-  { name: 'Images and videos', extensions: [...IMAGE_EXTENSIONS, ...VIDEO_EXTENSIONS] },
-  { name: 'Images', extensions: [...IMAGE_EXTENSIONS] },
-  { name: 'Videos', extensions: [...VIDEO_EXTENSIONS] },
-];
-
 /**
- * Opens the native file dialog for images and videos (dialog plugin, `dialog:allow-open`);
- * resolves to the chosen paths, or to an empty list when the user cancels.
+ * Opens the native file dialog for images and videos. The core opens it (`pick_media_paths`,
+ * filters from `verity::worker`'s extension lists) and remembers the answer: `import` accepts
+ * only paths picked there or dropped on the window. Resolves to [] when the user cancels.
  */
-export async function pickMedia(): Promise<string[]> {
-  const picked: string | string[] | null = await guarded(() =>
-    open({ title: 'Import images or videos', multiple: true, directory: false, filters: MEDIA_FILTERS }),
-  );
-  if (picked == null) return [];
-  return Array.isArray(picked) ? picked : [picked];
+export function pickMedia(): Promise<string[]> {
+  return call<string[]>('pick_media_paths', { folder: false });
 }
 
 // ---- Cases, analysis jobs, reviews, settings, reports (src-tauri/src/commands.rs) ----
@@ -242,11 +230,10 @@ export function onAnalysisEvent(handler: (e: AnalysisEvent) => void): Promise<Un
   return guarded(() => listen<AnalysisEvent>('analysis', (e) => handler(e.payload)));
 }
 
-/** Folder picker: a folder of only images is one case, otherwise each media file inside is one. */
-export async function pickFolder(): Promise<string[]> {
-  const picked = await guarded(() => open({ title: 'Import a folder', multiple: false, directory: true }));
-  if (picked == null) return [];
-  return Array.isArray(picked) ? picked : [picked];
+/** Folder picker (the core's dialog, see `pickMedia`): a folder of only images is one case,
+ *  otherwise each media file inside is one. */
+export function pickFolder(): Promise<string[]> {
+  return call<string[]>('pick_media_paths', { folder: true });
 }
 
 /** Save dialog for a report, opened by the core (which then allows `export_report` to write
