@@ -5,6 +5,10 @@ use std::path::PathBuf;
 pub enum Error {
     #[error("{path}: {message}")]
     Input { path: PathBuf, message: String },
+    /// Damaged frames a source skipped where no later frame could carry the count (the end of
+    /// a video): the analysis goes on, counting them.
+    #[error("{path}: {count} damaged frame(s) at the end could not be decoded and were skipped")]
+    Undecodable { path: PathBuf, count: u32 },
     #[error("unsupported media: {0}")]
     Unsupported(String),
     #[error("media too large: {0}")]

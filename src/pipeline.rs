@@ -310,7 +310,11 @@ impl Analyzer {
         std::fs::create_dir_all(&dir)?;
         let mut n = 0usize;
         for frame in media::frames(source, &params, &self.limits(), cancel)? {
-            let frame = frame?;
+            let frame = match frame {
+                // Damaged packets at the end of the recording: the frames before are kept.
+                Err(Error::Undecodable { .. }) => continue,
+                other => other?,
+            };
             frame
                 .image
                 .save(dir.join(format!("frame{:06}.png", frame.index)))
@@ -467,6 +471,10 @@ impl Analyzer {
                         batch.push(frame);
                     }
                     Err(e @ (Error::Cancelled | Error::TooLarge(_))) => return Err(e),
+                    Err(e @ Error::Undecodable { count, .. }) => {
+                        summary.undecodable_frames += count as usize;
+                        summary.decode_error.get_or_insert_with(|| e.to_string());
+                    }
                     Err(e) => {
                         summary.undecodable_frames += 1;
                         tracing::warn!("skipping a frame that could not be decoded: {e}");

@@ -565,7 +565,7 @@ pub fn eta(done: usize, total: Option<u64>, elapsed_s: f64) -> Option<f64> {
 /// The stable kind of a core error, as the app shows it (`weights`, `input`, …).
 pub fn error_code(e: &Error) -> &'static str {
     match e {
-        Error::Input { .. } => "input",
+        Error::Input { .. } | Error::Undecodable { .. } => "input",
         Error::Unsupported(_) => "unsupported",
         Error::TooLarge(_) => "too_large",
         Error::Weights(_) => "weights",

@@ -455,6 +455,51 @@ fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
     assert!(msg.contains("could not be decoded"), "{msg}");
 }
 
+#[test]
+fn damaged_frames_after_the_last_sampled_one_are_counted_too() {
+    let d = tempfile::tempdir().unwrap();
+    let avi = d.path().join("tail.avi");
+    let ok = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc=size=160x120:rate=10")
+        .args(["-t", "4", "-c:v", "mjpeg", "-q:v", "5"])
+        .arg(&avi)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    // Wipe the JPEG data of the last three frames (37–39): no sampled frame follows them.
+    let mut bytes = std::fs::read(&avi).unwrap();
+    let soi: Vec<usize> = bytes
+        .windows(3)
+        .enumerate()
+        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(soi.len(), 40, "one JPEG per frame");
+    for j in 37..40 {
+        let eoi = soi[j]
+            + bytes[soi[j]..]
+                .windows(2)
+                .position(|w| w == [0xFF, 0xD9])
+                .unwrap()
+            + 2;
+        bytes[soi[j]..eoi].fill(0);
+    }
+    std::fs::write(&avi, &bytes).unwrap();
+    let s = settings(d.path());
+    let a = Analyzer::new(&s).unwrap();
+    let mut store = Store::open(&s.data_dir()).unwrap();
+    let sum = a
+        .analyze_path(&mut store, &avi, "t", &|_| {}, &AtomicBool::new(false))
+        .unwrap();
+    assert_ne!(sum.status, "failed", "{:?}", sum.message);
+    assert!(sum.frames > 0);
+    assert_eq!(sum.undecodable_frames, 3, "{sum:?}");
+    let msg = sum.message.unwrap_or_default();
+    assert!(msg.contains("3 frames could not be decoded"), "{msg}");
+}
+
 // ---- 7. PDF export -------------------------------------------------------------------------
 
 #[test]

@@ -30,22 +30,8 @@ pub struct CommandError {
 
 impl From<verity::Error> for CommandError {
     fn from(e: verity::Error) -> Self {
-        use verity::Error as E;
-        let code = match &e {
-            E::Input { .. } => "input",
-            E::Unsupported(_) => "unsupported",
-            E::TooLarge(_) => "too_large",
-            E::Weights(_) => "weights",
-            E::Model(_) => "model",
-            E::Db(_) => "db",
-            E::Config(_) => "config",
-            E::Cancelled => "cancelled",
-            E::Torch(_) => "torch",
-            E::Io(_) => "io",
-            E::Other(_) => "other",
-        };
         CommandError {
-            code,
+            code: verity::worker::error_code(&e),
             message: e.to_string(),
         }
     }

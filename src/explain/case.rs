@@ -109,7 +109,16 @@ pub fn explain_case(
     let mut target_image = None;
     let cancel = AtomicBool::new(false);
     for fr in media::frames(&blob, &params, &Limits::default(), &cancel)? {
-        let fr = fr?;
+        // Frames the analysis skipped as undecodable are skipped here too (a truncated video's
+        // end, a damaged packet): the explained frame was decoded once, so it decodes again.
+        let fr = match fr {
+            Ok(fr) => fr,
+            Err(e @ (Error::Cancelled | Error::TooLarge(_))) => return Err(e),
+            Err(e) => {
+                tracing::debug!("explain: skipping a frame the analysis skipped: {e}");
+                continue;
+            }
+        };
         let idx = fr.index as i64;
         for &i in faces_by_frame.get(&idx).map(Vec::as_slice).unwrap_or(&[]) {
             if !d.faces[i].full_frame {

@@ -606,6 +606,25 @@ impl VideoFrames {
     /// End of stream: fine, unless nothing decoded or the file stops well short of the
     /// duration it declares.
     fn finish(&mut self) -> Result<Option<Sampled>> {
+        // Damaged packets after the last sampled frame have no frame to carry their count.
+        let trailing = std::mem::take(&mut self.skipped_pending);
+        match self.check_complete() {
+            Ok(()) if trailing > 0 => Err(Error::Undecodable {
+                path: self.path.clone(),
+                count: trailing,
+            }),
+            Ok(()) => Ok(None),
+            Err(Error::Input { path, message }) if trailing > 0 => Err(Error::Input {
+                path,
+                message: format!("{message}; {trailing} damaged frame(s) before the end were skipped"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether the stream ended as a whole video does: something decoded and, for a file, not
+    /// well short of the duration it declares.
+    fn check_complete(&self) -> Result<()> {
         if self.decoded == 0 {
             return Err(Error::input(
                 &self.path,
@@ -637,7 +656,7 @@ impl VideoFrames {
                 ));
             }
         }
-        Ok(None)
+        Ok(())
     }
 
     /// Timestamps a decoded frame and converts it if the sampler takes it.
