@@ -1,0 +1,217 @@
+//! `verity bench models` (each network here vs the PyTorch peer) and `verity bench pipeline`
+//! (stage timings on a random-weight profile).
+use crate::choices;
+use crate::common::{repo_file, write_json};
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use verity::config::Settings;
+use verity::pipeline::Analyzer;
+use verity::store::Store;
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Faces/s of MTCNN, CLIP ViT-L/14, Xception, EfficientNet-B4 here and in PyTorch eager
+    Models {
+        /// Compute device
+        #[arg(long, value_enum, default_value_t = choices::Device::Auto)]
+        device: choices::Device,
+        /// Comma-separated precisions (default: fp32, and fp16,bf16 too on CUDA; half
+        /// precision on CUDA only)
+        #[arg(long, value_enum, value_delimiter = ',')]
+        dtypes: Option<Vec<choices::Dtype>>,
+        /// Comma-separated batch sizes
+        #[arg(long, value_delimiter = ',', default_value = "1,10")]
+        batches: Vec<i64>,
+        /// Timed iterations per network, precision and batch size
+        #[arg(long, default_value_t = 3)]
+        iters: usize,
+        /// Skip the PyTorch peer
+        #[arg(long)]
+        no_peer: bool,
+        /// Image for MTCNN (default: the bundled astronaut photo)
+        #[arg(long, value_name = "FILE")]
+        image: Option<PathBuf>,
+        /// Also write the results as JSON to this file
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Stage timings (decode, detect, align, encode, store) for a single image and a 10-frame video
+    Pipeline {
+        /// Random-weight profile preset to time
+        #[arg(long, default_value = "vit-l14-effb4", value_parser = choices::preset())]
+        preset: String,
+        /// Compute device
+        #[arg(long, value_enum, default_value_t = choices::Device::Auto)]
+        device: choices::Device,
+        /// Also write the results as JSON to this file
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
+    match what {
+        BenchCmd::Models {
+            device,
+            dtypes,
+            batches,
+            iters,
+            no_peer,
+            image,
+            out,
+        } => {
+            let dev = verity::device::select((*device).into())?;
+            let kinds: Vec<tch::Kind> = match dtypes {
+                Some(d) => d.iter().map(|&d| d.into()).collect(),
+                None if dev.is_cuda() => {
+                    vec![tch::Kind::Float, tch::Kind::Half, tch::Kind::BFloat16]
+                }
+                None => vec![tch::Kind::Float],
+            };
+            let cfg = verity::bench::ModelBench {
+                device: dev,
+                kinds,
+                batches: batches.clone(),
+                iters: *iters,
+            };
+            let img = image
+                .clone()
+                .unwrap_or_else(|| repo_file("tests/data/astronaut.png"));
+            eprintln!("Verity Desk (tch) on {}:", verity::device::describe().name);
+            let ours = verity::bench::bench_models(&cfg, &img, &|r| {
+                eprintln!(
+                    "  {:<14} {:<9} bs{:<3} {:>9.1} ms  {:>8.2} faces/s",
+                    r.name, r.dtype, r.batch, r.ms_per_batch, r.faces_per_s
+                )
+            })?;
+            let peer = if *no_peer {
+                vec![]
+            } else {
+                eprintln!("PyTorch eager peer (same shapes, same image)…");
+                let py = std::env::var_os("VERITY_PYTHON")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|| repo_file(".venv/bin/python"));
+                verity::bench::run_peer(&py, &repo_file("bench/peer_bench.py"), &cfg, &img)?
+            };
+            let rows = verity::bench::compare(&ours, &peer);
+            println!(
+                "{:<14} {:<9} {:>5} {:>12} {:>12} {:>10} {:>9}",
+                "network", "dtype", "batch", "ours ms", "peer ms", "faces/s", "speedup"
+            );
+            for r in &rows {
+                println!(
+                    "{:<14} {:<9} {:>5} {:>12.1} {:>12} {:>10.2} {:>9}",
+                    r.ours.name,
+                    r.ours.dtype,
+                    r.ours.batch,
+                    r.ours.ms_per_batch,
+                    r.peer_ms_per_batch
+                        .map(|v| format!("{v:.1}"))
+                        .unwrap_or_else(|| "-".into()),
+                    r.ours.faces_per_s,
+                    r.speedup_vs_peer
+                        .map(|v| format!("{v:.2}×"))
+                        .unwrap_or_else(|| "-".into())
+                );
+            }
+            write_json(
+                out,
+                &serde_json::json!({"device": verity::device::describe(), "rows": rows}),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        BenchCmd::Pipeline {
+            preset,
+            device,
+            out,
+        } => pipeline(preset, *device, out, settings),
+    }
+}
+
+fn pipeline(
+    preset: &str,
+    device: choices::Device,
+    out: &Option<PathBuf>,
+    settings: &Settings,
+) -> Result<ExitCode> {
+    let tmp = std::env::temp_dir().join(format!("verity-bench-{}", std::process::id()));
+    let mut s = settings.clone();
+    s.data_dir = Some(tmp.join("data"));
+    s.models_dir = Some(tmp.join("models"));
+    s.device = device.into();
+    s.profile = Some("bench-untrained".into());
+    verity::models::profile::create_random_profile(
+        &tmp.join("models/profiles/bench-untrained"),
+        preset,
+        0,
+    )?;
+    let video = tmp.join("ten_frames.mp4");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(repo_file("tests/data/astronaut.png"))
+        .args([
+            "-vf",
+            "zoompan=z='1+0.002*on':d=20:s=512x512:fps=10",
+            "-t",
+            "2",
+            "-r",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&video)
+        .status()
+        .context("the pipeline benchmark makes its video with the ffmpeg CLI")?;
+    if !st.success() {
+        bail!("ffmpeg failed to make the benchmark video");
+    }
+    let analyzer = Analyzer::new(&s)?;
+    let mut store = Store::open(&s.data_dir())?;
+    let mut results = Vec::new();
+    for (label, path) in [
+        ("single image", repo_file("tests/data/astronaut.png")),
+        ("10-frame video", video),
+    ] {
+        let sum =
+            analyzer.analyze_path(&mut store, &path, "bench", &|_| {}, &AtomicBool::new(false))?;
+        let t = &sum.times;
+        println!(
+            "{label:<15} frames {:>3} faces {:>3} | decode {:>7.3}s detect {:>7.3}s align {:>7.3}s encode+fuse+head {:>7.3}s store {:>7.3}s | total {:>7.3}s",
+            sum.frames, sum.faces, t.decode, t.detect, t.align, t.encode, t.store, t.total
+        );
+        // Explainability on the same case: Grad-CAM (CNN + ViT + rollout) and artifact views.
+        let ex = verity::explain::case::explain_case(
+            &mut store,
+            analyzer.detector(),
+            sum.case_id,
+            None,
+            &verity::explain::ExplainConfig::default(),
+            "bench",
+        )?;
+        println!(
+            "{:<15} explain {:.3}s per face ({} outputs)",
+            "",
+            ex.seconds_per_face,
+            ex.outputs.len()
+        );
+        results.push(serde_json::json!({"input": label, "frames": sum.frames, "faces": sum.faces, "times_s": t, "explain_s_per_face": ex.seconds_per_face}));
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    // Face preparation per face, both chains (GenD's native warp + Pillow bicubic vs
+    // the direct warp), on the CPU where it runs.
+    let crop = verity::bench::bench_crop(&repo_file("tests/data/astronaut.png"), 15)?;
+    for r in &crop {
+        println!(
+            "crop+resize     chain {:<6} face {:>4} px native | {:>7.2} ms per face",
+            r.chain, r.native_side, r.ms_per_face
+        );
+    }
+    write_json(
+        out,
+        &serde_json::json!({"device": verity::device::describe(), "profile_preset": preset, "untrained_weights": true, "results": results, "face_preparation": crop}),
+    )?;
+    Ok(ExitCode::SUCCESS)
+}

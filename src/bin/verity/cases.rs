@@ -1,0 +1,211 @@
+//! The case commands: `cases` (list), `show`, `export` and `review`.
+use crate::choices;
+use crate::common::{actor, human_bytes, print_json, truncate};
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use verity::config::Settings;
+use verity::store::{CaseFilter, Store};
+
+#[derive(Args)]
+pub struct CasesArgs {
+    /// Only cases in this band or with this status
+    #[arg(long, value_enum)]
+    band: Option<choices::CaseFilter>,
+    /// Only cases whose file name or SHA-256 contains this text
+    #[arg(long)]
+    search: Option<String>,
+    /// Print the list as JSON instead of a table
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ShowArgs {
+    /// Case number
+    case: i64,
+    /// Print the whole stored case as JSON instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    /// Case number
+    case: i64,
+    /// Output file (required for html and pdf; JSON goes to stdout without it)
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Export format
+    #[arg(long, value_enum, default_value_t = choices::ExportFormat::Json)]
+    format: choices::ExportFormat,
+}
+
+#[derive(Args)]
+pub struct ReviewArgs {
+    /// Case number
+    case: i64,
+    /// The analyst's decision
+    #[arg(value_enum)]
+    verdict: choices::Verdict,
+    /// Analyst name (default: `analyst` in the settings file)
+    #[arg(long)]
+    analyst: Option<String>,
+    /// Free-text note stored with the decision
+    #[arg(long, default_value = "")]
+    note: String,
+}
+
+pub fn cases(a: &CasesArgs, settings: &Settings) -> Result<ExitCode> {
+    let store = Store::open(&settings.data_dir())?;
+    let cases = store.list_cases(&CaseFilter {
+        band: a.band.map(|b| b.name()),
+        search: a.search.clone(),
+        limit: None,
+    })?;
+    if a.json {
+        print_json(&cases)?;
+    } else if cases.is_empty() {
+        println!("no cases");
+    } else {
+        println!(
+            "{:>5}  {:<12} {:<8} {:<30} note",
+            "case", "status", "score", "file"
+        );
+        for c in cases {
+            let score = c
+                .score
+                .map(|s| format!("{s:.3}"))
+                .unwrap_or_else(|| "-".into());
+            let band = c.band.clone().unwrap_or_else(|| c.status.clone());
+            let note = if c.untrained {
+                "UNTRAINED profile".to_string()
+            } else {
+                c.message.clone().unwrap_or_default()
+            };
+            println!(
+                "{:>5}  {:<12} {:<8} {:<30} {}",
+                c.id,
+                band,
+                score,
+                truncate(&c.title, 30),
+                truncate(&note, 60)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn show(a: &ShowArgs, settings: &Settings) -> Result<ExitCode> {
+    let store = Store::open(&settings.data_dir())?;
+    let d = store.case_detail(a.case)?;
+    if a.json {
+        print_json(&d)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let c = &d.case;
+    println!("case {} — {}", c.id, c.title);
+    println!(
+        "  media    {} ({}), sha256 {}",
+        d.media.kind,
+        human_bytes(d.media.size_bytes),
+        d.media.sha256
+    );
+    println!("  status   {}", c.status);
+    match (c.score, &c.band) {
+        (Some(s), Some(b)) => println!(
+            "  score    {s:.3} → {b}{}",
+            if c.untrained {
+                " (UNTRAINED profile — not a verdict)"
+            } else {
+                ""
+            }
+        ),
+        _ => println!("  score    not scored"),
+    }
+    if let Some(m) = &c.message {
+        println!("  note     {m}");
+    }
+    if let Some(an) = &d.analysis {
+        println!(
+            "  analysis #{} {} — {} frames, {} faces, profile {}",
+            an.id,
+            an.status,
+            an.frames_total,
+            an.faces_total,
+            an.profile.clone().unwrap_or_else(|| "-".into())
+        );
+    }
+    let mut frames: Vec<_> = d.scores.iter().filter(|s| s.level == "frame").collect();
+    frames.sort_by(|a, b| b.score.total_cmp(&a.score));
+    for s in frames.iter().take(5) {
+        println!("  frame {:>5}  {:.3}", s.frame_idx.unwrap_or(-1), s.score);
+    }
+    for r in &d.reviews {
+        println!(
+            "  review   {} by {} at {} {}",
+            r.verdict, r.analyst, r.created_at, r.note
+        );
+    }
+    println!("  audit    {} entries", d.audit.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn export(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
+    if let Some(format) = a.format.report() {
+        let Some(out) = &a.out else {
+            bail!("--format {} needs --out <file>", a.format.name());
+        };
+        let store = Store::open(&settings.data_dir())?;
+        verity::report::export(&store, a.case, format, out)?;
+        store.audit(
+            &actor(settings),
+            "export",
+            Some(a.case),
+            &serde_json::json!({"format": a.format.name(), "path": out}),
+        )?;
+        eprintln!("wrote {}", out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let store = Store::open(&settings.data_dir())?;
+    let d = store.case_detail(a.case)?;
+    let text = serde_json::to_string_pretty(&serde_json::json!({
+        "format": "verity-case/1",
+        "verity_version": verity::version(),
+        "case": d,
+    }))?;
+    match &a.out {
+        Some(p) => {
+            std::fs::write(p, text).with_context(|| format!("writing {}", p.display()))?;
+            store.audit(
+                &actor(settings),
+                "export",
+                Some(a.case),
+                &serde_json::json!({"format": "json", "path": p}),
+            )?;
+            eprintln!("wrote {}", p.display());
+        }
+        None => println!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn review(a: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {
+    let v: verity::store::Verdict = a.verdict.into();
+    let who = a
+        .analyst
+        .clone()
+        .unwrap_or_else(|| settings.analyst.clone());
+    if who.trim().is_empty() {
+        bail!("no analyst name: pass --analyst NAME or set `analyst` in the settings file");
+    }
+    let mut store = Store::open(&settings.data_dir())?;
+    let id = store.add_review(a.case, v.clone(), &who, &a.note)?;
+    println!(
+        "review {id} recorded: case {} → {} by {who}",
+        a.case,
+        v.as_str()
+    );
+    Ok(ExitCode::SUCCESS)
+}
