@@ -260,7 +260,7 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
     }
     assert_ne!(legacy, manifest);
     let s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 4);
+    assert_eq!(s.schema_version().unwrap(), 5);
     // The backup is the v3 database as it was.
     let bak = s.backup_path(3);
     let b = rusqlite::Connection::open(&bak).unwrap();

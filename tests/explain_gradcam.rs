@@ -19,7 +19,7 @@ use verity::explain::gradcam::{
     attention_rollout, cnn_gradcam, heatmap_to_frame, overlay_on_frame, token_gradcam, vit_gradcam,
     Cam, CamMethod,
 };
-use verity::explain::plot::{Colormap, Heatmap};
+use verity::explain::heat::{Colormap, Heatmap};
 use verity::explain::{detector_cams, explain_face, ExplainConfig, FaceCam, FaceInput, Space};
 use verity::faces::align::{
     align_face, to_tensor, warp_similarity, AlignTemplate, Similarity, CLIP_MEAN, CLIP_STD,

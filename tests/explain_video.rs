@@ -1,5 +1,6 @@
 //! Video-level explanations: temporal consistency (src/explain/temporal.rs), blinks
-//! (src/explain/blink.rs), their plots (src/explain/plot.rs) and `explain_video_series`.
+//! (src/explain/blink.rs), their stored charts (src/explain/chart.rs, and the schema v5
+//! migration of rows stored before) and `explain_video_series`.
 //!
 //! Blink tests use the astronaut photo with her eyes painted closed (skin-coloured lid and a lash
 //! line, placed from MTCNN's eye landmarks) at known frames, in memory and through a real H.264
@@ -16,11 +17,11 @@ use std::time::Instant;
 use image::{Rgb, RgbImage};
 use tch::{Device, Kind, Tensor};
 use verity::explain::blink::{
-    analyse_blinks, eye_openness, plot as blink_plot, BlinkAssessment, BlinkConfig,
+    analyse_blinks, chart as blink_chart, eye_openness, BlinkAssessment, BlinkConfig,
 };
-use verity::explain::plot::encode_png;
+use verity::explain::chart::Chart;
 use verity::explain::temporal::{
-    analyse_track, landmark_jitter, plot as temporal_plot, robust_z, FrameRecord, SeriesKind,
+    analyse_track, chart as temporal_chart, landmark_jitter, robust_z, FrameRecord, SeriesKind,
     TemporalConfig, TemporalReport,
 };
 use verity::explain::{explain_video_series, ExplainConfig, TrackRecords};
@@ -253,10 +254,6 @@ fn temporal_helpers_and_errors() {
         .is_empty());
 }
 
-fn count_colour(img: &RgbImage, c: [u8; 3]) -> usize {
-    img.pixels().filter(|p| p.0 == c).count()
-}
-
 /// A steady face (an untrained or very stable detector): tiny differences give huge robust
 /// z-scores on a near-constant series, but none is big enough to notice, so none is flagged.
 #[test]
@@ -292,28 +289,61 @@ fn negligible_changes_on_a_steady_track_are_not_spikes() {
 }
 
 #[test]
-fn temporal_plot_draws_every_series_and_marks_spikes() {
+fn temporal_chart_holds_every_series_and_marks_the_spikes() {
     let report = analyse_track(7, &synthetic_track(), &TemporalConfig::default()).unwrap();
-    let img = temporal_plot(&report);
-    assert_eq!(img.width(), 900);
-    // Line colours of score, CLIP, CNN, jitter; orange spike markers (5 spikes × 7×7 px, some
-    // overdrawn by nothing else).
-    for (what, c, min) in [
-        ("score", [200, 40, 40], 300),
-        ("clip", [40, 90, 200], 300),
-        ("cnn", [30, 150, 80], 300),
-        ("jitter", [150, 70, 170], 300),
-        ("spikes", [240, 120, 0], 5 * 40),
+    let chart = temporal_chart(&report);
+    chart.validate().unwrap();
+    assert_eq!(chart.track, 7);
+    assert_eq!(chart.x, report.pts_s);
+    assert_eq!(chart.frames, (0..60).map(|i| 3 * i).collect::<Vec<i64>>());
+    assert_eq!(
+        chart
+            .panels
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect::<Vec<_>>(),
+        ["score", "drift", "jitter"]
+    );
+    assert_eq!(chart.panels[0].range, Some([0.0, 1.0]));
+    // Every series of the report, 60 values each, exactly the report's numbers.
+    for (name, panel, values) in [
+        ("score", "score", &report.score),
+        ("clip_drift", "drift", &report.clip_drift),
+        ("cnn_drift", "drift", &report.cnn_drift),
+        ("jitter", "jitter", &report.jitter),
     ] {
-        let n = count_colour(&img, c);
-        assert!(n >= min, "{what}: {n} px");
+        let s = chart.series(name).unwrap();
+        assert_eq!((s.panel.as_str(), s.values.len()), (panel, 60), "{name}");
+        assert_eq!(&s.values, values, "{name}");
     }
-    let png = encode_png(&img).unwrap();
-    let back = image::load_from_memory(&png).unwrap().to_rgb8();
-    assert_eq!(back, img);
-    if let Some(dir) = std::env::var_os("VERITY_EXPLAIN_DUMP") {
-        std::fs::write(Path::new(&dir).join("temporal.png"), &png).unwrap();
-    }
+    assert_eq!(chart.series("score").unwrap().values[30], Some(0.93));
+    assert_eq!(chart.series("jitter").unwrap().values[0], None);
+    // One mark per planted spike, on its series at its sample.
+    let marks: BTreeSet<(&str, usize)> = chart
+        .marks
+        .iter()
+        .map(|m| (m.series.as_str(), m.index))
+        .collect();
+    let want: BTreeSet<(&str, usize)> = [
+        ("score", 30),
+        ("clip_drift", 41),
+        ("clip_drift", 42),
+        ("jitter", 50),
+        ("jitter", 51),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(marks, want);
+    assert!(chart
+        .marks
+        .iter()
+        .all(|m| m.label.starts_with("spike, z = ")));
+    assert_eq!(chart.details["spikes"].as_array().unwrap().len(), 5);
+    // Stored as JSON and read back unchanged.
+    let back: Chart = serde_json::from_value(chart.to_json().unwrap()).unwrap();
+    assert_eq!(back.series.len(), 4);
+    assert_eq!(back.frames, chart.frames);
+    assert_eq!(back.marks, chart.marks);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -483,13 +513,36 @@ fn blinks_painted_at_known_frames_are_found_exactly() {
     );
     assert!(report.finding.contains("1 longer eye closure"));
 
-    // The plot: the signal, blink bands and markers.
-    let img = blink_plot(&report, &cfg);
-    assert!(count_colour(&img, [40, 90, 200]) > 500);
-    assert!(count_colour(&img, [220, 50, 50]) >= 4 * 30);
-    assert!(count_colour(&img, [255, 225, 225]) > 1000);
+    // The chart: the signal, the median and closed lines, blinks and the closure shaded.
+    let chart = blink_chart(&report, &cfg);
+    chart.validate().unwrap();
+    let openness = &chart.series("openness").unwrap().values;
+    assert_eq!(openness.len(), 200);
+    assert_eq!(openness, &report.openness);
+    assert!(
+        openness[30].unwrap() < cfg.closed_fraction && openness[29].unwrap() > cfg.closed_fraction
+    );
+    assert_eq!(chart.frames, (0..200).collect::<Vec<i64>>());
+    let lines: Vec<f64> = chart.panels[0].lines.iter().map(|l| l.y).collect();
+    assert_eq!(lines, [1.0, cfg.closed_fraction]);
+    let spans: Vec<(f64, &str)> = chart
+        .spans
+        .iter()
+        .map(|s| (s.from, s.label.as_str()))
+        .collect();
+    assert_eq!(
+        spans,
+        [
+            (3.0, "blink"),
+            (7.5, "blink"),
+            (12.0, "blink"),
+            (17.0, "blink"),
+            (18.0, "eye closure")
+        ]
+    );
+    assert!((chart.spans[2].to - 12.3).abs() < 1e-9);
+    assert_eq!(chart.details["per_minute"], 12.0);
     if let Some(dir) = std::env::var_os("VERITY_EXPLAIN_DUMP") {
-        std::fs::write(Path::new(&dir).join("blink.png"), encode_png(&img).unwrap()).unwrap();
         close_eyes(&face().0, &face().1.landmarks)
             .save(Path::new(&dir).join("closed.png"))
             .unwrap();
@@ -675,12 +728,144 @@ fn explain_video_series_reports_each_track_with_plots() {
         out[0].blink.finding
     );
     assert_eq!(out[1].blink.assessment, BlinkAssessment::NoSignal);
-    for t in &out {
-        for png in [&t.temporal_png, &t.blink_png] {
-            let img = image::load_from_memory_with_format(png, image::ImageFormat::Png).unwrap();
-            assert_eq!(img.width(), 900);
+    // Each track's charts hold its own series, one value per sampled frame.
+    for (t, n) in out.iter().zip([60, 10]) {
+        for chart in [&t.temporal_chart, &t.blink_chart] {
+            chart.validate().unwrap();
+            assert_eq!(
+                (chart.track, chart.x.len(), chart.frames.len()),
+                (t.track, n, n)
+            );
         }
+        assert_eq!(
+            t.temporal_chart.series("score").unwrap().values,
+            t.temporal.score
+        );
+        assert_eq!(
+            t.blink_chart.series("openness").unwrap().values,
+            t.blink.openness
+        );
     }
+    assert_eq!(out[0].temporal_chart.marks.len(), 5);
+    assert_eq!(out[0].blink_chart.spans.len(), 1);
+    assert!(out[1]
+        .blink_chart
+        .series("openness")
+        .unwrap()
+        .values
+        .iter()
+        .all(Option::is_none));
     let json = serde_json::to_string(&out).unwrap();
-    assert!(json.contains("\"finding\"") && !json.contains("temporal_png"));
+    assert!(json.contains("\"finding\"") && !json.contains("temporal_chart"));
+}
+
+/// A database from before charts (v4) stored each track's report itself and a PNG: the v5
+/// migration rewrites those rows into exactly the charts explain stores now, keeps the PNG, and
+/// leaves rows of any other shape alone.
+#[test]
+fn the_v5_migration_turns_stored_reports_into_the_charts_stored_now() {
+    use verity::store::{NewExplanation, NewMedia, Outcome, Store};
+    let mut a = synthetic_track();
+    for (i, r) in a.iter_mut().enumerate() {
+        r.eye_openness = Some(match i {
+            20 | 21 | 40..=49 => 0.05,
+            _ => 0.5 + 0.02 * wobble(i, 9) as f32,
+        });
+    }
+    let out = explain_video_series(
+        &[TrackRecords {
+            track: 4,
+            records: a,
+        }],
+        &ExplainConfig::default(),
+    )
+    .unwrap();
+    let t = &out[0];
+    assert_eq!(
+        (
+            t.blink.blinks.len(),
+            t.blink.closures.len(),
+            t.temporal.spikes.len()
+        ),
+        (1, 1, 5)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (case, ids) = {
+        let mut s = Store::open(&data).unwrap();
+        let f = dir.path().join("v.mp4");
+        std::fs::write(&f, b"video bytes").unwrap();
+        let media = NewMedia {
+            original_path: f,
+            kind: "video".into(),
+            size_bytes: 11,
+            width: None,
+            height: None,
+            duration_s: None,
+            fps: None,
+            codec: None,
+            container: None,
+        };
+        let case = s.import(&media, "t").unwrap().case_id;
+        let aid = s.begin_analysis(case, "{}", "t").unwrap();
+        let outcome = Outcome {
+            status: "done".into(),
+            score: None,
+            band: None,
+            profile: None,
+            weight_hashes: vec![],
+            untrained: false,
+            message: None,
+            scores: vec![],
+        };
+        s.finish_analysis(aid, &outcome, "t").unwrap();
+        let png = s
+            .blobs
+            .put_derived("a1/explain/track4_temporal.png", b"\x89PNG")
+            .unwrap();
+        let mut ids = vec![];
+        for (kind, data) in [
+            ("temporal", serde_json::to_value(&t.temporal).unwrap()),
+            ("blink", serde_json::to_value(&t.blink).unwrap()),
+            ("temporal", serde_json::json!({"note": "some other shape"})),
+        ] {
+            ids.push(
+                s.add_explanation(
+                    &NewExplanation {
+                        case_id: case,
+                        analysis_id: aid,
+                        face_id: None,
+                        frame_idx: None,
+                        kind: kind.into(),
+                        space: "plot".into(),
+                        blob: Some(png.clone()),
+                        summary: kind.into(),
+                        data,
+                    },
+                    "t",
+                )
+                .unwrap(),
+            );
+        }
+        s.conn().execute_batch("PRAGMA user_version = 4;").unwrap();
+        (case, ids)
+    };
+    let s = Store::open(&data).unwrap();
+    assert_eq!(s.schema_version().unwrap(), 5);
+    let rows = s.explanations(case).unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), ids);
+    // Compared as stored: both went through JSON text once.
+    let stored =
+        |c: &Chart| -> Chart { serde_json::from_str(&serde_json::to_string(c).unwrap()).unwrap() };
+    for (row, want) in rows.iter().zip([&t.temporal_chart, &t.blink_chart]) {
+        let got: Chart = serde_json::from_value(row.data.clone())
+            .unwrap_or_else(|e| panic!("{} row: {e}: {}", row.kind, row.data));
+        got.validate().unwrap();
+        assert_eq!(got, stored(want), "{} row", row.kind);
+        assert!(row.blob.is_some(), "the old picture is kept");
+    }
+    assert_eq!(
+        rows[2].data,
+        serde_json::json!({"note": "some other shape"})
+    );
 }

@@ -20,7 +20,7 @@ use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::plot::{Colormap, Heatmap};
+use super::heat::{Colormap, Heatmap};
 use crate::{Error, Result};
 
 /// Which forensic view.

@@ -33,7 +33,7 @@
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use super::plot::{Figure, Marker, Panel, Series};
+use super::chart::{Chart, ChartPanel, ChartSeries, ChartSpan, RefLine};
 use super::temporal::repair_timestamps;
 use crate::Result;
 
@@ -390,58 +390,58 @@ fn finding(
     s + "."
 }
 
-/// The openness signal with the closed threshold and blinks marked, ready for PNG encoding.
-pub fn plot(report: &BlinkReport, cfg: &BlinkConfig) -> RgbImage {
-    let points = report
-        .pts_s
-        .iter()
-        .zip(&report.openness)
-        .map(|(&x, y)| (x, y.unwrap_or(f64::NAN)))
-        .collect();
-    let markers = report
-        .blinks
-        .iter()
-        .map(|b| Marker {
-            x: b.start_s,
-            y: b.min_openness,
-            colour: [220, 50, 50],
-        })
-        .collect();
-    let spans = report
-        .blinks
-        .iter()
-        .map(|b| (b.start_s, b.end_s, [255, 225, 225]))
-        .chain(
-            report
-                .closures
-                .iter()
-                .map(|b| (b.start_s, b.end_s, [230, 230, 230])),
-        )
-        .collect();
-    let fig = Figure {
-        width: 900,
-        panel_height: 160,
-        title: format!("Track {} - eye openness and blinks", report.track),
-        x_label: "time (s)".into(),
-        panels: vec![Panel {
-            title: format!(
-                "openness / track median; {} blinks{}",
-                report.blinks.len(),
-                report
-                    .per_minute
-                    .map(|r| format!(" ({r:.0}/min)"))
-                    .unwrap_or_default()
-            ),
-            series: vec![Series {
-                label: "openness".into(),
-                colour: [40, 90, 200],
-                points,
-            }],
-            markers,
-            hlines: vec![(1.0, [120, 120, 120]), (cfg.closed_fraction, [220, 50, 50])],
-            spans,
-            y_range: None,
-        }],
+/// The stored chart of a report ([`Chart`]): normalised openness over time with the track
+/// median (1) and the closed threshold as reference lines, blinks and longer closures shaded,
+/// the rate and its assessment in `details`. Schema v5 builds the same from rows stored before
+/// charts were (with the default `closed_fraction`, the only one ever used): keep them in step.
+pub fn chart(report: &BlinkReport, cfg: &BlinkConfig) -> Chart {
+    let span = |b: &Blink, label: &str| ChartSpan {
+        from: b.start_s,
+        to: b.end_s,
+        label: label.into(),
     };
-    fig.render()
+    Chart {
+        track: report.track,
+        title: format!("Track {} – eye openness and blinks", report.track),
+        x_label: "time (s)".into(),
+        x: report.pts_s.clone(),
+        frames: report.frames.clone(),
+        panels: vec![ChartPanel {
+            name: "openness".into(),
+            title: "eye openness / track median".into(),
+            range: None,
+            lines: vec![
+                RefLine {
+                    y: 1.0,
+                    label: "track median".into(),
+                },
+                RefLine {
+                    y: cfg.closed_fraction,
+                    label: "closed".into(),
+                },
+            ],
+        }],
+        series: vec![ChartSeries {
+            name: "openness".into(),
+            label: "openness".into(),
+            panel: "openness".into(),
+            values: report.openness.clone(),
+        }],
+        marks: vec![],
+        spans: report
+            .blinks
+            .iter()
+            .map(|b| span(b, "blink"))
+            .chain(report.closures.iter().map(|b| span(b, "eye closure")))
+            .collect(),
+        details: serde_json::json!({
+            "baseline": report.baseline,
+            "duration_s": report.duration_s,
+            "sample_rate_hz": report.sample_rate_hz,
+            "per_minute": report.per_minute,
+            "assessment": report.assessment,
+            "blinks": report.blinks,
+            "closures": report.closures,
+        }),
+    }
 }

@@ -1,8 +1,9 @@
 //! Explaining a stored case: re-decodes the case's media from the content store (sampled as the
 //! analysis was), renders the face overlays of one frame (Grad-CAM when a detector is loaded,
 //! artifact views always) and, for videos, the temporal and blink analysis of every track, and
-//! stores each output as a PNG blob plus an `explanations` row. Used by `verity explain`, the
-//! app and the report.
+//! stores each picture as a PNG blob plus an `explanations` row, and each track's series as a
+//! row whose `data` is a [`super::chart::Chart`] (no picture). Used by `verity explain`, the app
+//! and the report.
 use super::temporal::FrameRecord;
 use super::{
     detector_cams, explain_face, explain_video_series, ExplainConfig, FaceInput, Space,
@@ -244,23 +245,12 @@ pub fn explain_case(
             .map(|(track, records)| TrackRecords { track, records })
             .collect();
         for t in explain_video_series(&records, cfg)? {
-            for (kind, png, summary, data) in [
-                (
-                    "temporal",
-                    &t.temporal_png,
-                    t.temporal.summary.clone(),
-                    serde_json::to_value(&t.temporal).unwrap_or_default(),
-                ),
-                (
-                    "blink",
-                    &t.blink_png,
-                    t.blink.finding.clone(),
-                    serde_json::to_value(&t.blink).unwrap_or_default(),
-                ),
+            // The series are stored as numbers (`chart::Chart`); the app and the report draw
+            // them. No picture.
+            for (kind, chart, summary) in [
+                ("temporal", &t.temporal_chart, t.temporal.summary.clone()),
+                ("blink", &t.blink_chart, t.blink.finding.clone()),
             ] {
-                let rel = store
-                    .blobs
-                    .put_derived(&format!("a{aid}/explain/track{}_{kind}.png", t.track), png)?;
                 outputs.push(store.add_explanation(
                     &NewExplanation {
                         case_id,
@@ -269,9 +259,9 @@ pub fn explain_case(
                         frame_idx: None,
                         kind: kind.into(),
                         space: "plot".into(),
-                        blob: Some(rel),
+                        blob: None,
                         summary: summary.clone(),
-                        data,
+                        data: chart.to_json()?,
                     },
                     actor,
                 )?);

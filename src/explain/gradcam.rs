@@ -21,7 +21,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::plot::{blend_heatmap, Colormap, Heatmap};
+use super::heat::{blend_heatmap, Colormap, Heatmap};
 use crate::faces::align::Similarity;
 use crate::models::clip::{ClipVision, ClipVisionOutput};
 use crate::models::detector::{Detector, Variant};

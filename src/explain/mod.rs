@@ -7,17 +7,20 @@
 //! - [`temporal`]: per-frame score, embedding drift and landmark jitter of a video track, with
 //!   spikes flagged;
 //! - [`blink`]: eye openness, blink events and blinks per minute;
-//! - [`plot`]: colour maps, overlays, line plots and PNG encoding for all of the above.
+//! - [`heat`]: heat-maps, colour maps, overlays and PNG encoding of the pictures above;
+//! - [`chart`]: the stored form of the temporal and blink series (numbers, drawn by the app
+//!   and the report, never rendered here).
 //!
 //! This module is the entry point for the pipeline, the app and the CLI: [`explain_face`] turns
 //! one face (and any class-activation maps computed for it) into PNG overlays with one-line
 //! explanations, and [`explain_video_series`] turns per-frame track records into temporal and
-//! blink reports with their plots. Nothing here touches storage: callers get data and PNG bytes.
+//! blink reports with their charts. Nothing here touches storage: callers get data and PNG bytes.
 pub mod artifacts;
 pub mod blink;
 pub mod case;
+pub mod chart;
 pub mod gradcam;
-pub mod plot;
+pub mod heat;
 pub mod temporal;
 
 use std::time::Instant;
@@ -33,8 +36,9 @@ use crate::models::detector::Detector;
 use crate::{Error, Result};
 use artifacts::ArtifactMap;
 use blink::{BlinkConfig, BlinkReport};
+use chart::Chart;
 use gradcam::{Cam, CamMethod};
-use plot::{encode_png, Colormap, Heatmap};
+use heat::{encode_png, Colormap, Heatmap};
 use temporal::{FrameRecord, TemporalConfig, TemporalReport};
 
 /// What the artifact views are computed on.
@@ -288,7 +292,7 @@ fn artifact_overlay(map: ArtifactMap, space: Space, region: Option<[u32; 4]>) ->
 }
 
 /// A crop-space heat-map resampled (bilinear, pixel centres to pixel centres) to `w`×`h`.
-fn resample_heat(heat: &plot::Heatmap, w: u32, h: u32) -> Result<plot::Heatmap> {
+fn resample_heat(heat: &Heatmap, w: u32, h: u32) -> Result<Heatmap> {
     let (sx, sy) = (heat.width as f32 / w as f32, heat.height as f32 / h as f32);
     let mut data = Vec::with_capacity(w as usize * h as usize);
     for v in 0..h {
@@ -301,7 +305,7 @@ fn resample_heat(heat: &plot::Heatmap, w: u32, h: u32) -> Result<plot::Heatmap> 
             data.push(heat.sample(x, y).unwrap_or(0.0));
         }
     }
-    plot::Heatmap::new(w, h, data)
+    Heatmap::new(w, h, data)
 }
 
 /// Renders the explanations of one face: each CAM over the aligned crop (and over the original
@@ -417,18 +421,19 @@ pub struct TrackRecords {
     pub records: Vec<FrameRecord>,
 }
 
-/// Temporal and blink results of one track, with their plots.
+/// Temporal and blink results of one track, with their charts.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrackExplanation {
     pub track: i64,
     pub temporal: TemporalReport,
     pub blink: BlinkReport,
-    /// PNG of [`temporal::plot`] (not serialised).
+    /// [`temporal::chart`]: what is stored for the app's and the report's chart (not
+    /// serialised here: the reports above hold the same numbers).
     #[serde(skip)]
-    pub temporal_png: Vec<u8>,
-    /// PNG of [`blink::plot`] (not serialised).
+    pub temporal_chart: Chart,
+    /// [`blink::chart`] (not serialised).
     #[serde(skip)]
-    pub blink_png: Vec<u8>,
+    pub blink_chart: Chart,
 }
 
 /// Temporal-consistency and blink analysis of each track of a video. The eye openness in the
@@ -451,8 +456,8 @@ pub fn explain_video_series(
             let blink = blink::analyse_blinks(t.track, &samples, &cfg.blink)?;
             Ok(TrackExplanation {
                 track: t.track,
-                temporal_png: encode_png(&temporal::plot(&temporal))?,
-                blink_png: encode_png(&blink::plot(&blink, &cfg.blink))?,
+                temporal_chart: temporal::chart(&temporal),
+                blink_chart: blink::chart(&blink, &cfg.blink),
                 temporal,
                 blink,
             })
@@ -470,17 +475,20 @@ mod native_heat_tests {
         // (zoom in) and a 112² (zoom out) native crop of the same aligned geometry.
         let mut data = vec![0f32; 224 * 224];
         data[168 * 224 + 56] = 1.0;
-        let heat = plot::Heatmap::new(224, 224, data).unwrap();
+        let heat = Heatmap::new(224, 224, data).unwrap();
         let big = resample_heat(&heat, 448, 448).unwrap();
         let (x, y) = big.argmax();
-        assert!((112..=113).contains(&x) && (336..=337).contains(&y), "{x},{y}");
+        assert!(
+            (112..=113).contains(&x) && (336..=337).contains(&y),
+            "{x},{y}"
+        );
         let mut blob = vec![0f32; 224 * 224];
         for v in 160..176 {
             for u in 48..64 {
                 blob[v * 224 + u] = 1.0;
             }
         }
-        let small = resample_heat(&plot::Heatmap::new(224, 224, blob).unwrap(), 112, 112).unwrap();
+        let small = resample_heat(&Heatmap::new(224, 224, blob).unwrap(), 112, 112).unwrap();
         assert_eq!((small.width, small.height), (112, 112));
         let (x, y) = small.argmax();
         assert!((24..=31).contains(&x) && (80..=87).contains(&y), "{x},{y}");

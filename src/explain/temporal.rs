@@ -20,10 +20,9 @@
 //!   absolute distance from the median (0.05 of score, 0.02 of cosine distance, 0.5 % of the
 //!   face diagonal): on a very steady series the robust scale is tiny, and differences far below
 //!   what a person or a detector could notice would otherwise come out as huge z-scores.
-use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use super::plot::{Figure, Marker, Panel, Series};
+use super::chart::{Chart, ChartMark, ChartPanel, ChartSeries};
 use crate::faces::align::similarity_transform;
 use crate::{Error, Result};
 
@@ -110,7 +109,7 @@ pub struct Spike {
     pub z: f64,
 }
 
-/// Per-frame series of one track, for the UI's charts (serde) and the report's plot. All
+/// Per-frame series of one track; [`chart`] gives their stored form. All
 /// vectors have one entry per record, in frame order; `None` where a value is not defined
 /// (first frame for drift and jitter, missing embeddings or landmarks).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -417,69 +416,57 @@ fn summarise(
     parts.join("; ") + "."
 }
 
-const SCORE_COLOUR: [u8; 3] = [200, 40, 40];
-const CLIP_COLOUR: [u8; 3] = [40, 90, 200];
-const CNN_COLOUR: [u8; 3] = [30, 150, 80];
-const JITTER_COLOUR: [u8; 3] = [150, 70, 170];
-const SPIKE_COLOUR: [u8; 3] = [240, 120, 0];
-
-fn series(label: &str, colour: [u8; 3], xs: &[f64], ys: &[Option<f64>]) -> Series {
-    Series {
-        label: label.to_string(),
-        colour,
-        points: xs
-            .iter()
-            .zip(ys)
-            .map(|(&x, y)| (x, y.unwrap_or(f64::NAN)))
-            .collect(),
-    }
-}
-
-/// The report as a three-panel PNG-ready image (score; CLIP and CNN drift; jitter), spikes
-/// marked with orange squares.
-pub fn plot(report: &TemporalReport) -> RgbImage {
-    let xs = &report.pts_s;
-    let markers = |kinds: &[SeriesKind]| -> Vec<Marker> {
-        report
+/// The stored chart of a report ([`Chart`]): three panels (fake probability 0..1; CLIP and CNN
+/// embedding drift; landmark jitter) over time, every flagged spike a mark, the spikes
+/// themselves (with their z-scores) in `details`. Schema v5 builds the same from rows stored
+/// before charts were (`store::schema`): keep the two in step.
+pub fn chart(report: &TemporalReport) -> Chart {
+    let series = |name: &str, label: &str, panel: &str, values: &[Option<f64>]| ChartSeries {
+        name: name.into(),
+        label: label.into(),
+        panel: panel.into(),
+        values: values.to_vec(),
+    };
+    let panel = |name: &str, title: &str, range: Option<[f64; 2]>| ChartPanel {
+        name: name.into(),
+        title: title.into(),
+        range,
+        lines: vec![],
+    };
+    Chart {
+        track: report.track,
+        title: format!("Track {} – temporal consistency", report.track),
+        x_label: "time (s)".into(),
+        x: report.pts_s.clone(),
+        frames: report.frames.clone(),
+        panels: vec![
+            panel("score", "fake probability", Some([0.0, 1.0])),
+            panel("drift", "embedding drift (1 − cos)", None),
+            panel(
+                "jitter",
+                "landmark jitter (fraction of the face diagonal)",
+                None,
+            ),
+        ],
+        series: vec![
+            series("score", "score", "score", &report.score),
+            series("clip_drift", "CLIP", "drift", &report.clip_drift),
+            series("cnn_drift", "CNN", "drift", &report.cnn_drift),
+            series("jitter", "jitter", "jitter", &report.jitter),
+        ],
+        marks: report
             .spikes
             .iter()
-            .filter(|s| kinds.contains(&s.series))
-            .map(|s| Marker {
-                x: s.pts_s,
-                y: s.value,
-                colour: SPIKE_COLOUR,
+            .map(|s| ChartMark {
+                series: serde_json::to_value(s.series)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                index: s.index,
+                label: format!("spike, z = {:.1}", s.z),
             })
-            .collect()
-    };
-    let fig = Figure {
-        width: 900,
-        panel_height: 130,
-        title: format!("Track {} - temporal consistency", report.track),
-        x_label: "time (s)".into(),
-        panels: vec![
-            Panel {
-                title: "fake probability".into(),
-                series: vec![series("score", SCORE_COLOUR, xs, &report.score)],
-                markers: markers(&[SeriesKind::Score]),
-                y_range: Some((0.0, 1.0)),
-                ..Default::default()
-            },
-            Panel {
-                title: "embedding drift (1 - cos)".into(),
-                series: vec![
-                    series("CLIP", CLIP_COLOUR, xs, &report.clip_drift),
-                    series("CNN", CNN_COLOUR, xs, &report.cnn_drift),
-                ],
-                markers: markers(&[SeriesKind::ClipDrift, SeriesKind::CnnDrift]),
-                ..Default::default()
-            },
-            Panel {
-                title: "landmark jitter (fraction of face diagonal)".into(),
-                series: vec![series("jitter", JITTER_COLOUR, xs, &report.jitter)],
-                markers: markers(&[SeriesKind::Jitter]),
-                ..Default::default()
-            },
-        ],
-    };
-    fig.render()
+            .collect(),
+        spans: vec![],
+        details: serde_json::json!({ "spikes": report.spikes }),
+    }
 }

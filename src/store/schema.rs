@@ -145,7 +145,7 @@ CREATE TABLE explanations (
     frame_idx   INTEGER,
     kind        TEXT NOT NULL,              -- gradcam_cnn | gradcam_vit | rollout | noise | spectrum | ela | boundary | temporal | blink
     space       TEXT NOT NULL DEFAULT 'crop', -- crop | frame | plot
-    blob        TEXT,                       -- PNG, relative to the data dir's blob store
+    blob        TEXT,                       -- PNG, relative to the data dir's blob store (none for v5 charts)
     summary     TEXT NOT NULL DEFAULT '',   -- the one-line explanation for the analyst
     data        TEXT NOT NULL DEFAULT '{}', -- JSON series for the UI's charts
     created_at  TEXT NOT NULL
@@ -166,5 +166,65 @@ ALTER TABLE faces ADD COLUMN native_crop TEXT;
 ALTER TABLE media ADD COLUMN legacy_sha256 TEXT;    -- frame folders stored before v4: the v1 hash
 ALTER TABLE media ADD COLUMN verified_at TEXT;      -- when the stored copy last re-hashed to sha256
 ALTER TABLE analyses ADD COLUMN owner_lock TEXT;    -- locks/analysis-<token>.lock held by the owner
+"#,
+    // v5: temporal and blink views are stored as chart series (`explain::chart::Chart`: x, frames,
+    // panels, series, marks, spans, details), drawn by the app and the report; no PNG plots are
+    // made any more. Rows written before held the analysis report itself (`TemporalReport`,
+    // `BlinkReport`); they are rewritten into the same shape `temporal::chart` and `blink::chart`
+    // produce (blinks with the default closed threshold 0.5, the only one ever used). Their old
+    // PNG stays in the blob store and in `blob`. Rows in another shape are left as they are.
+    r#"
+UPDATE explanations SET data = json_object(
+    'track', data -> '$.track',
+    'title', 'Track ' || (data ->> '$.track') || ' – temporal consistency',
+    'x_label', 'time (s)',
+    'x', data -> '$.pts_s',
+    'frames', data -> '$.frames',
+    'panels', json_array(
+        json_object('name', 'score', 'title', 'fake probability', 'range', json_array(0.0, 1.0), 'lines', json_array()),
+        json_object('name', 'drift', 'title', 'embedding drift (1 − cos)', 'range', NULL, 'lines', json_array()),
+        json_object('name', 'jitter', 'title', 'landmark jitter (fraction of the face diagonal)', 'range', NULL, 'lines', json_array())),
+    'series', json_array(
+        json_object('name', 'score', 'label', 'score', 'panel', 'score', 'values', data -> '$.score'),
+        json_object('name', 'clip_drift', 'label', 'CLIP', 'panel', 'drift', 'values', data -> '$.clip_drift'),
+        json_object('name', 'cnn_drift', 'label', 'CNN', 'panel', 'drift', 'values', data -> '$.cnn_drift'),
+        json_object('name', 'jitter', 'label', 'jitter', 'panel', 'jitter', 'values', data -> '$.jitter')),
+    'marks', json((SELECT json_group_array(json_object(
+                'series', s.value ->> '$.series',
+                'index', s.value -> '$.index',
+                'label', printf('spike, z = %.1f', s.value ->> '$.z')) ORDER BY CAST(s.key AS INTEGER))
+            FROM json_each(explanations.data, '$.spikes') AS s)),
+    'spans', json_array(),
+    'details', json_object('spikes', data -> '$.spikes'))
+WHERE kind = 'temporal' AND json_valid(data) AND json_type(data, '$.series') IS NULL
+  AND json_type(data, '$.pts_s') = 'array' AND json_type(data, '$.frames') = 'array'
+  AND json_type(data, '$.spikes') = 'array';
+
+UPDATE explanations SET data = json_object(
+    'track', data -> '$.track',
+    'title', 'Track ' || (data ->> '$.track') || ' – eye openness and blinks',
+    'x_label', 'time (s)',
+    'x', data -> '$.pts_s',
+    'frames', data -> '$.frames',
+    'panels', json_array(json_object('name', 'openness', 'title', 'eye openness / track median', 'range', NULL,
+        'lines', json_array(json_object('y', 1.0, 'label', 'track median'), json_object('y', 0.5, 'label', 'closed')))),
+    'series', json_array(json_object('name', 'openness', 'label', 'openness', 'panel', 'openness', 'values', data -> '$.openness')),
+    'marks', json_array(),
+    'spans', json((SELECT json_group_array(json_object('from', b.value -> '$.start_s', 'to', b.value -> '$.end_s', 'label', b.label)
+                       ORDER BY b.grp, b.pos)
+            FROM (SELECT value, 'blink' AS label, 0 AS grp, CAST(key AS INTEGER) AS pos FROM json_each(explanations.data, '$.blinks')
+                  UNION ALL
+                  SELECT value, 'eye closure', 1, CAST(key AS INTEGER) FROM json_each(explanations.data, '$.closures')) AS b)),
+    'details', json_object(
+        'baseline', data -> '$.baseline',
+        'duration_s', data -> '$.duration_s',
+        'sample_rate_hz', data -> '$.sample_rate_hz',
+        'per_minute', data -> '$.per_minute',
+        'assessment', data -> '$.assessment',
+        'blinks', data -> '$.blinks',
+        'closures', data -> '$.closures'))
+WHERE kind = 'blink' AND json_valid(data) AND json_type(data, '$.series') IS NULL
+  AND json_type(data, '$.pts_s') = 'array' AND json_type(data, '$.frames') = 'array'
+  AND json_type(data, '$.blinks') = 'array' AND json_type(data, '$.closures') = 'array';
 "#,
 ];
