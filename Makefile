@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: run test setup setup-test build ui test-rust test-ui test-e2e parity-full bench clean-fixtures
+.PHONY: run test setup setup-test build ui test-rust test-ui test-e2e bench
 
 setup:
 	@scripts/setup.sh run

@@ -194,7 +194,7 @@ impl Analyzer {
         progress: &dyn Fn(&Progress),
         cancel: &AtomicBool,
     ) -> Result<Summary> {
-        if matches!(media::detect_kind(path), Ok(MediaKind::Live)) {
+        if media::is_live(path) {
             let folder = self.capture_live(store, path, cancel)?;
             return self.analyze_path(store, &folder, actor, progress, cancel);
         }
@@ -273,7 +273,7 @@ impl Analyzer {
         progress: &dyn Fn(&Progress),
         cancel: &AtomicBool,
     ) -> Result<Summary> {
-        if !matches!(media::detect_kind(source), Ok(MediaKind::Live)) {
+        if !media::is_live(source) {
             return Err(Error::input(source, "is not a live source: give an rtsp://, rtmp://, udp://, rtp:// or srt:// URL or a /dev/video* webcam"));
         }
         let folder = self.capture_live_for(store, source, seconds, cancel)?;
@@ -422,7 +422,9 @@ impl Analyzer {
         summary: &mut Summary,
     ) -> Result<Outcome> {
         let limits = self.limits();
-        let info = media::probe(blob, &limits)?;
+        // Opened once: the same FFmpeg input serves the description and the decoding.
+        let source = media::Source::open(blob, &limits)?;
+        let info = source.info().clone();
         summary.kind = Some(info.kind);
         let params = SampleParams {
             fps: self.settings.fps,
@@ -449,7 +451,7 @@ impl Analyzer {
         if let Some(d) = &self.detector {
             store.record_preprocessing(aid, &d.profile().preprocessing.describe())?;
         }
-        let mut frames_iter = media::frames(blob, &params, &limits, cancel)?;
+        let mut frames_iter = source.frames(&params, &limits, cancel)?;
         let mut tracker = IouTracker::default();
         let mut scored: Vec<Scored> = Vec::new();
         let mut face_scores: Vec<ScoreRow> = Vec::new();

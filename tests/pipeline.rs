@@ -474,3 +474,29 @@ fn live_stream_is_recorded_and_analysed() {
         "framefolder"
     );
 }
+
+#[test]
+fn an_analysis_opens_the_video_once_to_import_and_once_to_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = face_video(dir.path(), 2, 10, 160);
+    let s = settings(dir.path());
+    let a = Analyzer::new(&s).unwrap();
+    let mut store = Store::open(&s.data_dir()).unwrap();
+    // The analysis runs on this thread; the counter is this thread's.
+    let before = verity::media::video::opens_on_this_thread();
+    let sum = a
+        .analyze_path(&mut store, &video, "t", &quiet, &AtomicBool::new(false))
+        .unwrap();
+    let opens = verity::media::video::opens_on_this_thread() - before;
+    assert!(sum.frames > 0, "{sum:?}");
+    assert!(
+        opens <= 2,
+        "{opens} FFmpeg opens for one analysis: one to probe the original before import and \
+         one to probe and decode the stored copy are enough"
+    );
+    // A rerun of the stored copy opens it once.
+    let before = verity::media::video::opens_on_this_thread();
+    a.analyze_case(&mut store, sum.case_id, "t", &quiet, &AtomicBool::new(false))
+        .unwrap();
+    assert_eq!(verity::media::video::opens_on_this_thread() - before, 1);
+}

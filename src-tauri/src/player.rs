@@ -84,7 +84,7 @@ pub fn frame_of_case(
         .encode_image(&image)
         .map_err(|e| verity::Error::Other(format!("cannot encode the frame as JPEG: {e}")))?;
     Ok(PlayerFrame {
-        url: format!("data:image/jpeg;base64,{}", verity::report::base64(&jpeg)),
+        url: verity::report::data_url_bytes("image/jpeg", &jpeg),
         index: frame.index,
         time_s: frame.time_s,
         clamped: frame.clamped,
@@ -189,10 +189,7 @@ pub fn live_job(source: &str, seconds: f64) -> Result<JobKind, CommandError> {
             source.escape_debug()
         )));
     }
-    if !matches!(
-        verity::media::detect_kind(Path::new(source)),
-        Ok(verity::media::MediaKind::Live)
-    ) {
+    if !verity::media::is_live(Path::new(source)) {
         return Err(invalid(format!(
             "{source} is not a live source: use an rtsp://, rtmp://, udp://, rtp:// or srt:// URL or a /dev/video* webcam"
         )));

@@ -90,7 +90,7 @@ fn open(dir: &Path, limits: &Limits) -> Result<(Vec<PathBuf>, MediaInfo)> {
     let mut first_error = None;
     for file in &files {
         match image::probe(file, limits) {
-            Ok(info) => return Ok((files, info)),
+            Ok((info, _)) => return Ok((files, info)),
             // Too large is a verdict on the whole sequence, not a broken file to skip.
             Err(e @ Error::TooLarge(_)) => return Err(e),
             Err(e) => {

@@ -75,6 +75,9 @@ struct Checked {
     format: ImageFormat,
     /// The first [`HEAD_BYTES`] (or the whole file, if shorter).
     head: Vec<u8>,
+    /// A JPEG followed right after its end marker by another JPEG: a raw MJPEG stream (what
+    /// many IP cameras record), i.e. a video.
+    jpeg_stream: bool,
 }
 
 fn open_checked(path: &Path, limits: &Limits) -> Result<Checked> {
@@ -96,9 +99,15 @@ fn open_checked(path: &Path, limits: &Limits) -> Result<Checked> {
     check_format(path, format)?;
     let len = meta.len();
     file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut jpeg_stream = false;
     match format {
         ImageFormat::Jpeg => {
             let end = jpeg_end(&mut file).map_err(io)?;
+            if let JpegEnd::At(at) = end {
+                let mut next = [0u8; 3];
+                file.seek(SeekFrom::Start(at)).map_err(io)?;
+                jpeg_stream = file.read_exact(&mut next).is_ok() && next == [0xFF, 0xD8, 0xFF];
+            }
             check_jpeg_complete(path, end)?;
         }
         ImageFormat::Png => check_png_complete(path, &mut file, len).map_err(io)??,
@@ -111,6 +120,7 @@ fn open_checked(path: &Path, limits: &Limits) -> Result<Checked> {
         len,
         format,
         head,
+        jpeg_stream,
     })
 }
 
@@ -162,13 +172,16 @@ pub fn load_image(path: &Path, limits: &Limits) -> Result<RgbImage> {
 }
 
 /// Header-only description of an image file: reads the first [`HEAD_BYTES`] for the headers
-/// (the whole file only when they reach further) and streams the completeness check.
-pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
+/// (the whole file only when they reach further) and streams the completeness check. The flag
+/// is set when the file is a raw MJPEG stream (concatenated JPEGs): a video, not a still (the
+/// description is then its first picture's).
+pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<(MediaInfo, bool)> {
     let Checked {
         file,
         len,
         format,
         head,
+        jpeg_stream,
     } = open_checked(path, limits)?;
     let header = |d: &mut dyn ImageDecoder| -> Result<((u32, u32), image::metadata::Orientation)> {
         let dims = d.dimensions();
@@ -199,7 +212,7 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         O::NoTransforms | O::FlipHorizontal => 0,
     };
     let (width, height) = if rotation % 180 == 90 { (h, w) } else { (w, h) };
-    Ok(MediaInfo {
+    let info = MediaInfo {
         kind: MediaKind::Image,
         width,
         height,
@@ -210,7 +223,8 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         container: None,
         size_bytes: len,
         rotation,
-    })
+    };
+    Ok((info, jpeg_stream))
 }
 
 /// 8-bit RGB, alpha composited on black.
@@ -282,13 +296,6 @@ fn check_riff_complete(path: &Path, head: &[u8], len: u64) -> Result<()> {
             "truncated WebP: the file is shorter than its header says",
         )),
     }
-}
-
-/// True if the bytes are a stream of concatenated JPEGs (a raw `.mjpeg` file, what many IP
-/// cameras record): another JPEG starts right after the first one ends.
-pub(crate) fn is_jpeg_stream(bytes: &[u8]) -> bool {
-    matches!(jpeg_end(bytes), Ok(JpegEnd::At(end))
-        if usize::try_from(end).is_ok_and(|e| bytes.get(e..).is_some_and(|rest| rest.starts_with(&[0xFF, 0xD8, 0xFF]))))
 }
 
 enum JpegEnd {

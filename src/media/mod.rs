@@ -21,7 +21,7 @@ pub mod seek;
 pub mod video;
 
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 
 use serde::{Deserialize, Serialize};
@@ -133,7 +133,7 @@ const LIVE_PREFIXES: &[&str] = &[
 ];
 
 /// True for `rtsp://…`-style URLs and `/dev/video*` webcams: sources without an end.
-pub(crate) fn is_live(path: &Path) -> bool {
+pub fn is_live(path: &Path) -> bool {
     path.to_str().is_some_and(|s| {
         LIVE_PREFIXES
             .iter()
@@ -141,50 +141,125 @@ pub(crate) fn is_live(path: &Path) -> bool {
     })
 }
 
-/// How much of a JPEG we read to tell a still photo from a raw MJPEG stream (concatenated
-/// JPEGs): enough for the first frame of any camera.
-const MJPEG_SNIFF_BYTES: usize = 32 << 20;
-
-/// Decides what a path is from its content: a directory is a frame folder, `rtsp://…` and
+/// A source classified and probed once. It keeps what it learned — the description and, for a
+/// video or live source, the open FFmpeg input with its decoder — so that sampling decodes
+/// from the same open input: one FFmpeg open per source, not one per step.
+///
+/// What a path is comes from its content: a directory is a frame folder, `rtsp://…` and
 /// `/dev/video*` are live, a file is an image if the `image` crate recognises its magic bytes
 /// (unless it is a raw MJPEG stream), else a video if FFmpeg can open it and finds a video
-/// stream in it.
+/// stream in it. Headers, sizes and counts are checked against `limits` here, before any pixel
+/// is decoded.
+pub struct Source {
+    path: PathBuf,
+    info: MediaInfo,
+    opened: Option<video::Opened>,
+}
+
+impl Source {
+    pub fn open(path: &Path, limits: &Limits) -> Result<Source> {
+        let (info, opened) = if is_live(path) {
+            let (info, opened) = video::open_live_probed(path, limits)?;
+            (info, Some(opened))
+        } else if file_metadata(path)?.is_dir() {
+            (folder::probe(path, limits)?, None)
+        } else {
+            match ::image::guess_format(&read_head(path, 64)?) {
+                Ok(_) => match image::probe(path, limits)? {
+                    (info, false) => (info, None),
+                    (_, true) => {
+                        let (info, opened) = video::open_probed(path, limits)?;
+                        (info, Some(opened))
+                    }
+                },
+                Err(_) => {
+                    let (info, opened) = video::open_probed(path, limits)?;
+                    (info, Some(opened))
+                }
+            }
+        };
+        Ok(Source {
+            path: path.to_path_buf(),
+            info,
+            opened,
+        })
+    }
+
+    pub fn kind(&self) -> MediaKind {
+        self.info.kind
+    }
+
+    /// What the headers said (upright size, duration, codec …).
+    pub fn info(&self) -> &MediaInfo {
+        &self.info
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The open FFmpeg input of a video or live source (for the player's seeks).
+    pub(crate) fn into_opened(self) -> Option<video::Opened> {
+        self.opened
+    }
+
+    /// The sampled frames (see [`frames`]), decoded from the input this source opened.
+    pub fn frames<'c>(
+        self,
+        params: &SampleParams,
+        limits: &Limits,
+        cancel: &'c AtomicBool,
+    ) -> Result<Box<dyn Iterator<Item = Result<Frame>> + Send + 'c>> {
+        params.validate()?;
+        let path = self.path.as_path();
+        let source: Box<dyn Iterator<Item = Result<sample::Sampled>> + Send> =
+            match (self.info.kind, self.opened) {
+                (MediaKind::Image, _) => {
+                    let image = image::load_image(path, limits)?;
+                    Box::new(std::iter::once(Ok(sample::Sampled {
+                        source_index: 0,
+                        pts_s: 0.0,
+                        image,
+                        skipped: 0,
+                    })))
+                }
+                (MediaKind::FrameFolder, _) => {
+                    Box::new(folder::FolderFrames::open(path, params, limits)?)
+                }
+                (kind @ (MediaKind::Video | MediaKind::Live), Some(opened)) => Box::new(
+                    video::VideoFrames::from_opened(
+                        path,
+                        opened,
+                        params,
+                        limits,
+                        kind == MediaKind::Live,
+                    )?,
+                ),
+                (_, None) => {
+                    return Err(Error::Other(format!(
+                        "{}: a video source without its open input",
+                        path.display()
+                    )))
+                }
+            };
+        Ok(Box::new(sample::Annotate::new(
+            source, path, params, limits, cancel,
+        )))
+    }
+}
+
+/// What `path` is (see [`Source`]): probes a file or folder; a live URL or webcam is named as
+/// such without connecting.
 pub fn detect_kind(path: &Path) -> Result<MediaKind> {
     if is_live(path) {
         return Ok(MediaKind::Live);
     }
-    let meta = file_metadata(path)?;
-    if meta.is_dir() {
-        return Ok(MediaKind::FrameFolder);
-    }
-    let head = read_head(path, 64)?;
-    match ::image::guess_format(&head) {
-        Ok(::image::ImageFormat::Jpeg)
-            if image::is_jpeg_stream(&read_head(path, MJPEG_SNIFF_BYTES)?) =>
-        {
-            video::check_openable(path)?;
-            Ok(MediaKind::Video)
-        }
-        Ok(format) => {
-            image::check_format(path, format)?;
-            Ok(MediaKind::Image)
-        }
-        Err(_) => {
-            video::check_openable(path)?;
-            Ok(MediaKind::Video)
-        }
-    }
+    Ok(Source::open(path, &Limits::default())?.kind())
 }
 
-/// Reads the headers of `path` and describes it, refusing oversize, empty or absurd inputs and
-/// files without a video stream before any pixel is decoded.
+/// Reads the headers of `path` and describes it (see [`Source::open`]).
 pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
-    match detect_kind(path)? {
-        MediaKind::Image => image::probe(path, limits),
-        MediaKind::Video => video::probe(path, limits),
-        MediaKind::FrameFolder => folder::probe(path, limits),
-        MediaKind::Live => video::probe_live(path, limits),
-    }
+    Ok(Source::open(path, limits)?.info)
 }
 
 /// The sampled frames of any source, upright and annotated (keyframe, motion).
@@ -209,24 +284,11 @@ pub fn frames<'c>(
     cancel: &'c AtomicBool,
 ) -> Result<Box<dyn Iterator<Item = Result<Frame>> + Send + 'c>> {
     params.validate()?;
-    let kind = detect_kind(path)?;
-    let source: Box<dyn Iterator<Item = Result<sample::Sampled>> + Send> = match kind {
-        MediaKind::Image => {
-            let image = image::load_image(path, limits)?;
-            Box::new(std::iter::once(Ok(sample::Sampled {
-                source_index: 0,
-                pts_s: 0.0,
-                image,
-                skipped: 0,
-            })))
-        }
-        MediaKind::Video => Box::new(video::VideoFrames::open(path, params, limits)?),
-        MediaKind::FrameFolder => Box::new(folder::FolderFrames::open(path, params, limits)?),
-        MediaKind::Live => Box::new(video::VideoFrames::open_live(path, params, limits)?),
-    };
-    Ok(Box::new(sample::Annotate::new(
-        source, path, params, limits, cancel,
-    )))
+    if is_live(path) {
+        // Refused before connecting: a live source never ends by itself.
+        video::check_live_params(path, params)?;
+    }
+    Source::open(path, limits)?.frames(params, limits, cancel)
 }
 
 /// `std::fs::metadata` (following symlinks) with the error said in words.

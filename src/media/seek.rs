@@ -61,17 +61,13 @@ pub struct SeekFrame {
 /// Duration, frame rate and frame count of a video or frame folder. `folder_fps` is the rate
 /// a folder's frames are played at (the analysis sampling rate).
 pub fn player_info(path: &Path, folder_fps: f64, limits: &Limits) -> Result<PlayerInfo> {
-    match super::detect_kind(path)? {
+    let source = super::Source::open(path, limits)?;
+    let info = source.info();
+    match info.kind {
         MediaKind::Video => {
-            let input = video::open_file(path)?;
-            let (stream, _) = video::open_stream(path, &input, limits)?;
-            let (width, height) = video::display_size(&stream, limits);
-            let fps = stream
-                .fps
-                .filter(|f| f.is_finite() && *f > 0.0)
-                .unwrap_or(25.0);
-            let duration_s = stream.duration_s.unwrap_or(0.0).max(0.0);
-            let frame_count = stream
+            let fps = info.fps.filter(|f| f.is_finite() && *f > 0.0).unwrap_or(25.0);
+            let duration_s = info.duration_s.unwrap_or(0.0).max(0.0);
+            let frame_count = info
                 .frame_count
                 .unwrap_or_else(|| (duration_s * fps).round().max(1.0) as u64);
             Ok(PlayerInfo {
@@ -79,12 +75,11 @@ pub fn player_info(path: &Path, folder_fps: f64, limits: &Limits) -> Result<Play
                 duration_s,
                 fps,
                 frame_count,
-                width,
-                height,
+                width: info.width,
+                height: info.height,
             })
         }
         MediaKind::FrameFolder => {
-            let info = folder::probe(path, limits)?;
             let fps = if folder_fps.is_finite() && folder_fps > 0.0 {
                 folder_fps
             } else {
@@ -121,8 +116,9 @@ pub fn frame_at(
             ));
         }
     }
-    match super::detect_kind(path)? {
-        MediaKind::Video => video_frame(path, target, limits),
+    let source = super::Source::open(path, limits)?;
+    match source.kind() {
+        MediaKind::Video => video_frame(path, source, target, limits),
         MediaKind::FrameFolder => folder_frame(path, target, folder_fps, limits),
         kind => Err(not_playable(path, kind)),
     }
@@ -180,10 +176,15 @@ struct Seeker<'a> {
 }
 
 impl<'a> Seeker<'a> {
-    fn open(path: &'a Path, limits: &Limits) -> Result<Self> {
-        super::regular_file(path, limits)?;
-        let input = video::open_file(path)?;
-        let (stream, decoder) = video::open_stream(path, &input, limits)?;
+    /// Seeks within the input the source opened (no second open).
+    fn new(path: &'a Path, source: super::Source) -> Result<Self> {
+        let video::Opened {
+            input,
+            stream,
+            decoder,
+        } = source
+            .into_opened()
+            .ok_or_else(|| Error::input(path, "is not a video"))?;
         Ok(Seeker {
             path,
             input,
@@ -249,8 +250,13 @@ impl<'a> Seeker<'a> {
     }
 }
 
-fn video_frame(path: &Path, target: SeekTarget, limits: &Limits) -> Result<SeekFrame> {
-    let mut s = Seeker::open(path, limits)?;
+fn video_frame(
+    path: &Path,
+    source: super::Source,
+    target: SeekTarget,
+    limits: &Limits,
+) -> Result<SeekFrame> {
+    let mut s = Seeker::new(path, source)?;
     let fps = s
         .stream
         .fps
@@ -278,7 +284,7 @@ fn video_frame(path: &Path, target: SeekTarget, limits: &Limits) -> Result<SeekF
         // The seek landed after the target (or the container cannot seek): start over.
         Scan::Overshot => {
             decoded = s.decoded;
-            s = Seeker::open(path, limits)?;
+            s = Seeker::new(path, super::Source::open(path, limits)?)?;
             match scan(&mut s, threshold, period, origin, false)? {
                 Scan::Found(f) => f,
                 // A scan from the start never overshoots.

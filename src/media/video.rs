@@ -89,6 +89,7 @@ pub fn live_protocols(url: &str) -> Option<&'static str> {
 /// limited to [`LOCAL_FORMATS`] and I/O to the `file` protocol.
 pub(super) fn open_file(path: &Path) -> Result<Input> {
     init();
+    count_open();
     let mut options = ff::Dictionary::new();
     options.set("format_whitelist", LOCAL_FORMATS);
     options.set("protocol_whitelist", LOCAL_PROTOCOLS);
@@ -140,12 +141,6 @@ fn open_error(path: &Path, e: ff::Error) -> Error {
         ff::Error::Eof => not_media(path, "the file ends before its header is complete"),
         e => not_media(path, &format!("FFmpeg: {e}")),
     }
-}
-
-/// Succeeds if FFmpeg opens the file and finds a video stream in it.
-pub(crate) fn check_openable(path: &Path) -> Result<()> {
-    let input = open_file(path)?;
-    video_stream(path, &input).map(|_| ())
 }
 
 /// Index of the stream to decode: FFmpeg's pick among the video streams that are not cover
@@ -341,13 +336,35 @@ fn square_width(width: u32, sar: f64, limits: &Limits) -> u32 {
     ((f64::from(width) * sar).round() as u32).clamp(1, limits.max_side)
 }
 
-/// Header-only description of a video file.
-pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
+/// A video or live source opened once: the demuxer, the chosen stream and its decoder, kept by
+/// [`super::Source`] so that sampling decodes from the same open input the probe read.
+pub(crate) struct Opened {
+    pub(super) input: Input,
+    pub(super) stream: Stream,
+    pub(super) decoder: ff::decoder::Video,
+}
+
+thread_local! {
+    static OPENS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// How many times FFmpeg opened a file or stream on this thread (tests count the opens one
+/// analysis makes).
+pub fn opens_on_this_thread() -> u64 {
+    OPENS.with(|c| c.get())
+}
+
+fn count_open() {
+    OPENS.with(|c| c.set(c.get() + 1));
+}
+
+/// Opens a video file once and describes it from its headers.
+pub(crate) fn open_probed(path: &Path, limits: &Limits) -> Result<(MediaInfo, Opened)> {
     let meta = super::regular_file(path, limits)?;
     let input = open_file(path)?;
-    let (stream, _) = open_stream(path, &input, limits)?;
+    let (stream, decoder) = open_stream(path, &input, limits)?;
     let (width, height) = display_size(&stream, limits);
-    Ok(MediaInfo {
+    let info = MediaInfo {
         kind: MediaKind::Video,
         width,
         height,
@@ -358,13 +375,22 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         container: Some(input.format().name().to_string()),
         size_bytes: meta.len(),
         rotation: stream.rotation,
-    })
+    };
+    Ok((
+        info,
+        Opened {
+            input,
+            stream,
+            decoder,
+        },
+    ))
 }
 
 /// Opens a webcam (`/dev/video*`, through libavdevice's video4linux2 input) or a network
 /// stream (RTSP, RTMP, UDP, SRT …).
 fn open_live(path: &Path) -> Result<Input> {
     init();
+    count_open();
     let url = ffmpeg_path(path)?;
     let mut options = ff::Dictionary::new();
     if url.starts_with("/dev/") {
@@ -409,12 +435,24 @@ fn v4l2_format() -> Option<ff::format::Input> {
     }
 }
 
-/// Header description of a live source (connects to it).
-pub(crate) fn probe_live(path: &Path, limits: &Limits) -> Result<MediaInfo> {
+/// A live source never ends: sampling it needs a frame or a time limit.
+pub(crate) fn check_live_params(path: &Path, params: &SampleParams) -> Result<()> {
+    if params.max_frames.is_none() && params.max_seconds.is_none() {
+        return Err(Error::input(
+            path,
+            "a live source never ends: set a frame limit (max_frames) or a time limit \
+             (max_seconds)",
+        ));
+    }
+    Ok(())
+}
+
+/// Connects to a live source once and describes it from its headers.
+pub(crate) fn open_live_probed(path: &Path, limits: &Limits) -> Result<(MediaInfo, Opened)> {
     let input = open_live(path)?;
-    let (stream, _) = open_stream(path, &input, limits)?;
+    let (stream, decoder) = open_stream(path, &input, limits)?;
     let (width, height) = display_size(&stream, limits);
-    Ok(MediaInfo {
+    let info = MediaInfo {
         kind: MediaKind::Live,
         width,
         height,
@@ -425,7 +463,15 @@ pub(crate) fn probe_live(path: &Path, limits: &Limits) -> Result<MediaInfo> {
         container: Some(input.format().name().to_string()),
         size_bytes: 0,
         rotation: stream.rotation,
-    })
+    };
+    Ok((
+        info,
+        Opened {
+            input,
+            stream,
+            decoder,
+        },
+    ))
 }
 
 /// Decodes a video packet by packet and yields the frames the [`Sampler`] picks.
@@ -449,11 +495,22 @@ pub(crate) struct VideoFrames {
 }
 
 impl VideoFrames {
-    pub fn open(path: &Path, params: &SampleParams, limits: &Limits) -> Result<Self> {
-        super::regular_file(path, limits)?;
-        let input = open_file(path)?;
-        let (stream, decoder) = open_stream(path, &input, limits)?;
-        if let Some(d) = stream.duration_s {
+    /// Sampling over a source [`open_probed`] or [`open_live_probed`] opened: no second open.
+    pub(crate) fn from_opened(
+        path: &Path,
+        opened: Opened,
+        params: &SampleParams,
+        limits: &Limits,
+        live: bool,
+    ) -> Result<Self> {
+        let Opened {
+            input,
+            stream,
+            decoder,
+        } = opened;
+        if live {
+            check_live_params(path, params)?;
+        } else if let Some(d) = stream.duration_s {
             let seconds = params.max_seconds.map_or(d, |m| m.min(d));
             let expected = (seconds * f64::from(params.fps)).ceil() as usize;
             let wanted = params.max_frames.map_or(expected, |m| m.min(expected));
@@ -469,22 +526,7 @@ impl VideoFrames {
             }
         }
         Ok(Self::new(
-            path, input, stream, decoder, params, limits, false,
-        ))
-    }
-
-    pub fn open_live(path: &Path, params: &SampleParams, limits: &Limits) -> Result<Self> {
-        if params.max_frames.is_none() && params.max_seconds.is_none() {
-            return Err(Error::input(
-                path,
-                "a live source never ends: set a frame limit (max_frames) or a time limit \
-                 (max_seconds)",
-            ));
-        }
-        let input = open_live(path)?;
-        let (stream, decoder) = open_stream(path, &input, limits)?;
-        Ok(Self::new(
-            path, input, stream, decoder, params, limits, true,
+            path, input, stream, decoder, params, limits, live,
         ))
     }
 
