@@ -5,6 +5,7 @@
 //! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
 pub mod aggregate;
 pub mod bench;
+pub mod chart;
 pub mod config;
 pub mod device;
 pub mod error;

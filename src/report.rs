@@ -1,19 +1,26 @@
 //! Case reports: one self-contained HTML file (no external requests — styles inline, the
-//! timeline as inline SVG, face crops as base64 `data:` images) and a JSON twin with every
-//! stored number, for archiving a decision and for handing it to someone without the app.
+//! timeline and the temporal/blink series as inline SVG from [`crate::chart`], face crops as
+//! base64 `data:` images) and a JSON twin with every stored number, for archiving a decision and
+//! for handing it to someone without the app. The HTML is one `maud` template (escaping every
+//! interpolated string by construction; only the chart module's SVG goes in pre-escaped), and
+//! the PDF export prints that same page.
 //!
 //! A report says exactly what the store says: an untrained profile's score carries the
 //! UNTRAINED warning, a case without detector weights says "not scored" and how to install them,
 //! and heat-map overlays, artifact views and temporal/blink plots appear when the
 //! explainability stage has stored them for the case's latest analysis ("not computed" and how
 //! to compute them otherwise).
+use crate::chart::{self, Axis, Chart, Marker, Point, Rule, Series, Shape, Span, XMark};
 use crate::config::Band;
+use crate::explain::chart::Chart as StoredChart;
 use crate::pipeline::INSTALL_HINT;
-use crate::store::{CaseDetail, ExplanationRow, Store};
+use crate::store::{CaseDetail, ExplanationRow, FrameRow, Store};
 use crate::{Error, Result};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::Path;
 
 /// At most this many face crops are embedded (evenly spread over the case), to keep a report of
@@ -148,48 +155,12 @@ pub fn export(store: &Store, case_id: i64, format: Format, path: &Path) -> Resul
         }
     };
     // Atomically, never through a link or over a file that is not an earlier report.
-    let ext = if format == Format::Html { "html" } else { "json" };
+    let ext = if format == Format::Html {
+        "html"
+    } else {
+        "json"
+    };
     crate::fsutil::write_report(path, ext, text.as_bytes())
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for ch in s.chars() {
-        match ch {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c => o.push(c),
-        }
-    }
-    o
-}
-
-/// Standard base64 (RFC 4648, padded): small enough to own rather than add a crate for.
-pub fn base64(bytes: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut o = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for c in bytes.chunks(3) {
-        let n = (c[0] as u32) << 16
-            | (*c.get(1).unwrap_or(&0) as u32) << 8
-            | *c.get(2).unwrap_or(&0) as u32;
-        o.push(T[(n >> 18) as usize & 63] as char);
-        o.push(T[(n >> 12) as usize & 63] as char);
-        o.push(if c.len() > 1 {
-            T[(n >> 6) as usize & 63] as char
-        } else {
-            '='
-        });
-        o.push(if c.len() > 2 {
-            T[n as usize & 63] as char
-        } else {
-            '='
-        });
-    }
-    o
 }
 
 /// A `data:` URL of a stored file (PNG/JPEG/WebP by extension), for reports and the app.
@@ -207,7 +178,12 @@ pub fn data_url(path: &Path) -> Result<String> {
         Some("bmp") => "image/bmp",
         _ => "image/png",
     };
-    Ok(format!("data:{mime};base64,{}", base64(&bytes)))
+    Ok(data_url_bytes(mime, &bytes))
+}
+
+/// A `data:` URL of in-memory bytes of type `mime` (standard, padded base64).
+pub fn data_url_bytes(mime: &str, bytes: &[u8]) -> String {
+    format!("data:{mime};base64,{}", STANDARD.encode(bytes))
 }
 
 /// Frame scores per face track, `(track, [(frame idx, pts, score)])`, from the face-level scores.
@@ -230,10 +206,10 @@ const TRACK_COLOURS: &[&str] = &[
     "#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#c2255c", "#0b7285",
 ];
 
-/// The frame timeline as an SVG: score (0–1) over time per track, the review band shaded,
-/// keyframes as ticks on the time axis.
-pub fn timeline_svg(d: &CaseDetail, real: f64, fake: f64) -> String {
-    let (w, h, l, r, t, b) = (760.0, 220.0, 44.0, 12.0, 12.0, 28.0);
+/// The frame timeline: score (0–1) over time per track, the fake / needs-review / real bands
+/// shaded, keyframes as ticks on the time axis, each point's track, frame, time and score as
+/// its hover text.
+pub fn timeline_chart(d: &CaseDetail, real: f64, fake: f64) -> Chart {
     let series = track_series(d);
     let t_max = d
         .frames
@@ -241,81 +217,250 @@ pub fn timeline_svg(d: &CaseDetail, real: f64, fake: f64) -> String {
         .map(|f| f.pts_s)
         .fold(0.0f64, f64::max)
         .max(1e-6);
-    let x = |s: f64| l + (w - l - r) * if d.frames.len() <= 1 { 0.5 } else { s / t_max };
-    let y = |v: f64| t + (h - t - b) * (1.0 - v.clamp(0.0, 1.0));
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="Frame score timeline" font-family="sans-serif" font-size="11">"##
+    // One frame (an image): the point sits in the middle of an axis without extent.
+    let x = if d.frames.len() <= 1 {
+        let t = d.frames.first().map_or(0.0, |f| f.pts_s);
+        Axis::new("", t, t).with_ticks(vec![t], 2)
+    } else {
+        Axis::new("", 0.0, t_max)
+    };
+    let mut c = Chart::new(
+        "Frame score timeline",
+        760.0,
+        226.0,
+        Axis {
+            label: format!("time (s), keyframes ticked · 0–{t_max:.1}s"),
+            ..x
+        },
+        Axis::new("", 0.0, 1.0).with_ticks(vec![0.0, 0.25, 0.5, 0.75, 1.0], 2),
     );
-    let _ = write!(
-        o,
-        r##"<rect x="{l}" y="{:.1}" width="{:.1}" height="{:.1}" fill="#f5b700" fill-opacity="0.15"/><text x="{:.1}" y="{:.1}" fill="#8a6d00" text-anchor="end">needs review {real:.2}–{fake:.2}</text>"##,
-        y(fake),
-        w - l - r,
-        y(real) - y(fake),
-        w - r - 4.0,
-        y(fake) + 13.0
-    );
-    for v in [0.0, 0.25, 0.5, 0.75, 1.0] {
-        let _ = write!(
-            o,
-            r##"<line x1="{l}" x2="{:.1}" y1="{yy:.1}" y2="{yy:.1}" stroke="#ccc" stroke-width="0.5"/><text x="{:.1}" y="{:.1}" text-anchor="end" fill="#555">{v:.2}</text>"##,
-            w - r,
-            l - 6.0,
-            y(v) + 4.0,
-            yy = y(v)
-        );
-    }
-    for f in d.frames.iter().filter(|f| f.keyframe) {
-        let _ = write!(
-            o,
-            r##"<line x1="{xx:.1}" x2="{xx:.1}" y1="{:.1}" y2="{:.1}" stroke="#333" stroke-width="1.5"><title>keyframe {} at {:.2}s</title></line>"##,
-            h - b,
-            h - b + 6.0,
-            f.idx,
-            f.pts_s,
-            xx = x(f.pts_s)
-        );
-    }
-    let _ = write!(
-        o,
-        r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">time (s), keyframes ticked · 0–{t_max:.1}s</text>"##,
-        (l + w - r) / 2.0,
-        h - 4.0
-    );
+    c.bands = vec![
+        chart::Band {
+            from: fake,
+            to: 1.0,
+            fill: "#e03131",
+            opacity: 0.06,
+            label: Some("fake".into()),
+            label_colour: "#8f1d1d",
+        },
+        chart::Band {
+            from: real,
+            to: fake,
+            fill: "#f5b700",
+            opacity: 0.15,
+            label: Some(format!("needs review {real:.2}–{fake:.2}")),
+            label_colour: "#8a6d00",
+        },
+        chart::Band {
+            from: 0.0,
+            to: real,
+            fill: "#2b8a3e",
+            opacity: 0.06,
+            label: Some("real".into()),
+            label_colour: "#1d5f2c",
+        },
+    ];
+    c.x_marks = d
+        .frames
+        .iter()
+        .filter(|f| f.keyframe)
+        .map(|f| XMark {
+            x: f.pts_s,
+            title: format!("keyframe {} at {:.2}s", f.idx, f.pts_s),
+        })
+        .collect();
     if series.is_empty() {
-        let _ = write!(
-            o,
-            r##"<text x="{:.1}" y="{:.1}" text-anchor="middle" fill="#555">No frame scores: this case was not scored.</text>"##,
-            (l + w - r) / 2.0,
-            h / 2.0
-        );
+        c.note = Some("No frame scores: this case was not scored.".into());
     }
-    for (i, (track, pts)) in series.iter().enumerate() {
-        let c = TRACK_COLOURS[i % TRACK_COLOURS.len()];
-        let path: Vec<String> = pts
-            .iter()
-            .map(|(_, s, v)| format!("{:.1},{:.1}", x(*s), y(*v)))
-            .collect();
-        if pts.len() > 1 {
-            let _ = write!(
-                o,
-                r##"<polyline fill="none" stroke="{c}" stroke-width="1.5" points="{}"/>"##,
-                path.join(" ")
-            );
-        }
-        for (f, s, v) in pts {
-            let _ = write!(
-                o,
-                r##"<circle cx="{:.1}" cy="{:.1}" r="2.5" fill="{c}"><title>track {track}, frame {f}, {s:.2}s: {v:.3}</title></circle>"##,
-                x(*s),
-                y(*v)
-            );
+    c.legend = series.len() > 1;
+    c.series = series
+        .iter()
+        .enumerate()
+        .map(|(i, (track, pts))| {
+            let points = pts
+                .iter()
+                .map(|(f, s, v)| {
+                    Point::titled(*s, *v, format!("track {track}, frame {f}, {s:.2}s: {v:.3}"))
+                })
+                .collect();
+            Series::line(
+                format!("track {track}"),
+                TRACK_COLOURS[i % TRACK_COLOURS.len()],
+                points,
+            )
+            .with_dots()
+        })
+        .collect();
+    c
+}
+
+/// Colours of the series inside one stored chart, in order.
+const SERIES_COLOURS: &[&str] = &["#2f6fde", "#d9480f", "#2b8a3e", "#862e9c", "#0b7285"];
+/// Shades of the stored chart's x spans, one per distinct span label (blink, closure, …).
+const SPAN_COLOURS: &[&str] = &["#ffe1e1", "#e6e6e6", "#e3ecfa"];
+
+/// A stored temporal / blink chart ([`crate::explain::chart`]) as stacked SVG charts, one per
+/// panel, sharing the time axis: series as lines (points with frame, time and value as hover
+/// text), reference lines, shaded spans and marked points. Frame numbers are the source frame
+/// numbers, as everywhere else in the report.
+pub fn stored_chart_svgs(stored: &StoredChart, frames: &[FrameRow]) -> Vec<Chart> {
+    let xs = &stored.x;
+    let finite = || xs.iter().copied().filter(|v| v.is_finite());
+    let (x0, x1) = (
+        finite().fold(f64::INFINITY, f64::min),
+        finite().fold(f64::NEG_INFINITY, f64::max),
+    );
+    let (x0, x1) = if x0 <= x1 { (x0, x1) } else { (0.0, 0.0) };
+    let source = |i: usize| {
+        stored.frames.get(i).map_or(i as i64, |&idx| {
+            frames
+                .iter()
+                .find(|f| f.idx == idx)
+                .map_or(idx, |f| f.source_index)
+        })
+    };
+    let mut span_labels: Vec<&str> = Vec::new();
+    for s in &stored.spans {
+        if !span_labels.contains(&s.label.as_str()) {
+            span_labels.push(&s.label);
         }
     }
-    o.push_str("</svg>");
-    o
+    let last = stored.panels.len().saturating_sub(1);
+    stored
+        .panels
+        .iter()
+        .enumerate()
+        .map(|(p, panel)| {
+            let members: Vec<(usize, &crate::explain::chart::ChartSeries)> = stored
+                .series
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| s.panel == panel.name)
+                .collect();
+            let y = match panel.range {
+                Some([lo, hi]) if hi > lo => Axis::new("", lo, hi),
+                _ => fit_axis(
+                    members
+                        .iter()
+                        .flat_map(|(_, s)| s.values.iter().flatten().copied())
+                        .chain(panel.lines.iter().map(|l| l.y)),
+                ),
+            };
+            let x_label = if p == last {
+                stored.x_label.clone()
+            } else {
+                String::new()
+            };
+            let mut c = Chart::new(
+                format!("{}: {}", stored.title, panel.title),
+                760.0,
+                if p == last { 170.0 } else { 150.0 },
+                Axis::new(x_label, x0, x1),
+                y,
+            );
+            c.margin = (52.0, 12.0, 20.0, if p == last { 34.0 } else { 22.0 });
+            c.title = Some(if p == 0 {
+                format!("{} · {}", stored.title, panel.title)
+            } else {
+                panel.title.clone()
+            });
+            c.rules = panel
+                .lines
+                .iter()
+                .map(|l| Rule {
+                    y: l.y,
+                    colour: "#868e96",
+                    dashed: true,
+                    label: Some(l.label.clone()),
+                })
+                .collect();
+            c.spans = stored
+                .spans
+                .iter()
+                .map(|s| Span {
+                    from: s.from,
+                    to: s.to,
+                    fill: SPAN_COLOURS[span_labels.iter().position(|l| *l == s.label).unwrap_or(0)
+                        % SPAN_COLOURS.len()],
+                    title: Some(format!("{} {:.2}–{:.2}s", s.label, s.from, s.to)),
+                })
+                .collect();
+            c.series = members
+                .iter()
+                .map(|(i, s)| {
+                    let points: Vec<Point> = s
+                        .values
+                        .iter()
+                        .enumerate()
+                        .map(|(k, v)| {
+                            let x = xs.get(k).copied().unwrap_or(f64::NAN);
+                            match v {
+                                Some(v) => Point::titled(
+                                    x,
+                                    *v,
+                                    format!("{}: frame {}, {x:.2}s: {v:.3}", s.label, source(k)),
+                                ),
+                                None => Point::new(x, f64::NAN),
+                            }
+                        })
+                        .collect();
+                    let dots = points.len() <= 300;
+                    let line = Series::line(
+                        s.label.clone(),
+                        SERIES_COLOURS[i % SERIES_COLOURS.len()],
+                        points,
+                    );
+                    if dots {
+                        line.with_dots()
+                    } else {
+                        line
+                    }
+                })
+                .collect();
+            c.legend = members.len() > 1;
+            c.markers = stored
+                .marks
+                .iter()
+                .filter_map(|m| {
+                    let s = members.iter().find(|(_, s)| s.name == m.series)?.1;
+                    let y = (*s.values.get(m.index)?)?;
+                    let x = *xs.get(m.index)?;
+                    Some(Marker {
+                        x,
+                        y,
+                        colour: "#f08c00",
+                        shape: Shape::Square,
+                        title: Some(format!("{}: frame {}, {x:.2}s", m.label, source(m.index))),
+                    })
+                })
+                .collect();
+            if members
+                .iter()
+                .all(|(_, s)| s.values.iter().all(|v| v.is_none()))
+            {
+                c.note = Some("no values".into());
+            }
+            c
+        })
+        .collect()
+}
+
+/// A y axis over the finite `values` (and 0 when they are all of one sign), padded by 10 %.
+fn fit_axis(values: impl Iterator<Item = f64>) -> Axis {
+    let (mut lo, mut hi) = (0.0f64, 0.0f64);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if hi - lo < 1e-9 {
+        hi = lo + 1.0;
+    }
+    let pad = 0.1 * (hi - lo);
+    Axis::new(
+        "",
+        if lo < 0.0 { lo - pad } else { lo },
+        if hi > 0.0 { hi + pad } else { hi },
+    )
 }
 
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;color:#1b1f24;margin:0;background:#f6f7f9}
@@ -329,10 +474,15 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;
 th{width:190px;color:#4a5563;font-weight:500}code{font:12px ui-monospace,monospace;word-break:break-all}
 .faces{display:flex;flex-wrap:wrap;gap:8px}.explains{display:flex;flex-wrap:wrap;gap:12px}figure.explain{margin:0 0 10px;width:230px;font-size:11px;break-inside:avoid}figure.explain img{width:100%;border:1px solid #ddd;border-radius:4px}#plots figure.explain{width:100%;max-width:760px}.faces figure{margin:0;width:96px;font-size:11px;text-align:center}
 .faces img{width:96px;height:96px;border-radius:4px;display:block}.muted{color:#6b7480}
-svg{max-width:100%;height:auto}footer{margin-top:32px;font-size:12px;color:#6b7480}";
+svg{max-width:100%;height:auto;display:block}footer{margin-top:32px;font-size:12px;color:#6b7480}";
 
-/// The self-contained HTML report of a case.
+/// The self-contained HTML report of a case (also what the PDF export prints).
 pub fn html(store: &Store, d: &CaseDetail) -> String {
+    page(store, d).into_string()
+}
+
+/// The report template.
+fn page(store: &Store, d: &CaseDetail) -> Markup {
     let c = &d.case;
     let m = &d.media;
     let settings: serde_json::Value = d
@@ -346,257 +496,208 @@ pub fn html(store: &Store, d: &CaseDetail) -> String {
         ("done", Some(b @ ("fake" | "real" | "review"))) if !c.untrained => b,
         _ => "none",
     };
-    let mut o = String::new();
-    let _ = write!(
-        o,
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; style-src 'unsafe-inline'\">\
-         <title>Verity Desk report — {}</title><style>{CSS}</style></head><body><main>",
-        esc(&c.title)
-    );
-    let _ = write!(
-        o,
-        "<h1>{}</h1><div class=\"muted\">Case {} · imported {} · report generated {}</div>",
-        esc(&c.title),
-        c.id,
-        esc(&m.imported_at),
-        esc(&crate::store::now())
-    );
-    let _ = write!(
-        o,
-        "<div class=\"verdict {class}\" id=\"verdict\">Verdict: {}</div>",
-        esc(&verdict(d))
-    );
-    if c.untrained {
-        o.push_str("<div class=\"warn\" id=\"untrained\">UNTRAINED profile: this score comes from random weights and is not evidence of anything.</div>");
-    }
-    if c.status == "not_scored" {
-        let _ = write!(o, "<div class=\"warn\" id=\"not-scored\">Not scored. Install detector weights with: <code>{INSTALL_HINT}</code></div>");
-    }
-    // The UNTRAINED warning above already says it: drop that sentence, keep the rest (e.g.
+    // The UNTRAINED warning already says it: drop that sentence, keep the rest (e.g.
     // "N frames could not be decoded").
-    let message = c.message.as_ref().map(|m| {
-        if c.untrained {
-            m.split_inclusive(". ")
-                .filter(|s| !s.to_ascii_lowercase().contains("untrained"))
-                .collect::<String>()
-        } else {
-            m.clone()
-        }
-    });
-    if let Some(msg) = message.as_ref().filter(|m| !m.trim().is_empty()) {
-        let _ = write!(o, "<p class=\"muted\" id=\"message\">{}</p>", esc(msg));
-    }
-
-    o.push_str("<h2>Scores</h2><table>");
-    row(
-        &mut o,
-        "Media score",
-        &c.score
-            .map(|s| format!("{s:.4}"))
-            .unwrap_or_else(|| "—".into()),
-    );
-    row(
-        &mut o,
-        "Band",
-        &c.band
-            .as_deref()
-            .and_then(band_from_str)
-            .map(|b| b.label().to_string())
-            .unwrap_or_else(|| "—".into()),
-    );
-    row(
-        &mut o,
-        "Thresholds",
-        &format!("real < {real:.2} ≤ needs review ≤ {fake:.2} < fake"),
-    );
-    for s in d.scores.iter().filter(|s| s.level == "track") {
-        row(
-            &mut o,
-            &format!("Track {}", s.track_id.unwrap_or_default()),
-            &format!("{:.4}", s.score),
-        );
-    }
-    row(&mut o, "Status", &c.status);
-    o.push_str("</table>");
-
-    o.push_str("<h2>Frame timeline</h2>");
-    o.push_str(&timeline_svg(d, real, fake));
-
+    let message = c
+        .message
+        .as_ref()
+        .map(|m| {
+            if c.untrained {
+                m.split_inclusive(". ")
+                    .filter(|s| !s.to_ascii_lowercase().contains("untrained"))
+                    .collect::<String>()
+            } else {
+                m.clone()
+            }
+        })
+        .filter(|m| !m.trim().is_empty());
+    let band = c
+        .band
+        .as_deref()
+        .and_then(band_from_str)
+        .map(|b| b.label().to_string());
     let faces: Vec<_> = d.faces.iter().filter(|f| f.crop.is_some()).collect();
-    let _ = write!(o, "<h2>Faces ({})</h2>", faces.len());
-    if faces.is_empty() {
-        o.push_str("<p class=\"muted\">No face was found.</p>");
+    let step = faces.len().div_ceil(MAX_EMBEDDED_CROPS).max(1);
+    let verified = m
+        .verified_at
+        .as_ref()
+        .map(|t| format!("{t} (stored copy re-hashed, matches the SHA-256)"))
+        .unwrap_or_else(|| "not verified since import".into());
+    let trained = if c.profile.is_none() {
+        "—"
+    } else if c.untrained {
+        "NO — random weights"
     } else {
-        let step = faces.len().div_ceil(MAX_EMBEDDED_CROPS).max(1);
-        if step > 1 {
-            let _ = write!(o, "<p class=\"muted\">Every {step}th face of {} is shown; the JSON report lists all.</p>", faces.len());
-        }
-        o.push_str("<div class=\"faces\">");
-        for f in faces.iter().step_by(step) {
-            let Some(rel) = &f.crop else { continue };
-            let img = match data_url(&store.blobs.path(rel)) {
-                Ok(u) => format!(
-                    "<img alt=\"face{}\" src=\"{u}\">",
-                    frame_label(d, Some(f.frame_idx))
-                ),
-                Err(_) => "<div class=\"muted\">crop missing</div>".into(),
-            };
-            let score = f
-                .score
-                .map(|s| format!("{s:.3}"))
-                .unwrap_or_else(|| "not scored".into());
-            let _ = write!(
-                o,
-                "<figure>{img}<figcaption>{} · track {}<br>{score}</figcaption></figure>",
-                frame_label(d, Some(f.frame_idx)).trim_start_matches(", "),
-                f.track_id
-            );
-        }
-        o.push_str("</div>");
-    }
-    explanations_html(&mut o, store, d);
+        "yes"
+    };
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width";
+                meta http-equiv="Content-Security-Policy"
+                    content="default-src 'none'; img-src data:; style-src 'unsafe-inline'";
+                title { "Verity Desk report — " (c.title) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main {
+                h1 { (c.title) }
+                div class="muted" {
+                    "Case " (c.id) " · imported " (m.imported_at) " · report generated " (crate::store::now())
+                }
+                div class=(format!("verdict {class}")) id="verdict" { "Verdict: " (verdict(d)) }
+                @if c.untrained {
+                    div class="warn" id="untrained" {
+                        "UNTRAINED profile: this score comes from random weights and is not evidence of anything."
+                    }
+                }
+                @if c.status == "not_scored" {
+                    div class="warn" id="not-scored" {
+                        "Not scored. Install detector weights with: " code { (INSTALL_HINT) }
+                    }
+                }
+                @if let Some(msg) = &message {
+                    p class="muted" id="message" { (msg) }
+                }
 
-    o.push_str("<h2>Media</h2><table>");
-    row(&mut o, "File", &m.original_name);
-    row(&mut o, "Original path", &m.original_path);
-    let _ = write!(
-        o,
-        "<tr><th>SHA-256</th><td><code id=\"sha256\">{}</code></td></tr>",
-        esc(&m.sha256)
-    );
-    let _ = write!(
-        o,
-        "<tr><th>Media verified</th><td id=\"media-verified\">{}</td></tr>",
-        esc(&m
-            .verified_at
-            .as_ref()
-            .map(|t| format!("{t} (stored copy re-hashed, matches the SHA-256)"))
-            .unwrap_or_else(|| "not verified since import".into()))
-    );
-    row(&mut o, "Kind", &m.kind);
-    row(&mut o, "Size", &format!("{} bytes", m.size_bytes));
-    if let (Some(w), Some(h)) = (m.width, m.height) {
-        row(&mut o, "Dimensions", &format!("{w}×{h}"));
-    }
-    if let Some(s) = m.duration_s {
-        row(&mut o, "Duration", &format!("{s:.2} s"));
-    }
-    o.push_str("</table>");
+                h2 { "Scores" }
+                table {
+                    (row("Media score", &c.score.map(|s| format!("{s:.4}")).unwrap_or_else(|| "—".into())))
+                    (row("Band", band.as_deref().unwrap_or("—")))
+                    (row("Thresholds", &format!("real < {real:.2} ≤ needs review ≤ {fake:.2} < fake")))
+                    @for s in d.scores.iter().filter(|s| s.level == "track") {
+                        (row(&format!("Track {}", s.track_id.unwrap_or_default()), &format!("{:.4}", s.score)))
+                    }
+                    (row("Status", &c.status))
+                }
 
-    o.push_str("<h2>Model</h2><table>");
-    row(
-        &mut o,
-        "Profile",
-        &c.profile
-            .clone()
-            .unwrap_or_else(|| "none (no detector installed)".into()),
-    );
-    row(
-        &mut o,
-        "Trained",
-        if c.profile.is_none() {
-            "—"
-        } else if c.untrained {
-            "NO — random weights"
-        } else {
-            "yes"
-        },
-    );
-    if let Some(p) = d.analysis.as_ref().and_then(|a| a.preprocessing.as_deref()) {
-        row(&mut o, "Face preprocessing", p);
-    }
-    for (file, hash) in weight_hashes(d) {
-        let _ = write!(
-            o,
-            "<tr><th>{}</th><td><code class=\"weight-hash\">{}</code></td></tr>",
-            esc(&file),
-            esc(&hash)
-        );
-    }
-    if let Some(a) = &d.analysis {
-        row(
-            &mut o,
-            "Analysis",
-            &format!(
-                "#{} {} → {}",
-                a.id,
-                a.started_at,
-                a.finished_at.clone().unwrap_or_else(|| "—".into())
-            ),
-        );
-        row(
-            &mut o,
-            "Frames / faces",
-            &format!("{} / {}", d.frames.len(), d.faces.len()),
-        );
-        if let Some(fps) = settings["fps"].as_f64() {
-            row(&mut o, "Sampling", &format!("{fps} fps"));
+                h2 { "Frame timeline" }
+                (timeline_chart(d, real, fake).render())
+
+                h2 { "Faces (" (faces.len()) ")" }
+                @if faces.is_empty() {
+                    p class="muted" { "No face was found." }
+                } @else {
+                    @if step > 1 {
+                        p class="muted" {
+                            "Every " (step) "th face of " (faces.len()) " is shown; the JSON report lists all."
+                        }
+                    }
+                    div class="faces" {
+                        @for f in faces.iter().step_by(step) {
+                            @let label = frame_label(d, Some(f.frame_idx));
+                            figure {
+                                @match f.crop.as_ref().map(|rel| data_url(&store.blobs.path(rel))) {
+                                    Some(Ok(url)) => { img alt=(format!("face{label}")) src=(url); }
+                                    _ => { div class="muted" { "crop missing" } }
+                                }
+                                figcaption {
+                                    (label.trim_start_matches(", ")) " · track " (f.track_id)
+                                    br;
+                                    (f.score.map(|s| format!("{s:.3}")).unwrap_or_else(|| "not scored".into()))
+                                }
+                            }
+                        }
+                    }
+                }
+                (explanations(store, d))
+
+                h2 { "Media" }
+                table {
+                    (row("File", &m.original_name))
+                    (row("Original path", &m.original_path))
+                    tr { th { "SHA-256" } td { code id="sha256" { (m.sha256) } } }
+                    tr { th { "Media verified" } td id="media-verified" { (verified) } }
+                    (row("Kind", &m.kind))
+                    (row("Size", &format!("{} bytes", m.size_bytes)))
+                    @if let (Some(w), Some(h)) = (m.width, m.height) {
+                        (row("Dimensions", &format!("{w}×{h}")))
+                    }
+                    @if let Some(s) = m.duration_s {
+                        (row("Duration", &format!("{s:.2} s")))
+                    }
+                }
+
+                h2 { "Model" }
+                table {
+                    (row("Profile", c.profile.as_deref().unwrap_or("none (no detector installed)")))
+                    (row("Trained", trained))
+                    @if let Some(p) = d.analysis.as_ref().and_then(|a| a.preprocessing.as_deref()) {
+                        (row("Face preprocessing", p))
+                    }
+                    @for (file, hash) in weight_hashes(d) {
+                        tr { th { (file) } td { code class="weight-hash" { (hash) } } }
+                    }
+                    @if let Some(a) = &d.analysis {
+                        (row("Analysis", &format!(
+                            "#{} {} → {}",
+                            a.id,
+                            a.started_at,
+                            a.finished_at.as_deref().unwrap_or("—")
+                        )))
+                        (row("Frames / faces", &format!("{} / {}", d.frames.len(), d.faces.len())))
+                        @if let Some(fps) = settings["fps"].as_f64() {
+                            (row("Sampling", &format!("{fps} fps")))
+                        }
+                    }
+                }
+
+                h2 { "Review history" }
+                @if d.reviews.is_empty() {
+                    p class="muted" id="reviews" { "No analyst has reviewed this case." }
+                } @else {
+                    table id="reviews" {
+                        tr { th { "When" } th { "Analyst" } th { "Decision" } th { "Note" } }
+                        @for r in &d.reviews {
+                            tr { td { (r.created_at) } td { (r.analyst) } td { (r.verdict) } td { (r.note) } }
+                        }
+                    }
+                }
+                h2 { "Audit log" }
+                table {
+                    tr { th { "When" } th { "Who" } th { "What" } }
+                    @for a in &d.audit {
+                        tr { td { (a.at) } td { (a.actor) } td { (a.action) } }
+                    }
+                }
+                footer {
+                    "Verity Desk " (crate::version())
+                    " · offline deepfake analysis. Scores are model estimates, not proof."
+                }
+            } }
         }
     }
-    o.push_str("</table>");
-
-    o.push_str("<h2>Review history</h2>");
-    if d.reviews.is_empty() {
-        o.push_str("<p class=\"muted\" id=\"reviews\">No analyst has reviewed this case.</p>");
-    } else {
-        o.push_str("<table id=\"reviews\"><tr><th>When</th><th>Analyst</th><th>Decision</th><th>Note</th></tr>");
-        for r in &d.reviews {
-            let _ = write!(
-                o,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.created_at),
-                esc(&r.analyst),
-                esc(&r.verdict),
-                esc(&r.note)
-            );
-        }
-        o.push_str("</table>");
-    }
-    o.push_str("<h2>Audit log</h2><table><tr><th>When</th><th>Who</th><th>What</th></tr>");
-    for a in &d.audit {
-        let _ = write!(
-            o,
-            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
-            esc(&a.at),
-            esc(&a.actor),
-            esc(&a.action)
-        );
-    }
-    o.push_str("</table>");
-    let _ = write!(o, "<footer>Verity Desk {} · offline deepfake analysis. Scores are model estimates, not proof.</footer></main></body></html>", crate::version());
-    o
 }
 
-fn row(o: &mut String, k: &str, v: &str) {
-    let _ = write!(o, "<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v));
+fn row(k: &str, v: &str) -> Markup {
+    html! { tr { th { (k) } td { (v) } } }
 }
 
 /// The stored explanations of the latest analysis as report sections: heat-map overlays (in the
-/// frame where computed, else on the crop), artifact views, temporal and blink plots, each with
-/// its one-line reading. Absent ones say "not computed" and how to compute them.
-fn explanations_html(o: &mut String, store: &Store, d: &CaseDetail) {
+/// frame where computed, else on the crop), artifact views, the temporal and blink series as
+/// charts, each with its one-line reading. Absent ones say "not computed" and how to compute
+/// them.
+fn explanations(store: &Store, d: &CaseDetail) -> Markup {
     let rows = latest_explanations(store, d.case.id).unwrap_or_default();
-    let hint = format!(
-        "Not computed: press Explain in the app or run <code>verity explain {}</code>, then export again.",
-        d.case.id
-    );
-    let figure = |o: &mut String, r: &ExplanationRow, title: &str| {
-        let Some(rel) = &r.blob else { return };
-        let Ok(url) = data_url(&store.blobs.path(rel)) else {
-            let _ = write!(
-                o,
-                "<p class=\"muted\">{}: image missing from the data folder.</p>",
-                esc(title)
-            );
-            return;
+    let hint = html! {
+        "Not computed: press Explain in the app or run " code { "verity explain " (d.case.id) } ", then export again."
+    };
+    let figure = |r: &ExplanationRow, title: &str| -> Markup {
+        let Some(rel) = &r.blob else {
+            return html! {};
         };
-        let _ = write!(
-            o,
-            "<figure class=\"explain\"><img alt=\"{t}\" src=\"{url}\"><figcaption><b>{t}</b><br>{}</figcaption></figure>",
-            esc(&r.summary),
-            t = esc(title)
-        );
+        match data_url(&store.blobs.path(rel)) {
+            Ok(url) => html! {
+                figure class="explain" {
+                    img alt=(title) src=(url);
+                    figcaption { b { (title) } br; (r.summary) }
+                }
+            },
+            Err(_) => html! {
+                p class="muted" { (title) ": image missing from the data folder." }
+            },
+        }
     };
     let cams: Vec<&ExplanationRow> = rows
         .iter()
@@ -613,74 +714,75 @@ fn explanations_html(o: &mut String, store: &Store, d: &CaseDetail) {
         })
         .take(MAX_EMBEDDED_EXPLANATIONS)
         .collect();
-    o.push_str("<h2>Heat-map overlays</h2>");
-    if shown.is_empty() {
-        let _ = write!(o, "<p class=\"muted\" id=\"overlays\">{hint}</p>");
-    } else {
-        o.push_str("<div class=\"explains\" id=\"overlays\">");
-        for r in shown {
-            let method = match r.kind.as_str() {
-                "gradcam_cnn" => "Grad-CAM (forensic CNN)",
-                "gradcam_vit" => "Grad-CAM (CLIP ViT)",
-                _ => "Attention rollout (CLIP ViT)",
-            };
-            let frame = frame_label(d, r.frame_idx);
-            figure(
-                o,
-                r,
-                &format!(
-                    "{method}, {}{frame}",
-                    if r.space == "frame" {
-                        "in the frame"
-                    } else {
-                        "on the crop"
-                    }
-                ),
-            );
-        }
-        o.push_str("</div>");
-    }
     let artifacts: Vec<&ExplanationRow> = rows
         .iter()
         .filter(|r| matches!(r.kind.as_str(), "noise" | "spectrum" | "ela" | "boundary"))
         .take(MAX_EMBEDDED_EXPLANATIONS)
         .collect();
-    o.push_str("<h2>Artifact views</h2>");
-    if artifacts.is_empty() {
-        let _ = write!(o, "<p class=\"muted\" id=\"artifacts\">{hint}</p>");
-    } else {
-        o.push_str("<div class=\"explains\" id=\"artifacts\">");
-        for r in artifacts {
-            let name = match r.kind.as_str() {
-                "noise" => "Noise residual",
-                "spectrum" => "Frequency spectrum",
-                "ela" => "Error-level analysis",
-                _ => "Blending boundary",
-            };
-            figure(o, r, &format!("{name}{}", frame_label(d, r.frame_idx)));
-        }
-        o.push_str("</div>");
-    }
     let plots: Vec<&ExplanationRow> = rows
         .iter()
         .filter(|r| matches!(r.kind.as_str(), "temporal" | "blink"))
         .take(MAX_EMBEDDED_EXPLANATIONS)
         .collect();
-    if d.media.kind != "image" {
-        o.push_str("<h2>Temporal consistency and blinks</h2>");
-        if plots.is_empty() {
-            let _ = write!(o, "<p class=\"muted\" id=\"plots\">{hint}</p>");
-        } else {
-            o.push_str("<div id=\"plots\">");
-            for r in plots {
-                let name = if r.kind == "temporal" {
-                    "Temporal consistency"
-                } else {
-                    "Blinks"
-                };
-                figure(o, r, name);
+    html! {
+        h2 { "Heat-map overlays" }
+        @if shown.is_empty() {
+            p class="muted" id="overlays" { (hint) }
+        } @else {
+            div class="explains" id="overlays" {
+                @for r in shown {
+                    @let method = match r.kind.as_str() {
+                        "gradcam_cnn" => "Grad-CAM (forensic CNN)",
+                        "gradcam_vit" => "Grad-CAM (CLIP ViT)",
+                        _ => "Attention rollout (CLIP ViT)",
+                    };
+                    @let place = if r.space == "frame" { "in the frame" } else { "on the crop" };
+                    (figure(r, &format!("{method}, {place}{}", frame_label(d, r.frame_idx))))
+                }
             }
-            o.push_str("</div>");
+        }
+        h2 { "Artifact views" }
+        @if artifacts.is_empty() {
+            p class="muted" id="artifacts" { (hint) }
+        } @else {
+            div class="explains" id="artifacts" {
+                @for r in artifacts {
+                    @let name = match r.kind.as_str() {
+                        "noise" => "Noise residual",
+                        "spectrum" => "Frequency spectrum",
+                        "ela" => "Error-level analysis",
+                        _ => "Blending boundary",
+                    };
+                    (figure(r, &format!("{name}{}", frame_label(d, r.frame_idx))))
+                }
+            }
+        }
+        @if d.media.kind != "image" {
+            h2 { "Temporal consistency and blinks" }
+            @if plots.is_empty() {
+                p class="muted" id="plots" { (hint) }
+            } @else {
+                div id="plots" {
+                    @for r in plots {
+                        @let name = if r.kind == "temporal" { "Temporal consistency" } else { "Blinks" };
+                        @match serde_json::from_value::<StoredChart>(r.data.clone()) {
+                            Ok(stored) => {
+                                figure class="explain" {
+                                    @for c in stored_chart_svgs(&stored, &d.frames) {
+                                        (c.render())
+                                    }
+                                    figcaption { b { (name) } br; (r.summary) }
+                                }
+                            }
+                            // A row whose series cannot be read: its stored picture, if any.
+                            Err(_) if r.blob.is_some() => { (figure(r, name)) }
+                            Err(e) => {
+                                p class="muted" { (name) ": the stored series cannot be read (" (e) ")." }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 }
@@ -705,7 +807,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn base64_matches_rfc4648_vectors() {
+    fn data_urls_are_standard_padded_base64_rfc4648_vectors() {
+        let dir = tempfile::tempdir().unwrap();
         for (i, o) in [
             ("", ""),
             ("f", "Zg=="),
@@ -713,15 +816,81 @@ mod tests {
             ("foo", "Zm9v"),
             ("foobar", "Zm9vYmFy"),
         ] {
-            assert_eq!(base64(i.as_bytes()), o);
+            let p = dir.path().join(format!("v{}.png", i.len()));
+            std::fs::write(&p, i).unwrap();
+            assert_eq!(data_url(&p).unwrap(), format!("data:image/png;base64,{o}"));
         }
+        let p = dir.path().join("x.JPG");
+        std::fs::write(&p, [0xff, 0xd8, 0xff]).unwrap();
+        assert_eq!(data_url(&p).unwrap(), "data:image/jpeg;base64,/9j/");
+        assert!(data_url(&dir.path().join("missing.png"))
+            .unwrap_err()
+            .to_string()
+            .contains("missing.png"));
     }
 
     #[test]
-    fn escaping_neutralises_markup() {
+    fn rows_escape_markup_in_keys_and_values() {
         assert_eq!(
-            esc("<img src=x onerror='a'>&\""),
-            "&lt;img src=x onerror=&#39;a&#39;&gt;&amp;&quot;"
+            row("<b>", "<img src=x onerror='a'>&\"").into_string(),
+            "<tr><th>&lt;b&gt;</th><td>&lt;img src=x onerror='a'&gt;&amp;&quot;</td></tr>"
         );
+    }
+
+    #[test]
+    fn a_stored_chart_becomes_one_svg_per_panel_with_marks_spans_and_lines() {
+        let stored: StoredChart = serde_json::from_value(serde_json::json!({
+            "track": 2, "title": "Track 2 – eye openness", "x_label": "time (s)",
+            "x": [0.0, 0.5, 1.0, 1.5], "frames": [0, 1, 2, 3],
+            "panels": [
+                {"name": "a", "title": "openness", "range": null,
+                 "lines": [{"y": 0.5, "label": "closed <0.5>"}]},
+                {"name": "b", "title": "score", "range": [0.0, 1.0]}
+            ],
+            "series": [
+                {"name": "open", "label": "openness", "panel": "a", "values": [1.0, 0.2, null, 1.1]},
+                {"name": "s", "label": "score", "panel": "b", "values": [0.1, 0.2, 0.3, 0.9]}
+            ],
+            "marks": [{"series": "s", "index": 3, "label": "spike, z = 5.1"}],
+            "spans": [{"from": 0.4, "to": 0.6, "label": "blink"}]
+        }))
+        .unwrap();
+        let frames: Vec<FrameRow> = (0..4)
+            .map(|i| FrameRow {
+                idx: i,
+                source_index: 10 * i,
+                pts_s: 0.5 * i as f64,
+                keyframe: false,
+                motion: 0.0,
+                width: 8,
+                height: 8,
+            })
+            .collect();
+        let charts = stored_chart_svgs(&stored, &frames);
+        assert_eq!(charts.len(), 2);
+        let (a, b) = (charts[0].to_svg(), charts[1].to_svg());
+        // The gap (null) splits the openness line in two; the score line is whole.
+        assert_eq!(a.matches("<polyline").count(), 1, "{a}");
+        assert_eq!(b.matches("<polyline").count(), 1, "{b}");
+        assert!(a.contains("closed &lt;0.5&gt;") && a.contains("<title>blink 0.40–0.60s</title>"));
+        assert!(
+            a.contains("openness: frame 10, 0.50s: 0.200"),
+            "source frame numbers"
+        );
+        assert!(
+            b.contains("<title>spike, z = 5.1: frame 30, 1.50s</title>"),
+            "{b}"
+        );
+        assert!(
+            !a.contains("spike"),
+            "a mark is drawn in its own series' panel only"
+        );
+        assert!(
+            b.contains("time (s)") && !a.contains(">time (s)<"),
+            "x label on the last panel"
+        );
+        // The fitted axis holds the largest value; the fixed range is kept.
+        assert!(charts[0].y.max >= 1.1 && charts[0].y.min == 0.0);
+        assert_eq!((charts[1].y.min, charts[1].y.max), (0.0, 1.0));
     }
 }

@@ -2,6 +2,8 @@
 //! embedded crops, review history), honestly for untrained and not-scored cases; the JSON twin
 //! carries the same facts.
 mod common;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
 use std::path::Path;
 use verity::report::{self, Format};
 use verity::store::{FaceRow, FrameRow, NewMedia, Outcome, ScoreRow, Store, Verdict};
@@ -128,7 +130,7 @@ fn html_report_holds_verdict_hashes_crops_and_review_history() {
         "weight hash"
     );
     assert!(html.contains("gend-clip-l14"), "profile");
-    let crop_b64 = report::base64(&std::fs::read(common::astronaut()).unwrap());
+    let crop_b64 = STANDARD.encode(std::fs::read(common::astronaut()).unwrap());
     assert_eq!(
         html.matches(&format!("data:image/png;base64,{crop_b64}"))
             .count(),
@@ -315,7 +317,7 @@ fn stored_explanations_appear_in_the_report_newest_per_view() {
         "red areas raised the score: the <jaw> line",
     );
     add("ela", "region", 40, "pasted block stands out");
-    let b64 = |shade: u8| report::base64(&png(shade));
+    let b64 = |shade: u8| STANDARD.encode(png(shade));
 
     let out = dir.path().join("r.html");
     report::export(&store, id, Format::Html, &out).unwrap();
@@ -365,5 +367,206 @@ fn stored_explanations_appear_in_the_report_newest_per_view() {
             ),
             ("ela".into(), "pasted block stands out".into()),
         ]
+    );
+}
+
+/// Hostile text from a file name, an analyst's note or a stored summary is inert everywhere it
+/// lands: the page title, the heading, tables, the review history and the charts' SVG.
+#[test]
+fn hostile_titles_notes_and_summaries_come_out_inert() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let id = case_with(
+        &mut store,
+        &common::astronaut(),
+        Outcome {
+            status: "done".into(),
+            score: Some(0.55),
+            band: Some("review".into()),
+            profile: Some("p\"><img src=x onerror=alert(3)>".into()),
+            weight_hashes: vec![("<script>w</script>".into(), "\"><b>".into())],
+            untrained: false,
+            message: Some("<script>alert('message')</script>".into()),
+            scores: vec![],
+        },
+    );
+    let script = "<script>alert(1)</script>";
+    let img = "\"><img src=x onerror=alert(2)>";
+    store
+        .add_review(id, Verdict::Fake, script, &format!("{img} {script}"))
+        .unwrap();
+    let mut d = store.case_detail(id).unwrap();
+    d.case.title = format!("{script}{img}");
+    d.media.original_name = img.into();
+    let html = report::html(&store, &d);
+    for bad in ["<script", "<img src=x", "<b>"] {
+        assert!(!html.contains(bad), "{bad} reached the page raw");
+    }
+    assert!(html.contains("<title>Verity Desk report — &lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img src=x onerror=alert(2)&gt;</title>"));
+    assert!(html.contains("<h1>&lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;&lt;img"));
+    assert!(
+        html.contains(
+            "&quot;&gt;&lt;img src=x onerror=alert(2)&gt; &lt;script&gt;alert(1)&lt;/script&gt;"
+        ),
+        "note"
+    );
+    assert!(
+        html.contains("&lt;script&gt;alert('message')&lt;/script&gt;"),
+        "message"
+    );
+    assert!(
+        html.contains("p&quot;&gt;&lt;img src=x onerror=alert(3)&gt;"),
+        "profile"
+    );
+    // Every image is an inline data: URL and every tag is one the template writes.
+    assert!(html.matches("<img ").count() == html.matches("<img alt=\"face, frame ").count());
+    let known = [
+        "!DOCTYPE",
+        "html",
+        "head",
+        "meta",
+        "title",
+        "style",
+        "body",
+        "main",
+        "h1",
+        "h2",
+        "div",
+        "p",
+        "code",
+        "table",
+        "tr",
+        "th",
+        "td",
+        "figure",
+        "figcaption",
+        "img",
+        "br",
+        "b",
+        "svg",
+        "text",
+        "rect",
+        "line",
+        "polyline",
+        "circle",
+        "footer",
+    ];
+    for (i, _) in html.match_indices('<') {
+        let rest = html[i + 1..].trim_start_matches('/');
+        assert!(
+            known
+                .iter()
+                .any(|t| rest.starts_with(t) && rest[t.len()..].starts_with([' ', '>'])),
+            "stray markup: {}",
+            &html[i..(i + 40).min(html.len())]
+        );
+    }
+}
+
+/// A video's stored temporal and blink series (the rows `verity explain` writes) are drawn as
+/// SVG charts in the report — one per panel, spikes and blinks marked — with hostile labels
+/// inert; a row whose series cannot be read says so.
+#[test]
+fn stored_temporal_and_blink_series_are_drawn_as_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("data")).unwrap();
+    let id = case_with(
+        &mut store,
+        &common::astronaut(),
+        Outcome {
+            status: "done".into(),
+            score: Some(0.81),
+            band: Some("fake".into()),
+            profile: Some("gend-clip-l14".into()),
+            weight_hashes: vec![],
+            untrained: false,
+            message: None,
+            scores: vec![],
+        },
+    );
+    // A video: the temporal section is shown.
+    store
+        .conn()
+        .execute("UPDATE media SET kind = 'video'", [])
+        .unwrap();
+    let d = store.case_detail(id).unwrap();
+    let aid = d.analysis.as_ref().unwrap().id;
+    let mut add = |kind: &str, summary: &str, data: serde_json::Value| {
+        store
+            .add_explanation(
+                &verity::store::NewExplanation {
+                    case_id: id,
+                    analysis_id: aid,
+                    face_id: None,
+                    frame_idx: None,
+                    kind: kind.into(),
+                    space: "plot".into(),
+                    blob: None,
+                    summary: summary.into(),
+                    data,
+                },
+                "Ada",
+            )
+            .unwrap();
+    };
+    add(
+        "temporal",
+        "1 spike <flagged>",
+        serde_json::json!({
+            "track": 1, "title": "Track 1 – temporal consistency", "x_label": "time (s)",
+            "x": [0.0, 0.2], "frames": [0, 1],
+            "panels": [
+                {"name": "score", "title": "fake probability", "range": [0.0, 1.0]},
+                {"name": "drift", "title": "embedding drift (1 − cos)", "range": null}
+            ],
+            "series": [
+                {"name": "score", "label": "score", "panel": "score", "values": [0.5, 0.6]},
+                {"name": "clip", "label": "CLIP", "panel": "drift", "values": [null, 0.02]},
+                {"name": "cnn", "label": "<script>cnn</script>", "panel": "drift", "values": [null, 0.03]}
+            ],
+            "marks": [{"series": "score", "index": 1, "label": "spike, z = 5.1"}],
+            "spans": []
+        }),
+    );
+    add(
+        "blink",
+        "no blinks",
+        serde_json::json!({
+            "track": 1, "title": "Track 1 – eye openness and blinks", "x_label": "time (s)",
+            "x": [0.0, 0.2], "frames": [0, 1],
+            "panels": [{"name": "open", "title": "openness / track median", "range": null,
+                        "lines": [{"y": 0.5, "label": "closed"}]}],
+            "series": [{"name": "openness", "label": "openness", "panel": "open", "values": [1.0, 0.3]}],
+            "spans": [{"from": 0.1, "to": 0.2, "label": "blink"}]
+        }),
+    );
+    let html = report::html(&store, &store.case_detail(id).unwrap());
+    let plots = &html[html.find("id=\"plots\"").expect("plots section")..];
+    let plots = &plots[..plots.find("<h2>").unwrap()];
+    assert_eq!(plots.matches("<svg").count(), 3, "one chart per panel");
+    assert!(plots.contains("aria-label=\"Track 1 – temporal consistency: fake probability\""));
+    assert!(
+        plots.contains("<title>spike, z = 5.1: frame 1, 0.20s</title>"),
+        "spike marked"
+    );
+    assert!(plots.contains("score: frame 1, 0.20s: 0.600"), "hover text");
+    assert!(plots.contains("<title>blink 0.10–0.20s</title>") && plots.contains(">closed</text>"));
+    assert!(plots.contains("&lt;script&gt;cnn&lt;/script&gt;") && !html.contains("<script"));
+    assert!(plots.contains("<b>Temporal consistency</b><br>1 spike &lt;flagged&gt;"));
+    assert!(plots.contains("<b>Blinks</b><br>no blinks"));
+    assert!(!plots.contains("<img"), "drawn, not pictures");
+
+    // A row in an unreadable shape (and no picture) is reported, not dropped.
+    store
+        .conn()
+        .execute(
+            "UPDATE explanations SET data = '{\"x\": 1}' WHERE kind = 'blink'",
+            [],
+        )
+        .unwrap();
+    let html = report::html(&store, &store.case_detail(id).unwrap());
+    assert!(
+        html.contains("Blinks: the stored series cannot be read"),
+        "{html}"
     );
 }

@@ -16,9 +16,12 @@
 //!   real ≤ score ≤ fake (the band [`Thresholds::band`] calls "needs human review").
 //!
 //! `tests/reference/losses_ref.py` recomputes each in numpy on the same inputs (test
-//! `train_metrics`). [`Report::to_html`] writes the evaluation page (inline SVG, no scripts).
+//! `train_metrics`). [`Report::to_html`] writes the evaluation page (inline SVG from
+//! [`crate::chart`], no scripts).
+use crate::chart::{Axis, Chart, Histogram as Bars, Point, Series, Span};
 use crate::config::{Band, Thresholds};
 use crate::{Error, Result};
+use maud::{html, PreEscaped, DOCTYPE};
 use serde::Serialize;
 
 /// Bins of the calibration error and of the score histogram.
@@ -327,33 +330,35 @@ fn fmt_opt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.digits$}"))
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
+const PAGE_CSS: &str =
+    "body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse}\
+th,td{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}\
+figure{display:inline-block;margin:1em 2em 1em 0;vertical-align:top}";
 
 impl Report {
     /// A self-contained HTML page: the figures as a table, the ROC curve and the per-class score
-    /// histogram as inline SVG (no scripts, no external files, so it opens offline anywhere).
+    /// histogram as inline SVG ([`crate::chart`]; no scripts, no external files, so it opens
+    /// offline anywhere). A `maud` template: the title and every value are escaped.
     pub fn to_html(&self, title: &str) -> String {
         let mut rows = vec![
             (
-                "Samples",
+                "Samples".to_string(),
                 format!("{} ({} fake, {} real)", self.n, self.n_fake, self.n_real),
             ),
-            ("AUC", fmt_opt(self.auc, 4)),
+            ("AUC".into(), fmt_opt(self.auc, 4)),
             (
-                "EER",
+                "EER".into(),
                 self.eer.map_or("n/a".into(), |e| {
                     format!("{:.4} (threshold {:.4})", e.rate, e.threshold)
                 }),
             ),
-            ("Average precision", fmt_opt(self.average_precision, 4)),
-            ("ECE (15 bins)", format!("{:.4}", self.ece)),
             (
-                "Review band",
+                "Average precision".into(),
+                fmt_opt(self.average_precision, 4),
+            ),
+            ("ECE (15 bins)".into(), format!("{:.4}", self.ece)),
+            (
+                "Review band".into(),
                 format!(
                     "{:.1} % of samples in [{}, {}]",
                     100.0 * self.review_share,
@@ -362,94 +367,77 @@ impl Report {
                 ),
             ),
             (
-                "Accuracy outside the band",
+                "Accuracy outside the band".into(),
                 fmt_opt(self.decided_accuracy, 4),
             ),
         ];
-        let acc: Vec<(String, String)> = self
-            .accuracy
-            .iter()
-            .map(|a| {
-                (
-                    format!("Accuracy at {}", a.threshold),
-                    fmt_opt(a.accuracy, 4),
-                )
-            })
-            .collect();
-        let mut table = String::new();
-        for (k, v) in rows.drain(..) {
-            table += &format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(k), escape(&v));
+        rows.extend(self.accuracy.iter().map(|a| {
+            (
+                format!("Accuracy at {}", a.threshold),
+                fmt_opt(a.accuracy, 4),
+            )
+        }));
+        html! {
+            (DOCTYPE) "\n"
+            html lang="en" {
+                head {
+                    meta charset="utf-8";
+                    title { (title) }
+                    style { (PreEscaped(PAGE_CSS)) }
+                }
+                body {
+                    h1 { (title) }
+                    table {
+                        @for (k, v) in &rows {
+                            tr { th { (k) } td { (v) } }
+                        }
+                    }
+                    figure {
+                        (self.roc_chart().render())
+                        figcaption { "ROC curve (true-positive rate vs false-positive rate; dashed: chance)" }
+                    }
+                    figure {
+                        (self.histogram_chart().render())
+                        figcaption { "Scores by true class (blue: real, red: fake); shaded: review band" }
+                    }
+                }
+            }
         }
-        for (k, v) in acc {
-            table += &format!("<tr><th>{}</th><td>{}</td></tr>\n", escape(&k), escape(&v));
-        }
-        format!(
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{t}</title>\n\
-             <style>body{{font-family:sans-serif;margin:2em;color:#222}}table{{border-collapse:collapse}}\
-             th,td{{padding:4px 12px;border-bottom:1px solid #ddd;text-align:left}}\
-             figure{{display:inline-block;margin:1em 2em 1em 0}}</style></head>\n<body>\n<h1>{t}</h1>\n\
-             <table>\n{table}</table>\n<figure>{roc}<figcaption>ROC curve (true-positive rate vs \
-             false-positive rate; dashed: chance)</figcaption></figure>\n<figure>{hist}<figcaption>\
-             Scores by true class (blue: real, red: fake); shaded: review band</figcaption></figure>\n\
-             </body></html>\n",
-            t = escape(title),
-            roc = self.roc_svg(),
-            hist = self.histogram_svg(),
-        )
+        .into_string()
     }
 
-    fn roc_svg(&self) -> String {
-        const S: f64 = 300.0;
-        const M: f64 = 40.0;
-        let x = |v: f64| M + v * S;
-        let y = |v: f64| M + (1.0 - v) * S;
-        let pts: Vec<String> = self
-            .roc
-            .iter()
-            .map(|p| format!("{:.2},{:.2}", x(p.fpr), y(p.tpr)))
-            .collect();
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{w}\" role=\"img\" \
-             aria-label=\"ROC curve\">\n<rect x=\"{M}\" y=\"{M}\" width=\"{S}\" height=\"{S}\" \
-             fill=\"none\" stroke=\"#888\"/>\n<line x1=\"{x0}\" y1=\"{y0}\" x2=\"{x1}\" y2=\"{y1}\" \
-             stroke=\"#aaa\" stroke-dasharray=\"4 4\"/>\n",
-            w = S + 2.0 * M,
-            x0 = x(0.0),
-            y0 = y(0.0),
-            x1 = x(1.0),
-            y1 = y(1.0),
+    /// The ROC curve over the chance diagonal.
+    pub fn roc_chart(&self) -> Chart {
+        let mut c = Chart::new(
+            "ROC curve",
+            380.0,
+            380.0,
+            Axis::new(
+                format!("false-positive rate (AUC {})", fmt_opt(self.auc, 3)),
+                0.0,
+                1.0,
+            ),
+            Axis::new("true-positive rate", 0.0, 1.0),
         );
-        if !pts.is_empty() {
-            svg += &format!(
-                "<polyline fill=\"none\" stroke=\"#c0392b\" stroke-width=\"2\" points=\"{}\"/>\n",
-                pts.join(" ")
-            );
-        }
-        for v in [0.0, 0.5, 1.0] {
-            svg += &format!(
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{v}</text>\n\
-                 <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{v}</text>\n",
-                x(v),
-                M + S + 15.0,
-                M - 5.0,
-                y(v) + 4.0
-            );
-        }
-        svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">false-positive rate \
-             (AUC {})</text>\n</svg>",
-            M + S / 2.0,
-            M + S + 32.0,
-            fmt_opt(self.auc, 3)
-        );
-        svg
+        c.margin = (48.0, 16.0, 16.0, 44.0);
+        c.frame = true;
+        c.series = vec![
+            Series::line("", "#aaa", vec![Point::new(0.0, 0.0), Point::new(1.0, 1.0)])
+                .dashed()
+                .with_width(1.0),
+            Series::line(
+                "",
+                "#c0392b",
+                self.roc.iter().map(|p| Point::new(p.fpr, p.tpr)).collect(),
+            )
+            .with_width(2.0),
+        ];
+        c
     }
 
-    fn histogram_svg(&self) -> String {
-        const W: f64 = 420.0;
-        const H: f64 = 300.0;
-        const M: f64 = 40.0;
-        let bins = self.histogram.real.len().max(1) as f64;
+    /// Per-class score counts in [`ECE_BINS`] bins, the review band shaded.
+    pub fn histogram_chart(&self) -> Chart {
+        let bins = self.histogram.real.len().max(1);
         let peak = self
             .histogram
             .real
@@ -459,56 +447,35 @@ impl Report {
             .max()
             .unwrap_or(0)
             .max(1) as f64;
-        let bw = W / bins;
-        let mut svg = format!(
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{}\" role=\"img\" \
-             aria-label=\"score histogram\">\n<rect x=\"{:.1}\" y=\"{M}\" width=\"{:.1}\" \
-             height=\"{H}\" fill=\"#f4e7b0\"/>\n",
-            W + 2.0 * M,
-            H + 2.0 * M,
-            M + self.thresholds.real.clamp(0.0, 1.0) * W,
-            (self.thresholds.fake - self.thresholds.real).clamp(0.0, 1.0) * W,
+        let mut c = Chart::new(
+            "score histogram",
+            500.0,
+            380.0,
+            Axis::new("p(fake)", 0.0, 1.0),
+            if peak <= 5.0 {
+                Axis::new("samples", 0.0, peak)
+                    .with_ticks((0..=peak as usize).map(|v| v as f64).collect(), 0)
+            } else {
+                Axis::new("samples", 0.0, peak)
+            },
         );
-        for (b, (&r, &f)) in self
-            .histogram
-            .real
-            .iter()
-            .zip(&self.histogram.fake)
-            .enumerate()
-        {
-            let x0 = M + b as f64 * bw;
-            for (count, dx, colour) in [(r, 0.0, "#2e86c1"), (f, bw / 2.0, "#c0392b")] {
-                let h = count as f64 / peak * H;
-                svg += &format!(
-                    "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\" fill=\"{colour}\">\
-                     <title>{count}</title></rect>\n",
-                    x0 + dx,
-                    M + H - h,
-                    bw / 2.0 - 1.0
-                );
-            }
-        }
-        svg += &format!(
-            "<line x1=\"{M}\" y1=\"{y}\" x2=\"{:.1}\" y2=\"{y}\" stroke=\"#888\"/>\n",
-            M + W,
-            y = M + H
-        );
-        for v in [0.0, 0.5, 1.0] {
-            svg += &format!(
-                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"middle\">{v}</text>\n",
-                M + v * W,
-                M + H + 15.0
-            );
-        }
-        svg += &format!(
-            "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"12\" text-anchor=\"middle\">p(fake)</text>\n\
-             <text x=\"{:.1}\" y=\"{:.1}\" font-size=\"11\" text-anchor=\"end\">{}</text>\n</svg>",
-            M + W / 2.0,
-            M + H + 32.0,
-            M - 5.0,
-            M + 4.0,
-            peak as usize
-        );
-        svg
+        c.margin = (48.0, 16.0, 16.0, 44.0);
+        c.spans = vec![Span {
+            from: self.thresholds.real.clamp(0.0, 1.0),
+            to: self.thresholds.fake.clamp(0.0, 1.0),
+            fill: "#f4e7b0",
+            title: Some(format!(
+                "review band {}–{}",
+                self.thresholds.real, self.thresholds.fake
+            )),
+        }];
+        let counts = |v: &[usize]| v.iter().map(|&c| c as f64).collect::<Vec<f64>>();
+        c.histogram = Some(Bars {
+            edges: (0..=bins).map(|b| b as f64 / bins as f64).collect(),
+            groups: vec![("real".into(), "#2e86c1"), ("fake".into(), "#c0392b")],
+            counts: vec![counts(&self.histogram.real), counts(&self.histogram.fake)],
+        });
+        c.legend = true;
+        c
     }
 }
