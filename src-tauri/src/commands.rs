@@ -510,7 +510,9 @@ pub(crate) fn run_explain(
 }
 
 /// One stored explanation with its picture inlined as a `data:` URL (`None` when the row has
-/// no picture or its file is gone).
+/// no picture or its file is gone). Temporal and blink rows (`space` = `plot`) carry their
+/// series in `data` (`verity::explain::chart::Chart`), which the UI draws; no picture is sent
+/// for them (a PNG kept from before schema v5 is left in the store, not shipped).
 #[derive(Debug, Clone, Serialize)]
 pub struct ExplanationView {
     #[serde(flatten)]
@@ -536,6 +538,7 @@ pub(crate) fn explanation_views(
             let url = row
                 .blob
                 .as_ref()
+                .filter(|_| row.space != "plot")
                 .and_then(|b| verity::report::data_url(&s.blobs.path(b)).ok());
             ExplanationView { row, url }
         })
@@ -838,6 +841,67 @@ mod tests {
         let v = serde_json::to_value(&views[0]).unwrap();
         assert_eq!(v["kind"], "ela", "row fields are flattened for the UI");
         assert_eq!(v["url"], url);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn explanation_views_pass_a_tracks_chart_series_to_the_ui() {
+        use verity::explain::temporal::{analyse_track, chart, FrameRecord, TemporalConfig};
+        use verity::store::NewExplanation;
+        let dir = std::env::temp_dir().join(format!("verity-desk-chart-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut store, id, aid) = analysed_case(&dir);
+        let records: Vec<FrameRecord> = (0..6)
+            .map(|i| FrameRecord {
+                frame: i,
+                pts_s: 0.2 * i as f64,
+                score: Some(0.1 * i as f64),
+                ..FrameRecord::default()
+            })
+            .collect();
+        let report = analyse_track(3, &records, &TemporalConfig::default()).unwrap();
+        // A PNG left from before schema v5 is not shipped: the UI draws the series.
+        let old_png = store
+            .blobs
+            .put_derived("a1/explain/track3_temporal.png", &[0x89, b'P', b'N', b'G'])
+            .unwrap();
+        store
+            .add_explanation(
+                &NewExplanation {
+                    case_id: id,
+                    analysis_id: aid,
+                    face_id: None,
+                    frame_idx: None,
+                    kind: "temporal".into(),
+                    space: "plot".into(),
+                    blob: Some(old_png),
+                    summary: report.summary.clone(),
+                    data: chart(&report).to_json().unwrap(),
+                },
+                "t",
+            )
+            .unwrap();
+        let views = explanation_views(&mut store, id).unwrap();
+        assert_eq!(views.len(), 1);
+        let v = serde_json::to_value(&views[0]).unwrap();
+        assert_eq!(v["kind"], "temporal");
+        assert!(v["url"].is_null(), "{}", v["url"]);
+        assert_eq!(v["data"]["track"], 3);
+        assert_eq!(v["data"]["frames"], json!([0, 1, 2, 3, 4, 5]));
+        assert_eq!(v["data"]["x"].as_array().unwrap().len(), 6);
+        let score = v["data"]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "score")
+            .unwrap();
+        let values: Vec<f64> = score["values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .collect();
+        assert_eq!(values, (0..6).map(|i| 0.1 * i as f64).collect::<Vec<_>>());
         let _ = std::fs::remove_dir_all(&dir);
     }
 
