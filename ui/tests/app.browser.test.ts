@@ -106,6 +106,36 @@ test('import → progress → case view → review decision → audit entry', as
   await page.locator('[data-testid=artifact-panel]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'chromium-explain.png') });
 
+  // The track charts are drawn from the stored series (uPlot, one plot per panel), no picture.
+  const temporal = page.locator('[data-testid=track-1] [data-testid=chart-temporal]');
+  expect(await temporal.getAttribute('data-samples')).toBe('4');
+  await expect.poll(() => temporal.locator('.series-chart-panel canvas').count()).toBe(3);
+  expect(await page.locator('[data-testid=track-1] [data-testid=chart-blink] .series-chart-panel canvas').count()).toBe(1);
+  expect(await page.locator('[data-testid=track-panel] img').count()).toBe(0);
+  const titles = await temporal.locator('.u-title').allTextContents();
+  expect(titles).toEqual(['fake probability', 'embedding drift (1 − cos)', 'landmark jitter (fraction of the face diagonal)']);
+  // Hover shows the frame (its source number), the time and the value; the panels move together.
+  const over = temporal.locator('[data-panel=score] .u-over');
+  await over.scrollIntoViewIfNeeded();
+  const box = (await over.boundingBox())!;
+  const at = (t: number) => ({ x: box.x + (box.width * t) / 0.6, y: box.y + box.height / 2 });
+  await page.mouse.move(at(0.4).x, at(0.4).y);
+  const legend = (panel: string) => temporal.locator(`[data-panel=${panel}] .u-legend`).textContent();
+  await expect.poll(() => legend('score')).toContain('frame 12 · 0.40 s');
+  expect(await legend('score')).toContain('0.820');
+  expect(await legend('jitter')).toContain('frame 12 · 0.40 s');
+  expect(await legend('jitter')).toContain('0.003');
+  await page.screenshot({ path: join(SHOTS, 'chromium-track-charts.png') });
+  // A click seeks the player (and the gallery) to that frame, as on the frame timeline.
+  await page.mouse.click(at(0.4).x, at(0.4).y);
+  await expect.poll(() => page.textContent('[data-testid=player-time]')).toMatch(/frame 12\//);
+  const blinkOver = page.locator('[data-testid=chart-blink] .u-over');
+  await blinkOver.scrollIntoViewIfNeeded();
+  const b = (await blinkOver.boundingBox())!;
+  await page.mouse.click(b.x + 2, b.y + b.height / 2);
+  await expect.poll(() => page.textContent('[data-testid=player-time]')).toMatch(/frame 0\//);
+  expect(await page.textContent('[data-testid=track-1] [data-testid=chart-blink] .u-legend')).toContain('frame 0 · 0.00 s');
+
   await page.click('[data-testid=tab-review]');
   await expect.poll(() => page.textContent('[data-testid=queue-count]')).toContain('1 case(s) need a human decision');
   expect(await page.textContent('[data-testid=analyst]')).toBe('Ada Lovelace');

@@ -20,6 +20,40 @@ const PNG =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
 // 16×16 colour ramp: stands in for heat-maps, artifact views and plots (visible in screenshots).
 const HEAT = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAABJElEQVR42p3SrY3EMBAF4AWpIBUEHgpeMAWMjAcYGlkBhgaDLQNDQ4Mo2CDwgJUKXIJLSAlhvkUHTqf7SQGfRvPee7xBfcKBsEvYFogMLoBNqDPJgqICNJhPmC4YOwwdHo9vANpEOitZSFT8FaALZJPS2ciiRCVo+APAyOSCssnozLIYURU0mk/8FuC2UGTlgrGJdfaysKgGmppPmi78AnCXtC0qsnGBbfI6R1m8qAzNzKeaLho7fgI8kHaptsVEZhe8TVHnVZYoqofG82mmS42dho4vgPVJB6pdmm3hyN6FaNOqc5ZlFTVC8/PJ02XGroZOL0D1qQ40u+Rt8ZGjC6tNWed3WbKoK7Q4n366eOxm6OrOhX//cCelOz3cafrOlv6w1g9zZFhoxMlpHgAAAABJRU5ErkJggg==';
+// The stored charts of track 1 over the four sampled frames (0, 0.2, 0.4, 0.6 s).
+const CHART_BASE = { track: 1, x_label: 'time (s)', x: [0, 0.2, 0.4, 0.6], frames: [0, 1, 2, 3] };
+const TEMPORAL_CHART = {
+  ...CHART_BASE,
+  title: 'Track 1 – temporal consistency',
+  panels: [
+    { name: 'score', title: 'fake probability', range: [0, 1], lines: [] },
+    { name: 'drift', title: 'embedding drift (1 − cos)', range: null, lines: [] },
+    { name: 'jitter', title: 'landmark jitter (fraction of the face diagonal)', range: null, lines: [] },
+  ],
+  series: [
+    { name: 'score', label: 'score', panel: 'score', values: [0.45, 0.5, 0.82, 0.6] },
+    { name: 'clip_drift', label: 'CLIP', panel: 'drift', values: [null, 0.01, 0.012, 0.011] },
+    { name: 'cnn_drift', label: 'CNN', panel: 'drift', values: [null, 0.02, 0.018, 0.021] },
+    { name: 'jitter', label: 'jitter', panel: 'jitter', values: [null, 0.002, 0.003, 0.002] },
+  ],
+  marks: [{ series: 'score', index: 2, label: 'spike, z = 4.2' }],
+  spans: [],
+  details: { spikes: [] },
+};
+const BLINK_CHART = {
+  ...CHART_BASE,
+  title: 'Track 1 – eye openness and blinks',
+  panels: [
+    {
+      name: 'openness', title: 'eye openness / track median', range: null,
+      lines: [{ y: 1, label: 'track median' }, { y: 0.5, label: 'closed' }],
+    },
+  ],
+  series: [{ name: 'openness', label: 'openness', panel: 'openness', values: [1.02, 0.98, 1.0, 1.04] }],
+  marks: [],
+  spans: [],
+  details: { per_minute: 0, assessment: 'too_short' },
+};
 const cases: Case[] = [];
 const explained: Record<number, Record<string, unknown>[]> = {};
 let nextExplanation = 1;
@@ -147,10 +181,12 @@ mockIPC(
         const frame = (a.frame as number | null) ?? 3;
         const face = 100 + frame;
         const rows: Record<string, unknown>[] = [];
+        // Plot rows carry their chart's series (as `verity::explain::chart::Chart`), no picture.
         const add = (kind: string, space: string, summary: string, extra: Record<string, unknown> = {}) =>
           rows.push({
             id: nextExplanation++, face_id: space === 'plot' ? null : face, frame_idx: space === 'plot' ? null : frame,
-            kind, space, blob: `derived/a1/explain/${kind}_${space}.png`, summary, data: extra, created_at: now(), url: HEAT,
+            kind, space, blob: space === 'plot' ? null : `derived/a1/explain/${kind}_${space}.png`, summary, data: extra,
+            created_at: now(), url: space === 'plot' ? null : HEAT,
           });
         if (!mock.noWeights)
           for (const k of ['gradcam_cnn', 'rollout']) {
@@ -161,8 +197,8 @@ mockIPC(
         add('spectrum', 'region', 'Spectrum: no periodic up-sampling peaks', { title: 'Frequency spectrum' });
         add('ela', 'region', 'ELA: the face recompresses like the background', { title: 'Error-level analysis' });
         add('boundary', 'region', 'Boundary: a faint seam along the jaw', { title: 'Blending boundary' });
-        add('temporal', 'plot', 'identity stable; score rises in frames 2–3', { track: 1 });
-        add('blink', 'plot', 'no blink in 0.8 s (too short to judge)', { track: 1 });
+        add('temporal', 'plot', 'identity stable; score rises in frames 2–3', TEMPORAL_CHART);
+        add('blink', 'plot', 'no blink in 0.8 s (too short to judge)', BLINK_CHART);
         explained[id] = [...(explained[id] ?? []), ...rows];
         log(settings.analyst || 'app', 'explain', id, { frame });
         return {

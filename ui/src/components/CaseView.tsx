@@ -385,6 +385,8 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
         faces={explainedFaces(rows)}
         onFace={setChosenFace}
         frameLabel={sourceOf}
+        frame={frame}
+        onFrame={onFrame}
       />
 
       <section class="panel">

@@ -1,5 +1,7 @@
 import type { CaseExplanation, Explanation } from '../lib/api';
+import { chartOf } from '../lib/chart';
 import { artifactViews, cropOverlays, trackPlots } from '../lib/explain';
+import { SeriesChart } from './SeriesChart';
 
 interface Props {
   rows: Explanation[];
@@ -12,10 +14,14 @@ interface Props {
   onFace: (id: number) => void;
   /** The frame number shown for a sampled frame index (the source frame). */
   frameLabel?: (idx: number | null | undefined) => number | null | undefined;
+  /** The selected sampled frame, and how a click on a track chart selects (seeks to) one. */
+  frame?: number | null;
+  onFrame?: (idx: number) => void;
 }
 
-/** Artifact views of the selected face, its crop heat-maps and, for videos, the track plots. */
-export function ExplainPanel({ rows, face, last, isVideo, faces, onFace, frameLabel = (i) => i }: Props) {
+/** Artifact views of the selected face, its crop heat-maps and, for videos, the track charts
+ *  (drawn from the stored series; a click on one seeks the player to that frame). */
+export function ExplainPanel({ rows, face, last, isVideo, faces, onFace, frameLabel = (i) => i, frame, onFrame }: Props) {
   const views = artifactViews(rows, face);
   const crops = cropOverlays(rows, face);
   const plots = trackPlots(rows);
@@ -96,18 +102,25 @@ export function ExplainPanel({ rows, face, last, isVideo, faces, onFace, frameLa
               <div key={String(p.track)} class="track-plots" data-testid={`track-${p.track}`}>
                 <h4 class="small">Track {p.track ?? '—'}</h4>
                 <div class="explain-grid explain-plots">
-                  {[p.temporal, p.blink].map(
-                    (r) =>
-                      r && (
+                  {[p.temporal, p.blink].map((r) => {
+                    if (!r) return null;
+                    const chart = chartOf(r.data);
+                    return (
                         <figure key={r.id} class="explain-figure" data-testid={`plot-${r.kind}`}>
-                          {r.url ? <img src={r.url} alt={`${r.kind} plot, track ${p.track}`} /> : null}
+                          {chart ? (
+                            <SeriesChart chart={chart} frame={frame} onFrame={onFrame} frameLabel={frameLabel} testid={`chart-${r.kind}`} />
+                          ) : (
+                            <p class="muted small" data-testid="chart-unreadable">
+                              The stored series cannot be read — press Explain to compute them again.
+                            </p>
+                          )}
                           <figcaption>
                             <b>{r.kind === 'temporal' ? 'Temporal consistency' : 'Blinks'}</b>
                             <span data-testid="finding">{r.summary}</span>
                           </figcaption>
                         </figure>
-                      ),
-                  )}
+                    );
+                  })}
                 </div>
               </div>
             ))

@@ -1,9 +1,8 @@
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useRef } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { CaseDetail } from '../lib/api';
-
-const COLOURS = ['#3bb4e0', '#f08c3a', '#52c47c', '#b37fe0', '#e0567a', '#2bb5a8'];
+import { axisStyle, COLOURS, cssVar, followWidth, seekOnClick, useTheme } from './chartKit';
 
 /** Frame scores per face track over time (uPlot), the review band shaded, keyframes ticked.
  *  Clicking a point selects that frame. */
@@ -25,12 +24,7 @@ export function Timeline({
   const frames = detail.frames;
   const scored = detail.faces.some((f) => f.score != null);
   // The chart paints with theme colours; rebuild it when the theme flips.
-  const [theme, setTheme] = useState(document.documentElement.dataset.theme);
-  useEffect(() => {
-    const mo = new MutationObserver(() => setTheme(document.documentElement.dataset.theme));
-    mo.observe(document.documentElement, { attributes: true, attributeFilter: ['data-theme'] });
-    return () => mo.disconnect();
-  }, []);
+  const theme = useTheme();
 
   useEffect(() => {
     const el = host.current;
@@ -43,8 +37,7 @@ export function Timeline({
       for (const f of detail.faces) if (f.track_id === t && f.score != null) ys[rowOf.get(f.frame_idx) ?? 0] = f.score;
       return ys;
     });
-    const css = getComputedStyle(document.documentElement);
-    const axis = { stroke: css.getPropertyValue('--muted').trim() || '#888', grid: { stroke: css.getPropertyValue('--border').trim() || '#333', width: 1 } };
+    const axis = axisStyle();
     const keyframes = frames.filter((f) => f.keyframe).map((f) => f.pts_s);
     const opts: uPlot.Options = {
       width: el.clientWidth || 640,
@@ -83,7 +76,7 @@ export function Timeline({
           (u: uPlot) => {
             const ctx = u.ctx;
             ctx.save();
-            ctx.strokeStyle = css.getPropertyValue('--text-2').trim() || '#aaa';
+            ctx.strokeStyle = cssVar('--text-2', '#aaa');
             ctx.lineWidth = 2;
             for (const t of keyframes) {
               const x = u.valToPos(t, 'x', true);
@@ -98,15 +91,13 @@ export function Timeline({
       },
     };
     const u = new uPlot(opts, [xs, ...series] as uPlot.AlignedData, el);
-    u.over.addEventListener('click', () => {
-      const i = u.cursor.idx;
-      if (i != null && frames[i]) onFrameRef.current(frames[i].idx);
+    seekOnClick(u, (i) => {
+      if (frames[i]) onFrameRef.current(frames[i].idx);
     });
     plot.current = u;
-    const ro = typeof ResizeObserver !== 'undefined' ? new ResizeObserver(() => u.setSize({ width: el.clientWidth, height: 180 })) : null;
-    ro?.observe(el);
+    const unfollow = followWidth(el, [u]);
     return () => {
-      ro?.disconnect();
+      unfollow();
       u.destroy();
       plot.current = null;
     };

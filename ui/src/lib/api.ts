@@ -213,9 +213,10 @@ export interface Explanation {
   blob: string | null;
   /** One line for the analyst. */
   summary: string;
+  /** Temporal / blink rows (space "plot"): the chart's series (`lib/chart.ts`, `StoredChart`). */
   data: Record<string, unknown>;
   created_at: string;
-  /** The PNG as a `data:` URL; null when the row has no picture. */
+  /** The PNG as a `data:` URL; null when the row has no picture (always for "plot" rows). */
   url: string | null;
 }
 
