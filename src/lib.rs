@@ -2,7 +2,7 @@
 //!
 //! Data flow: media → frames → faces → encoders → fusion → head → aggregate → store, with the
 //! explainability engine reading from the encoders. The desktop app (src-tauri), the CLI
-//! (src/bin/verity.rs) and the later HTTP API are thin shells over this library.
+//! (src/bin/verity/) and the later HTTP API are thin shells over this library.
 pub mod aggregate;
 pub mod bench;
 pub mod chart;
