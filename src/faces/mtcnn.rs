@@ -280,7 +280,7 @@ impl Mtcnn {
     /// folder has them, else the shipped copy in the repository's `models/mtcnn`.
     pub fn default_dir() -> PathBuf {
         // A user's models folder may hold its own copy; otherwise the weights the app ships.
-        let shipped = crate::models::hub::repo_models_dir().join("mtcnn");
+        let shipped = crate::models::repo_models_dir().join("mtcnn");
         match std::env::var_os("VERITY_MODELS_DIR") {
             Some(dir) if !dir.is_empty() => {
                 let own = PathBuf::from(dir).join("mtcnn");

@@ -108,23 +108,8 @@ pub fn endpoint() -> String {
         .unwrap_or_else(|| DEFAULT_ENDPOINT.into())
 }
 
-/// The models folder: `VERITY_MODELS_DIR`, else `<OS data dir>/models`
-/// (e.g. `~/.local/share/veritydesk/models` on Linux).
-pub fn models_dir() -> Result<PathBuf> {
-    if let Some(dir) = std::env::var_os("VERITY_MODELS_DIR").filter(|d| !d.is_empty()) {
-        return Ok(PathBuf::from(dir));
-    }
-    directories::ProjectDirs::from("org", "Verity", "VerityDesk")
-        .map(|d| d.data_dir().join("models"))
-        .ok_or_else(|| {
-            Error::Config("no home folder to keep models in: set VERITY_MODELS_DIR".into())
-        })
-}
+pub use super::{models_dir, repo_models_dir};
 
-/// The source tree's `models/` folder (committed files, when running from a checkout).
-pub fn repo_models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
-}
 
 /// Where a committed file is: the models folder first, then the source tree.
 pub fn committed_path(models_dir: &Path, file: &CommittedFile) -> Option<PathBuf> {

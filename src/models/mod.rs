@@ -13,7 +13,7 @@ pub mod weights;
 pub mod xception;
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use tch::{nn, Tensor};
 
@@ -198,4 +198,22 @@ fn batch_norm(p: nn::Path, dim: i64, eps: f64) -> nn::BatchNorm {
         ..Default::default()
     };
     nn::batch_norm2d(p, dim, cfg)
+}
+
+/// The models folder: `VERITY_MODELS_DIR`, else `<OS data dir>/models`
+/// (e.g. `~/.local/share/veritydesk/models` on Linux).
+pub fn models_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("VERITY_MODELS_DIR").filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    directories::ProjectDirs::from("org", "Verity", "VerityDesk")
+        .map(|d| d.data_dir().join("models"))
+        .ok_or_else(|| {
+            Error::Config("no home folder to keep models in: set VERITY_MODELS_DIR".into())
+        })
+}
+
+/// The source tree's `models/` folder (committed files, when running from a checkout).
+pub fn repo_models_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
 }

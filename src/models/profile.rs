@@ -488,7 +488,7 @@ fn base_path(profile_dir: &Path, w: &BaseWeight) -> Result<PathBuf> {
     {
         candidates.push(models.join("base").join(&w.model).join(&w.file));
     }
-    if let Ok(models) = super::hub::models_dir() {
+    if let Ok(models) = super::models_dir() {
         candidates.push(models.join("base").join(&w.model).join(&w.file));
     }
     candidates

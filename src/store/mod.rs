@@ -30,6 +30,30 @@ pub fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
+/// A labelled case as retraining sees it ([`Store::labelled_cases`]).
+#[derive(Debug, Clone)]
+pub struct LabelledCase {
+    pub case_id: i64,
+    /// The latest label says fake (else real).
+    pub fake: bool,
+    /// Where the label came from (`review`, `import` …) and who gave it when.
+    pub source: String,
+    pub analyst: String,
+    pub labelled_at: String,
+    /// The case's last analysis; `None` if it was never analysed.
+    pub analysis_id: Option<i64>,
+    /// That analysis' face crops (empty when it found no face).
+    pub faces: Vec<LabelledFace>,
+}
+
+/// One face crop of a labelled case: its blob name and landmarks (JSON `[[x, y]; 5]`).
+#[derive(Debug, Clone)]
+pub struct LabelledFace {
+    pub face_id: i64,
+    pub crop: String,
+    pub landmarks: String,
+}
+
 pub struct Store {
     conn: Connection,
     pub blobs: BlobStore,
@@ -432,8 +456,52 @@ impl Store {
         &self.data_dir
     }
 
+    /// The raw connection, for tests and diagnostics only: the rest of the product reads and
+    /// writes through `Store`'s methods (only `src/store` holds SQL).
     pub fn conn(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Every case with a fake/real label: its latest label, and the face crops (not full-frame
+    /// stand-ins) of its last analysis — what retraining from reviews learns from.
+    pub fn labelled_cases(&self) -> Result<Vec<LabelledCase>> {
+        let mut st = self.conn.prepare(
+            "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
+             FROM labels l JOIN cases c ON c.id = l.case_id
+             WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY case_id)
+             ORDER BY l.case_id",
+        )?;
+        let mut cases: Vec<LabelledCase> = st
+            .query_map([], |r| {
+                Ok(LabelledCase {
+                    case_id: r.get(0)?,
+                    fake: r.get::<_, i64>(1)? == 1,
+                    source: r.get(2)?,
+                    analyst: r.get(3)?,
+                    labelled_at: r.get(4)?,
+                    analysis_id: r.get(5)?,
+                    faces: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?;
+        let mut faces = self.conn.prepare(
+            "SELECT id, crop, landmarks FROM faces
+             WHERE analysis_id = ?1 AND crop IS NOT NULL AND full_frame = 0 ORDER BY id",
+        )?;
+        for case in &mut cases {
+            if let Some(aid) = case.analysis_id {
+                case.faces = faces
+                    .query_map([aid], |r| {
+                        Ok(LabelledFace {
+                            face_id: r.get(0)?,
+                            crop: r.get(1)?,
+                            landmarks: r.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+            }
+        }
+        Ok(cases)
     }
 
     pub fn schema_version(&self) -> Result<i64> {

@@ -919,54 +919,29 @@ pub fn finish(
 /// to every aligned face crop of the case's last analysis. Full-frame "faces" (no face found)
 /// are left out. `template` must be the one the crops were cut with (the profile's).
 pub fn from_store(store: &Store, spec: &CropSpec) -> Result<(Vec<Sample>, Vec<Skipped>)> {
-    let conn = store.conn();
-    let mut st = conn.prepare(
-        "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
-         FROM labels l JOIN cases c ON c.id = l.case_id
-         WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY case_id)
-         ORDER BY l.case_id",
-    )?;
-    type LabelRow = (i64, i64, String, String, String, Option<i64>);
-    let labels: Vec<LabelRow> = st
-        .query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<_>>()?;
-    let mut faces_st = conn.prepare(
-        "SELECT id, crop, landmarks FROM faces
-         WHERE analysis_id = ?1 AND crop IS NOT NULL AND full_frame = 0 ORDER BY id",
-    )?;
     let mut samples = Vec::new();
     let mut skipped = Vec::new();
-    for (case_id, label, source, analyst, at, analysis) in labels {
+    for case in store.labelled_cases()? {
+        let case_id = case.case_id;
         let case_path = PathBuf::from(format!("case {case_id}"));
-        let Some(aid) = analysis else {
+        if case.analysis_id.is_none() {
             skipped.push(Skipped {
                 path: case_path,
                 reason: "labelled but never analysed: no face crops".into(),
             });
             continue;
-        };
-        let rows: Vec<(i64, String, String)> = faces_st
-            .query_map([aid], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
-        if rows.is_empty() {
+        }
+        if case.faces.is_empty() {
             skipped.push(Skipped {
                 path: case_path,
                 reason: "its last analysis found no face".into(),
             });
             continue;
         }
-        for (face_id, crop, lm_json) in rows {
-            let path = store.blobs.path(&crop);
-            let lm: [[f32; 2]; 5] = match serde_json::from_str(&lm_json) {
+        for face in &case.faces {
+            let (face_id, crop, lm_json) = (face.face_id, &face.crop, &face.landmarks);
+            let path = store.blobs.path(crop);
+            let lm: [[f32; 2]; 5] = match serde_json::from_str(lm_json) {
                 Ok(l) => l,
                 Err(e) => {
                     skipped.push(Skipped {
@@ -991,16 +966,16 @@ pub fn from_store(store: &Store, spec: &CropSpec) -> Result<(Vec<Sample>, Vec<Sk
             let t = transform_for(&lm, &CropSpec { size, ..*spec });
             samples.push(Sample {
                 crop: path,
-                fake: label == 1,
+                fake: case.fake,
                 identity: format!("case:{case_id}"),
                 source: "review".into(),
                 landmarks: lm.map(|p| t.apply(p)),
                 origin: Origin::Case {
                     case_id,
                     face_id,
-                    analyst: analyst.clone(),
-                    labelled_at: at.clone(),
-                    label_source: source.clone(),
+                    analyst: case.analyst.clone(),
+                    labelled_at: case.labelled_at.clone(),
+                    label_source: case.source.clone(),
                 },
             });
         }
