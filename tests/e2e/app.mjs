@@ -345,6 +345,34 @@ try {
     await (await browser.$('[data-testid="overlay-toggle"]')).click();
   });
 
+  await check('the track charts are drawn from the stored series and a click seeks the player', async () => {
+    const chart = await browser.$('[data-testid="chart-temporal"]');
+    await chart.waitForExist({ timeout: 30_000 }).catch(async () => {
+      const panel = await browser.execute(() => document.querySelector('[data-testid="track-panel"]')?.innerHTML.slice(0, 600) ?? 'no track panel');
+      throw new Error(`no temporal chart after Explain: ${panel}`);
+    });
+    const samples = Number(await chart.getAttribute('data-samples'));
+    assert.ok(samples >= 10, `${samples} samples in the temporal chart`);
+    const counts = await browser.execute(() =>
+      ['temporal', 'blink'].map((k) => document.querySelectorAll(`[data-testid="chart-${k}"] .series-chart-panel canvas`).length),
+    );
+    assert.deepEqual(counts, [3, 1], 'three temporal panels and one blink panel, drawn');
+    assert.equal(await browser.execute(() => document.querySelectorAll('[data-testid="track-panel"] img').length), 0, 'no picture');
+    const over = await browser.$('[data-testid="chart-temporal"] [data-panel="score"] .u-over');
+    await over.scrollIntoView({ block: 'center' });
+    const box = await over.getSize();
+    await over.click({ x: Math.round(box.width * 0.3), y: 0 });
+    const legend = () => browser.execute(() => document.querySelector('[data-testid="chart-temporal"] [data-panel="score"] .u-legend')?.textContent ?? '');
+    await browser.waitUntil(async () => /frame \d+ · [\d.]+ s/.test(await legend()), { timeout: 10_000, timeoutMsg: 'hover shows no frame' });
+    const picked = Number((await legend()).match(/frame (\d+) ·/)[1]);
+    assert.equal(picked % 5, 0, `chart frame ${picked} is a sampled one`);
+    await browser.waitUntil(async () => (await text('player-time')).endsWith(`frame ${picked}/74`), {
+      timeout: 20_000,
+      timeoutMsg: `the chart click did not seek the player to frame ${picked}: ${await text('player-time')}`,
+    });
+    await shotTo('case-video-charts');
+  });
+
   await check('the live-source dialog opens, validates and closes', async () => {
     await (await browser.$('[data-testid="live-button"]')).click();
     const dialog = await browser.$('[data-testid="live-dialog"]');

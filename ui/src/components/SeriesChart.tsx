@@ -59,7 +59,18 @@ export function SeriesChart({
         width: el.clientWidth || 640,
         height: PANEL_HEIGHT + (last ? 24 : 0),
         legend: { show: true },
-        cursor: { drag: { x: false, y: false }, sync: { key: sync } },
+        // The cursor snaps to the nearest sample (what a click seeks to); no horizontal hair.
+        // Nothing is dragged, so a click is never taken for the end of a drag (uPlot's default
+        // swallows it when the snapped press and the raw release differ).
+        cursor: {
+          drag: { x: false, y: false, click: () => {} },
+          sync: { key: sync },
+          y: false,
+          move: (u, left, top) => {
+            const i = left < 0 ? -1 : u.posToIdx(left);
+            return [i >= 0 && i < chart.x.length ? u.valToPos(chart.x[i], 'x') : left, top];
+          },
+        },
         scales: { x: { time: false }, y: { range: panelRange(chart, panel) } },
         axes: [
           { ...axis, size: last ? 44 : 28, ...(last ? { label: chart.x_label, labelSize: 16 } : {}) },
