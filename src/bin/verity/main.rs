@@ -85,7 +85,10 @@ fn main() -> ExitCode {
     match run() {
         Ok(code) => code,
         Err(e) if common::is_cancelled(&e) => {
-            eprintln!("cancelled");
+            match e.downcast_ref() {
+                Some(verity::Error::Cancelled) => eprintln!("cancelled"),
+                _ => eprintln!("cancelled ({e:#})"),
+            }
             ExitCode::from(common::EXIT_CANCELLED)
         }
         Err(e) => {
