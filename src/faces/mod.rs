@@ -4,3 +4,4 @@ pub mod align;
 pub mod mtcnn;
 pub mod preprocess;
 pub mod resize;
+pub mod warp_tensor;
