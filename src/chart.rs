@@ -248,7 +248,8 @@ pub struct Chart {
     pub markers: Vec<Marker>,
     pub x_marks: Vec<XMark>,
     pub histogram: Option<Histogram>,
-    /// List the labelled series at the top right.
+    /// List the labelled series (and histogram groups) in one row at the top right, inside the
+    /// top margin (leave about 20 px there).
     pub legend: bool,
     /// A message in the middle of the plot (e.g. why there is nothing to show).
     pub note: Option<String>,
@@ -393,10 +394,10 @@ impl Chart {
                     }
                 }
                 @if self.legend {
-                    @for (i, (label, colour)) in self.legend_entries().into_iter().enumerate() {
-                        @let y = t + 10.0 + 14.0 * i as f64;
-                        line x1=(n(right - 110.0)) x2=(n(right - 94.0)) y1=(n(y - 4.0)) y2=(n(y - 4.0)) stroke=(colour) stroke-width="2" {}
-                        text x=(n(right - 90.0)) y=(n(y)) fill="#333" { (label) }
+                    @for (x, label, colour) in self.legend_entries() {
+                        @let y = t - 6.0;
+                        line x1=(n(x)) x2=(n(x + 16.0)) y1=(n(y - 4.0)) y2=(n(y - 4.0)) stroke=(colour) stroke-width="2" {}
+                        text x=(n(x + 20.0)) y=(n(y)) fill="#333" { (label) }
                     }
                 }
                 @if let Some(note) = &self.note {
@@ -411,16 +412,29 @@ impl Chart {
         self.render().into_string()
     }
 
-    fn legend_entries(&self) -> Vec<(String, &'static str)> {
-        let mut out: Vec<(String, &'static str)> = self
+    /// The legend's entries in one row in the top margin, right-aligned: `(x, label, colour)`
+    /// (widths estimated at 6.5 px a character).
+    fn legend_entries(&self) -> Vec<(f64, String, &'static str)> {
+        let mut entries: Vec<(String, &'static str)> = self
             .series
             .iter()
             .filter(|s| !s.label.is_empty())
             .map(|s| (s.label.clone(), s.colour))
             .collect();
         if let Some(hist) = &self.histogram {
-            out.extend(hist.groups.iter().cloned());
+            entries.extend(hist.groups.iter().cloned());
         }
+        let (l, _, w, _) = self.plot_box();
+        let mut x = l + w;
+        let mut out: Vec<(f64, String, &'static str)> = entries
+            .into_iter()
+            .rev()
+            .map(|(label, colour)| {
+                x -= 20.0 + 6.5 * label.chars().count() as f64 + 12.0;
+                (x, label, colour)
+            })
+            .collect();
+        out.reverse();
         out
     }
 

@@ -272,7 +272,12 @@ pub fn timeline_chart(d: &CaseDetail, real: f64, fake: f64) -> Chart {
     if series.is_empty() {
         c.note = Some("No frame scores: this case was not scored.".into());
     }
-    c.legend = series.len() > 1;
+    if series.len() > 1 {
+        // Room for the legend above the plot.
+        c.legend = true;
+        c.margin.2 = 22.0;
+        c.height += 10.0;
+    }
     c.series = series
         .iter()
         .enumerate()

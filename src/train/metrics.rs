@@ -459,7 +459,7 @@ impl Report {
                 Axis::new("samples", 0.0, peak)
             },
         );
-        c.margin = (48.0, 16.0, 16.0, 44.0);
+        c.margin = (48.0, 16.0, 24.0, 44.0);
         c.spans = vec![Span {
             from: self.thresholds.real.clamp(0.0, 1.0),
             to: self.thresholds.fake.clamp(0.0, 1.0),
