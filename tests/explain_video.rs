@@ -764,7 +764,7 @@ fn explain_video_series_reports_each_track_with_plots() {
 /// leaves rows of any other shape alone.
 #[test]
 fn the_v5_migration_turns_stored_reports_into_the_charts_stored_now() {
-    use verity::store::{NewExplanation, NewMedia, Outcome, Store};
+    use verity::store::Store;
     let mut a = synthetic_track();
     for (i, r) in a.iter_mut().enumerate() {
         r.eye_openness = Some(match i {
@@ -789,67 +789,57 @@ fn the_v5_migration_turns_stored_reports_into_the_charts_stored_now() {
         ),
         (1, 1, 5)
     );
+    // A real v4 database: the v1–v4 steps exactly as `store::schema` has them (taken from its
+    // source, so later migrations cannot make this something other than v4), with one analysed
+    // case and the rows `verity explain` wrote then.
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (case, ids) = {
-        let mut s = Store::open(&data).unwrap();
-        let f = dir.path().join("v.mp4");
-        std::fs::write(&f, b"video bytes").unwrap();
-        let media = NewMedia {
-            original_path: f,
-            kind: "video".into(),
-            size_bytes: 11,
-            width: None,
-            height: None,
-            duration_s: None,
-            fps: None,
-            codec: None,
-            container: None,
-        };
-        let case = s.import(&media, "t").unwrap().case_id;
-        let aid = s.begin_analysis(case, "{}", "t").unwrap();
-        let outcome = Outcome {
-            status: "done".into(),
-            score: None,
-            band: None,
-            profile: None,
-            weight_hashes: vec![],
-            untrained: false,
-            message: None,
-            scores: vec![],
-        };
-        s.finish_analysis(aid, &outcome, "t").unwrap();
-        let png = s
-            .blobs
-            .put_derived("a1/explain/track4_temporal.png", b"\x89PNG")
-            .unwrap();
-        let mut ids = vec![];
-        for (kind, data) in [
-            ("temporal", serde_json::to_value(&t.temporal).unwrap()),
-            ("blink", serde_json::to_value(&t.blink).unwrap()),
-            ("temporal", serde_json::json!({"note": "some other shape"})),
-        ] {
-            ids.push(
-                s.add_explanation(
-                    &NewExplanation {
-                        case_id: case,
-                        analysis_id: aid,
-                        face_id: None,
-                        frame_idx: None,
-                        kind: kind.into(),
-                        space: "plot".into(),
-                        blob: Some(png.clone()),
-                        summary: kind.into(),
-                        data,
-                    },
-                    "t",
-                )
-                .unwrap(),
-            );
+    std::fs::create_dir_all(&data).unwrap();
+    let schema = include_str!("../src/store/schema.rs");
+    let steps: Vec<&str> = schema
+        .split("r#\"")
+        .skip(1)
+        .map(|s| s.split("\"#").next().unwrap())
+        .collect();
+    assert!(
+        steps.len() >= 5 && steps[4].contains("UPDATE explanations"),
+        "{} steps",
+        steps.len()
+    );
+    let png = "derived/a1/explain/track4_temporal.png";
+    let ids: Vec<i64> = {
+        let db = rusqlite::Connection::open(data.join("verity.db")).unwrap();
+        for step in &steps[..4] {
+            db.execute_batch(step).unwrap();
         }
-        s.conn().execute_batch("PRAGMA user_version = 4;").unwrap();
-        (case, ids)
+        db.execute_batch(
+            "PRAGMA user_version = 4;
+             INSERT INTO media (id, sha256, original_name, original_path, kind, size_bytes, blob, imported_at)
+                 VALUES (1, 'ab', 'v.mp4', '/v.mp4', 'video', 11, 'blobs/ab', '2026-01-01T00:00:00Z');
+             INSERT INTO cases (id, media_id, title, created_at, updated_at, status, last_analysis_id)
+                 VALUES (1, 1, 'v.mp4', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', 'done', 1);
+             INSERT INTO analyses (id, case_id, started_at, finished_at, status, pid, settings_json)
+                 VALUES (1, 1, '2026-01-01T00:00:00Z', '2026-01-01T00:00:01Z', 'done', 1, '{}');",
+        )
+        .unwrap();
+        [
+            ("temporal", serde_json::to_string(&t.temporal).unwrap()),
+            ("blink", serde_json::to_string(&t.blink).unwrap()),
+            ("temporal", r#"{"note":"some other shape"}"#.to_string()),
+        ]
+        .into_iter()
+        .map(|(kind, json)| {
+            db.execute(
+                "INSERT INTO explanations (case_id, analysis_id, kind, space, blob, summary, data, created_at)
+                 VALUES (1, 1, ?1, 'plot', ?2, ?1, ?3, '2026-01-01T00:00:02Z')",
+                rusqlite::params![kind, png, json],
+            )
+            .unwrap();
+            db.last_insert_rowid()
+        })
+        .collect()
     };
+    let case = 1;
     let s = Store::open(&data).unwrap();
     // Migrated past v5 (later versions add their own steps).
     assert!(s.schema_version().unwrap() >= 5);
@@ -863,7 +853,7 @@ fn the_v5_migration_turns_stored_reports_into_the_charts_stored_now() {
             .unwrap_or_else(|e| panic!("{} row: {e}: {}", row.kind, row.data));
         got.validate().unwrap();
         assert_eq!(got, stored(want), "{} row", row.kind);
-        assert!(row.blob.is_some(), "the old picture is kept");
+        assert_eq!(row.blob.as_deref(), Some(png), "the old picture is kept");
     }
     assert_eq!(
         rows[2].data,
