@@ -131,6 +131,98 @@ pub fn bench_models(cfg: &ModelBench, image: &Path, progress: &dyn Fn(&Row)) -> 
     Ok(rows)
 }
 
+/// How far a reduced precision moves a score: the same inputs through one network in fp32 and
+/// in `dtype`, each embedding scored by the same fixed random linear head + sigmoid (the shape
+/// of GenD's head), |Δp| over the inputs.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrecisionDelta {
+    pub name: String,
+    pub dtype: String,
+    pub inputs: i64,
+    pub p99_abs_dp: f64,
+    pub max_abs_dp: f64,
+}
+
+/// [`PrecisionDelta`] of each network for each non-fp32 kind in `cfg.kinds`, on `inputs`
+/// random images (seeded: the same inputs every run).
+pub fn precision_deltas(cfg: &ModelBench, inputs: i64) -> Result<Vec<PrecisionDelta>> {
+    let _guard = tch::no_grad_guard();
+    let dev = cfg.device;
+    let mut out = Vec::new();
+    let reduced: Vec<Kind> = cfg
+        .kinds
+        .iter()
+        .copied()
+        .filter(|k| *k != Kind::Float)
+        .collect();
+    if reduced.is_empty() {
+        return Ok(out);
+    }
+    tch::manual_seed(20261130);
+    let mut vs = nn::VarStore::new(dev);
+    let clip_cfg = ClipConfig::vit_large_patch14();
+    let clip = ClipVision::new(&(vs.root() / "clip"), &clip_cfg.vision, None);
+    let xcp = Xception::new(&(vs.root() / "xception"));
+    let eb4 = EfficientNet::new(&(vs.root() / "effnet"), &EfficientNetConfig::b4());
+    let x = Tensor::randn([inputs, 3, 224, 224], (Kind::Float, dev));
+    type Embed<'a> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'a>;
+    let nets: Vec<(&str, Embed)> = vec![
+        (
+            "clip_vitl14",
+            Box::new(|x: &Tensor| Ok(clip.forward(x)?.pooled)),
+        ),
+        (
+            "xception_224",
+            Box::new(|x: &Tensor| Ok(xcp.forward_features(x, false)?.pooled)),
+        ),
+        (
+            "effnet_b4_224",
+            Box::new(|x: &Tensor| Ok(eb4.forward_features(x, false)?.pooled)),
+        ),
+    ];
+    let score = |e: &Tensor| -> Result<Vec<f64>> {
+        let e = e.to_kind(Kind::Float);
+        let d = e.size()[1];
+        // A fixed head: unit-norm random direction, scaled so the logits spread over (−3, 3).
+        let w = Tensor::randn([d], (Kind::Float, dev));
+        let w = &w / w.norm();
+        let logits = e.matmul(&w);
+        let logits = &logits / (logits.std(true) + 1e-6) * 1.5;
+        Vec::<f64>::try_from(
+            logits
+                .sigmoid()
+                .to_kind(Kind::Double)
+                .to_device(Device::Cpu),
+        )
+        .map_err(|e| Error::Other(e.to_string()))
+    };
+    for (name, embed) in &nets {
+        vs.set_kind(Kind::Float);
+        let e32 = embed(&x)?;
+        for &kind in &reduced {
+            vs.set_kind(kind);
+            let ek = embed(&x.to_kind(kind))?;
+            tch::manual_seed(7);
+            let p32 = score(&e32)?;
+            tch::manual_seed(7);
+            // The same head (same seed) and the same standardisation as for fp32.
+            let pk = score(&ek)?;
+            let mut d: Vec<f64> = p32.iter().zip(&pk).map(|(a, b)| (a - b).abs()).collect();
+            d.sort_by(f64::total_cmp);
+            let at = |q: f64| d[((d.len() as f64 - 1.0) * q).round() as usize];
+            out.push(PrecisionDelta {
+                name: (*name).into(),
+                dtype: kind_name(kind).into(),
+                inputs,
+                p99_abs_dp: at(0.99),
+                max_abs_dp: d.last().copied().unwrap_or(0.0),
+            });
+        }
+        vs.set_kind(Kind::Float);
+    }
+    Ok(out)
+}
+
 /// Runs the PyTorch peer on the same shapes and image; returns its rows.
 pub fn run_peer(python: &Path, script: &Path, cfg: &ModelBench, image: &Path) -> Result<Vec<Row>> {
     let dtypes: Vec<&str> = cfg.kinds.iter().map(|k| kind_name(*k)).collect();
@@ -227,14 +319,14 @@ pub fn bench_crop(image: &Path, iters: usize) -> Result<Vec<CropRow>> {
         let frame = if zoom == 1 {
             photo.clone()
         } else {
-            resize(&photo, photo.width() * zoom, photo.height() * zoom, Filter::Bicubic)
+            resize(
+                &photo,
+                photo.width() * zoom,
+                photo.height() * zoom,
+                Filter::Bicubic,
+            )
         };
-        let l = lm.map(|[x, y]| {
-            [
-                (x + 0.5) * zoom as f32 - 0.5,
-                (y + 0.5) * zoom as f32 - 0.5,
-            ]
-        });
+        let l = lm.map(|[x, y]| [(x + 0.5) * zoom as f32 - 0.5, (y + 0.5) * zoom as f32 - 0.5]);
         for chain in [Chain::Gend, Chain::Direct] {
             let template = if chain == Chain::Gend {
                 AlignTemplate::gend()

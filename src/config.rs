@@ -31,10 +31,14 @@ impl std::str::FromStr for Aggregation {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
+    /// The published model's own precision: scores as the reference computes them.
     #[default]
     Fp32,
     Fp16,
     Bf16,
+    /// The fastest this machine runs well: bf16 on CUDA and on CPUs with native bf16
+    /// (`device::cpu_bf16`), else fp32 (`device::resolve_precision`).
+    Auto,
 }
 
 impl std::str::FromStr for Precision {
@@ -44,8 +48,9 @@ impl std::str::FromStr for Precision {
             "fp32" | "f32" => Ok(Self::Fp32),
             "fp16" | "f16" => Ok(Self::Fp16),
             "bf16" => Ok(Self::Bf16),
+            "auto" => Ok(Self::Auto),
             _ => Err(Error::Config(format!(
-                "precision must be fp32, fp16 or bf16, not {s:?}"
+                "precision must be fp32, fp16, bf16 or auto, not {s:?}"
             ))),
         }
     }

@@ -29,6 +29,79 @@ pub fn load_cuda() -> bool {
         .is_some()
 }
 
+/// The CPU's native bfloat16 instructions, named by their feature flag: `amx_bf16` (Intel AMX)
+/// or `avx512_bf16` (AVX-512 BF16: AMD Zen 4 and later, Intel Cooper Lake and later); `None`
+/// where the CPU has neither (bf16 would then be emulated, slower than fp32) or the system does
+/// not say (read from `/proc/cpuinfo`, Linux).
+pub fn cpu_bf16() -> Option<&'static str> {
+    static FLAG: OnceLock<Option<&'static str>> = OnceLock::new();
+    *FLAG.get_or_init(|| {
+        let info = std::fs::read_to_string("/proc/cpuinfo").ok()?;
+        bf16_flag(&info)
+    })
+}
+
+/// The best bf16 feature flag in a `/proc/cpuinfo` text.
+pub fn bf16_flag(cpuinfo: &str) -> Option<&'static str> {
+    let flags: std::collections::HashSet<&str> = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("flags"))?
+        .split(':')
+        .nth(1)?
+        .split_whitespace()
+        .collect();
+    ["amx_bf16", "avx512_bf16"]
+        .into_iter()
+        .find(|f| flags.contains(f))
+}
+
+/// The precision the detector actually runs in on `device` for the `wanted` setting, and why:
+/// `auto` is bf16 on CUDA and on CPUs with native bf16 ([`cpu_bf16`]), else fp32; fp16 runs on
+/// CUDA only; bf16 on a CPU without native support falls back to fp32 (emulated bf16 is slower
+/// than fp32). Returns the kind and a description recorded with every analysis, e.g.
+/// `cpu bf16 (avx512_bf16)`.
+pub fn resolve_precision(
+    wanted: crate::config::Precision,
+    device: tch::Device,
+) -> (tch::Kind, String) {
+    use crate::config::Precision as P;
+    use tch::Kind;
+    let (kind, why) = match (wanted, device.is_cuda(), cpu_bf16()) {
+        (P::Fp32, _, _) => (Kind::Float, String::new()),
+        (P::Fp16, true, _) => (Kind::Half, String::new()),
+        (P::Fp16, false, _) => (
+            Kind::Float,
+            " (fp16 asked; fp16 runs on CUDA only)".to_string(),
+        ),
+        (P::Bf16 | P::Auto, true, _) => (Kind::BFloat16, String::new()),
+        (P::Bf16 | P::Auto, false, Some(_)) => (Kind::BFloat16, String::new()),
+        (P::Bf16, false, None) => (
+            Kind::Float,
+            " (bf16 asked; this CPU has no native bf16)".to_string(),
+        ),
+        (P::Auto, false, None) => (Kind::Float, " (auto: no native bf16)".to_string()),
+    };
+    (kind, format!("{}{why}", compute_label(device, kind)))
+}
+
+/// Where and in what precision a detector runs, as recorded with every analysis:
+/// `cpu fp32`, `cpu bf16 (avx512_bf16)`, `cuda:0 bf16`.
+pub fn compute_label(device: tch::Device, kind: tch::Kind) -> String {
+    let place = match device {
+        tch::Device::Cuda(i) => format!("cuda:{i}"),
+        _ => "cpu".to_string(),
+    };
+    match kind {
+        tch::Kind::Half => format!("{place} fp16"),
+        tch::Kind::BFloat16 if !device.is_cuda() => match cpu_bf16() {
+            Some(flag) => format!("{place} bf16 ({flag})"),
+            None => format!("{place} bf16 (emulated)"),
+        },
+        tch::Kind::BFloat16 => format!("{place} bf16"),
+        _ => format!("{place} fp32"),
+    }
+}
+
 /// What the user asked for in settings / on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -6,7 +6,7 @@
 //! face, and marks the case "not scored" with the command that installs weights. A profile made
 //! from random weights is allowed (tests, demos), and everything it scores is flagged untrained.
 use crate::aggregate::{self, Scored};
-use crate::config::{Band, Precision, Settings};
+use crate::config::{Band, Settings};
 use crate::faces::align::{self, AlignTemplate};
 use crate::faces::mtcnn::{Detection, Mtcnn};
 use crate::faces::preprocess::{self, Chain, CropSpec};
@@ -450,6 +450,10 @@ impl Analyzer {
             });
         if let Some(d) = &self.detector {
             store.record_preprocessing(aid, &d.profile().preprocessing.describe())?;
+            store.record_compute(
+                aid,
+                &crate::device::compute_label(d.device(), d.precision()),
+            )?;
         }
         let mut frames_iter = source.frames(&params, &limits, cancel)?;
         let mut tracker = IouTracker::default();
@@ -720,19 +724,9 @@ pub fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDet
     if let Some(f) = &settings.fusion {
         d.set_fusion(f.parse()?)?;
     }
-    let kind = match settings.precision {
-        Precision::Fp32 => tch::Kind::Float,
-        Precision::Fp16 => tch::Kind::Half,
-        Precision::Bf16 => tch::Kind::BFloat16,
-    };
-    if kind != tch::Kind::Float && !d.device().is_cuda() {
-        tracing::warn!(
-            "{:?} precision needs CUDA; running fp32 on the CPU",
-            settings.precision
-        );
-    } else {
-        d.set_precision(kind)?;
-    }
+    let (kind, compute) = crate::device::resolve_precision(settings.precision, d.device());
+    tracing::info!("detector runs as {compute}");
+    d.set_precision(kind)?;
     Ok(d)
 }
 

@@ -578,12 +578,13 @@ impl LoadedDetector {
         Ok(())
     }
 
-    /// Runs the detector in `kind` (Float, Half or BFloat16). Half precision is for CUDA only:
-    /// on the CPU it is refused rather than silently slow or inexact.
+    /// Runs the detector in `kind` (Float, Half or BFloat16). fp16 is for CUDA only (on the
+    /// CPU it is refused rather than silently slow); bf16 runs on CUDA and on the CPU (fast
+    /// where the CPU has native bf16: `device::resolve_precision` decides).
     pub fn set_precision(&mut self, kind: Kind) -> Result<()> {
-        if kind != Kind::Float && !self.device.is_cuda() {
+        if kind == Kind::Half && !self.device.is_cuda() {
             return Err(Error::Config(
-                "fp16/bf16 inference needs a CUDA device; use fp32 on the CPU".into(),
+                "fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU".into(),
             ));
         }
         self.vs.set_kind(kind);

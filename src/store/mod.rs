@@ -1494,6 +1494,28 @@ impl Store {
         })
     }
 
+    /// Records where and in what precision the analysis' scores are computed
+    /// (`device::compute_label`).
+    pub fn record_compute(&self, analysis_id: i64, compute: &str) -> Result<()> {
+        write_tx(&self.conn, |tx| {
+            tx.execute(
+                "UPDATE analyses SET compute = ?1 WHERE id = ?2",
+                rusqlite::params![compute, analysis_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// Where and in what precision the analysis' scores were computed (None: not recorded,
+    /// before v6 — those ran in fp32).
+    pub fn analysis_compute(&self, analysis_id: i64) -> Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT compute FROM analyses WHERE id = ?1",
+            [analysis_id],
+            |r| r.get(0),
+        )?)
+    }
+
     /// How the analysis' faces were prepared (None for analyses from before it was recorded).
     pub fn analysis_preprocessing(&self, analysis_id: i64) -> Result<Option<String>> {
         Ok(self.conn.query_row(

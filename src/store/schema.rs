@@ -227,4 +227,9 @@ WHERE kind = 'blink' AND json_valid(data) AND json_type(data, '$.series') IS NUL
   AND json_type(data, '$.pts_s') = 'array' AND json_type(data, '$.frames') = 'array'
   AND json_type(data, '$.blinks') = 'array' AND json_type(data, '$.closures') = 'array';
 "#,
+    // v6: where and in what precision an analysis' scores were computed (`cpu fp32`,
+    // `cpu bf16 (avx512_bf16)`, `cuda:0 bf16`): bf16 scores differ slightly from fp32 ones.
+    r#"
+ALTER TABLE analyses ADD COLUMN compute TEXT;
+"#,
 ];

@@ -69,6 +69,10 @@ pub fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                 None if dev.is_cuda() => {
                     vec![tch::Kind::Float, tch::Kind::Half, tch::Kind::BFloat16]
                 }
+                // bf16 on CPUs with native bf16 (avx512_bf16 / AMX), next to fp32.
+                None if verity::device::cpu_bf16().is_some() => {
+                    vec![tch::Kind::Float, tch::Kind::BFloat16]
+                }
                 None => vec![tch::Kind::Float],
             };
             let cfg = verity::bench::ModelBench {
@@ -117,9 +121,21 @@ pub fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
                         .unwrap_or_else(|| "-".into())
                 );
             }
+            let deltas = verity::bench::precision_deltas(&cfg, 32)?;
+            for d in &deltas {
+                println!(
+                    "{:<14} {:<9} |Δp| vs fp32 over {} inputs: p99 {:.2e}, max {:.2e}",
+                    d.name, d.dtype, d.inputs, d.p99_abs_dp, d.max_abs_dp
+                );
+            }
             write_json(
                 out,
-                &serde_json::json!({"device": verity::device::describe(), "rows": rows}),
+                &serde_json::json!({
+                    "device": verity::device::describe(),
+                    "cpu_bf16": verity::device::cpu_bf16(),
+                    "rows": rows,
+                    "precision": deltas,
+                }),
             )?;
             Ok(ExitCode::SUCCESS)
         }

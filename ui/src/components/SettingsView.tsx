@@ -166,8 +166,9 @@ export function SettingsView({ onSaved }: { onSaved: (s: Settings) => void }) {
             <label class="field">
               <span>Precision</span>
               <select class="select" value={s.precision} onChange={(e) => set({ precision: (e.target as HTMLSelectElement).value as Settings['precision'] })}>
-                <option value="fp32">FP32</option>
-                <option value="fp16">FP16</option>
+                <option value="fp32">FP32 (the published model's scores)</option>
+                <option value="auto">Auto (BF16 where this CPU/GPU has it)</option>
+                <option value="fp16">FP16 (CUDA only)</option>
                 <option value="bf16">BF16</option>
               </select>
             </label>

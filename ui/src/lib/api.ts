@@ -129,7 +129,7 @@ export interface Settings {
   aggregation: 'mean' | 'motion-weighted';
   fusion: string | null;
   device: 'auto' | 'cpu' | 'cuda';
-  precision: 'fp32' | 'fp16' | 'bf16';
+  precision: 'fp32' | 'fp16' | 'bf16' | 'auto';
   batch_size: number;
   profile: string | null;
   score_full_frame_without_face: boolean;
