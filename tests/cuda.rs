@@ -385,3 +385,64 @@ fn out_of_memory_is_an_error() {
         .matmul(&Tensor::ones([1024, 1024], (Kind::Float, cuda)));
     assert_eq!(y.double_value(&[0, 0]), 1024.0);
 }
+
+/// The model benchmark of `verity bench models` (MTCNN, CLIP ViT-L/14, Xception,
+/// EfficientNet-B4 per precision and batch; bf16/fp16 |Δp| vs fp32) from the test binary, which
+/// does not link FFmpeg: `scripts/gpu-check.sh` runs it where the `verity` CLI cannot start
+/// (no FFmpeg libraries on the GPU machine). Ignored by default (minutes on a CPU); run with
+/// `--ignored --exact bench_models_on_device`. Settings from the environment:
+/// `VERITY_BENCH_OUT` (JSON file), `VERITY_BENCH_BATCHES` ("1,32"), `VERITY_BENCH_ITERS` (10).
+#[test]
+#[ignore]
+fn bench_models_on_device() {
+    use verity::bench::{bench_models, precision_deltas, ModelBench};
+    verity::device::load_cuda();
+    let device = if tch::Cuda::is_available() {
+        Device::Cuda(0)
+    } else {
+        say("bench_models_on_device: no CUDA device, timing on the CPU (fp32 only)");
+        Device::Cpu
+    };
+    let var = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_string());
+    let cfg = ModelBench {
+        device,
+        kinds: if device.is_cuda() {
+            vec![Kind::Float, Kind::Half, Kind::BFloat16]
+        } else {
+            vec![Kind::Float]
+        },
+        batches: var("VERITY_BENCH_BATCHES", "1,32")
+            .split(',')
+            .map(|b| b.trim().parse().expect("VERITY_BENCH_BATCHES: numbers"))
+            .collect(),
+        iters: var("VERITY_BENCH_ITERS", "10")
+            .parse()
+            .expect("VERITY_BENCH_ITERS"),
+    };
+    let image = repo().join("tests/data/astronaut.png");
+    let rows = bench_models(&cfg, &image, &|r| {
+        say(&format!(
+            "  {:<14} {:<9} bs{:<4} {:>9.2} ms {:>9.1} faces/s",
+            r.name, r.dtype, r.batch, r.ms_per_batch, r.faces_per_s
+        ))
+    })
+    .unwrap();
+    assert!(rows.iter().all(|r| r.ms_per_batch > 0.0));
+    let deltas = precision_deltas(&cfg, 64).unwrap();
+    for d in &deltas {
+        say(&format!(
+            "  {:<14} {:<9} |Δp| vs fp32: p99 {:.2e}, max {:.2e} over {} inputs",
+            d.name, d.dtype, d.p99_abs_dp, d.max_abs_dp, d.inputs
+        ));
+    }
+    let json = serde_json::json!({
+        "device": verity::device::describe(),
+        "source": "tests/cuda.rs bench_models_on_device (verity::bench::bench_models)",
+        "rows": verity::bench::compare(&rows, &[]),
+        "precision": deltas,
+    });
+    if let Ok(out) = std::env::var("VERITY_BENCH_OUT") {
+        std::fs::write(&out, serde_json::to_string_pretty(&json).unwrap()).unwrap();
+        say(&format!("bench_models_on_device: wrote {out}"));
+    }
+}
