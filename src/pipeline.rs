@@ -58,7 +58,10 @@ pub enum Progress {
 /// Stage timings in seconds, for the benchmark and the log.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct StageTimes {
+    /// Seconds spent decoding (on the decode thread, overlapping the other stages).
     pub decode: f64,
+    /// Seconds the analysis waited for decoded frames: decode time not hidden by the overlap.
+    pub decode_wait: f64,
     pub detect: f64,
     pub align: f64,
     pub encode: f64,
@@ -455,162 +458,159 @@ impl Analyzer {
                 &crate::device::compute_label(d.device(), d.precision()),
             )?;
         }
-        let mut frames_iter = source.frames(&params, &limits, cancel)?;
+        let frames_iter = source.frames(&params, &limits, cancel)?;
         let mut tracker = IouTracker::default();
         let mut scored: Vec<Scored> = Vec::new();
         let mut face_scores: Vec<ScoreRow> = Vec::new();
         let mut pts_of: std::collections::HashMap<i64, f64> = Default::default();
         let mut tracks = std::collections::BTreeSet::new();
         let start = Instant::now();
-        loop {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(Error::Cancelled);
-            }
-            let t = Instant::now();
-            let mut batch: Vec<Frame> = Vec::with_capacity(FRAME_BATCH);
-            for item in frames_iter.by_ref() {
-                // One bad frame does not fail the case: it is skipped and counted (the source
-                // decides whether it can go on after it). Cancel and limits still stop it.
-                match item {
-                    Ok(frame) => {
-                        summary.undecodable_frames += frame.undecodable_before as usize;
-                        batch.push(frame);
-                    }
-                    Err(e @ (Error::Cancelled | Error::TooLarge(_))) => return Err(e),
-                    Err(e @ Error::Undecodable { count, .. }) => {
-                        summary.undecodable_frames += count as usize;
-                        summary.decode_error.get_or_insert_with(|| e.to_string());
-                    }
-                    Err(e) => {
-                        summary.undecodable_frames += 1;
-                        tracing::warn!("skipping a frame that could not be decoded: {e}");
-                        summary.decode_error.get_or_insert_with(|| e.to_string());
-                    }
+        // Staged: decoding runs one step ahead on its own thread, with at most two decoded
+        // batches waiting (bounded memory), so batch n + 1 decodes while batch n is detected,
+        // aligned, encoded and stored. Cancel reaches both stages (the frame source checks it).
+        std::thread::scope(|scope| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Decoded>>(2);
+            scope.spawn(move || decode_stage(frames_iter, &tx));
+            loop {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
                 }
-                if batch.len() == FRAME_BATCH {
-                    break;
-                }
-            }
-            summary.times.decode += t.elapsed().as_secs_f64();
-            if batch.is_empty() {
-                break;
-            }
-            let t = Instant::now();
-            let images: Vec<&image::RgbImage> = batch.iter().map(|f| &f.image).collect();
-            let dets = self.mtcnn.detect(&images)?;
-            summary.times.detect += t.elapsed().as_secs_f64();
-
-            let t = Instant::now();
-            let mut frame_rows = Vec::with_capacity(batch.len());
-            let mut face_rows = Vec::new();
-            let mut crops: Vec<image::RgbImage> = Vec::new();
-            let mut meta: Vec<(i64, i64, f64)> = Vec::new(); // frame idx, track, motion
-            for (frame, found) in batch.iter().zip(dets.iter()) {
-                let idx = frame.index as i64;
-                pts_of.insert(idx, frame.pts_s);
-                frame_rows.push(FrameRow {
-                    idx,
-                    source_index: frame.source_index as i64,
-                    pts_s: frame.pts_s,
-                    keyframe: frame.keyframe,
-                    motion: frame.motion as f64,
-                    width: frame.image.width(),
-                    height: frame.image.height(),
-                });
-                let found: Vec<&Detection> = found.iter().collect();
-                let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
-                let ids = tracker.update(frame.index, &boxes);
-                for (d, tid) in found.iter().zip(ids) {
-                    let face = preprocess::prepare(&frame.image, &d.landmarks, &spec);
-                    // The detector's exact input (what was scored) and, for the gallery, the
-                    // face at the frame's own resolution.
-                    let crop = store_crop(store, aid, idx, tid, "", &face.input)?;
-                    let native = store_native_crop(store, aid, idx, tid, &face.native)?;
-                    face_rows.push(FaceRow {
-                        id: 0,
-                        frame_idx: idx,
-                        track_id: tid,
-                        bbox: d.bbox,
-                        det_prob: d.prob,
-                        landmarks: d.landmarks,
-                        crop: Some(crop),
-                        native_crop: Some(native),
-                        full_frame: false,
-                        score: None,
-                    });
-                    tracks.insert(tid);
-                    crops.push(face.input);
-                    meta.push((idx, tid, frame.motion as f64));
-                }
-                if found.is_empty() && self.settings.score_full_frame_without_face {
-                    let img = align::full_frame(&frame.image, CROP_SIZE).image;
-                    let crop = store_crop(store, aid, idx, 0, "", &img)?;
-                    let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
-                    face_rows.push(FaceRow {
-                        id: 0,
-                        frame_idx: idx,
-                        track_id: 0,
-                        bbox: [0.0, 0.0, w, h],
-                        det_prob: 0.0,
-                        landmarks: [[0.0; 2]; 5],
-                        crop: Some(crop),
-                        native_crop: None,
-                        full_frame: true,
-                        score: None,
-                    });
-                    crops.push(img);
-                    meta.push((idx, 0, frame.motion as f64));
-                }
-            }
-            summary.times.align += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let face_ids = store.add_frames(aid, &frame_rows, &face_rows)?;
-            summary.times.store += t.elapsed().as_secs_f64();
-            summary.frames += frame_rows.len();
-            summary.faces += face_rows.len();
-
-            if let Some(det) = &self.detector {
                 let t = Instant::now();
-                for chunk in (0..crops.len())
-                    .collect::<Vec<_>>()
-                    .chunks(self.settings.batch_size)
-                {
-                    let refs: Vec<&image::RgbImage> = chunk.iter().map(|&i| &crops[i]).collect();
-                    let out = det.score(&refs)?;
-                    let emb: Vec<crate::store::EmbeddingRow> = chunk
-                        .iter()
-                        .zip(&out)
-                        .map(|(&i, s)| (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref()))
-                        .collect();
-                    store.add_embeddings(&emb)?;
-                    for (&i, s) in chunk.iter().zip(out) {
-                        let (fidx, tid, motion) = meta[i];
-                        scored.push(Scored {
-                            frame: fidx,
-                            track: tid,
-                            motion,
-                            prob: s.prob as f64,
+                let Ok(decoded) = rx.recv() else {
+                    break; // the source is exhausted
+                };
+                summary.times.decode_wait += t.elapsed().as_secs_f64();
+                let decoded = decoded?;
+                summary.times.decode += decoded.seconds;
+                summary.undecodable_frames += decoded.undecodable;
+                if let Some(first) = decoded.first_error {
+                    summary.decode_error.get_or_insert(first);
+                }
+                let batch = decoded.frames;
+                if batch.is_empty() {
+                    continue;
+                }
+                let t = Instant::now();
+                let images: Vec<&image::RgbImage> = batch.iter().map(|f| &f.image).collect();
+                let dets = self.mtcnn.detect(&images)?;
+                summary.times.detect += t.elapsed().as_secs_f64();
+
+                let t = Instant::now();
+                let mut frame_rows = Vec::with_capacity(batch.len());
+                let mut face_rows = Vec::new();
+                let mut crops: Vec<image::RgbImage> = Vec::new();
+                let mut meta: Vec<(i64, i64, f64)> = Vec::new(); // frame idx, track, motion
+                for (frame, found) in batch.iter().zip(dets.iter()) {
+                    let idx = frame.index as i64;
+                    pts_of.insert(idx, frame.pts_s);
+                    frame_rows.push(FrameRow {
+                        idx,
+                        source_index: frame.source_index as i64,
+                        pts_s: frame.pts_s,
+                        keyframe: frame.keyframe,
+                        motion: frame.motion as f64,
+                        width: frame.image.width(),
+                        height: frame.image.height(),
+                    });
+                    let found: Vec<&Detection> = found.iter().collect();
+                    let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
+                    let ids = tracker.update(frame.index, &boxes);
+                    for (d, tid) in found.iter().zip(ids) {
+                        let face = preprocess::prepare(&frame.image, &d.landmarks, &spec);
+                        // The detector's exact input (what was scored) and, for the gallery, the
+                        // face at the frame's own resolution.
+                        let crop = store_crop(store, aid, idx, tid, "", &face.input)?;
+                        let native = store_native_crop(store, aid, idx, tid, &face.native)?;
+                        face_rows.push(FaceRow {
+                            id: 0,
+                            frame_idx: idx,
+                            track_id: tid,
+                            bbox: d.bbox,
+                            det_prob: d.prob,
+                            landmarks: d.landmarks,
+                            crop: Some(crop),
+                            native_crop: Some(native),
+                            full_frame: false,
+                            score: None,
                         });
-                        face_scores.push(ScoreRow {
-                            level: "face".into(),
-                            face_id: Some(face_ids[i]),
-                            frame_idx: Some(fidx),
-                            track_id: Some(tid),
-                            score: s.prob as f64,
+                        tracks.insert(tid);
+                        crops.push(face.input);
+                        meta.push((idx, tid, frame.motion as f64));
+                    }
+                    if found.is_empty() && self.settings.score_full_frame_without_face {
+                        let img = align::full_frame(&frame.image, CROP_SIZE).image;
+                        let crop = store_crop(store, aid, idx, 0, "", &img)?;
+                        let (w, h) = (frame.image.width() as f32, frame.image.height() as f32);
+                        face_rows.push(FaceRow {
+                            id: 0,
+                            frame_idx: idx,
+                            track_id: 0,
+                            bbox: [0.0, 0.0, w, h],
+                            det_prob: 0.0,
+                            landmarks: [[0.0; 2]; 5],
+                            crop: Some(crop),
+                            native_crop: None,
+                            full_frame: true,
+                            score: None,
                         });
+                        crops.push(img);
+                        meta.push((idx, 0, frame.motion as f64));
                     }
                 }
-                summary.times.encode += t.elapsed().as_secs_f64();
+                summary.times.align += t.elapsed().as_secs_f64();
+                let t = Instant::now();
+                let face_ids = store.add_frames(aid, &frame_rows, &face_rows)?;
+                summary.times.store += t.elapsed().as_secs_f64();
+                summary.frames += frame_rows.len();
+                summary.faces += face_rows.len();
+
+                if let Some(det) = &self.detector {
+                    let t = Instant::now();
+                    for chunk in (0..crops.len())
+                        .collect::<Vec<_>>()
+                        .chunks(self.settings.batch_size)
+                    {
+                        let refs: Vec<&image::RgbImage> =
+                            chunk.iter().map(|&i| &crops[i]).collect();
+                        let out = det.score(&refs)?;
+                        let emb: Vec<crate::store::EmbeddingRow> = chunk
+                            .iter()
+                            .zip(&out)
+                            .map(|(&i, s)| {
+                                (face_ids[i], s.clip_emb.as_slice(), s.cnn_emb.as_deref())
+                            })
+                            .collect();
+                        store.add_embeddings(&emb)?;
+                        for (&i, s) in chunk.iter().zip(out) {
+                            let (fidx, tid, motion) = meta[i];
+                            scored.push(Scored {
+                                frame: fidx,
+                                track: tid,
+                                motion,
+                                prob: s.prob as f64,
+                            });
+                            face_scores.push(ScoreRow {
+                                level: "face".into(),
+                                face_id: Some(face_ids[i]),
+                                frame_idx: Some(fidx),
+                                track_id: Some(tid),
+                                score: s.prob as f64,
+                            });
+                        }
+                    }
+                    summary.times.encode += t.elapsed().as_secs_f64();
+                }
+                progress(&Progress::Frames {
+                    case_id,
+                    decoded: summary.frames,
+                    faces_found: summary.faces,
+                    faces_scored: scored.len(),
+                    frames_estimate: estimate_frames(&info, params.fps),
+                    elapsed_s: start.elapsed().as_secs_f64(),
+                });
             }
-            progress(&Progress::Frames {
-                case_id,
-                decoded: summary.frames,
-                faces_found: summary.faces,
-                faces_scored: scored.len(),
-                frames_estimate: estimate_frames(&info, params.fps),
-                elapsed_s: start.elapsed().as_secs_f64(),
-            });
-        }
+            Ok(())
+        })?;
         summary.tracks = tracks.len();
         if summary.frames == 0 {
             return Err(match summary.decode_error.clone() {
@@ -728,6 +728,67 @@ pub fn configure(mut d: LoadedDetector, settings: &Settings) -> Result<LoadedDet
     tracing::info!("detector runs as {compute}");
     d.set_precision(kind)?;
     Ok(d)
+}
+
+/// One batch from the decode stage: up to [`FRAME_BATCH`] frames, plus the undecodable frames
+/// skipped while reading them.
+struct Decoded {
+    frames: Vec<Frame>,
+    undecodable: usize,
+    first_error: Option<String>,
+    seconds: f64,
+}
+
+/// The decode stage: reads the source into batches and sends them until the source ends, the
+/// receiver goes away (the analysis stopped) or a fatal error (cancel, limits), which is sent
+/// on its own. One bad frame does not fail the case: it is skipped and counted (the source
+/// decides whether it can go on after it).
+fn decode_stage(
+    mut frames: impl Iterator<Item = Result<Frame>>,
+    tx: &std::sync::mpsc::SyncSender<Result<Decoded>>,
+) {
+    loop {
+        let t = Instant::now();
+        let mut batch = Decoded {
+            frames: Vec::with_capacity(FRAME_BATCH),
+            undecodable: 0,
+            first_error: None,
+            seconds: 0.0,
+        };
+        let mut exhausted = true;
+        for item in frames.by_ref() {
+            match item {
+                Ok(frame) => {
+                    batch.undecodable += frame.undecodable_before as usize;
+                    batch.frames.push(frame);
+                }
+                Err(e @ (Error::Cancelled | Error::TooLarge(_))) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                Err(e @ Error::Undecodable { count, .. }) => {
+                    batch.undecodable += count as usize;
+                    batch.first_error.get_or_insert_with(|| e.to_string());
+                }
+                Err(e) => {
+                    batch.undecodable += 1;
+                    tracing::warn!("skipping a frame that could not be decoded: {e}");
+                    batch.first_error.get_or_insert_with(|| e.to_string());
+                }
+            }
+            if batch.frames.len() == FRAME_BATCH {
+                exhausted = false;
+                break;
+            }
+        }
+        batch.seconds = t.elapsed().as_secs_f64();
+        if (!batch.frames.is_empty() || batch.undecodable > 0) && tx.send(Ok(batch)).is_err() {
+            return;
+        }
+        if exhausted {
+            return;
+        }
+    }
 }
 
 fn store_crop(

@@ -243,7 +243,7 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
         let imp = s.import(&media(&src, "framefolder"), "t").unwrap();
         case = imp.case_id;
         manifest = imp.sha256;
-        // Turn it into what v3 wrote: the v1 hash everywhere, no v4 columns.
+        // Turn it into what v3 wrote: the v1 hash everywhere, no v4 (or v6) columns.
         s.conn()
             .execute_batch(&format!(
                 "UPDATE media SET sha256 = '{legacy}';
@@ -254,13 +254,14 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
                  ALTER TABLE media DROP COLUMN legacy_sha256;
                  ALTER TABLE media DROP COLUMN verified_at;
                  ALTER TABLE analyses DROP COLUMN owner_lock;
+                 ALTER TABLE analyses DROP COLUMN compute;
                  PRAGMA user_version = 3;"
             ))
             .unwrap();
     }
     assert_ne!(legacy, manifest);
     let s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 5);
+    assert_eq!(s.schema_version().unwrap(), 6);
     // The backup is the v3 database as it was.
     let bak = s.backup_path(3);
     let b = rusqlite::Connection::open(&bak).unwrap();

@@ -50,15 +50,18 @@ pub fn explain(a: &ExplainArgs, settings: &mut Settings) -> Result<ExitCode> {
         println!("  {n}");
     }
     for r in rows.iter().filter(|r| ex.outputs.contains(&r.id)) {
-        let path = r
-            .blob
-            .as_ref()
-            .map(|b| store.blobs.path(b).display().to_string())
-            .unwrap_or_default();
-        println!(
-            "  {:<12} {:<7} {}\n               {}",
-            r.kind, r.space, r.summary, path
-        );
+        // Pictures (heat-maps, artifact views) have a file; temporal and blink views are chart
+        // series (drawn by the app and the report), shown here by their summary alone.
+        match &r.blob {
+            Some(b) => println!(
+                "  {:<12} {:<7} {}\n               {}",
+                r.kind,
+                r.space,
+                r.summary,
+                store.blobs.path(b).display()
+            ),
+            None => println!("  {:<12} {:<7} {}", r.kind, r.space, r.summary),
+        }
     }
     for f in &ex.findings {
         println!("  {f}");
