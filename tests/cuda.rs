@@ -350,7 +350,7 @@ fn autocast_training_step_lowers_the_loss() {
     let mut t = Trainer::new(&profile, &cfg, cuda).unwrap();
     let batch: Vec<&Sample> = samples.iter().collect();
     let mut losses = vec![];
-    for _ in 0..6 {
+    for _ in 0..8 {
         let log = t.step(&batch, 1e-3, &mut Rng::new(1)).unwrap();
         assert!(log.loss.is_finite());
         losses.push((log.loss, log.applied));
