@@ -434,39 +434,6 @@ pub async fn export_report(
     Ok(state.with_store(|s| verity::report::export(s, case_id, format, &path))?)
 }
 
-/// A face crop of a case as a `data:` URL (CSP allows `img-src data:`; no file access needed).
-#[tauri::command]
-pub async fn face_image(state: State<'_, AppState>, case_id: i64, face_id: i64) -> Res<String> {
-    Ok(state.with_store(|s| {
-        let d = s.case_detail(case_id)?;
-        let rel = d
-            .faces
-            .iter()
-            .find(|f| f.id == face_id)
-            // The face at the frame's own resolution when stored (the analyst sees the real
-            // pixels), else the detector's input.
-            .and_then(|f| f.native_crop.clone().or_else(|| f.crop.clone()));
-        let rel = rel.ok_or_else(|| {
-            verity::Error::Other(format!(
-                "face {face_id} has no stored crop in case {case_id}"
-            ))
-        })?;
-        verity::report::data_url(&s.blobs.path(&rel))
-    })?)
-}
-
-/// The case's still image as a `data:` URL; videos and frame folders have none (`None`).
-#[tauri::command]
-pub async fn media_image(state: State<'_, AppState>, case_id: i64) -> Res<Option<String>> {
-    Ok(state.with_store(|s| {
-        let m = s.media_of_case(case_id)?;
-        if m.kind != "image" {
-            return Ok(None);
-        }
-        verity::report::data_url(&s.blobs.path(&m.blob)).map(Some)
-    })?)
-}
-
 /// Explains a case (see `verity::explain::case`): Grad-CAM/rollout of `frame`'s faces (default:
 /// the most suspicious frame) when detector weights are installed, the four artifact views
 /// always, and the temporal and blink plots of a video. Runs on a blocking thread with its own

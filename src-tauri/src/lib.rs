@@ -6,6 +6,7 @@ use tauri::Manager;
 
 pub mod commands;
 pub mod player;
+pub mod protocol;
 pub mod retrain;
 pub mod state;
 
@@ -45,6 +46,21 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             app.manage(state);
             Ok(())
         })
+        // Stored pictures (face crops, a case's still image) as plain image requests.
+        .register_asynchronous_uri_scheme_protocol(protocol::SCHEME, |ctx, request, responder| {
+            let app = ctx.app_handle().clone();
+            let path = request.uri().path().to_string();
+            tauri::async_runtime::spawn_blocking(move || {
+                let response = match app.try_state::<state::AppState>() {
+                    Some(state) => protocol::respond(&state, &path),
+                    None => tauri::http::Response::builder()
+                        .status(tauri::http::StatusCode::SERVICE_UNAVAILABLE)
+                        .body(std::borrow::Cow::Borrowed(&b"starting"[..]))
+                        .unwrap_or_default(),
+                };
+                responder.respond(response);
+            });
+        })
         // Files dropped on the window: the native event carries the real paths, and only these
         // (or dialog picks) may be imported — the page cannot name a path of its own.
         .on_window_event(|window, event| {
@@ -79,8 +95,6 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::export_report,
             commands::pick_report_path,
             commands::pick_media_paths,
-            commands::face_image,
-            commands::media_image,
             commands::explain,
             commands::explanations,
             retrain::retrain_status,

@@ -1494,6 +1494,23 @@ impl Store {
         })
     }
 
+    /// The picture the gallery shows for a face of a case: its crop at the frame's resolution
+    /// when stored, else the detector's input; `None` when the case has no such face or the
+    /// face no crop. One indexed lookup (the app asks once per thumbnail).
+    pub fn face_display_crop(&self, case_id: i64, face_id: i64) -> Result<Option<String>> {
+        let found: Option<Option<String>> = self
+            .conn
+            .query_row(
+                "SELECT COALESCE(f.native_crop, f.crop) FROM faces f
+                 JOIN analyses a ON a.id = f.analysis_id
+                 WHERE f.id = ?2 AND a.case_id = ?1",
+                [case_id, face_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(found.flatten())
+    }
+
     /// Records where and in what precision the analysis' scores are computed
     /// (`device::compute_label`).
     pub fn record_compute(&self, analysis_id: i64, compute: &str) -> Result<()> {

@@ -147,6 +147,17 @@ try {
       timeout: 20_000,
       timeoutMsg: 'the face crop did not show',
     });
+    // The crop and the photo come through the core's verity: scheme (no base64 in JSON) and
+    // really load under the CSP.
+    await browser.waitUntil(
+      async () =>
+        browser.execute(() =>
+          [...document.querySelectorAll('[data-testid="gallery"] img, [data-testid="media-image"]')].every(
+            (i) => /^(verity:\/\/localhost|http:\/\/verity\.localhost)\//.test(i.src) && i.complete && i.naturalWidth > 0,
+          ) && document.querySelectorAll('[data-testid="gallery"] img, [data-testid="media-image"]').length === 2,
+        ),
+      { timeout: 20_000, timeoutMsg: 'the face crop or the photo did not load through the verity: scheme' },
+    );
     const history = await text('history');
     assert.match(history, /imported the media/);
     assert.match(history, /finished the analysis: not scored/);

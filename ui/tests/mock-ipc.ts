@@ -15,9 +15,11 @@ declare global {
   }
 }
 
-// 1×1 PNG: stands in for face crops and the photo.
+// 1×1 PNG: stands in for face crops and the photo (served by the core's verity: scheme in the
+// app; see `pictureUrl`).
 const PNG =
   'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==';
+(window as unknown as { __verityPictureUrl: (p: string) => string }).__verityPictureUrl = () => PNG;
 // 16×16 colour ramp: stands in for heat-maps, artifact views and plots (visible in screenshots).
 const HEAT = 'data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAABAAAAAQCAIAAACQkWg2AAABJElEQVR42p3SrY3EMBAF4AWpIBUEHgpeMAWMjAcYGlkBhgaDLQNDQ4Mo2CDwgJUKXIJLSAlhvkUHTqf7SQGfRvPee7xBfcKBsEvYFogMLoBNqDPJgqICNJhPmC4YOwwdHo9vANpEOitZSFT8FaALZJPS2ciiRCVo+APAyOSCssnozLIYURU0mk/8FuC2UGTlgrGJdfaysKgGmppPmi78AnCXtC0qsnGBbfI6R1m8qAzNzKeaLho7fgI8kHaptsVEZhe8TVHnVZYoqofG82mmS42dho4vgPVJB6pdmm3hyN6FaNOqc5ZlFTVC8/PJ02XGroZOL0D1qQ40u+Rt8ZGjC6tNWed3WbKoK7Q4n366eOxm6OrOhX//cCelOz3cafrOlv6w1g9zZFhoxMlpHgAAAABJRU5ErkJggg==';
 // The stored charts of track 1 over the four sampled frames (0, 0.2, 0.4, 0.6 s).
@@ -162,10 +164,6 @@ mockIPC(
       }
       case 'case_detail':
         return detail(a.caseId as number);
-      case 'media_image':
-        return null;
-      case 'face_image':
-        return PNG;
       case 'review_queue':
         return cases.filter((c) => c.band === 'review' && !(reviews[c.id]?.length));
       case 'review': {

@@ -40,8 +40,6 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const [reload, setReload] = useState(0);
   const [d, setD] = useState<CaseDetail | null>(null);
   const [err, setErr] = useState<string | null>(null);
-  const [img, setImg] = useState<string | null>(null);
-  const [crops, setCrops] = useState<Record<number, string>>({});
   const [overlay, setOverlay] = useState(false);
   const [notice, setNotice] = useState<string | null>(null);
   const [rows, setRows] = useState<Explanation[]>([]);
@@ -58,10 +56,6 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
     caseDetail(caseId).then(
       (x) => live && setD(x),
       (e) => live && setErr(toApiError(e).message),
-    );
-    mediaImage(caseId).then(
-      (u) => live && setImg(u),
-      () => live && setImg(null),
     );
     // Explanations stored earlier (for this analysis) load with the case.
     explanations(caseId).then(
@@ -81,21 +75,6 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   // Picking a face in the gallery (a frame) moves the overlay to that frame's explained face.
   useEffect(() => setChosenFace(null), [frame]);
 
-  // Crops load lazily, at most 60, so a long video does not flood the IPC.
-  useEffect(() => {
-    if (!d) return;
-    let live = true;
-    const want = d.faces.filter((f) => f.crop).slice(0, 60);
-    setCrops({});
-    for (const f of want)
-      faceImage(caseId, f.id).then(
-        (u) => live && setCrops((c) => ({ ...c, [f.id]: u })),
-        () => {},
-      );
-    return () => {
-      live = false;
-    };
-  }, [d]);
 
   if (err) return <div class="banner banner-error" data-testid="case-error">{err}</div>;
   if (!d || d.case.id !== caseId) return <div class="muted pad">Loading case…</div>;
@@ -120,6 +99,8 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const camNote = lastRun?.note ?? 'Grad-CAM needs detector weights; artifact views only.';
   // Videos and frame folders (live recordings too) play in the Rust-decoded player.
   const playable = d.media.kind === 'video' || d.media.kind === 'framefolder';
+  // The still of an image case, loaded by the webview from the core's `verity:` scheme.
+  const img = d.media.kind === 'image' ? mediaImage(c.id) : null;
 
   const doExplain = async () => {
     setExplaining(true);
@@ -366,7 +347,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           <div class="gallery" data-testid="gallery">
             {shownFaces.slice(0, 60).map((f) => (
               <figure key={f.id} class={frame === f.frame_idx ? 'selected' : ''} onClick={() => onFrame(f.frame_idx)}>
-                {crops[f.id] ? <img src={crops[f.id]} alt={`face, frame ${sourceOf(f.frame_idx)}`} /> : <div class="crop-placeholder" />}
+                {f.crop ? <img src={faceImage(c.id, f.id)} loading="lazy" alt={`face, frame ${sourceOf(f.frame_idx)}`} /> : <div class="crop-placeholder" />}
                 <figcaption>
                   <span>f{sourceOf(f.frame_idx)} · t{f.track_id}</span>
                   <b>{f.score != null ? f.score.toFixed(3) : 'n/s'}</b>

@@ -1,6 +1,6 @@
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, expect, test } from 'vitest';
-import { ApiError, appInfo, pickFolder, pickMedia, toApiError } from './api';
+import { ApiError, appInfo, faceImage, mediaImage, pickFolder, pickMedia, pictureUrl, toApiError } from './api';
 
 afterEach(() => clearMocks());
 
@@ -46,4 +46,19 @@ test('the import dialogs are the core\'s: pickMedia/pickFolder ask pick_media_pa
   answer = []; // the user cancelled
   await expect(pickFolder()).resolves.toEqual([]);
   expect(calls).toEqual([{ folder: false }, { folder: true }]);
+});
+
+test('stored pictures are addressed under the verity: scheme (http://verity.localhost on Windows)', () => {
+  const ua = Object.getOwnPropertyDescriptor(globalThis.navigator, 'userAgent');
+  const setUa = (v: string) => Object.defineProperty(globalThis.navigator, 'userAgent', { value: v, configurable: true });
+  try {
+    setUa('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/605.1.15');
+    expect(faceImage(3, 17)).toBe('verity://localhost/face/3/17');
+    expect(mediaImage(9)).toBe('verity://localhost/media/9');
+    setUa('Mozilla/5.0 (Windows NT 10.0; Win64; x64) Edg/120');
+    expect(pictureUrl('face/3/17')).toBe('http://verity.localhost/face/3/17');
+  } finally {
+    if (ua) Object.defineProperty(globalThis.navigator, 'userAgent', ua);
+    else delete (globalThis.navigator as { userAgent?: string }).userAgent;
+  }
 });

@@ -182,8 +182,20 @@ export interface ProfileEntry { folder: string; name: string | null; trained: bo
 export const listProfiles = () => call<ProfileEntry[]>('profiles');
 export const exportReport = (caseId: number, format: ReportFormat, path: string) =>
   call<null>('export_report', { caseId, format, path });
-export const faceImage = (caseId: number, faceId: number) => call<string>('face_image', { caseId, faceId });
-export const mediaImage = (caseId: number) => call<string | null>('media_image', { caseId });
+/** A stored picture's address under the core's `verity:` scheme (src-tauri/src/protocol.rs):
+ *  the webview loads it as an image, with no base64 in JSON. Windows maps custom schemes to
+ *  `http://<scheme>.localhost`, as Tauri's `convertFileSrc` does. */
+export function pictureUrl(path: string): string {
+  // The browser tests (no Tauri, no verity: scheme) stand pictures in through this hook.
+  const stand = (globalThis as { __verityPictureUrl?: (p: string) => string }).__verityPictureUrl;
+  if (stand) return stand(path);
+  const ua = globalThis.navigator?.userAgent ?? '';
+  return ua.includes('Windows') || ua.includes('Android') ? `http://verity.localhost/${path}` : `verity://localhost/${path}`;
+}
+/** A face's gallery picture (its crop at frame resolution, else the detector's input). */
+export const faceImage = (caseId: number, faceId: number) => pictureUrl(`face/${caseId}/${faceId}`);
+/** The case's still image; only image cases have one (`kind === 'image'`). */
+export const mediaImage = (caseId: number) => pictureUrl(`media/${caseId}`);
 
 /** Mirrors `verity::explain::case::CaseExplanation`: what one press of Explain produced. */
 export interface CaseExplanation {
