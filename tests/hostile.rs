@@ -414,10 +414,10 @@ fn a_bad_frame_in_a_folder_is_skipped_and_counted() {
     assert!(html.contains("1 frame could not be decoded"));
 }
 
-#[test]
-fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
-    let d = tempfile::tempdir().unwrap();
-    let avi = d.path().join("clip.avi");
+/// A 4 s, 10 fps MJPEG AVI (40 JPEG frames) with the JPEG data of `wiped` frames zeroed (the
+/// AVI chunks around them stay intact): the decoder finds no picture in those packets.
+fn avi_with_wiped_frames(dir: &Path, name: &str, wiped: std::ops::Range<usize>) -> PathBuf {
+    let avi = dir.join(name);
     let ok = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
         .arg("testsrc=size=160x120:rate=10")
@@ -427,8 +427,6 @@ fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
         .unwrap()
         .success();
     assert!(ok);
-    // Wipe the JPEG data of frames 15–24 (the AVI chunks around them stay intact): the
-    // decoder finds no picture in those ten packets.
     let mut bytes = std::fs::read(&avi).unwrap();
     let soi: Vec<usize> = bytes
         .windows(3)
@@ -437,17 +435,34 @@ fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
         .map(|(i, _)| i)
         .collect();
     assert_eq!(soi.len(), 40, "one JPEG per frame");
-    for j in 15..25 {
-        // Up to the next frame's 8-byte chunk header.
-        bytes[soi[j]..soi[j + 1] - 8].fill(0);
+    for j in wiped {
+        // Up to and including this JPEG's end-of-image marker.
+        let eoi = soi[j]
+            + bytes[soi[j]..]
+                .windows(2)
+                .position(|w| w == [0xFF, 0xD9])
+                .unwrap()
+            + 2;
+        bytes[soi[j]..eoi].fill(0);
     }
     std::fs::write(&avi, &bytes).unwrap();
-    let s = settings(d.path());
+    avi
+}
+
+/// Analyses `path` with no detector; the summary.
+fn analyse(root: &Path, path: &Path) -> verity::pipeline::Summary {
+    let s = settings(root);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a
-        .analyze_path(&mut store, &avi, "t", &|_| {}, &AtomicBool::new(false))
-        .unwrap();
+    a.analyze_path(&mut store, path, "t", &|_| {}, &AtomicBool::new(false))
+        .unwrap()
+}
+
+#[test]
+fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
+    let d = tempfile::tempdir().unwrap();
+    let avi = avi_with_wiped_frames(d.path(), "clip.avi", 15..25);
+    let sum = analyse(d.path(), &avi);
     assert_ne!(sum.status, "failed", "{:?}", sum.message);
     assert!(sum.frames > 0);
     assert_eq!(sum.undecodable_frames, 10, "{sum:?}");
@@ -458,41 +473,8 @@ fn a_video_with_a_corrupted_middle_is_analysed_with_a_count() {
 #[test]
 fn damaged_frames_after_the_last_sampled_one_are_counted_too() {
     let d = tempfile::tempdir().unwrap();
-    let avi = d.path().join("tail.avi");
-    let ok = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i"])
-        .arg("testsrc=size=160x120:rate=10")
-        .args(["-t", "4", "-c:v", "mjpeg", "-q:v", "5"])
-        .arg(&avi)
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok);
-    // Wipe the JPEG data of the last three frames (37–39): no sampled frame follows them.
-    let mut bytes = std::fs::read(&avi).unwrap();
-    let soi: Vec<usize> = bytes
-        .windows(3)
-        .enumerate()
-        .filter(|(_, w)| w == &[0xFF, 0xD8, 0xFF])
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(soi.len(), 40, "one JPEG per frame");
-    for j in 37..40 {
-        let eoi = soi[j]
-            + bytes[soi[j]..]
-                .windows(2)
-                .position(|w| w == [0xFF, 0xD9])
-                .unwrap()
-            + 2;
-        bytes[soi[j]..eoi].fill(0);
-    }
-    std::fs::write(&avi, &bytes).unwrap();
-    let s = settings(d.path());
-    let a = Analyzer::new(&s).unwrap();
-    let mut store = Store::open(&s.data_dir()).unwrap();
-    let sum = a
-        .analyze_path(&mut store, &avi, "t", &|_| {}, &AtomicBool::new(false))
-        .unwrap();
+    let avi = avi_with_wiped_frames(d.path(), "tail.avi", 37..40);
+    let sum = analyse(d.path(), &avi);
     assert_ne!(sum.status, "failed", "{:?}", sum.message);
     assert!(sum.frames > 0);
     assert_eq!(sum.undecodable_frames, 3, "{sum:?}");

@@ -361,19 +361,31 @@ fn count_open() {
 /// Opens a video file once and describes it from its headers.
 pub(crate) fn open_probed(path: &Path, limits: &Limits) -> Result<(MediaInfo, Opened)> {
     let meta = super::regular_file(path, limits)?;
-    let input = open_file(path)?;
+    describe(path, open_file(path)?, limits, MediaKind::Video, meta.len())
+}
+
+/// The description of an opened file or live source, kept with its input and decoder. A live
+/// source has no duration or frame count; its size is 0.
+fn describe(
+    path: &Path,
+    input: Input,
+    limits: &Limits,
+    kind: MediaKind,
+    size_bytes: u64,
+) -> Result<(MediaInfo, Opened)> {
     let (stream, decoder) = open_stream(path, &input, limits)?;
     let (width, height) = display_size(&stream, limits);
+    let live = kind == MediaKind::Live;
     let info = MediaInfo {
-        kind: MediaKind::Video,
+        kind,
         width,
         height,
-        duration_s: stream.duration_s,
+        duration_s: if live { None } else { stream.duration_s },
         fps: stream.fps,
-        frame_count: stream.frame_count,
+        frame_count: if live { None } else { stream.frame_count },
         codec: Some(stream.codec.clone()),
         container: Some(input.format().name().to_string()),
-        size_bytes: meta.len(),
+        size_bytes,
         rotation: stream.rotation,
     };
     Ok((
@@ -449,29 +461,7 @@ pub(crate) fn check_live_params(path: &Path, params: &SampleParams) -> Result<()
 
 /// Connects to a live source once and describes it from its headers.
 pub(crate) fn open_live_probed(path: &Path, limits: &Limits) -> Result<(MediaInfo, Opened)> {
-    let input = open_live(path)?;
-    let (stream, decoder) = open_stream(path, &input, limits)?;
-    let (width, height) = display_size(&stream, limits);
-    let info = MediaInfo {
-        kind: MediaKind::Live,
-        width,
-        height,
-        duration_s: None,
-        fps: stream.fps,
-        frame_count: None,
-        codec: Some(stream.codec.clone()),
-        container: Some(input.format().name().to_string()),
-        size_bytes: 0,
-        rotation: stream.rotation,
-    };
-    Ok((
-        info,
-        Opened {
-            input,
-            stream,
-            decoder,
-        },
-    ))
+    describe(path, open_live(path)?, limits, MediaKind::Live, 0)
 }
 
 /// Decodes a video packet by packet and yields the frames the [`Sampler`] picks.
@@ -658,7 +648,9 @@ impl VideoFrames {
             Ok(()) => Ok(None),
             Err(Error::Input { path, message }) if trailing > 0 => Err(Error::Input {
                 path,
-                message: format!("{message}; {trailing} damaged frame(s) before the end were skipped"),
+                message: format!(
+                    "{message}; {trailing} damaged frame(s) before the end were skipped"
+                ),
             }),
             Err(e) => Err(e),
         }
