@@ -35,8 +35,8 @@ use super::sbi::{self, SbiConfig, SbiParams};
 use super::swap::{face_swap, SwapFace, SwapRecord};
 use super::Rng;
 use crate::faces::align::AlignTemplate;
-use crate::faces::preprocess::{prepare, transform_for, Chain, CropSpec};
 use crate::faces::mtcnn::Mtcnn;
+use crate::faces::preprocess::{prepare, transform_for, Chain, CropSpec};
 use crate::media::{self, Limits, MediaKind, SampleParams};
 use crate::store::Store;
 use crate::{Error, Result};
@@ -482,12 +482,14 @@ const DETECT_BATCH: usize = 8;
 /// Up to `n` frames spread evenly over a video: sampled on the pipeline's time grid at a rate
 /// (3–10 FPS) that gives about `n` frames, then thinned to `n` evenly spaced ones.
 fn video_frames(
-    path: &Path,
+    source: media::Source,
     n: usize,
     limits: &Limits,
     cancel: &AtomicBool,
 ) -> Result<Vec<(u64, RgbImage)>> {
-    let info = media::probe(path, limits)?;
+    let path = source.path().to_path_buf();
+    let path = path.as_path();
+    let info = source.info().clone();
     let duration = info.duration_s.filter(|d| d.is_finite() && *d > 0.0);
     let fps = duration.map_or(SampleParams::MIN_FPS, |d| {
         ((n as f64 / d) as f32).clamp(SampleParams::MIN_FPS, SampleParams::MAX_FPS)
@@ -504,7 +506,7 @@ fn video_frames(
         ..SampleParams::default()
     };
     let mut out = Vec::new();
-    for frame in media::frames(path, &params, limits, cancel)? {
+    for frame in source.frames(&params, limits, cancel)? {
         match frame {
             Ok(f) if wanted.contains(&f.index) => out.push((f.source_index, f.image)),
             Ok(_) => {}
@@ -617,21 +619,22 @@ pub fn extract_faces(
                 c
             }
             None => {
-                let frames: Result<Vec<(Option<u64>, RgbImage)>> = match media::detect_kind(&e.path)
-                {
-                    Ok(MediaKind::Image) => {
-                        media::load_image(&e.path, &cfg.limits).map(|img| vec![(None, img)])
-                    }
-                    Ok(MediaKind::Video) => {
-                        video_frames(&e.path, cfg.frames_per_video, &cfg.limits, cancel)
-                            .map(|v| v.into_iter().map(|(i, img)| (Some(i), img)).collect())
-                    }
-                    Ok(other) => Err(Error::input(
-                        &e.path,
-                        format!("{other:?} sources cannot be training data"),
-                    )),
-                    Err(err) => Err(err),
-                };
+                let frames: Result<Vec<(Option<u64>, RgbImage)>> =
+                    match media::Source::open(&e.path, &cfg.limits) {
+                        Ok(s) if s.kind() == MediaKind::Image => {
+                            media::load_image(&e.path, &cfg.limits).map(|img| vec![(None, img)])
+                        }
+                        // Opened once: the same FFmpeg input gives the duration and the frames.
+                        Ok(s) if s.kind() == MediaKind::Video => {
+                            video_frames(s, cfg.frames_per_video, &cfg.limits, cancel)
+                                .map(|v| v.into_iter().map(|(i, img)| (Some(i), img)).collect())
+                        }
+                        Ok(other) => Err(Error::input(
+                            &e.path,
+                            format!("{:?} sources cannot be training data", other.kind()),
+                        )),
+                        Err(err) => Err(err),
+                    };
                 let frames = match frames {
                     Ok(f) => f,
                     Err(Error::Cancelled) => return Err(Error::Cancelled),
