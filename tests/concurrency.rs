@@ -151,7 +151,7 @@ fn simultaneous_first_opens_migrate_once() {
             })
             .collect();
         for h in handles {
-            assert_eq!(h.join().unwrap().unwrap(), 6);
+            assert_eq!(h.join().unwrap().unwrap(), 7);
         }
         let s = Store::open(&path).unwrap();
         let migrations: i64 = s
@@ -162,7 +162,7 @@ fn simultaneous_first_opens_migrate_once() {
                 |r| r.get(0),
             )
             .unwrap();
-        assert_eq!(migrations, 6, "v0→v1…v5→v6, once each");
+        assert_eq!(migrations, 7, "v0→v1…v6→v7, once each");
         s.integrity_check().unwrap();
     }
 }

@@ -255,13 +255,14 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
                  ALTER TABLE media DROP COLUMN verified_at;
                  ALTER TABLE analyses DROP COLUMN owner_lock;
                  ALTER TABLE analyses DROP COLUMN compute;
+                 ALTER TABLE analyses DROP COLUMN scope;
                  PRAGMA user_version = 3;"
             ))
             .unwrap();
     }
     assert_ne!(legacy, manifest);
     let s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 6);
+    assert_eq!(s.schema_version().unwrap(), 7);
     // The backup is the v3 database as it was.
     let bak = s.backup_path(3);
     let b = rusqlite::Connection::open(&bak).unwrap();

@@ -224,6 +224,9 @@ pub struct CaseSummary {
     pub message: Option<String>,
     pub media_kind: String,
     pub sha256: String,
+    /// Scope entries of the last analysis (`scope::assess`): why its verdict is less reliable.
+    /// None when never assessed (analyses made before schema v7, or still running).
+    pub scope: Option<Vec<crate::scope::ScopeWarning>>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -847,7 +850,10 @@ impl Store {
                 "the stored copy hashes to {h}, not to the SHA-256 recorded at import ({})",
                 m.sha256
             )),
-            Err(e) => problems.push(format!("the stored copy cannot be read ({e})")),
+            Err(e) => problems.push(format!(
+                "the stored copy cannot be read ({})",
+                crate::error::rename_in_text(&e.to_string(), &path, &m.original_name)
+            )),
         }
         if audit.is_empty() {
             problems.push("the audit log has no import record for this case".into());
@@ -1139,7 +1145,7 @@ impl Store {
     pub fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseSummary>> {
         let mut sql = String::from(
             "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
-                    m.kind, m.sha256
+                    m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id)
              FROM cases c JOIN media m ON m.id = c.media_id WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
@@ -1185,7 +1191,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
-                        m.kind, m.sha256
+                        m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id)
                  FROM cases c JOIN media m ON m.id = c.media_id WHERE c.id = ?1",
                 [id],
                 case_from_row,
@@ -1523,6 +1529,39 @@ impl Store {
         })
     }
 
+    /// Records the analysis' scope list (`scope::assess`), shown beside the case's verdict.
+    pub fn record_scope(
+        &self,
+        analysis_id: i64,
+        scope: &[crate::scope::ScopeWarning],
+    ) -> Result<()> {
+        let json = serde_json::to_string(scope).map_err(|e| Error::Other(e.to_string()))?;
+        write_tx(&self.conn, |tx| {
+            tx.execute(
+                "UPDATE analyses SET scope = ?1 WHERE id = ?2",
+                rusqlite::params![json, analysis_id],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The analysis' scope list; None when never assessed (before schema v7).
+    pub fn analysis_scope(
+        &self,
+        analysis_id: i64,
+    ) -> Result<Option<Vec<crate::scope::ScopeWarning>>> {
+        let json: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT scope FROM analyses WHERE id = ?1",
+                [analysis_id],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        Ok(parse_scope(json))
+    }
+
     /// Where and in what precision the analysis' scores were computed (None: not recorded,
     /// before v6 — those ran in fp32).
     pub fn analysis_compute(&self, analysis_id: i64) -> Result<Option<String>> {
@@ -1629,7 +1668,13 @@ fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
         message: r.get(9)?,
         media_kind: r.get(10)?,
         sha256: r.get(11)?,
+        scope: parse_scope(r.get(12)?),
     })
+}
+
+/// A stored scope list; text that is not one (hand-edited database) reads as "not assessed".
+fn parse_scope(json: Option<String>) -> Option<Vec<crate::scope::ScopeWarning>> {
+    json.and_then(|j| serde_json::from_str(&j).ok())
 }
 
 fn append_audit(

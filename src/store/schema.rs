@@ -232,4 +232,11 @@ WHERE kind = 'blink' AND json_valid(data) AND json_type(data, '$.series') IS NUL
     r#"
 ALTER TABLE analyses ADD COLUMN compute TEXT;
 "#,
+    // v7: scope warnings (`scope::ScopeWarning`: why the detector's verdict is less reliable for
+    // this media — no face, many faces, small faces, heavy compression, very short video,
+    // non-photographic content or "not checked"), a JSON array per analysis; the case shows the
+    // scope of its last analysis. NULL for analyses made before v7 (never computed).
+    r#"
+ALTER TABLE analyses ADD COLUMN scope TEXT;
+"#,
 ];
