@@ -128,6 +128,9 @@ pub struct Settings {
     pub profile: Option<String>,
     /// Score the whole frame when no face is found.
     pub score_full_frame_without_face: bool,
+    /// Where no face is found upright, look again with the frame turned 90°, 270° and 180°
+    /// (a video whose rotation metadata is wrong, a photo on its side); see `faces::rotate`.
+    pub find_turned_faces: bool,
     pub analyst: String,
     /// Where cases, media and the database live; None = the OS data dir.
     pub data_dir: Option<PathBuf>,
@@ -152,6 +155,7 @@ impl Default for Settings {
             batch_size: 16,
             profile: None,
             score_full_frame_without_face: false,
+            find_turned_faces: true,
             analyst: String::new(),
             data_dir: None,
             max_media_mib: 8192,

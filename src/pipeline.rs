@@ -372,6 +372,11 @@ impl Analyzer {
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             self.run_analysis(store, case_id, aid, &blob, progress, cancel, &mut summary)
         }));
+        // What the analyst reads names their file, never the store copy (that goes to the log).
+        let original = media_row.original_name.as_str();
+        let run = run.map(|r| r.map_err(|e| e.naming_original(&blob, original)));
+        summary.decode_error = (summary.decode_error.take())
+            .map(|first| crate::error::rename_in_text(&first, &blob, original));
         let outcome = match run {
             Ok(Ok(mut outcome)) => {
                 // Stored with the analysis (its message), shown on the case and in the report.
@@ -492,7 +497,11 @@ impl Analyzer {
                 }
                 let t = Instant::now();
                 let images: Vec<&image::RgbImage> = batch.iter().map(|f| &f.image).collect();
-                let dets = self.mtcnn.detect(&images)?;
+                let dets = crate::faces::rotate::detect(
+                    &self.mtcnn,
+                    &images,
+                    self.settings.find_turned_faces,
+                )?;
                 summary.times.detect += t.elapsed().as_secs_f64();
 
                 let t = Instant::now();

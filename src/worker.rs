@@ -26,10 +26,11 @@ use std::thread::JoinHandle;
 /// Still-image extensions (the frame-folder reader's list); a folder of only these is one case.
 pub use crate::media::folder::FRAME_EXTENSIONS as IMAGE_EXTENSIONS;
 
-/// Video container extensions a folder walk picks up (a dropped file is tried whatever its name).
+/// Video container extensions a folder walk picks up (a dropped file is tried whatever its name);
+/// GIF, still or animated, is read as a video by FFmpeg.
 pub const VIDEO_EXTENSIONS: &[&str] = &[
     "mp4", "m4v", "mov", "mkv", "webm", "avi", "mpg", "mpeg", "ts", "mts", "m2ts", "wmv", "flv",
-    "3gp", "ogv", "mjpeg", "mjpg",
+    "3gp", "ogv", "mjpeg", "mjpg", "gif",
 ];
 
 /// What a job does.

@@ -30,8 +30,13 @@ pub struct PlayerFrame {
     pub height: u32,
 }
 
-/// The stored media of a case and the rate its frame folder plays at.
-fn source_of_case(store: &Store, case_id: i64, default_fps: f64) -> verity::Result<(PathBuf, f64)> {
+/// The stored media of a case, the name the analyst imported it under (what errors about the
+/// stored copy say instead of its store path) and the rate its frame folder plays at.
+fn source_of_case(
+    store: &Store,
+    case_id: i64,
+    default_fps: f64,
+) -> verity::Result<(PathBuf, String, f64)> {
     let media = store.media_of_case(case_id)?;
     let path = store.blobs.path(&media.blob);
     // A folder's frames were analysed at `index / fps`: read that rate back from the stored
@@ -48,13 +53,13 @@ fn source_of_case(store: &Store, case_id: i64, default_fps: f64) -> verity::Resu
         })
         .filter(|f| f.is_finite() && *f > 0.0)
         .unwrap_or(default_fps);
-    Ok((path, fps))
+    Ok((path, media.original_name, fps))
 }
 
 /// Duration, frame rate and frame count of a case's video or frame folder.
 pub fn info_of_case(store: &Store, case_id: i64, default_fps: f64) -> verity::Result<PlayerInfo> {
-    let (path, fps) = source_of_case(store, case_id, default_fps)?;
-    seek::player_info(&path, fps, &Limits::default())
+    let (path, name, fps) = source_of_case(store, case_id, default_fps)?;
+    seek::player_info(&path, fps, &Limits::default()).map_err(|e| e.naming_original(&path, &name))
 }
 
 /// The frame of a case at `target`, as a JPEG no wider than `max_width`.
@@ -65,8 +70,9 @@ pub fn frame_of_case(
     max_width: u32,
     default_fps: f64,
 ) -> verity::Result<PlayerFrame> {
-    let (path, fps) = source_of_case(store, case_id, default_fps)?;
-    let frame = seek::frame_at(&path, target, fps, &Limits::default())?;
+    let (path, name, fps) = source_of_case(store, case_id, default_fps)?;
+    let frame = seek::frame_at(&path, target, fps, &Limits::default())
+        .map_err(|e| e.naming_original(&path, &name))?;
     let mut image = frame.image;
     let max_width = max_width.clamp(16, 8192);
     if image.width() > max_width {

@@ -74,9 +74,11 @@ pub fn respond(state: &AppState, path: &str) -> Response<Cow<'static, [u8]>> {
         match rel {
             Some(rel) => {
                 let file = s.blobs.path(&rel);
-                std::fs::read(&file)
-                    .map(Some)
-                    .map_err(|e| verity::Error::input(&file, format!("cannot read: {e}")))
+                // The store path goes to the log only; the answer names the picture asked for.
+                std::fs::read(&file).map(Some).map_err(|e| {
+                    tracing::warn!("{path}: cannot read {}: {e}", file.display());
+                    verity::Error::input(path, format!("the stored picture cannot be read: {e}"))
+                })
             }
             None => Ok(None),
         }

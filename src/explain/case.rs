@@ -109,12 +109,17 @@ pub fn explain_case(
     let mut openness: HashMap<usize, f32> = HashMap::new();
     let mut target_image = None;
     let cancel = AtomicBool::new(false);
-    for fr in media::frames(&blob, &params, &Limits::default(), &cancel)? {
+    // Errors name the analyst's file, not the store copy (`Error::naming_original`).
+    let frames = media::frames(&blob, &params, &Limits::default(), &cancel)
+        .map_err(|e| e.naming_original(&blob, &d.media.original_name))?;
+    for fr in frames {
         // Frames the analysis skipped as undecodable are skipped here too (a truncated video's
         // end, a damaged packet): the explained frame was decoded once, so it decodes again.
         let fr = match fr {
             Ok(fr) => fr,
-            Err(e @ (Error::Cancelled | Error::TooLarge(_))) => return Err(e),
+            Err(e @ (Error::Cancelled | Error::TooLarge(_))) => {
+                return Err(e.naming_original(&blob, &d.media.original_name))
+            }
             Err(e) => {
                 tracing::debug!("explain: skipping a frame the analysis skipped: {e}");
                 continue;

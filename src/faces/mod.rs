@@ -4,4 +4,5 @@ pub mod align;
 pub mod mtcnn;
 pub mod preprocess;
 pub mod resize;
+pub mod rotate;
 pub mod warp_tensor;

@@ -20,9 +20,9 @@ use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, Rg
 use super::{Limits, MediaInfo, MediaKind};
 use crate::{Error, Result};
 
-/// The image formats we decode. Others the `image` crate knows (GIF, ICO, TGA …) are refused:
-/// they are not what cameras or editing tools hand to an analyst, and GIF's 256-colour palette
-/// destroys the artefacts the detectors look at.
+/// The image formats we decode here. GIF (still or animated) never reaches this reader:
+/// `Source::open` hands it to FFmpeg as a video of its frames. Others the `image` crate knows
+/// (ICO, TGA …) are refused: they are not what cameras or editing tools hand to an analyst.
 pub const SUPPORTED: &[ImageFormat] = &[
     ImageFormat::Jpeg,
     ImageFormat::Png,
@@ -37,8 +37,7 @@ pub(crate) fn check_format(path: &Path, format: ImageFormat) -> Result<()> {
         return Ok(());
     }
     let advice = if format == ImageFormat::Gif {
-        "GIF images are not supported; convert an animated GIF to MP4 or a still one to PNG"
-            .to_string()
+        "GIF is read as a video (open the file itself, not as a frame of a folder)".to_string()
     } else {
         format!(
             "{} images are not supported; use JPEG, PNG, WebP, BMP or TIFF",

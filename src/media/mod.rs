@@ -147,9 +147,9 @@ pub fn is_live(path: &Path) -> bool {
 ///
 /// What a path is comes from its content: a directory is a frame folder, `rtsp://…` and
 /// `/dev/video*` are live, a file is an image if the `image` crate recognises its magic bytes
-/// (unless it is a raw MJPEG stream), else a video if FFmpeg can open it and finds a video
-/// stream in it. Headers, sizes and counts are checked against `limits` here, before any pixel
-/// is decoded.
+/// (unless it is a raw MJPEG stream or a GIF: both are read by FFmpeg as videos), else a video
+/// if FFmpeg can open it and finds a video stream in it. Headers, sizes and counts are checked
+/// against `limits` here, before any pixel is decoded.
 pub struct Source {
     path: PathBuf,
     info: MediaInfo,
@@ -165,6 +165,12 @@ impl Source {
             (folder::probe(path, limits)?, None)
         } else {
             match ::image::guess_format(&read_head(path, 64)?) {
+                // GIF, still or animated, is FFmpeg's: a video of its frames at their delays
+                // (a still GIF is a one-frame video).
+                Ok(::image::ImageFormat::Gif) => {
+                    let (info, opened) = video::open_probed(path, limits)?;
+                    (info, Some(opened))
+                }
                 Ok(_) => match image::probe(path, limits)? {
                     (info, false) => (info, None),
                     (_, true) => {

@@ -58,13 +58,13 @@ fn ffmpeg_path(path: &Path) -> Result<String> {
 }
 
 /// The FFmpeg demuxers a local file may be read with: the video containers we claim (MP4/MOV,
-/// Matroska/WebM, AVI, MPEG-TS/PS, WMV, FLV, Ogg, raw H.264/HEVC/MPEG video, raw MJPEG), plus
+/// Matroska/WebM, AVI, MPEG-TS/PS, WMV, FLV, Ogg, raw H.264/HEVC/MPEG video, raw MJPEG, GIF), plus
 /// WAV and MP3 so that an audio file is told "no video stream" rather than "not a format".
 /// Anything else — above all playlists and scripts (`hls`, `concat`, `ffconcat`, `image2`
 /// sequences, `tee`…) that make the demuxer open *other* files — is refused, so the decoded
 /// frames are always the bytes we hashed.
 pub const LOCAL_FORMATS: &str = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,mpegts,mpeg,\
-mpegvideo,h264,hevc,m4v,mjpeg,jpeg_pipe,mpjpeg,asf,flv,ogg,yuv4mpegpipe,wav,mp3";
+mpegvideo,h264,hevc,m4v,mjpeg,jpeg_pipe,mpjpeg,asf,flv,ogg,yuv4mpegpipe,gif,wav,mp3";
 
 /// The protocols a local file may use: `file` only (no `http`, `pipe`, `concat:`, `subfile`).
 const LOCAL_PROTOCOLS: &str = "file";
@@ -99,7 +99,7 @@ pub(super) fn open_file(path: &Path) -> Result<Input> {
             ff::Error::Other { errno } if errno == ff::util::error::EINVAL => not_media(
                 path,
                 "its container is not one we accept (MP4/MOV, Matroska/WebM, AVI, MPEG-TS/PS, \
-                 WMV, FLV, Ogg, raw H.264/HEVC/MJPEG); playlists and files that make FFmpeg \
+                 WMV, FLV, Ogg, GIF, raw H.264/HEVC/MJPEG); playlists and files that make FFmpeg \
                  read other files are refused",
             ),
             e => open_error(path, e),

@@ -7,6 +7,7 @@ describe('mediaKind', () => {
     expect(mediaKind('C:\\Evidence\\scan.tiff')).toBe('image');
     expect(mediaKind('/v/interview.MP4')).toBe('video');
     expect(mediaKind('clip.webm')).toBe('video');
+    expect(mediaKind('/memes/Animated.GIF')).toBe('video');
   });
   test('anything else is other, including dotfiles and extension-less names', () => {
     expect(mediaKind('/notes/readme.txt')).toBe('other');

@@ -2,8 +2,8 @@
 
 /** Still images the core decodes (the `image` crate's formats, EXIF orientation applied). */
 export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp', 'bmp', 'tif', 'tiff'] as const;
-/** Containers FFmpeg reads for us. */
-export const VIDEO_EXTENSIONS = ['mp4', 'mov', 'm4v', 'mkv', 'webm', 'avi'] as const;
+/** Containers FFmpeg reads for us (GIF, still or animated, is read as a video). */
+export const VIDEO_EXTENSIONS = ['mp4', 'mov', 'm4v', 'mkv', 'webm', 'avi', 'gif'] as const;
 
 export type MediaKind = 'image' | 'video' | 'other';
 
