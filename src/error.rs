@@ -23,6 +23,14 @@ pub enum Error {
     Config(String),
     #[error("cancelled")]
     Cancelled,
+    /// The compute device ran out of memory even for one item (larger batches are split and
+    /// retried first: `failover::split_on_oom`).
+    #[error("out of memory on {device}: {message}")]
+    OutOfMemory { device: String, message: String },
+    /// The compute device failed (a GPU that disappeared, a driver error): the case fails, the
+    /// worker goes on on the CPU (`failover`).
+    #[error("the compute device {device} failed: {message}")]
+    DeviceLost { device: String, message: String },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
     #[error("I/O: {0}")]

@@ -111,6 +111,9 @@ pub struct Analyzer {
     detector: Option<LoadedDetector>,
     /// Why there is no detector (shown on not-scored cases).
     detector_missing: Option<String>,
+    /// Set when the compute device failed during an analysis ([`Error::DeviceLost`]): this
+    /// analyzer's models may be unusable; its owner should drop it and go on on the CPU.
+    device_failed: std::sync::atomic::AtomicBool,
 }
 
 /// Where model profiles live (see `Settings::models_dir`).
@@ -170,11 +173,23 @@ impl Analyzer {
             mtcnn,
             detector,
             detector_missing,
+            device_failed: Default::default(),
         })
+    }
+
+    /// Whether the compute device failed during an analysis run by this analyzer (the case
+    /// failed with [`Error::DeviceLost`]); a worker then reloads its models on the CPU.
+    pub fn device_failed(&self) -> bool {
+        self.device_failed.load(Ordering::Relaxed)
     }
 
     pub fn device(&self) -> tch::Device {
         self.device
+    }
+
+    /// The face finder (MTCNN) this analyzer runs.
+    pub fn mtcnn(&self) -> &Mtcnn {
+        &self.mtcnn
     }
 
     pub fn detector(&self) -> Option<&LoadedDetector> {
@@ -391,6 +406,22 @@ impl Analyzer {
                 }
                 outcome
             }
+            Ok(Err(e @ Error::DeviceLost { .. })) => {
+                self.device_failed.store(true, Ordering::Relaxed);
+                tracing::error!(case_id, "compute device failed: {e}");
+                failed_outcome(
+                    &format!(
+                        "{e}. This case was not scored; later analyses run on the CPU. Re-run the case to score it."
+                    ),
+                    false,
+                )
+            }
+            Ok(Err(e @ Error::OutOfMemory { .. })) => failed_outcome(
+                &format!(
+                    "{e}. Even a single face did not fit in memory; free memory (close other GPU programs) or choose the CPU in Settings, then re-run the case."
+                ),
+                false,
+            ),
             Ok(Err(e)) => failed_outcome(&e.to_string(), cancel.load(Ordering::Relaxed)),
             Err(p) => {
                 let msg = p

@@ -413,6 +413,13 @@ fn run(shared: Arc<Shared>, mut settings: Settings) {
                 message: format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())),
             });
         }
+        if analyzer.as_ref().is_some_and(Analyzer::device_failed) {
+            // The GPU failed mid-analysis (that case is failed and says so): drop the models,
+            // which may live on a dead device, and go on with every later job on the CPU.
+            tracing::error!("the compute device failed; later jobs run on the CPU");
+            analyzer = None;
+            settings.device = crate::device::DevicePref::Cpu;
+        }
         shared.lock().running = None;
     }
 }
@@ -574,6 +581,8 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Db(_) => "db",
         Error::Config(_) => "config",
         Error::Cancelled => "cancelled",
+        Error::OutOfMemory { .. } => "out_of_memory",
+        Error::DeviceLost { .. } => "device",
         Error::Torch(_) => "torch",
         Error::Io(_) => "io",
         Error::Other(_) => "other",

@@ -270,6 +270,8 @@ pub struct Mtcnn {
     pub onet: ONet,
     pub params: MtcnnParams,
     device: Device,
+    /// Batches of frames split after running out of memory (see [`crate::failover`]).
+    oom_splits: std::sync::atomic::AtomicUsize,
     // The modules hold shallow copies of these variables; the stores are kept so the weights'
     // owner is explicit and lives as long as the detector.
     _stores: [nn::VarStore; 3],
@@ -308,8 +310,14 @@ impl Mtcnn {
             onet,
             params: MtcnnParams::default(),
             device,
+            oom_splits: Default::default(),
             _stores: [pvs, rvs, ovs],
         })
+    }
+
+    /// How many times a batch of frames was split after running out of memory (since loading).
+    pub fn oom_splits(&self) -> usize {
+        self.oom_splits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same detector with other parameters.
@@ -338,17 +346,15 @@ impl Mtcnn {
             }
             check_pyramid_size(w, h, &self.params)?;
             let batch: Vec<&RgbImage> = chunk.iter().map(|&i| images[i]).collect();
-            // tch reports libtorch failures (e.g. out of memory) by panicking; keep those an
-            // error of this call instead of a dead worker thread.
-            let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                tch::no_grad(|| self.detect_same_size(&batch))
-            }))
-            .map_err(|panic| {
-                Error::Model(format!(
-                    "MTCNN face detection failed: {}",
-                    panic_text(&panic)
-                ))
-            })??;
+            // tch reports libtorch failures by panicking: `guarded` keeps them an error of
+            // this call (typed: out of memory, device lost), and a batch of frames that runs out
+            // of memory is halved and retried.
+            let found = crate::failover::split_on_oom(&batch, &self.oom_splits, &mut |part| {
+                crate::failover::inject::check("detect", part.len())?;
+                crate::failover::guarded(self.device, "MTCNN face detection", || {
+                    tch::no_grad(|| self.detect_same_size(part))
+                })
+            })?;
             for (i, dets) in chunk.into_iter().zip(found) {
                 out[i] = dets;
             }
@@ -762,14 +768,6 @@ fn check_pyramid_size(w: u32, h: u32, p: &MtcnnParams) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
-    panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "libtorch error".into())
 }
 
 /// Builds one network and fills it from `<dir>/<name>.safetensors`, strictly: every variable

@@ -528,6 +528,8 @@ pub struct LoadedDetector {
     device: Device,
     /// Floating-point kind of weights and inputs (fp32, or fp16/bf16 on CUDA).
     kind: Kind,
+    /// Batches split after running out of memory (see [`crate::failover`]).
+    oom_splits: std::sync::atomic::AtomicUsize,
     // Owns the variables `detector` reads; kept alive for as long as the detector is.
     vs: nn::VarStore,
 }
@@ -553,6 +555,7 @@ impl LoadedDetector {
             hashes,
             device,
             kind: Kind::Float,
+            oom_splits: Default::default(),
             vs,
         })
     }
@@ -626,12 +629,32 @@ impl LoadedDetector {
         }
         let mut out = Vec::with_capacity(faces.len());
         for chunk in faces.chunks(BATCH) {
-            let clip_px = to_tensor(chunk, CLIP_MEAN, CLIP_STD)?
+            // A batch that runs out of device memory is halved and retried (down to one face).
+            out.extend(crate::failover::split_on_oom(
+                chunk,
+                &self.oom_splits,
+                &mut |part| self.score_batch(part),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// How many times a batch was split after running out of memory (since loading).
+    pub fn oom_splits(&self) -> usize {
+        self.oom_splits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One forward pass over `faces`; libtorch failures come back typed (out of memory, device
+    /// lost) from [`crate::failover::guarded`].
+    fn score_batch(&self, faces: &[&RgbImage]) -> Result<Vec<FaceScore>> {
+        crate::failover::inject::check("score", faces.len())?;
+        crate::failover::guarded(self.device, "scoring faces", || {
+            let clip_px = to_tensor(faces, CLIP_MEAN, CLIP_STD)?
                 .to_device(self.device)
                 .to_kind(self.kind);
             let cnn_px = if self.detector.has_cnn() {
                 Some(
-                    to_tensor(chunk, IMAGENET_MEAN, IMAGENET_STD)?
+                    to_tensor(faces, IMAGENET_MEAN, IMAGENET_STD)?
                         .to_device(self.device)
                         .to_kind(self.kind),
                 )
@@ -642,15 +665,17 @@ impl LoadedDetector {
             let prob = to_vec(&o.prob)?;
             let clip = to_rows(&o.clip_emb)?;
             let cnn = o.cnn_emb.as_ref().map(to_rows).transpose()?;
-            for (i, (prob, clip_emb)) in prob.into_iter().zip(clip).enumerate() {
-                out.push(FaceScore {
+            Ok(prob
+                .into_iter()
+                .zip(clip)
+                .enumerate()
+                .map(|(i, (prob, clip_emb))| FaceScore {
                     prob,
                     clip_emb,
                     cnn_emb: cnn.as_ref().map(|c| c[i].clone()),
-                });
-            }
-        }
-        Ok(out)
+                })
+                .collect())
+        })
     }
 }
 
