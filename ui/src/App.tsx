@@ -23,6 +23,8 @@ import { ReviewQueue } from './components/ReviewQueue';
 import { SettingsView } from './components/SettingsView';
 import { Sidebar } from './components/Sidebar';
 import { LiveDialog } from './components/LiveDialog';
+import { ShortcutSheet } from './components/ShortcutSheet';
+import { typingIn } from './lib/shortcuts';
 import { StatusBar } from './components/StatusBar';
 import { TopBar, type Theme } from './components/TopBar';
 import { Workspace } from './components/Workspace';
@@ -88,6 +90,7 @@ export function App() {
   const [dragging, setDragging] = useState(false);
   const [failures, setFailures] = useState<string[]>([]);
   const [liveOpen, setLiveOpen] = useState(false);
+  const [sheetOpen, setSheetOpen] = useState(false);
 
   const refresh = useCallback(() => {
     listCases({ band: bucket, search: search.trim() || null }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
@@ -173,6 +176,9 @@ export function App() {
       if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'o') {
         e.preventDefault();
         void onImport();
+      } else if (e.key === '?' && !e.ctrlKey && !e.metaKey && !e.altKey && !typingIn(e.target)) {
+        e.preventDefault();
+        setSheetOpen(true);
       }
     };
     window.addEventListener('keydown', onKey);
@@ -192,6 +198,7 @@ export function App() {
         infoError={infoError}
         theme={theme}
         onToggleTheme={() => setTheme((t) => (t === 'dark' ? 'light' : 'dark'))}
+        onShortcuts={() => setSheetOpen(true)}
       >
         <nav class="tabs" aria-label="Screens">
           {(
@@ -283,6 +290,7 @@ export function App() {
         </div>
       )}
       {liveOpen && <LiveDialog onClose={() => setLiveOpen(false)} />}
+      {sheetOpen && <ShortcutSheet onClose={() => setSheetOpen(false)} />}
       <StatusBar info={info} />
     </div>
   );

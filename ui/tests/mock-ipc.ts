@@ -10,7 +10,7 @@ type Audit = { id: number; at: string; actor: string; action: string; case_id: n
 declare global {
   interface Window {
     __verityCalls: { cmd: string; payload: unknown }[];
-    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean };
+    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean; stillImage?: boolean; twoTracks?: boolean };
     __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void> };
   }
 }
@@ -77,13 +77,24 @@ function detail(id: number) {
   if (!c) throw { code: 'other', message: `case ${id} does not exist` };
   const scored = c.status === 'done';
   const frames = [0, 1, 2, 3].map((i) => ({ idx: i, source_index: i * 6, pts_s: i * 0.2, keyframe: i === 0 || i === 2, motion: 0, width: 512, height: 512 }));
+  // Track 1's face moves 8 px right per sampled frame (frame pixels of the 512² frames); with
+  // `twoTracks` a second, smaller face (track 2) stands at the right edge of every frame.
   const faces = frames.map((f, i) => ({
-    id: 100 + i, frame_idx: f.idx, track_id: 1, bbox: [0, 0, 1, 1], det_prob: 0.99, crop: `derived/a1/f${i}.png`,
-    full_frame: false, score: scored ? 0.45 + 0.05 * i : null,
+    id: 100 + i, frame_idx: f.idx, track_id: 1, bbox: [128 + 8 * i, 64, 256 + 8 * i, 224], det_prob: 0.99,
+    landmarks: [[160 + 8 * i, 120], [224 + 8 * i, 120], [192 + 8 * i, 150], [168 + 8 * i, 190], [216 + 8 * i, 190]],
+    crop: `derived/a1/f${i}.png`, full_frame: false, score: scored ? 0.45 + 0.05 * i : null,
   }));
+  if (window.__verityMock.twoTracks)
+    faces.push(...frames.map((f, i) => ({
+      id: 200 + i, frame_idx: f.idx, track_id: 2, bbox: [400, 300, 480, 400], det_prob: 0.9,
+      landmarks: [[420, 340], [460, 340], [440, 360], [425, 380], [455, 380]],
+      crop: `derived/a1/g${i}.png`, full_frame: false, score: scored ? 0.2 : null,
+    })));
+  faces.sort((a, b) => a.frame_idx - b.frame_idx || a.id - b.id);
+  const kind = window.__verityMock.stillImage ? 'image' : 'video';
   return {
     case: c,
-    media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind: 'video', size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at, verified_at: scored ? c.updated_at : null },
+    media: { id: c.id, sha256: c.sha256, original_name: c.title, original_path: `/evidence/${c.title}`, kind, size_bytes: 1000, width: 512, height: 512, duration_s: 0.8, fps: 30, blob: 'x', imported_at: c.created_at, verified_at: scored ? c.updated_at : null },
     analysis: scored ? { id: 1, started_at: now(), finished_at: now(), status: 'done', settings_json: '{}', profile: 'gend-clip-l14', weight_hashes: '[["clip.safetensors","ab12cd34ef56ab12cd34"]]', untrained: false, error: null, preprocessing: 'gend: MTCNN 5 landmarks → LMedS similarity (as cv2.estimateAffinePartial2D) → native-size warp with 1.3× context (as cv2.warpAffine) → Pillow bicubic shortest edge 224 + centre crop → CLIP mean/std [template gend, context 1.3×, input 224²]' } : null,
     frames,
     faces,

@@ -15,6 +15,9 @@ import {
   type ReportFormat,
 } from '../lib/api';
 import { explainedFaces, frameOverlays, selectFace } from '../lib/explain';
+import { trackColours } from '../lib/faces';
+import { typingIn } from '../lib/shortcuts';
+import { FaceBoxes } from './FaceBoxes';
 import { ExplainPanel } from './ExplainPanel';
 import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
 import { DecisionBar } from './DecisionBar';
@@ -49,6 +52,8 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const [chosenFace, setChosenFace] = useState<number | null>(null);
   const [method, setMethod] = useState<string | null>(null);
   const [opacity, setOpacity] = useState(0.7);
+  const [boxes, setBoxes] = useState(false);
+  const [still, setStill] = useState<HTMLImageElement | null>(null);
 
   useEffect(() => {
     let live = true;
@@ -74,6 +79,16 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   }, [caseId]);
   // Picking a face in the gallery (a frame) moves the overlay to that frame's explained face.
   useEffect(() => setChosenFace(null), [frame]);
+  // B toggles the face boxes (not while typing; the review queue's keys are F/R/U/N).
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key.toLowerCase() !== 'b' || e.ctrlKey || e.metaKey || e.altKey || typingIn(e.target)) return;
+      e.preventDefault();
+      setBoxes((b) => !b);
+    };
+    window.addEventListener('keydown', onKey);
+    return () => window.removeEventListener('keydown', onKey);
+  }, []);
 
 
   if (err) return <div class="banner banner-error" data-testid="case-error">{err}</div>;
@@ -189,11 +204,12 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
               frame={frame}
               onFrame={onFrame}
               overlay={overlay && shown?.url && shown.frame_idx != null ? { url: shown.url, frameIdx: shown.frame_idx, title: shown.title, opacity } : null}
+              faceBoxes={boxes}
             />
           ) : (
             <div class="media-box">
               {img ? (
-                <img src={img} alt={c.title} data-testid="media-image" />
+                <img ref={setStill} src={img} alt={c.title} data-testid="media-image" />
               ) : overlay && shown ? null : (
                 <div class="media-placeholder muted">
                   {d.media.kind === 'image' ? 'Loading image…' : `${d.media.kind}: ${d.frames.length} sampled frames — see the timeline and faces`}
@@ -206,6 +222,14 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
                   alt={`${shown.title}, frame ${sourceOf(shown.frame_idx)}`}
                   style={{ opacity }}
                   data-testid="heat-overlay"
+                />
+              )}
+              {img && boxes && d.frames[0] && (
+                <FaceBoxes
+                  img={still}
+                  frame={d.frames[0]}
+                  faces={d.faces.filter((f) => f.frame_idx === d.frames[0].idx)}
+                  colours={trackColours(d.faces)}
                 />
               )}
               {overlay && !shown && (
@@ -229,6 +253,10 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
             <label class="toggle">
               <input type="checkbox" checked={overlay} onChange={() => setOverlay(!overlay)} data-testid="overlay-toggle" />
               Heat-map overlay
+            </label>
+            <label class="toggle" title="Each detected face's box, track colour and score on the frame shown (B)">
+              <input type="checkbox" checked={boxes} onChange={() => setBoxes(!boxes)} data-testid="facebox-toggle" />
+              Face boxes
             </label>
             {overlay && overlays.length > 0 && (
               <>
@@ -347,7 +375,15 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           <div class="gallery" data-testid="gallery">
             {shownFaces.slice(0, 60).map((f) => (
               <figure key={f.id} class={frame === f.frame_idx ? 'selected' : ''} onClick={() => onFrame(f.frame_idx)}>
-                {f.crop ? <img src={faceImage(c.id, f.id)} loading="lazy" alt={`face, frame ${sourceOf(f.frame_idx)}`} /> : <div class="crop-placeholder" />}
+                {/* The figure takes the click; the button makes it reachable by keyboard. */}
+                <button
+                  type="button"
+                  class="gallery-pick"
+                  aria-pressed={frame === f.frame_idx}
+                  aria-label={`Show frame ${sourceOf(f.frame_idx)} (track ${f.track_id}, score ${f.score != null ? f.score.toFixed(3) : 'not scored'})`}
+                >
+                  {f.crop ? <img src={faceImage(c.id, f.id)} loading="lazy" alt="" /> : <div class="crop-placeholder" />}
+                </button>
                 <figcaption>
                   <span>f{sourceOf(f.frame_idx)} · t{f.track_id}</span>
                   <b>{f.score != null ? f.score.toFixed(3) : 'n/s'}</b>

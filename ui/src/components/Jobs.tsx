@@ -33,6 +33,7 @@ export function Jobs({ jobs, onCancel }: { jobs: readonly JobView[]; onCancel: (
             <div
               class={`progress${pct == null ? ' indeterminate' : ''}`}
               role="progressbar"
+              aria-label={`Progress of ${j.label}`}
               aria-valuemin={0}
               aria-valuemax={100}
               aria-valuenow={pct ?? undefined}

@@ -1,6 +1,7 @@
-import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useState } from 'preact/hooks';
 import { getSettings, liveDevices, startLive, toApiError } from '../lib/api';
 import { checkLive, LIVE_SECONDS } from '../lib/live';
+import { useModal } from './modal';
 
 interface Props {
   onClose: () => void;
@@ -19,10 +20,11 @@ export function LiveDialog({ onClose, onStarted }: Props) {
   const [devices, setDevices] = useState<string[]>([]);
   const [err, setErr] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
-  const first = useRef<HTMLInputElement>(null);
+  // Focus in on open and back on close, Tab kept inside, Esc closes (from the first frame on:
+  // focus moves in before paint).
+  const modal = useModal<HTMLFormElement>(onClose);
 
   useEffect(() => {
-    first.current?.focus();
     liveDevices().then(
       (d) => setDevices(d ?? []),
       () => setDevices([]),
@@ -32,13 +34,6 @@ export function LiveDialog({ onClose, onStarted }: Props) {
       () => {},
     );
   }, []);
-  // Escape closes from the first painted frame on (a layout effect: registered before paint).
-  useLayoutEffect(() => {
-    const onKey = (e: KeyboardEvent) => e.key === 'Escape' && onClose();
-    window.addEventListener('keydown', onKey);
-    return () => window.removeEventListener('keydown', onKey);
-  }, []);
-
   const start = async (e: Event) => {
     e.preventDefault();
     const checked = checkLive(source, seconds);
@@ -61,7 +56,7 @@ export function LiveDialog({ onClose, onStarted }: Props) {
 
   return (
     <div class="modal-backdrop" onClick={(e) => e.target === e.currentTarget && onClose()}>
-      <form class="modal" noValidate role="dialog" aria-modal="true" aria-labelledby="live-title" onSubmit={start} data-testid="live-dialog">
+      <form class="modal" noValidate role="dialog" aria-modal="true" aria-labelledby="live-title" onSubmit={start} data-testid="live-dialog" {...modal}>
         <h2 id="live-title">Live source</h2>
         <p class="muted small">
           Records the stream or webcam, then analyses the recording as a case (frames kept at the sampling rate).
@@ -69,7 +64,7 @@ export function LiveDialog({ onClose, onStarted }: Props) {
         <label>
           Stream URL or device
           <input
-            ref={first}
+            data-autofocus
             type="text"
             value={source}
             placeholder="rtsp://camera.local/stream  ·  udp://0.0.0.0:5000"

@@ -3,6 +3,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { panelData, panelMarks, panelRange, sampleLabel, tickLabels, valueLabel, type StoredChart } from '../lib/chart';
 import { axisStyle, COLOURS, cssVar, followWidth, seekOnClick, useTheme } from './chartKit';
+import { ChartTable } from './ChartTable';
 
 const PANEL_HEIGHT = 150;
 /** Spans by label: blinks red, longer closures grey, anything else blue. */
@@ -161,13 +162,34 @@ export function SeriesChart({
   }, [frame, chart]);
 
   return (
-    <div
-      ref={host}
-      class="series-chart"
-      data-testid={testid}
-      data-samples={chart.x.length}
-      role="img"
-      aria-label={`${chart.title}: ${chart.series.map((s) => s.label).join(', ')} over ${chart.x.length} frames`}
-    />
+    <>
+      <div
+        ref={host}
+        class="series-chart"
+        data-testid={testid}
+        data-samples={chart.x.length}
+        role="img"
+        aria-label={`${chart.title}: ${chart.series.map((s) => s.label).join(', ')} over ${chart.x.length} frames`}
+      />
+      {chart.x.length > 0 && (
+        <ChartTable
+          summary={`${chart.title} as a table`}
+          caption={chart.title}
+          columns={chart.series.map((s) => s.label)}
+          rows={() =>
+            chart.x.map((t, i) => ({
+              key: i,
+              frame: chart.frames[i] ?? null,
+              label: String(frameLabel(chart.frames[i]) ?? chart.frames[i]),
+              time: t,
+              values: chart.series.map((s) => valueLabel(s.values[i])),
+            }))
+          }
+          selected={frame}
+          onFrame={onFrame}
+          testid={testid ? `${testid}-table` : undefined}
+        />
+      )}
+    </>
   );
 }

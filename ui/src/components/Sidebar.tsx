@@ -66,12 +66,11 @@ export function Sidebar(p: Props) {
 
       <Jobs jobs={p.jobs} onCancel={p.onCancel} />
 
-      <div class="bands" role="list" aria-label="Cases per band">
+      <div class="bands" role="group" aria-label="Cases per band (press one to show only its cases)">
         {BUCKETS.map((b) => (
           <button
             type="button"
             class={`band band-${b}${p.bucket === b ? ' active' : ''}`}
-            role="listitem"
             key={b}
             data-testid={`band-${b}`}
             aria-pressed={p.bucket === b}
@@ -94,6 +93,7 @@ export function Sidebar(p: Props) {
             type="search"
             placeholder="Search"
             title="Search by file name or SHA-256"
+            aria-label="Search cases by file name or SHA-256"
             value={p.search}
             data-testid="case-search"
             onInput={(e) => p.onSearch((e.target as HTMLInputElement).value)}

@@ -3,6 +3,8 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import type { CaseDetail } from '../lib/api';
 import { axisStyle, COLOURS, cssVar, followWidth, seekOnClick, useTheme } from './chartKit';
+import { timelineTable, trackOrder } from '../lib/faces';
+import { ChartTable } from './ChartTable';
 
 /** Frame scores per face track over time (uPlot), the review band shaded, keyframes ticked.
  *  Clicking a point selects that frame. */
@@ -29,7 +31,8 @@ export function Timeline({
   useEffect(() => {
     const el = host.current;
     if (!el || frames.length === 0 || !scored) return;
-    const tracks = [...new Set(detail.faces.filter((f) => f.score != null).map((f) => f.track_id))].sort((a, b) => a - b);
+    // The face boxes on the player take the same colour per track (lib/faces.ts).
+    const tracks = trackOrder(detail.faces);
     const xs = frames.map((f) => f.pts_s);
     const rowOf = new Map(frames.map((f, i) => [f.idx, i]));
     const series = tracks.map((t) => {
@@ -119,7 +122,26 @@ export function Timeline({
           scores over time.
         </p>
       )}
-      {scored && <div ref={host} class="timeline-plot" />}
+      {scored && <div ref={host} class="timeline-plot" role="img" aria-label="Fake probability of each face track over time; the table below lists the values" />}
+      {frames.length > 0 && (
+        <ChartTable
+          summary={`Frame scores as a table (${frames.length} sampled frames)`}
+          caption="Fake probability of each face track at each sampled frame"
+          columns={trackOrder(detail.faces).map((t) => `Track ${t}`)}
+          rows={() =>
+            timelineTable(detail).rows.map((r) => ({
+              key: r.frame.idx,
+              frame: r.frame.idx,
+              label: `${r.frame.source_index}${r.frame.keyframe ? ' (keyframe)' : ''}`,
+              time: r.frame.pts_s,
+              values: r.scores.map((v) => (v == null ? '—' : v.toFixed(3))),
+            }))
+          }
+          selected={frame}
+          onFrame={onFrame}
+          testid="timeline-table"
+        />
+      )}
     </div>
   );
 }

@@ -11,11 +11,13 @@ interface Props {
   infoError: ApiError | null;
   theme: Theme;
   onToggleTheme: () => void;
+  /** Opens the keyboard-shortcut sheet (also `?`). */
+  onShortcuts?: () => void;
   children?: ComponentChildren;
 }
 
 /** Product name, core version, the compute device, and the theme switch. */
-export function TopBar({ info, infoError, theme, onToggleTheme, children }: Props) {
+export function TopBar({ info, infoError, theme, onToggleTheme, onShortcuts, children }: Props) {
   const device = info?.device;
   return (
     <header class="topbar">
@@ -47,6 +49,19 @@ export function TopBar({ info, infoError, theme, onToggleTheme, children }: Prop
           <span class="chip chip-error" data-testid="device-error" title={infoError.message}>
             Device unknown
           </span>
+        )}
+        {onShortcuts && (
+          <button
+            class="icon-button"
+            type="button"
+            onClick={onShortcuts}
+            aria-label="Keyboard shortcuts"
+            aria-keyshortcuts="?"
+            title="Keyboard shortcuts (?)"
+            data-testid="shortcuts-button"
+          >
+            ?
+          </button>
         )}
         <button
           class="icon-button"

@@ -1,6 +1,8 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { mediaFrame, mediaInfo, toApiError, type CaseDetail, type PlayerFrame, type PlayerInfo, type SeekTo } from '../lib/api';
 import { frameMarkers, sampledStep, timeLabel } from '../lib/player';
+import { trackColours } from '../lib/faces';
+import { FaceBoxes } from './FaceBoxes';
 
 /** A heat map to lay over the player when it shows the explained frame. */
 export interface PlayerOverlay {
@@ -19,6 +21,8 @@ interface Props {
   frame: number | null;
   onFrame: (idx: number | null) => void;
   overlay: PlayerOverlay | null;
+  /** Draw each detected face of the frame on screen (box, track colour, score, landmarks). */
+  faceBoxes?: boolean;
 }
 
 /** Widest frame asked of the backend (the box is narrower; sharp on HiDPI). */
@@ -30,7 +34,8 @@ const MAX_WIDTH = 960;
  * their score colour, play/pause at the sampling rate, ±1 frame (buttons and ←/→), and the
  * explained frame's heat map when the player shows that frame.
  */
-export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overlay }: Props) {
+export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overlay, faceBoxes = false }: Props) {
+  const [img, setImg] = useState<HTMLImageElement | null>(null);
   const [info, setInfo] = useState<PlayerInfo | null>(null);
   const [shown, setShown] = useState<PlayerFrame | null>(null);
   const [err, setErr] = useState<string | null>(null);
@@ -161,12 +166,13 @@ export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overla
   const overlayHere = overlay && onSampled && onSampled.idx === overlay.frameIdx;
   const overlayRow = overlay ? detail.frames.find((f) => f.idx === overlay.frameIdx) : undefined;
   const last = info ? Math.max(0, info.frame_count - 1) : 0;
+  const boxFaces = faceBoxes && onSampled ? detail.faces.filter((f) => f.frame_idx === onSampled.idx) : [];
 
   return (
     <div class="player" data-testid="player">
       <div class="media-box player-box">
         {shown ? (
-          <img src={shown.url} alt={`frame ${shown.index}`} data-testid="player-frame" data-index={shown.index} />
+          <img ref={setImg} src={shown.url} alt={`frame ${shown.index}`} data-testid="player-frame" data-index={shown.index} />
         ) : (
           !err && <div class="media-placeholder muted">Decoding…</div>
         )}
@@ -181,12 +187,24 @@ export function VideoPlayer({ caseId, detail, thresholds, frame, onFrame, overla
             </button>
           </div>
         )}
+        {faceBoxes && shown && onSampled && (
+          <FaceBoxes img={img} frame={onSampled} faces={boxFaces} colours={trackColours(detail.faces)} />
+        )}
         {err && (
           <div class="overlay-note overlay-error" data-testid="player-error">
             {err}
           </div>
         )}
       </div>
+      {faceBoxes && shown && (
+        <p class="muted small face-note" data-testid="facebox-note" aria-live="polite">
+          {!onSampled
+            ? 'Face boxes: this frame was not sampled — the marked frames on the scrubber have detections.'
+            : boxFaces.filter((f) => !f.full_frame).length === 0
+              ? `Face boxes: no face found in frame ${onSampled.source_index}.`
+              : `Face boxes: ${boxFaces.filter((f) => !f.full_frame).length} face(s) in frame ${onSampled.source_index} — hover or focus a box for its landmarks.`}
+        </p>
+      )}
       <div class="scrub">
         <div class="scrub-marks" aria-hidden="true">
           {markers.map((m) => (

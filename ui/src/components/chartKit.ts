@@ -4,7 +4,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type uPlot from 'uplot';
 
-export const COLOURS = ['#3bb4e0', '#f08c3a', '#52c47c', '#b37fe0', '#e0567a', '#2bb5a8'];
+export { COLOURS } from '../lib/faces';
 
 /** The current theme; charts paint with theme colours, so they rebuild when it changes. */
 export function useTheme(): string | undefined {

@@ -103,7 +103,9 @@ export interface MediaRow {
   verified_at?: string | null;
 }
 export interface FrameRow { idx: number; source_index: number; pts_s: number; keyframe: boolean; motion: number; width: number; height: number }
-export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox: number[]; det_prob: number; crop: string | null; full_frame: boolean; score: number | null }
+/** Mirrors `verity::store::FaceRow`: bbox `[x1, y1, x2, y2]` and the five MTCNN landmarks `[x, y]`
+ *  (eyes, nose, mouth corners) in the pixels of its frame (`FrameRow.width/height`). */
+export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox: number[]; det_prob: number; landmarks?: number[][]; crop: string | null; full_frame: boolean; score: number | null }
 export interface ScoreRow { level: string; face_id: number | null; frame_idx: number | null; track_id: number | null; score: number }
 export interface ReviewRow { id: number; verdict: string; analyst: string; note: string; created_at: string }
 export interface AuditRow { id: number; at: string; actor: string; action: string; case_id: number | null; details: unknown }

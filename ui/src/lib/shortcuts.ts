@@ -1,0 +1,56 @@
+// Every keyboard shortcut of the app, as the `?` sheet (components/ShortcutSheet.tsx) lists them.
+// Where each is handled: App.tsx (Ctrl+O, ?), VideoPlayer.tsx (←/→), CaseView.tsx (B),
+// ReviewQueue.tsx (F/R/U/N, ←/→, Esc in the note), components/modal.ts (Esc, Tab in dialogs).
+
+export interface Shortcut {
+  /** Keys pressed together; alternatives are separate entries of `keys`. */
+  keys: string[][];
+  what: string;
+}
+
+export interface ShortcutGroup {
+  title: string;
+  items: Shortcut[];
+}
+
+export const SHORTCUTS: ShortcutGroup[] = [
+  {
+    title: 'Anywhere',
+    items: [
+      { keys: [['Ctrl', 'O'], ['⌘', 'O']], what: 'Import images or videos (the open dialog)' },
+      { keys: [['?']], what: 'Show this list of keyboard shortcuts' },
+      { keys: [['Tab'], ['Shift', 'Tab']], what: 'Move between controls; Enter or Space presses the focused one' },
+    ],
+  },
+  {
+    title: 'Case view and player',
+    items: [
+      { keys: [['←'], ['→']], what: 'Previous / next frame of the video' },
+      { keys: [['B']], what: 'Show or hide the face boxes on the frame' },
+    ],
+  },
+  {
+    title: 'Review queue',
+    items: [
+      { keys: [['F']], what: 'Decide: fake' },
+      { keys: [['R']], what: 'Decide: real' },
+      { keys: [['U']], what: 'Decide: unsure (skip)' },
+      { keys: [['N']], what: 'Write a note for the decision' },
+      { keys: [['Esc']], what: 'Leave the note (then F/R/U decide)' },
+      { keys: [['←'], ['→']], what: 'Previous / next sampled frame' },
+    ],
+  },
+  {
+    title: 'Dialogs',
+    items: [
+      { keys: [['Esc']], what: 'Close the dialog' },
+      { keys: [['Tab'], ['Shift', 'Tab']], what: 'Cycle through the dialog’s controls' },
+    ],
+  },
+];
+
+/** Whether a key event comes from a place where the analyst types (no single-key shortcuts there). */
+export function typingIn(target: EventTarget | null): boolean {
+  const t = target as HTMLElement | null;
+  return !!t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName));
+}
