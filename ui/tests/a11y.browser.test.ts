@@ -209,6 +209,12 @@ test('? opens the keyboard-shortcut sheet; Tab stays inside, Esc closes and give
 test('the timeline has a text alternative: a table of sampled frames and scores, by keyboard', async () => {
   const { page, errors } = await openApp({ picked: ['/evidence/two-people.mp4'], twoTracks: true });
   await importCase(page);
+  // The gallery's faces are buttons too: Enter on one shows its frame (and filters the gallery to it).
+  const pick = page.locator('[data-testid=gallery] button[aria-label^="Show frame 18 (track 2"]');
+  await pick.focus();
+  await page.keyboard.press('Enter');
+  await expect.poll(() => page.textContent('[data-testid=player-time]')).toContain('frame 18/23');
+  await expect.poll(() => page.locator('[data-testid=gallery] figure').count()).toBe(2);
   const table = page.locator('[data-testid=timeline-table]');
   expect(await table.locator('table').count()).toBe(0);
   // Reached and opened by keyboard (the summary of a <details>).

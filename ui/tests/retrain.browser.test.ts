@@ -178,3 +178,30 @@ test('advanced settings on a GenD profile: the image–text weight is off and ex
   expect(errors).toEqual([]);
   await page.close();
 });
+
+test('axe: no serious or critical violations on the Retrain screen in each state, both themes', async () => {
+  const { axeViolations } = await import('./axe');
+  const refused = await openRetrain(3, 0);
+  expect.soft(await axeViolations(refused.page), `refusal (${await theme(refused.page)})`).toEqual([]);
+  await refused.page.close();
+
+  const { page, errors } = await openRetrain(14, 16);
+  await page.click('[data-testid=retrain-advanced] summary');
+  expect.soft(await axeViolations(page), `advanced settings (${await theme(page)})`).toEqual([]);
+  await page.click('[data-testid=retrain-start]');
+  await page.locator('[data-testid=retrain-progress]').waitFor();
+  await page.evaluate(() =>
+    window.__retrain.emit({ phase: 'training', epoch: 1, epochs: 3, step: 2, total_steps: 12, loss: 0.5 }),
+  );
+  await expect.poll(() => page.textContent('[data-testid=retrain-phase]')).toContain('Training');
+  expect.soft(await axeViolations(page), `progress (${await theme(page)})`).toEqual([]);
+  await page.evaluate(() => window.__retrain.finish());
+  await page.locator('[data-testid=retrain-result]').waitFor();
+  expect.soft(await axeViolations(page), `before/after (${await theme(page)})`).toEqual([]);
+  const before = await theme(page);
+  await page.click('[data-testid=theme-toggle]');
+  await expect.poll(() => theme(page)).not.toBe(before);
+  expect.soft(await axeViolations(page), `before/after (${await theme(page)})`).toEqual([]);
+  expect(errors).toEqual([]);
+  await page.close();
+});

@@ -367,7 +367,7 @@ export function RetrainPanel({ onAccepted }: { onAccepted?: (profile: string) =>
       {running && (
         <section class="panel" aria-label="Progress" data-testid="retrain-progress">
           <h3 class="panel-title">Running</h3>
-          <div class="progress retrain-bar" role="progressbar" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
+          <div class="progress retrain-bar" role="progressbar" aria-label="Retrain progress" aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct}>
             <span style={{ width: `${pct}%` }} />
           </div>
           <div class="retrain-phase">
