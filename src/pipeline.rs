@@ -102,6 +102,9 @@ pub struct Summary {
     pub decode_error: Option<String>,
     pub top_frames: Vec<TopFrame>,
     pub times: StageTimes,
+    /// Why this verdict is less reliable (`scope::assess`); empty when nothing limits it or
+    /// the analysis did not get as far as assessing.
+    pub scope: Vec<crate::scope::ScopeWarning>,
 }
 
 pub struct Analyzer {
@@ -382,6 +385,7 @@ impl Analyzer {
             decode_error: None,
             top_frames: vec![],
             times: StageTimes::default(),
+            scope: vec![],
         };
         // libtorch reports some errors by panicking through tch: contain them to this case.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -500,6 +504,7 @@ impl Analyzer {
         let mut face_scores: Vec<ScoreRow> = Vec::new();
         let mut pts_of: std::collections::HashMap<i64, f64> = Default::default();
         let mut tracks = std::collections::BTreeSet::new();
+        let mut face_stats = crate::scope::FaceStats::for_settings(&self.settings);
         let start = Instant::now();
         // Staged: decoding runs one step ahead on its own thread, with at most two decoded
         // batches waiting (bounded memory), so batch n + 1 decodes while batch n is detected,
@@ -553,6 +558,7 @@ impl Analyzer {
                         height: frame.image.height(),
                     });
                     let found: Vec<&Detection> = found.iter().collect();
+                    face_stats.add_frame(idx, &frame.image, found.iter().map(|d| &d.landmarks));
                     let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
                     let ids = tracker.update(frame.index, &boxes);
                     for (d, tid) in found.iter().zip(ids) {
@@ -661,6 +667,9 @@ impl Analyzer {
                 None => Error::Other("no frames could be decoded from this media".into()),
             });
         }
+        // What limits this verdict: stored with the analysis, shown beside the verdict.
+        summary.scope = crate::scope::assess_media(&info, blob, &face_stats, &self.settings);
+        store.record_scope(aid, &summary.scope)?;
         let no_face = summary.faces == 0;
         let Some(det) = &self.detector else {
             let why = self.detector_missing.clone().unwrap_or_default();
@@ -914,8 +923,17 @@ pub fn undecodable_note(n: usize) -> Option<String> {
     }
 }
 
-/// One line a person can read: the verdict, or why there is none.
+/// One line a person can read: the verdict, or why there is none. With a scope warning the
+/// band is never bare: the warnings follow it (`scope::qualify_verdict`).
 pub fn verdict_text(s: &Summary) -> String {
+    let line = bare_verdict_text(s);
+    match s.status.as_str() {
+        "done" | "not_scored" => crate::scope::qualify_verdict(&line, &s.scope),
+        _ => line,
+    }
+}
+
+fn bare_verdict_text(s: &Summary) -> String {
     match (s.status.as_str(), s.score, s.band) {
         ("done", Some(score), Some(band)) if s.untrained => {
             format!(

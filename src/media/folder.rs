@@ -143,6 +143,7 @@ pub(crate) fn probe(dir: &Path, limits: &Limits) -> Result<MediaInfo> {
         container: Some("folder".into()),
         size_bytes,
         rotation: 0,
+        bit_rate: None,
     })
 }
 

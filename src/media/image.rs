@@ -222,6 +222,7 @@ pub(crate) fn probe(path: &Path, limits: &Limits) -> Result<(MediaInfo, bool)> {
         container: None,
         size_bytes: len,
         rotation,
+        bit_rate: None,
     };
     Ok((info, jpeg_stream))
 }

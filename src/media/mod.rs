@@ -16,6 +16,7 @@
 //! - Every error names the file and says what is wrong in words an analyst understands.
 pub mod folder;
 pub mod image;
+pub mod jpeg_quality;
 pub mod sample;
 pub mod seek;
 pub mod video;
@@ -62,6 +63,10 @@ pub struct MediaInfo {
     pub size_bytes: u64,
     /// Clockwise degrees (0, 90, 180, 270) applied to make the stored pixels upright.
     pub rotation: i32,
+    /// Bits per second FFmpeg reports for a video: the video stream's own rate when the file
+    /// declares it, else the container's overall rate (audio included, so an over-estimate).
+    /// None for images, folders and live sources. Read by `scope` (bits per pixel per frame).
+    pub bit_rate: Option<u64>,
 }
 
 /// Hard limits on what we accept, checked from headers before decoding.

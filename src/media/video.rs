@@ -189,6 +189,8 @@ pub(super) struct Stream {
     /// to tell a truncated file.
     pub(super) declared: Option<(f64, f64)>,
     pub(super) frame_count: Option<u64>,
+    /// The stream's own bit rate (bits/s) when the file declares one.
+    pub(super) bit_rate: Option<u64>,
     /// Declared start time of the stream in seconds (the first frame's time, usually).
     pub(super) start_s: Option<f64>,
     pub(super) rotation: i32,
@@ -263,6 +265,9 @@ pub(super) fn open_stream(
         duration_s,
         declared: stream_duration.map(|d| (start.unwrap_or(0.0), d)),
         frame_count: (stream.frames() > 0).then(|| stream.frames() as u64),
+        bit_rate: u64::try_from(stream.parameters().bit_rate())
+            .ok()
+            .filter(|&b| b > 0),
         start_s: start,
         rotation: rotation(&stream),
     };
@@ -387,6 +392,13 @@ fn describe(
         container: Some(input.format().name().to_string()),
         size_bytes,
         rotation: stream.rotation,
+        bit_rate: if live {
+            None
+        } else {
+            stream
+                .bit_rate
+                .or_else(|| u64::try_from(input.bit_rate()).ok().filter(|&b| b > 0))
+        },
     };
     Ok((
         info,
