@@ -927,9 +927,10 @@ pub fn undecodable_note(n: usize) -> Option<String> {
 /// band is never bare: the warnings follow it (`scope::qualify_verdict`).
 pub fn verdict_text(s: &Summary) -> String {
     let line = bare_verdict_text(s);
-    match s.status.as_str() {
-        "done" | "not_scored" => crate::scope::qualify_verdict(&line, &s.scope),
-        _ => line,
+    if s.status == "done" {
+        crate::scope::qualify_verdict(&line, &s.scope)
+    } else {
+        line
     }
 }
 
