@@ -168,6 +168,39 @@ test('import → progress → case view → review decision → audit entry', as
   await page.close();
 });
 
+test('scope warnings stand beside the verdict, which is never a bare band with a warning', async () => {
+  const scope = [
+    { code: 'many_faces', severity: 'warning', text: '6 faces in one frame (sampled frame 2) (≥ 5).' },
+    { code: 'heavy_compression', severity: 'warning', text: 'Heavy JPEG compression (estimated quality 20 of 100, below 50).' },
+    { code: 'non_photographic_not_checked', severity: 'not_checked', text: 'Non-photographic check (animation, CGI, drawing): not checked (CLIP base not installed).' },
+  ];
+  const { page, errors } = await h.open('__verityMock', { appInfo: APP_INFO, picked: ['/evidence/crowd.jpg'], analyst: 'Ada', scope });
+  await expect.poll(() => page.textContent('[data-testid=app-version]')).toBe('v0.1.0');
+  await page.click('[data-testid=import-button]');
+  await page.locator('[data-testid=job-status-1]').waitFor();
+  await page.evaluate(() => window.__verityBackend.step('finish'));
+  const verdict = page.locator('[data-testid=verdict]');
+  await expect
+    .poll(() => verdict.textContent())
+    .toBe("Needs review · 0.550 — outside the detector's scope: many faces, heavy compression");
+  const items = page.locator('[data-testid=scope-list] li');
+  expect(await items.count()).toBe(3);
+  expect(await page.textContent('[data-testid=scope-many_faces]')).toBe('Scope warning 6 faces in one frame (sampled frame 2) (≥ 5).');
+  expect(await page.textContent('[data-testid=scope-heavy_compression]')).toContain('estimated quality 20');
+  expect(await page.textContent('[data-testid=scope-non_photographic_not_checked]')).toBe(
+    'Not checked Non-photographic check (animation, CGI, drawing): not checked (CLIP base not installed).',
+  );
+  // The case list's line carries the warning too (details in its title).
+  expect(await page.textContent('[data-testid=case-1] .case-verdict')).toBe('SCOPENeeds review · 0.550');
+  expect(await page.getAttribute('[data-testid=case-1] [data-testid=scope-tag]', 'title')).toBe(
+    "outside the detector's scope: many faces, heavy compression",
+  );
+  await page.locator('[data-testid=scope-list]').scrollIntoViewIfNeeded();
+  await page.screenshot({ path: join(SHOTS, 'chromium-scope-warnings.png') });
+  expect(errors).toEqual([]);
+  await page.close();
+});
+
 test('without detector weights Explain gives artifact views only and says why', async () => {
   const { page, errors } = await openApp(['/evidence/b.mp4'], { width: 1366, height: 768 }, '', true);
   await page.click('[data-testid=import-button]');

@@ -10,7 +10,7 @@ type Audit = { id: number; at: string; actor: string; action: string; case_id: n
 declare global {
   interface Window {
     __verityCalls: { cmd: string; payload: unknown }[];
-    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean; stillImage?: boolean; twoTracks?: boolean };
+    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean; stillImage?: boolean; twoTracks?: boolean; scope?: unknown[] };
     __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void> };
   }
 }
@@ -114,7 +114,9 @@ window.__verityBackend = {
       return;
     }
     const c = cases.find((x) => x.id === case_id)!;
-    Object.assign(c, { status: 'done', score: 0.55, band: 'review', profile: 'gend-clip-l14' });
+    // `scope`: the scope list the analysis ends with (none unless a test sets one).
+    const scope = window.__verityMock.scope ?? [];
+    Object.assign(c, { status: 'done', score: 0.55, band: 'review', profile: 'gend-clip-l14', scope });
     log('app', 'analysis_end', case_id, { status: 'done', score: 0.55 });
     running = null;
     await emit('analysis', { event: 'finished', job, case_id, summary: { status: 'done', verdict: 'needs human review (0.550)', message: null } });

@@ -19,7 +19,7 @@ import { trackColours } from '../lib/faces';
 import { typingIn } from '../lib/shortcuts';
 import { FaceBoxes } from './FaceBoxes';
 import { ExplainPanel } from './ExplainPanel';
-import { INSTALL_HINT, verdictLine, when } from '../lib/cases';
+import { INSTALL_HINT, verdictBand, verdictQualifier, when } from '../lib/cases';
 import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
 import { VideoPlayer } from './VideoPlayer';
@@ -292,8 +292,18 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
 
         <section class="panel verdict-panel">
           <div class={`verdict ${bandClass}`} data-testid="verdict">
-            {verdictLine(c)}
+            {verdictBand(c)}
+            {verdictQualifier(c) && <span class="verdict-qualifier">{verdictQualifier(c)}</span>}
           </div>
+          {c.scope && c.scope.length > 0 && (
+            <ul class="scope-list" data-testid="scope-list" aria-label="Scope: why this verdict is less reliable">
+              {c.scope.map((w) => (
+                <li class={`scope-item scope-${w.severity}`} data-testid={`scope-${w.code}`}>
+                  <b>{w.severity === 'warning' ? 'Scope warning' : 'Not checked'}</b> {w.text}
+                </li>
+              ))}
+            </ul>
+          )}
           {c.untrained && (
             <div class="badge-untrained" data-testid="untrained-badge">
               UNTRAINED — random-weight profile; this score is not a verdict

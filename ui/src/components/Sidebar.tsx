@@ -1,5 +1,5 @@
 import type { CaseSummary } from '../lib/api';
-import { BUCKET_LABELS, BUCKETS, DATE_RANGES, bucketOf, inDateRange, sortCases, verdictLine, when, type Bucket, type DateRange, type SortKey } from '../lib/cases';
+import { BUCKET_LABELS, BUCKETS, DATE_RANGES, bucketOf, inDateRange, sortCases, verdictBand, verdictQualifier, when, type Bucket, type DateRange, type SortKey } from '../lib/cases';
 import { FolderIcon, ImportIcon, SearchIcon } from './icons';
 import { Jobs, type JobView } from './Jobs';
 
@@ -153,7 +153,12 @@ export function Sidebar(p: Props) {
                   </span>
                   <span class="case-verdict">
                     {c.untrained && <span class="tag tag-warn">UNTRAINED</span>}
-                    {verdictLine(c)}
+                    {verdictQualifier(c) && (
+                      <span class="tag tag-warn" title={verdictQualifier(c).replace(/^ — /, '')} data-testid="scope-tag">
+                        SCOPE
+                      </span>
+                    )}
+                    {verdictBand(c)}
                   </span>
                 </button>
               </li>

@@ -85,6 +85,18 @@ export interface CaseSummary {
   message: string | null;
   media_kind: string;
   sha256: string;
+  /** Why the last analysis' verdict is less reliable (core `scope::assess`); null or absent
+   *  when never assessed (analyses before schema v7, or still running). */
+  scope?: ScopeWarning[] | null;
+}
+/** One scope entry: a machine code, how it weighs, and why in plain words. */
+export interface ScopeWarning {
+  /** no_face | many_faces | small_face | heavy_compression | short_video | non_photographic |
+   *  non_photographic_not_checked */
+  code: string;
+  /** `warning` qualifies the verdict; `not_checked` records a check that could not run. */
+  severity: 'warning' | 'not_checked';
+  text: string;
 }
 export interface MediaRow {
   id: number;

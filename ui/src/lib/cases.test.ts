@@ -44,3 +44,15 @@ test('date filter: today, last 7 and 30 local days, any', () => {
   expect(inDateRange(month, 'any', now)).toBe(true);
   expect(inDateRange(c({ created_at: 'garbage' }), '7d', now)).toBe(false);
 });
+
+test('a scope warning qualifies the band; a not-checked entry alone does not', () => {
+  const warn = { code: 'heavy_compression', severity: 'warning' as const, text: 'Heavy JPEG compression…' };
+  const unchecked = { code: 'non_photographic_not_checked', severity: 'not_checked' as const, text: 'not checked' };
+  expect(verdictLine(c({ score: 0.812, band: 'fake', scope: [warn, unchecked] }))).toBe(
+    "Likely fake · 0.812 — outside the detector's scope: heavy compression",
+  );
+  expect(verdictLine(c({ score: 0.1, band: 'real', scope: [unchecked] }))).toBe('Likely real · 0.100');
+  expect(verdictLine(c({ score: 0.1, band: 'real', scope: null }))).toBe('Likely real · 0.100');
+  // Not scored: there is no band to qualify.
+  expect(verdictLine(c({ status: 'not_scored', score: null, band: null, scope: [warn] }))).toBe('Not scored');
+});

@@ -1,5 +1,5 @@
 // Pure helpers over cases: which bucket a case counts in, labels, sorting, formatting.
-import type { CaseSummary } from './api';
+import type { CaseSummary, ScopeWarning } from './api';
 
 /** The case-list filters: the score bands, then the states without a score. */
 export const BUCKETS = ['fake', 'review', 'real', 'failed', 'not_scored', 'interrupted'] as const;
@@ -54,8 +54,35 @@ export function when(iso: string): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}`;
 }
 
-/** The headline of a case: score and band, or why there is none. */
+const SCOPE_SHORT: Record<string, string> = {
+  no_face: 'no face found',
+  many_faces: 'many faces',
+  small_face: 'small faces',
+  heavy_compression: 'heavy compression',
+  short_video: 'very short video',
+  non_photographic: 'non-photographic content',
+};
+
+/** The scope entries that qualify a verdict (severity `warning`). */
+export function scopeWarnings(c: CaseSummary): ScopeWarning[] {
+  return (c.scope ?? []).filter((w) => w.severity === 'warning');
+}
+
+/** What follows the band when the case has scope warnings (never a bare "Likely fake/real"
+ *  then), e.g. " — outside the detector's scope: heavy compression"; '' without warnings. */
+export function verdictQualifier(c: CaseSummary): string {
+  if (c.status !== 'done' || c.score == null) return '';
+  const words = [...new Set(scopeWarnings(c).map((w) => SCOPE_SHORT[w.code] ?? w.text))];
+  return words.length ? ` — outside the detector's scope: ${words.join(', ')}` : '';
+}
+
+/** The headline of a case: score and band (qualified by any scope warning), or why there is none. */
 export function verdictLine(c: CaseSummary): string {
+  return verdictBand(c) + verdictQualifier(c);
+}
+
+/** The headline without its scope qualifier: score and band, or why there is none. */
+export function verdictBand(c: CaseSummary): string {
   if (c.status === 'done' && c.score != null) {
     const band = c.band === 'fake' ? 'Likely fake' : c.band === 'real' ? 'Likely real' : 'Needs review';
     return `${band} · ${c.score.toFixed(3)}`;
