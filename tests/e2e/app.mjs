@@ -333,6 +333,48 @@ try {
     await toggle();
   });
 
+  await check('face boxes lie on the player frame with track colour and score; ? shows the shortcut sheet', async () => {
+    // The player shows the sampled frame picked on the timeline: its faces are boxed.
+    await (await browser.$('[data-testid="facebox-toggle"]')).click();
+    const first = await browser.$('[data-testid="face-box"]');
+    await first.waitForExist({ timeout: 20_000, timeoutMsg: `no face box: ${await text('facebox-note').catch(() => '?')}` });
+    const geo = await browser.execute(() => {
+      const img = document.querySelector('[data-testid="player-frame"]').getBoundingClientRect();
+      return [...document.querySelectorAll('[data-testid="face-box"]')].map((b) => {
+        const r = b.getBoundingClientRect();
+        return {
+          inside: r.left >= img.left - 1 && r.right <= img.right + 1 && r.top >= img.top - 1 && r.bottom <= img.bottom + 1,
+          label: b.querySelector('.face-label').textContent,
+          colour: getComputedStyle(b).borderTopColor,
+          w: r.width,
+        };
+      });
+    });
+    assert.ok(geo.length >= 1, JSON.stringify(geo));
+    for (const g of geo) {
+      assert.ok(g.inside && g.w > 4, `box inside the frame: ${JSON.stringify(g)}`);
+      assert.match(g.label, /^t\d+ · \d\.\d{3}$/);
+    }
+    await first.moveTo();
+    await browser.waitUntil(async () => (await (await browser.$('[data-testid="face-landmark"]')).isDisplayed()), {
+      timeout: 5_000,
+      timeoutMsg: 'hovering a box does not show its landmarks',
+    });
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    await shotTo('case-video-faceboxes');
+    await (await browser.$('[data-testid="facebox-toggle"]')).click();
+    // `?` opens the keyboard-shortcut sheet; Esc closes it.
+    await (await browser.$('[data-testid="case-title"]')).click();
+    await browser.keys(['?']);
+    const sheet = await browser.$('[data-testid="shortcut-sheet"]');
+    await sheet.waitForExist({ timeout: 5_000, timeoutMsg: '? did not open the shortcut sheet' });
+    const rows = await browser.execute(() => document.querySelectorAll('[data-testid="shortcut"]').length);
+    assert.ok(rows >= 10, `${rows} shortcuts listed`);
+    await shotTo('shortcut-sheet');
+    await browser.keys(['Escape']);
+    await sheet.waitForExist({ reverse: true, timeout: 5_000, timeoutMsg: 'Esc did not close the sheet' });
+  });
+
   await check('Explain on the video lays the Grad-CAM heat map over the player at the explained frame', async () => {
     await (await browser.$('[data-testid="overlay-toggle"]')).click();
     await (await browser.$('[data-testid="explain"]')).click();
