@@ -56,6 +56,22 @@ impl std::str::FromStr for Precision {
     }
 }
 
+/// Where faces are cut for profiles whose chain allows it (`direct`; GenD's chain always runs
+/// on its bit-exact CPU path): on the compute device with `grid_sample` (`faces::warp_tensor`:
+/// frames go up once, crops are cut and normalised there) or on the CPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceAlign {
+    /// On the device when it is a GPU.
+    #[default]
+    Auto,
+    /// Always on the device, the CPU included (same crops as the CPU warp up to one grey level
+    /// at rounding ties: `tests/warp_tensor.rs`).
+    On,
+    /// Always on the CPU.
+    Off,
+}
+
 /// Score bands: above `fake` is likely fake, below `real` is real, in between needs review.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Thresholds {
@@ -122,6 +138,8 @@ pub struct Settings {
     pub fusion: Option<String>,
     pub device: DevicePref,
     pub precision: Precision,
+    /// Where the direct chain cuts faces (device or CPU).
+    pub device_align: DeviceAlign,
     /// Faces scored per forward pass.
     pub batch_size: usize,
     /// Model profile folder name (under the models dir) or path; None = the installed default.
@@ -152,6 +170,7 @@ impl Default for Settings {
             fusion: None,
             device: DevicePref::Auto,
             precision: Precision::Fp32,
+            device_align: DeviceAlign::Auto,
             batch_size: 16,
             profile: None,
             score_full_frame_without_face: false,

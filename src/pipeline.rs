@@ -10,6 +10,7 @@ use crate::config::{Band, Settings};
 use crate::faces::align::{self, AlignTemplate};
 use crate::faces::mtcnn::{Detection, Mtcnn};
 use crate::faces::preprocess::{self, Chain, CropSpec};
+use crate::faces::warp_tensor::{self, FaceWarp};
 use crate::media::{self, Frame, Limits, MediaKind, SampleParams};
 use crate::models::profile::LoadedDetector;
 use crate::store::{FaceRow, FrameRow, NewMedia, Outcome, ScoreRow, Store};
@@ -491,8 +492,24 @@ impl Analyzer {
                 chain: Chain::Direct,
                 size: CROP_SIZE,
             });
+        // Faces are cut on the device when the chain allows it and the setting asks for it
+        // (recorded with the analysis's preprocessing).
+        let align_on_device = self.detector.is_some()
+            && spec.chain == Chain::Direct
+            && match self.settings.device_align {
+                crate::config::DeviceAlign::Auto => self.device.is_cuda(),
+                crate::config::DeviceAlign::On => true,
+                crate::config::DeviceAlign::Off => false,
+            };
         if let Some(d) = &self.detector {
-            store.record_preprocessing(aid, &d.profile().preprocessing.describe())?;
+            let mut described = d.profile().preprocessing.describe();
+            if align_on_device {
+                described.push_str(&format!(
+                    " · faces cut on {} (grid_sample)",
+                    crate::failover::device_name(self.device)
+                ));
+            }
+            store.record_preprocessing(aid, &described)?;
             store.record_compute(
                 aid,
                 &crate::device::compute_label(d.device(), d.precision()),
@@ -543,9 +560,16 @@ impl Analyzer {
                 let t = Instant::now();
                 let mut frame_rows = Vec::with_capacity(batch.len());
                 let mut face_rows = Vec::new();
-                let mut crops: Vec<image::RgbImage> = Vec::new();
+                // Per face: its detector input cut on the CPU, or None when it is cut on the
+                // device (`warps`, in face order) after this loop.
+                let mut crops: Vec<Option<image::RgbImage>> = Vec::new();
+                let mut warps: Vec<FaceWarp> = Vec::new();
+                let on_device = align_on_device
+                    && images
+                        .iter()
+                        .all(|i| i.dimensions() == images[0].dimensions());
                 let mut meta: Vec<(i64, i64, f64)> = Vec::new(); // frame idx, track, motion
-                for (frame, found) in batch.iter().zip(dets.iter()) {
+                for (pos, (frame, found)) in batch.iter().zip(dets.iter()).enumerate() {
                     let idx = frame.index as i64;
                     pts_of.insert(idx, frame.pts_s);
                     frame_rows.push(FrameRow {
@@ -562,11 +586,22 @@ impl Analyzer {
                     let boxes: Vec<[f32; 4]> = found.iter().map(|d| d.bbox).collect();
                     let ids = tracker.update(frame.index, &boxes);
                     for (d, tid) in found.iter().zip(ids) {
-                        let face = preprocess::prepare(&frame.image, &d.landmarks, &spec);
-                        // The detector's exact input (what was scored) and, for the gallery, the
-                        // face at the frame's own resolution.
-                        let crop = store_crop(store, aid, idx, tid, "", &face.input)?;
-                        let native = store_native_crop(store, aid, idx, tid, &face.native)?;
+                        // The detector's exact input (what was scored; stored once it is cut)
+                        // and, for the gallery, the face at the frame's own resolution.
+                        let (input, native) = if on_device {
+                            warps.push(FaceWarp::for_chain(pos as i64, &d.landmarks, &spec)?);
+                            let (native, _) =
+                                preprocess::direct_native(&frame.image, &d.landmarks, &spec);
+                            (None, native)
+                        } else {
+                            let face = preprocess::prepare(&frame.image, &d.landmarks, &spec);
+                            (Some(face.input), face.native)
+                        };
+                        let crop = input
+                            .as_ref()
+                            .map(|img| store_crop(store, aid, idx, tid, "", img))
+                            .transpose()?;
+                        let native = store_native_crop(store, aid, idx, tid, &native)?;
                         face_rows.push(FaceRow {
                             id: 0,
                             frame_idx: idx,
@@ -574,13 +609,13 @@ impl Analyzer {
                             bbox: d.bbox,
                             det_prob: d.prob,
                             landmarks: d.landmarks,
-                            crop: Some(crop),
+                            crop,
                             native_crop: Some(native),
                             full_frame: false,
                             score: None,
                         });
                         tracks.insert(tid);
-                        crops.push(face.input);
+                        crops.push(input);
                         meta.push((idx, tid, frame.motion as f64));
                     }
                     if found.is_empty() && self.settings.score_full_frame_without_face {
@@ -599,10 +634,38 @@ impl Analyzer {
                             full_frame: true,
                             score: None,
                         });
-                        crops.push(img);
+                        crops.push(Some(img));
                         meta.push((idx, 0, frame.motion as f64));
                     }
                 }
+                // Device-side alignment: the batch's frames go up once, every face is cut by
+                // one grid_sample there; only the 8-bit crops come back, to be stored as the
+                // exact input scored.
+                let device_crops = if warps.is_empty() {
+                    None
+                } else {
+                    let raw = crate::failover::guarded(self.device, "aligning faces", || {
+                        let frames = warp_tensor::frames_to_tensor(&images, self.device)?;
+                        warp_tensor::warp_faces_raw(&frames, &warps, spec.size as i64, true)
+                    })?;
+                    let mut cut = warp_tensor::crops_to_images(&raw)?.into_iter();
+                    for (row, crop) in face_rows.iter_mut().zip(&crops) {
+                        if crop.is_none() {
+                            let img = cut.next().ok_or_else(|| {
+                                Error::Model("fewer device crops than faces".into())
+                            })?;
+                            row.crop = Some(store_crop(
+                                store,
+                                aid,
+                                row.frame_idx,
+                                row.track_id,
+                                "",
+                                &img,
+                            )?);
+                        }
+                    }
+                    Some(raw)
+                };
                 summary.times.align += t.elapsed().as_secs_f64();
                 let t = Instant::now();
                 let face_ids = store.add_frames(aid, &frame_rows, &face_rows)?;
@@ -612,13 +675,28 @@ impl Analyzer {
 
                 if let Some(det) = &self.detector {
                     let t = Instant::now();
+                    // With device crops, every face's input as one device tensor in face order
+                    // (a whole-frame input, cut on the CPU, joins it as grey levels).
+                    let device_inputs = match &device_crops {
+                        None => None,
+                        Some(raw) => Some(device_inputs(raw, &crops, self.device)?),
+                    };
                     for chunk in (0..crops.len())
                         .collect::<Vec<_>>()
                         .chunks(self.settings.batch_size)
                     {
-                        let refs: Vec<&image::RgbImage> =
-                            chunk.iter().map(|&i| &crops[i]).collect();
-                        let out = det.score(&refs)?;
+                        let out = match &device_inputs {
+                            Some(all) => det.score_pixels(&all.narrow(
+                                0,
+                                chunk[0] as i64,
+                                chunk.len() as i64,
+                            ))?,
+                            None => {
+                                let refs: Vec<&image::RgbImage> =
+                                    chunk.iter().filter_map(|&i| crops[i].as_ref()).collect();
+                                det.score(&refs)?
+                            }
+                        };
                         let emb: Vec<crate::store::EmbeddingRow> = chunk
                             .iter()
                             .zip(&out)
@@ -876,6 +954,35 @@ fn store_native_crop(
     store
         .blobs
         .put_derived(&format!("a{aid}/f{frame:06}_t{track}.native.jpg"), &bytes)
+}
+
+/// The detector inputs of a batch as one `[F,3,S,S]` grey-level tensor on `device`, in face
+/// order: device-cut faces (`raw`, in order, for the `None` entries of `crops`) and CPU-cut ones
+/// (whole-frame inputs) uploaded as they are.
+fn device_inputs(
+    raw: &tch::Tensor,
+    crops: &[Option<image::RgbImage>],
+    device: tch::Device,
+) -> Result<tch::Tensor> {
+    let mut next = 0i64;
+    let mut parts = Vec::with_capacity(crops.len());
+    for crop in crops {
+        parts.push(match crop {
+            None => {
+                next += 1;
+                raw.narrow(0, next - 1, 1)
+            }
+            Some(img) => {
+                let (w, h) = img.dimensions();
+                tch::Tensor::from_slice(img.as_raw())
+                    .view([1, h as i64, w as i64, 3])
+                    .permute([0, 3, 1, 2])
+                    .to_kind(tch::Kind::Float)
+                    .to_device(device)
+            }
+        });
+    }
+    Ok(tch::Tensor::cat(&parts, 0))
 }
 
 fn failed_outcome(msg: &str, cancelled: bool) -> Outcome {

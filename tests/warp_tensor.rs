@@ -334,3 +334,110 @@ fn bad_inputs_are_errors() {
     let err = frames_to_tensor(&[&img, &other], Device::Cpu).unwrap_err();
     assert!(err.to_string().contains("one size"), "{err}");
 }
+
+/// The pipeline with device-side alignment (`device_align = on`, here on CPU tensors) against
+/// the CPU warp on the same video: the same faces, the stored detector inputs within the
+/// tolerance above, the same scores (to the float rounding that one grey level can move), and
+/// the analysis records where the faces were cut.
+#[test]
+fn pipeline_cuts_faces_on_the_device_as_the_cpu_does() {
+    use std::sync::atomic::AtomicBool;
+    use verity::config::{DeviceAlign, Settings};
+    use verity::pipeline::Analyzer;
+    use verity::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("clip.mp4");
+    let astronaut =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.png");
+    let st = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(&astronaut)
+        .args([
+            "-vf",
+            "scale=320:240,zoompan=z='1+0.004*on':d=20:s=320x240:fps=10",
+            "-t",
+            "2",
+            "-r",
+            "10",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&video)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let run = |name: &str, align: DeviceAlign| {
+        let root = dir.path().join(name);
+        let mut s = Settings {
+            data_dir: Some(root.join("data")),
+            models_dir: Some(root.join("models")),
+            device: verity::device::DevicePref::Cpu,
+            device_align: align,
+            fps: 5.0,
+            ..Settings::default()
+        };
+        let p = s.models_dir().join("profiles/tiny-untrained");
+        verity::models::profile::create_random_profile(&p, "tiny", 7).unwrap();
+        s.profile = Some("tiny-untrained".into());
+        let a = Analyzer::new(&s).unwrap();
+        assert_eq!(a.detector().unwrap().crop_spec().chain, Chain::Direct);
+        let mut store = Store::open(&s.data_dir()).unwrap();
+        let sum = a
+            .analyze_path(&mut store, &video, "t", &|_| {}, &AtomicBool::new(false))
+            .unwrap();
+        assert_eq!(sum.status, "done", "{:?}", sum.message);
+        let d = store.case_detail(sum.case_id).unwrap();
+        let mut faces: Vec<(i64, f64, RgbImage)> = d
+            .faces
+            .iter()
+            .map(|f| {
+                let crop = image::open(store.blobs.path(f.crop.as_deref().unwrap()))
+                    .unwrap()
+                    .to_rgb8();
+                let score = d
+                    .scores
+                    .iter()
+                    .find(|r| r.level == "face" && r.face_id == Some(f.id))
+                    .unwrap()
+                    .score;
+                (f.frame_idx, score, crop)
+            })
+            .collect();
+        faces.sort_by_key(|f| f.0);
+        let pre = store
+            .analysis_preprocessing(sum.analysis_id.unwrap())
+            .unwrap()
+            .unwrap();
+        (faces, pre, sum.score.unwrap())
+    };
+    let (cpu, cpu_pre, cpu_score) = run("cpu", DeviceAlign::Off);
+    let (dev, dev_pre, dev_score) = run("dev", DeviceAlign::On);
+    assert!(cpu.len() >= 8, "{} faces", cpu.len());
+    assert_eq!(cpu.len(), dev.len());
+    assert!(!cpu_pre.contains("faces cut on"), "{cpu_pre}");
+    assert!(
+        dev_pre.ends_with("faces cut on cpu (grid_sample)"),
+        "{dev_pre}"
+    );
+    for ((fa, pa, ca), (fb, pb, cb)) in cpu.iter().zip(&dev) {
+        assert_eq!(fa, fb);
+        assert_eq!(ca.dimensions(), cb.dimensions());
+        let (mut off, mut worst) = (0usize, 0u8);
+        for (x, y) in ca.as_raw().iter().zip(cb.as_raw()) {
+            let d = x.abs_diff(*y);
+            worst = worst.max(d);
+            off += (d > 0) as usize;
+        }
+        assert!(
+            worst <= 1,
+            "frame {fa}: a stored input differs by {worst} grey levels"
+        );
+        assert!(
+            off * 100 <= ca.as_raw().len(),
+            "frame {fa}: {off} of {} values differ",
+            ca.as_raw().len()
+        );
+        assert!((pa - pb).abs() < 1e-3, "frame {fa}: {pa} vs {pb}");
+    }
+    assert!((cpu_score - dev_score).abs() < 1e-3);
+}

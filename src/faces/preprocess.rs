@@ -149,6 +149,21 @@ fn input_transform(fit: &Similarity64, side: u32, size: u32) -> Similarity {
     .to_f32()
 }
 
+/// The gallery's face of the direct chain alone (the detector's input is cut elsewhere, e.g. on
+/// the device by `warp_tensor`): the same crop and transform as [`prepare`]'s `native`.
+pub fn direct_native(
+    img: &RgbImage,
+    landmarks: &[[f32; 2]; 5],
+    spec: &CropSpec,
+) -> (RgbImage, Similarity) {
+    let side = native_side(landmarks, &spec.template).min(MAX_DISPLAY_SIDE);
+    let native_transform = similarity_transform(landmarks, &spec.template.points_px(side));
+    (
+        warp_similarity(img, &native_transform, side, side),
+        native_transform,
+    )
+}
+
 /// Prepares one face (landmarks in frame pixels) as `spec` prescribes.
 pub fn prepare(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &CropSpec) -> PreparedFace {
     match spec.chain {
@@ -171,9 +186,7 @@ pub fn prepare(img: &RgbImage, landmarks: &[[f32; 2]; 5], spec: &CropSpec) -> Pr
         Chain::Direct => {
             let transform = similarity_transform(landmarks, &spec.template.points_px(spec.size));
             let input = warp_similarity(img, &transform, spec.size, spec.size);
-            let side = native_side(landmarks, &spec.template).min(MAX_DISPLAY_SIDE);
-            let native_transform = similarity_transform(landmarks, &spec.template.points_px(side));
-            let native = warp_similarity(img, &native_transform, side, side);
+            let (native, native_transform) = direct_native(img, landmarks, spec);
             PreparedFace {
                 input,
                 transform,

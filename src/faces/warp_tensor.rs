@@ -171,6 +171,60 @@ pub fn frames_to_tensor(frames: &[&RgbImage], device: Device) -> Result<Tensor> 
 /// convention). No pixel goes through the host. A face whose frame index is out of range is an
 /// error; one whose map is not finite gives a black crop (as the CPU warp does).
 pub fn warp_faces(frames: &Tensor, faces: &[FaceWarp], spec: &TensorCrop) -> Result<Tensor> {
+    let crops = warp_faces_raw(frames, faces, spec.size, spec.quantize)?;
+    normalise(&crops, spec.mean, spec.std)
+}
+
+/// `(x/255 − mean)/std` of `[F,3,S,S]` grey levels, per channel, on their device — the same
+/// arithmetic, in the same order, as the CPU's [`to_tensor`](super::align::to_tensor).
+pub fn normalise(crops: &Tensor, mean: [f32; 3], std: [f32; 3]) -> Result<Tensor> {
+    let device = crops.device();
+    let mean = Tensor::from_slice(&mean)
+        .view([1, 3, 1, 1])
+        .to_device(device);
+    let std = Tensor::from_slice(&std)
+        .view([1, 3, 1, 1])
+        .to_device(device);
+    Ok(((crops.f_to_kind(Kind::Float)? / 255.0) - mean) / std)
+}
+
+/// Brings `[F,3,S,S]` grey-level crops (already whole levels: `quantize`) to the host as 8-bit
+/// RGB images — what the case stores as "the detector's exact input".
+pub fn crops_to_images(crops: &Tensor) -> Result<Vec<RgbImage>> {
+    let size = crops.size();
+    let [f, 3, h, w] = size[..] else {
+        return Err(Error::Model(format!(
+            "crops must be one [F,3,S,S] tensor, got shape {size:?}"
+        )));
+    };
+    let hwc = crops
+        .f_clamp(0.0, 255.0)?
+        .f_to_kind(Kind::Uint8)?
+        .permute([0, 2, 3, 1])
+        .contiguous()
+        .to_device(Device::Cpu);
+    let data = Vec::<u8>::try_from(hwc.flatten(0, -1))?;
+    let plane = (h * w * 3) as usize;
+    (0..f as usize)
+        .map(|i| {
+            RgbImage::from_raw(
+                w as u32,
+                h as u32,
+                data[i * plane..(i + 1) * plane].to_vec(),
+            )
+            .ok_or_else(|| Error::Model("crop buffer of the wrong size".into()))
+        })
+        .collect()
+}
+
+/// [`warp_faces`] before normalising: `[F,3,S,S]` float32 grey levels (0..=255, rounded to whole
+/// levels when `quantize`) on the frames' device.
+pub fn warp_faces_raw(
+    frames: &Tensor,
+    faces: &[FaceWarp],
+    crop_size: i64,
+    quantize: bool,
+) -> Result<Tensor> {
     let size = frames.size();
     let [n, c, h, w] = size[..] else {
         return Err(Error::Model(format!(
@@ -182,13 +236,12 @@ pub fn warp_faces(frames: &Tensor, faces: &[FaceWarp], spec: &TensorCrop) -> Res
             "frames must be RGB [N,3,H,W] with H, W ≥ 1, got shape {size:?}"
         )));
     }
-    if spec.size < 1 {
+    if crop_size < 1 {
         return Err(Error::Model(format!(
-            "crop side must be ≥ 1, got {}",
-            spec.size
+            "crop side must be ≥ 1, got {crop_size}"
         )));
     }
-    let s = spec.size;
+    let s = crop_size;
     let device = frames.device();
     if faces.is_empty() {
         return Ok(Tensor::zeros([0, 3, s, s], (Kind::Float, device)));
@@ -239,16 +292,10 @@ pub fn warp_faces(frames: &Tensor, faces: &[FaceWarp], spec: &TensorCrop) -> Res
         .collect();
     let index = Tensor::from_slice(&index).to_device(device);
     let mut crops = out.f_index_select(0, &index)?;
-    if spec.quantize {
+    if quantize {
         // Half up (floor(x + 0.5)), as the CPU warp's `f32::round` on non-negative values;
         // torch's `round` would round ties to even.
         crops = (crops + 0.5).f_floor()?.f_clamp(0.0, 255.0)?;
     }
-    let mean = Tensor::from_slice(&spec.mean)
-        .view([1, 3, 1, 1])
-        .to_device(device);
-    let std = Tensor::from_slice(&spec.std)
-        .view([1, 3, 1, 1])
-        .to_device(device);
-    Ok(((crops / 255.0) - mean) / std)
+    Ok(crops)
 }

@@ -649,18 +649,68 @@ impl LoadedDetector {
     fn score_batch(&self, faces: &[&RgbImage]) -> Result<Vec<FaceScore>> {
         crate::failover::inject::check("score", faces.len())?;
         crate::failover::guarded(self.device, "scoring faces", || {
-            let clip_px = to_tensor(faces, CLIP_MEAN, CLIP_STD)?
-                .to_device(self.device)
-                .to_kind(self.kind);
+            let clip_px = to_tensor(faces, CLIP_MEAN, CLIP_STD)?.to_device(self.device);
             let cnn_px = if self.detector.has_cnn() {
-                Some(
-                    to_tensor(faces, IMAGENET_MEAN, IMAGENET_STD)?
-                        .to_device(self.device)
-                        .to_kind(self.kind),
-                )
+                Some(to_tensor(faces, IMAGENET_MEAN, IMAGENET_STD)?.to_device(self.device))
             } else {
                 None
             };
+            self.forward_normalised(clip_px, cnn_px)
+        })
+    }
+
+    /// Scores aligned faces already on the device as `[F,3,S,S]` grey levels (0..=255) — the
+    /// device-side alignment's output (`faces::warp_tensor`): normalised there, never copied to
+    /// the host. Batches of [`BATCH`], halved and retried when out of memory, as [`Self::score`].
+    pub fn score_pixels(&self, crops: &Tensor) -> Result<Vec<FaceScore>> {
+        let size = self.profile.preprocessing.size as i64;
+        let dims = crops.size();
+        if dims.len() != 4 || dims[1] != 3 || dims[2] != size || dims[3] != size {
+            return Err(Error::Model(format!(
+                "profile {:?} scores [F,3,{size},{size}] crops, got {dims:?}",
+                self.profile.name
+            )));
+        }
+        let rows: Vec<i64> = (0..dims[0]).collect();
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(BATCH) {
+            out.extend(crate::failover::split_on_oom(
+                chunk,
+                &self.oom_splits,
+                &mut |part| {
+                    crate::failover::inject::check("score", part.len())?;
+                    crate::failover::guarded(self.device, "scoring faces", || {
+                        let px = crops
+                            .f_narrow(0, part[0], part.len() as i64)?
+                            .f_to_device(self.device)?;
+                        let clip_px =
+                            crate::faces::warp_tensor::normalise(&px, CLIP_MEAN, CLIP_STD)?;
+                        let cnn_px = if self.detector.has_cnn() {
+                            Some(crate::faces::warp_tensor::normalise(
+                                &px,
+                                IMAGENET_MEAN,
+                                IMAGENET_STD,
+                            )?)
+                        } else {
+                            None
+                        };
+                        self.forward_normalised(clip_px, cnn_px)
+                    })
+                },
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// One forward pass over normalised fp32 pixels on the device (cast to the run precision).
+    fn forward_normalised(
+        &self,
+        clip_px: Tensor,
+        cnn_px: Option<Tensor>,
+    ) -> Result<Vec<FaceScore>> {
+        {
+            let clip_px = clip_px.to_kind(self.kind);
+            let cnn_px = cnn_px.map(|t| t.to_kind(self.kind));
             let o = tch::no_grad(|| self.detector.forward(&clip_px, cnn_px.as_ref(), false))?;
             let prob = to_vec(&o.prob)?;
             let clip = to_rows(&o.clip_emb)?;
@@ -675,7 +725,7 @@ impl LoadedDetector {
                     cnn_emb: cnn.as_ref().map(|c| c[i].clone()),
                 })
                 .collect())
-        })
+        }
     }
 }
 
