@@ -70,8 +70,17 @@ pub struct JsonReport<'a> {
     pub detail: &'a CaseDetail,
 }
 
-/// The verdict line for a stored case, worded like the CLI's.
+/// The verdict line for a stored case, worded like the CLI's: a band is never bare when the
+/// case has a scope warning (`scope::qualify_verdict`).
 pub fn verdict(d: &CaseDetail) -> String {
+    let line = bare_verdict(d);
+    match (d.case.status.as_str(), &d.case.scope) {
+        ("done", Some(scope)) => crate::scope::qualify_verdict(&line, scope),
+        _ => line,
+    }
+}
+
+fn bare_verdict(d: &CaseDetail) -> String {
     let c = &d.case;
     let band = c.band.as_deref().and_then(band_from_str);
     match (c.status.as_str(), c.score, band) {
@@ -474,6 +483,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:15px;margin:28px 0 8px;text-transf
 .verdict{font-size:20px;font-weight:600;padding:12px 16px;border-radius:6px;margin:16px 0;border:1px solid}
 .fake{background:#fdecec;border-color:#e5a3a3;color:#8f1d1d}.real{background:#e9f6ec;border-color:#9fd3ab;color:#1d5f2c}
 .review{background:#fff6db;border-color:#efcf6c;color:#6b5200}.none{background:#eef0f3;border-color:#c9ced6;color:#333}
+.scope{list-style:none;padding:0;margin:0 0 12px}.scope li{padding:6px 12px;margin:4px 0;border-radius:6px;border:1px solid #c9ced6}
+.scope .scope-warning{background:#fff6db;border-color:#efcf6c;color:#6b5200}
 .warn{background:#fff0e0;border:2px solid #d9480f;color:#8a2c00;padding:10px 14px;border-radius:6px;font-weight:600;margin:12px 0}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ea;vertical-align:top}
 th{width:190px;color:#4a5563;font-weight:500}code{font:12px ui-monospace,monospace;word-break:break-all}
@@ -552,6 +563,17 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     "Case " (c.id) " · imported " (m.imported_at) " · report generated " (crate::store::now())
                 }
                 div class=(format!("verdict {class}")) id="verdict" { "Verdict: " (verdict(d)) }
+                @if let Some(scope) = c.scope.as_ref().filter(|s| !s.is_empty()) {
+                    ul id="scope" class="scope" {
+                        @for w in scope {
+                            @if w.is_warning() {
+                                li class="scope-warning" data-code=(w.code) { b { "Scope warning: " } (w.text) }
+                            } @else {
+                                li class="scope-not-checked muted" data-code=(w.code) { b { "Not checked: " } (w.text) }
+                            }
+                        }
+                    }
+                }
                 @if c.untrained {
                     div class="warn" id="untrained" {
                         "UNTRAINED profile: this score comes from random weights and is not evidence of anything."

@@ -79,11 +79,19 @@ pub fn cases(a: &CasesArgs, settings: &Settings) -> Result<ExitCode> {
                 .map(|s| format!("{s:.3}"))
                 .unwrap_or_else(|| "-".into());
             let band = c.band.clone().unwrap_or_else(|| c.status.clone());
-            let note = if c.untrained {
+            let mut note = if c.untrained {
                 "UNTRAINED profile".to_string()
             } else {
                 c.message.clone().unwrap_or_default()
             };
+            // A band with a scope warning is never listed bare.
+            let warnings: Vec<&str> = (c.scope.iter().flatten())
+                .filter(|w| w.is_warning())
+                .map(verity::scope::short_label)
+                .collect();
+            if !warnings.is_empty() {
+                note = format!("SCOPE: {}. {note}", warnings.join(", "));
+            }
             println!(
                 "{:>5}  {:<12} {:<8} {:<30} {}",
                 c.id,
@@ -115,14 +123,23 @@ pub fn show(a: &ShowArgs, settings: &Settings) -> Result<ExitCode> {
     println!("  status   {}", c.status);
     match (c.score, &c.band) {
         (Some(s), Some(b)) => println!(
-            "  score    {s:.3} → {b}{}",
+            "  score    {s:.3} → {b}{}{}",
             if c.untrained {
                 " (UNTRAINED profile — not a verdict)"
+            } else {
+                ""
+            },
+            // Never a bare band with a scope warning.
+            if verity::scope::has_warning(c.scope.as_deref().unwrap_or_default()) {
+                " — outside the detector's scope (see below)"
             } else {
                 ""
             }
         ),
         _ => println!("  score    not scored"),
+    }
+    if let Some(scope) = &c.scope {
+        crate::common::print_scope(scope, "  ");
     }
     if let Some(m) = &c.message {
         println!("  note     {m}");

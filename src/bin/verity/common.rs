@@ -166,6 +166,7 @@ pub fn print_summary(s: &Summary, json: bool) {
     if let Some(m) = &s.message {
         println!("    {m}");
     }
+    print_scope(&s.scope, "    ");
     if !s.top_frames.is_empty() && s.frames > 1 {
         let tops: Vec<String> = s
             .top_frames
@@ -173,6 +174,17 @@ pub fn print_summary(s: &Summary, json: bool) {
             .map(|t| format!("#{} @{:.2}s {:.3}", t.frame, t.pts_s, t.score))
             .collect();
         println!("    top frames: {}", tops.join(", "));
+    }
+}
+
+/// A case's scope list, one entry a line: `scope warning [code]: text` or `not checked: text`.
+pub fn print_scope(scope: &[verity::scope::ScopeWarning], indent: &str) {
+    for w in scope {
+        if w.is_warning() {
+            println!("{indent}scope warning [{}]: {}", w.code, w.text);
+        } else {
+            println!("{indent}not checked [{}]: {}", w.code, w.text);
+        }
     }
 }
 
