@@ -819,3 +819,90 @@ fn rtsp_without_a_limit_is_refused_before_connecting() {
         "{err}"
     );
 }
+
+/// The JPEG quality estimator (`media::jpeg_quality`, read by the scope warnings) on damaged
+/// headers: truncated at every byte of the header, lengths that lie, DQT precisions and table
+/// ids out of range, zero quantisers, endless segment chains and noise. It returns None or an
+/// estimate in 1..=100, never panics, and never reads past the bytes it is given.
+#[test]
+fn malformed_jpeg_quantisation_tables_never_panic() {
+    use verity::media::jpeg_quality::{estimate, estimate_file, luma_table, MAX_SEGMENTS};
+    let good = encoded(image::ImageFormat::Jpeg);
+    let ok = |b: &[u8]| {
+        let r = catch_unwind(AssertUnwindSafe(|| estimate(b)));
+        let r =
+            r.unwrap_or_else(|_| panic!("estimate panicked on {:02x?}…", &b[..b.len().min(16)]));
+        if let Some(q) = r {
+            assert!((1..=100).contains(&q.quality), "{q:?}");
+            assert!(q.fit_error.is_finite());
+        }
+        r
+    };
+    assert!(ok(&good).is_some(), "the intact JPEG has a table");
+    // Where the first DQT segment is.
+    let dqt = good.windows(2).position(|w| w == [0xFF, 0xDB]).unwrap();
+    let mut cases: Vec<Vec<u8>> = Vec::new();
+    // Every truncation up to the end of the tables (and a bit beyond).
+    for n in 0..(dqt + 200).min(good.len()) {
+        cases.push(good[..n].to_vec());
+    }
+    // Lying lengths of the DQT segment.
+    for len in [0u16, 1, 2, 3, 64, 65, 66, 67, 130, 131, 0xFFFF] {
+        let mut b = good.clone();
+        b[dqt + 2..dqt + 4].copy_from_slice(&len.to_be_bytes());
+        cases.push(b);
+    }
+    // Every precision/id nibble pair of the first table.
+    for pq_tq in 0..=255u8 {
+        let mut b = good.clone();
+        b[dqt + 4] = pq_tq;
+        cases.push(b);
+    }
+    // Zero quantisers (invalid: division by zero in a decoder).
+    let mut b = good.clone();
+    for v in &mut b[dqt + 5..dqt + 5 + 64] {
+        *v = 0;
+    }
+    assert_eq!(ok(&b), None, "a zero table is no estimate");
+    cases.push(b);
+    // A 16-bit table whose segment says 8-bit length.
+    let mut b = good.clone();
+    b[dqt + 4] = 0x10;
+    cases.push(b);
+    // More segments than the walker looks at, before any table.
+    let mut b = vec![0xFF, 0xD8];
+    for _ in 0..MAX_SEGMENTS + 10 {
+        b.extend([0xFF, 0xE1, 0x00, 0x02]);
+    }
+    b.extend_from_slice(&good[2..]);
+    assert_eq!(
+        ok(&b),
+        None,
+        "bounded: gives up after {MAX_SEGMENTS} segments"
+    );
+    // Fill bytes only; standalone markers; a marker of 0x00; noise after SOI.
+    cases.push([vec![0xFF, 0xD8], vec![0xFF; 10_000]].concat());
+    cases.push([vec![0xFF, 0xD8], [0xFF, 0xD0].repeat(5000)].concat());
+    cases.push(vec![0xFF, 0xD8, 0xFF, 0x00, 0x00, 0x10]);
+    for seed in 1..200u64 {
+        cases.push([vec![0xFF, 0xD8], noise(300, seed)].concat());
+        let mut b = good.clone();
+        let flips = noise(8, seed);
+        for (i, f) in flips.iter().enumerate() {
+            let at = (usize::from(*f) * 7 + i * 13) % (dqt + 140).min(b.len());
+            b[at] ^= f | 1;
+        }
+        cases.push(b);
+    }
+    for c in &cases {
+        ok(c);
+        let t = catch_unwind(AssertUnwindSafe(|| luma_table(c)));
+        assert!(t.is_ok(), "luma_table panicked");
+    }
+    // Files: missing, a folder, empty.
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(estimate_file(&dir.path().join("missing.jpg")), None);
+    assert_eq!(estimate_file(dir.path()), None);
+    std::fs::write(dir.path().join("empty.jpg"), b"").unwrap();
+    assert_eq!(estimate_file(&dir.path().join("empty.jpg")), None);
+}
