@@ -204,4 +204,24 @@ fn a_video_stored_sideways_without_rotation_metadata_still_gets_its_faces() {
     // One track: the same face, frame after frame.
     let tracks: std::collections::BTreeSet<i64> = on.1.iter().map(|f| f.track_id).collect();
     assert_eq!(tracks.len(), 1);
+
+    // The CLI runs the same retry, and `--no-turned-faces` switches it off.
+    for (flag, want) in [(None, 5), (Some("--no-turned-faces"), 0)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_verity"));
+        cmd.arg("analyze")
+            .arg(&clip)
+            .args(["--json", "--device", "cpu"]);
+        cmd.args(flag);
+        let out = cmd
+            .arg("--data-dir")
+            .arg(d.path().join(format!("cli-{want}")))
+            .env("VERITY_CONFIG", d.path().join("settings.toml"))
+            .env("VERITY_MODELS_DIR", d.path().join("no-models"))
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let json: serde_json::Value = serde_json::from_str(stdout.lines().next().unwrap_or(""))
+            .unwrap_or_else(|e| panic!("{e}: {stdout} {}", String::from_utf8_lossy(&out.stderr)));
+        assert_eq!(json["faces"], want, "{flag:?}: {json}");
+    }
 }

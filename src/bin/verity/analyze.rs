@@ -36,6 +36,9 @@ pub struct AnalyzeArgs {
     /// Score the whole frame when no face is found
     #[arg(long)]
     full_frame: bool,
+    /// Do not search frames without an upright face again turned 90°, 270° and 180°
+    #[arg(long)]
+    no_turned_faces: bool,
     /// Print one JSON summary per line instead of text
     #[arg(long)]
     json: bool,
@@ -67,6 +70,7 @@ pub fn analyze(a: &AnalyzeArgs, settings: &mut Settings) -> Result<ExitCode> {
         settings.aggregation = ag.into();
     }
     settings.score_full_frame_without_face |= a.full_frame;
+    settings.find_turned_faces &= !a.no_turned_faces;
     settings.validate()?;
     let analyzer = Analyzer::new(settings)?;
     let mut store = Store::open(&settings.data_dir())?;
