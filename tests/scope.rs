@@ -462,3 +462,58 @@ fn dir_png(dir: &Path) -> PathBuf {
     RgbImage::from_pixel(8, 8, Rgb([1, 2, 3])).save(&p).unwrap();
     p
 }
+
+#[test]
+fn the_cli_prints_the_scope_list_and_json_carries_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let low = dir.path().join("shared copy.jpg");
+    save_jpeg(&astronaut(2.0), &low, 20);
+    // Exit 0, or 4 for "not scored" (no detector weights here).
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_verity"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("VERITY_CONFIG", dir.path().join("settings.toml"))
+            .env("VERITY_MODELS_DIR", dir.path().join("models"))
+            .output()
+            .unwrap();
+        assert!(
+            matches!(out.status.code(), Some(0 | 4)),
+            "{}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = run(&["analyze", low.to_str().unwrap(), "--device", "cpu"]);
+    assert!(
+        text.contains("    scope warning [heavy_compression]: Heavy JPEG compression (estimated quality 20 of 100"),
+        "{text}"
+    );
+    assert!(
+        text.contains("    not checked [non_photographic_not_checked]: Non-photographic check (animation, CGI, drawing): not checked (CLIP base not installed)."),
+        "{text}"
+    );
+    let json = run(&[
+        "analyze",
+        low.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(v["scope"][0]["code"], "heavy_compression", "{v}");
+    assert_eq!(v["scope"][0]["severity"], "warning");
+    assert_eq!(v["scope"][1]["severity"], "not_checked");
+    let case = v["case_id"].as_i64().unwrap().to_string();
+    let show = run(&["show", &case]);
+    assert!(
+        show.contains("  scope warning [heavy_compression]: "),
+        "{show}"
+    );
+    let list = run(&["cases"]);
+    // Not scored (no weights): no band to qualify, the list shows the status.
+    assert!(list.contains("not_scored"), "{list}");
+    assert!(list.contains("SCOPE: heavy compression."), "{list}");
+}
