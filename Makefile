@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 ENV := source scripts/env.sh
 
-.PHONY: run test setup setup-test build ui test-rust test-ui test-e2e bench
+.PHONY: run test setup setup-test build ui test-rust test-ui test-e2e bench package test-package
 
 setup:
 	@scripts/setup.sh run
@@ -57,3 +57,14 @@ bench: setup
 	@$(ENV); cargo build --bin verity
 	./target/debug/verity bench models --out target/bench/models.json
 	./target/debug/verity bench pipeline --out target/bench/pipeline.json
+
+# An installable .deb (release build by the Tauri bundler; the app, the verity CLI, the lean
+# libtorch runtime and the shipped models): target/package/*.deb and manifest.txt.
+package: setup
+	@scripts/package.sh
+
+# Unpacks the .deb into a temporary root, hides .venv, runs verity info/analyze and the app
+# under Xvfb from the unpacked tree. Not part of `make test` (the release build alone takes
+# longer than the rest of CI); run after `make package`.
+test-package: package
+	@scripts/test-package.sh

@@ -4,6 +4,13 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=VERITY_PYTHON");
+    println!("cargo:rerun-if-env-changed=VERITY_RPATH");
+    // A package build (`scripts/package.sh`) links against the venv's libtorch but runs with
+    // the copy it ships: the rpath is then the package's own folder (e.g. `$ORIGIN/../lib/…`).
+    if let Ok(rpath) = std::env::var("VERITY_RPATH") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
+        return;
+    }
     let lib = std::env::var("LIBTORCH")
         .map(|p| format!("{p}/lib"))
         .ok()

@@ -7,7 +7,11 @@ fn main() {
     println!("cargo:rerun-if-env-changed=VERITY_PYTHON");
     // The UI is embedded at compile time; rebuild when `npm run build` rewrites it.
     println!("cargo:rerun-if-changed=../ui/dist");
-    if let Some(lib) = torch_lib() {
+    println!("cargo:rerun-if-env-changed=VERITY_RPATH");
+    // A package build ships its own libtorch: see the root build.rs.
+    if let Ok(rpath) = std::env::var("VERITY_RPATH") {
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{rpath}");
+    } else if let Some(lib) = torch_lib() {
         println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     }
     tauri_build::build();

@@ -213,7 +213,27 @@ pub fn models_dir() -> Result<PathBuf> {
         })
 }
 
-/// The source tree's `models/` folder (committed files, when running from a checkout).
+/// The `models/` folder the app ships (MTCNN weights, the CLIP BPE vocabulary, the manifest):
+/// in an installed package `<prefix>/share/verity-desk/models` (the binaries in `<prefix>/bin`),
+/// or a `models/` folder beside the executable or up to two folders above it (an unpacked
+/// tree); otherwise the source tree's own `models/` (running from a checkout).
 pub fn repo_models_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models")
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|exe| shipped_models_near(&exe))
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"))
+    })
+    .clone()
+}
+
+/// The shipped `models/` folder of an installed or unpacked layout around `exe`, if any
+/// (recognised by its `manifest.toml`).
+pub fn shipped_models_near(exe: &std::path::Path) -> Option<PathBuf> {
+    exe.ancestors().skip(1).take(3).find_map(|dir| {
+        [dir.join("share/verity-desk/models"), dir.join("models")]
+            .into_iter()
+            .find(|m| m.join("manifest.toml").is_file() && m.join("mtcnn").is_dir())
+    })
 }

@@ -74,18 +74,14 @@ fn bytes_to_unicode() -> Vec<(u8, char)> {
 }
 
 impl ClipTokenizer {
-    /// Where the merges file is looked for: `models/clip/bpe_simple_vocab_16e6.txt.gz` beside the
-    /// executable or up to two folders above it (installed layouts), else in this source tree.
+    /// Where the merges file is: in the shipped `models/` folder
+    /// ([`repo_models_dir`](crate::models::repo_models_dir): installed package, unpacked tree or
+    /// this source tree).
     pub fn default_path() -> PathBuf {
-        if let Ok(exe) = std::env::current_exe() {
-            for dir in exe.ancestors().skip(1).take(3) {
-                let candidate = dir.join(MERGES_FILE);
-                if candidate.is_file() {
-                    return candidate;
-                }
-            }
-        }
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(MERGES_FILE)
+        crate::models::repo_models_dir()
+            .parent()
+            .map(|p| p.join(MERGES_FILE))
+            .unwrap_or_else(|| PathBuf::from(MERGES_FILE))
     }
 
     /// Loads the tokenizer from [`default_path`](Self::default_path).

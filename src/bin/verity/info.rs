@@ -12,7 +12,7 @@ use verity::device::DeviceInfo;
 #[derive(Args)]
 pub struct InfoArgs {
     /// Print the information as one JSON object (fields: version, device, data_dir,
-    /// models_dir, settings, profile)
+    /// models_dir, settings, profile, shipped_models)
     #[arg(long)]
     json: bool,
 }
@@ -28,6 +28,9 @@ struct Info {
     settings: PathBuf,
     /// The detector profile analyses would use now (`None`: cases will be "not scored").
     profile: Option<PathBuf>,
+    /// The models the app ships (MTCNN, the CLIP vocabulary): the installed package's
+    /// `share/verity-desk/models`, or the source tree's `models/`.
+    shipped_models: PathBuf,
 }
 
 pub fn info(a: &InfoArgs, cli: &Cli, settings: &Settings) -> Result<ExitCode> {
@@ -38,6 +41,7 @@ pub fn info(a: &InfoArgs, cli: &Cli, settings: &Settings) -> Result<ExitCode> {
         models_dir: verity::pipeline::models_dir(settings),
         settings: cli.config.clone().unwrap_or_else(Settings::default_path),
         profile: verity::pipeline::find_profile(settings),
+        shipped_models: verity::models::repo_models_dir(),
     };
     if a.json {
         print_json(&info)?;
@@ -48,5 +52,10 @@ pub fn info(a: &InfoArgs, cli: &Cli, settings: &Settings) -> Result<ExitCode> {
     println!("data dir   {}", info.data_dir.display());
     println!("models dir {}", info.models_dir.display());
     println!("settings   {}", info.settings.display());
+    println!("shipped    {}", info.shipped_models.display());
+    match &info.profile {
+        Some(p) => println!("profile    {}", p.display()),
+        None => println!("profile    none installed: analyses find faces but are \"not scored\""),
+    }
     Ok(ExitCode::SUCCESS)
 }
