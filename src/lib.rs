@@ -10,6 +10,7 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod failover;
 pub mod faces;
 pub mod fsutil;
