@@ -31,15 +31,26 @@ pub struct ShowArgs {
 }
 
 #[derive(Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["case", "cases", "all"])))]
 pub struct ExportArgs {
-    /// Case number
-    case: i64,
-    /// Output file (required for html and pdf; JSON goes to stdout without it)
+    /// Case number (one case; --cases or --all export several into one ZIP)
+    case: Option<i64>,
+    /// Several cases into one ZIP file (--out): each case's HTML, PDF and JSON report plus
+    /// summary.csv; comma-separated case numbers, e.g. 1,2,3
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    cases: Vec<i64>,
+    /// Every stored case into one ZIP file (--out), like --cases
+    #[arg(long)]
+    all: bool,
+    /// Output file (required for html, pdf and a ZIP; JSON goes to stdout without it)
     #[arg(long, value_name = "FILE")]
     out: Option<PathBuf>,
-    /// Export format
-    #[arg(long, value_enum, default_value_t = choices::ExportFormat::Json)]
+    /// Export format of a single case
+    #[arg(long, value_enum, default_value_t = choices::ExportFormat::Json, conflicts_with_all = ["cases", "all"])]
     format: choices::ExportFormat,
+    /// Leave the PDF reports out of the ZIP (PDF needs Chromium)
+    #[arg(long, conflicts_with = "case")]
+    no_pdf: bool,
 }
 
 #[derive(Args)]
@@ -170,23 +181,26 @@ pub fn show(a: &ShowArgs, settings: &Settings) -> Result<ExitCode> {
 }
 
 pub fn export(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
+    let Some(case) = a.case else {
+        return export_batch(a, settings);
+    };
     if let Some(format) = a.format.report() {
         let Some(out) = &a.out else {
             bail!("--format {} needs --out <file>", a.format.name());
         };
         let store = Store::open(&settings.data_dir())?;
-        verity::report::export(&store, a.case, format, out)?;
+        verity::report::export(&store, case, format, out)?;
         store.audit(
             &actor(settings),
             "export",
-            Some(a.case),
+            Some(case),
             &serde_json::json!({"format": a.format.name(), "path": out}),
         )?;
         eprintln!("wrote {}", out.display());
         return Ok(ExitCode::SUCCESS);
     }
     let store = Store::open(&settings.data_dir())?;
-    let d = store.case_detail(a.case)?;
+    let d = store.case_detail(case)?;
     let text = serde_json::to_string_pretty(&serde_json::json!({
         "format": "verity-case/1",
         "verity_version": verity::version(),
@@ -198,7 +212,7 @@ pub fn export(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
             store.audit(
                 &actor(settings),
                 "export",
-                Some(a.case),
+                Some(case),
                 &serde_json::json!({"format": "json", "path": p}),
             )?;
             eprintln!("wrote {}", p.display());
@@ -206,6 +220,73 @@ pub fn export(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
         None => println!("{text}"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `verity export --cases 1,2,3 --out cases.zip` / `--all`: one ZIP of every case's reports
+/// and summary.csv (`verity::export`). Exit 1 when a case is listed with an error (the others
+/// are in the file); Ctrl-C stops before the next case and writes nothing.
+fn export_batch(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
+    let Some(out) = &a.out else {
+        bail!("a batch export needs --out <file.zip>");
+    };
+    let store = Store::open(&settings.data_dir())?;
+    let ids: Vec<i64> = if a.all {
+        let mut ids: Vec<i64> = store
+            .list_cases(&CaseFilter::default())?
+            .iter()
+            .map(|c| c.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    } else {
+        a.cases.clone()
+    };
+    if ids.is_empty() {
+        bail!("no cases to export");
+    }
+    let who = actor(settings);
+    let opts = if a.no_pdf {
+        verity::export::BatchOptions::without_pdf(&who)
+    } else {
+        verity::export::BatchOptions::with_pdf(&who)
+    };
+    crate::common::cancel_on_ctrl_c();
+    let summary = verity::export::export_cases(
+        &store,
+        &ids,
+        out,
+        &opts,
+        &|p| {
+            if let Some(id) = p.case_id {
+                eprintln!(
+                    "[{}/{}] case {id} {}",
+                    p.done + 1,
+                    p.total,
+                    p.title.as_deref().unwrap_or("")
+                );
+            }
+        },
+        crate::common::cancel_flag(),
+    )?;
+    for c in summary.cases.iter().filter(|c| c.error.is_some()) {
+        eprintln!(
+            "case {}: {}",
+            c.case_id,
+            c.error.as_deref().unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "wrote {} ({} case{} exported, {} with errors — see summary.csv)",
+        out.display(),
+        summary.exported,
+        if summary.exported == 1 { "" } else { "s" },
+        summary.failed
+    );
+    Ok(if summary.failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 pub fn review(a: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {

@@ -52,7 +52,7 @@ enum Cmd {
     /// Show one case: verdict, frames, faces, reviews, audit trail
     Show(cases::ShowArgs),
     /// Export a case as JSON (stdout or --out file), or as an HTML or PDF report (--out file;
-    /// PDF needs Chromium)
+    /// PDF needs Chromium); --cases 1,2,3 or --all: one ZIP of their reports and summary.csv
     Export(cases::ExportArgs),
     /// Re-hash the stored media of a case (or of every case with --all) against the database
     /// and the audit log's import records; exits 1 on any mismatch
