@@ -670,14 +670,41 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     }
                 }
 
+                h2 { "Tags and note" }
+                @if c.tags.is_empty() {
+                    p class="muted" id="tags" { "No tags." }
+                } @else {
+                    p id="tags" { "Tags: " @for (i, t) in c.tags.iter().enumerate() { @if i > 0 { ", " } code class="tag" { (t) } } }
+                }
+                @if d.note.is_empty() {
+                    p class="muted" id="note" { "No case note." }
+                } @else {
+                    p id="note" style="white-space:pre-wrap" { (d.note) }
+                }
+
                 h2 { "Review history" }
                 @if d.reviews.is_empty() {
                     p class="muted" id="reviews" { "No analyst has reviewed this case." }
                 } @else {
+                    p id="decision" {
+                        "Current decision: "
+                        @match &d.decision {
+                            Some(r) => { b { (r.verdict) } " by " (r.analyst) }
+                            None => { "none (every decision was undone)" }
+                        }
+                    }
                     table id="reviews" {
                         tr { th { "When" } th { "Analyst" } th { "Decision" } th { "Note" } }
                         @for r in &d.reviews {
-                            tr { td { (r.created_at) } td { (r.analyst) } td { (r.verdict) } td { (r.note) } }
+                            tr {
+                                td { (r.created_at) } td { (r.analyst) }
+                                td {
+                                    @if r.retracts.is_some() { "undo — withdrew " (r.verdict) }
+                                    @else if r.retracted { s { (r.verdict) } " (undone)" }
+                                    @else { (r.verdict) }
+                                }
+                                td { (r.note) }
+                            }
                         }
                     }
                 }

@@ -243,7 +243,7 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
         let imp = s.import(&media(&src, "framefolder"), "t").unwrap();
         case = imp.case_id;
         manifest = imp.sha256;
-        // Turn it into what v3 wrote: the v1 hash everywhere, no v4 (or v6) columns.
+        // Turn it into what v3 wrote: the v1 hash everywhere, no v4 (or later) columns.
         s.conn()
             .execute_batch(&format!(
                 "UPDATE media SET sha256 = '{legacy}';
@@ -256,13 +256,19 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
                  ALTER TABLE analyses DROP COLUMN owner_lock;
                  ALTER TABLE analyses DROP COLUMN compute;
                  ALTER TABLE analyses DROP COLUMN scope;
+                 DROP TRIGGER reviews_no_update;
+                 DROP TRIGGER reviews_no_delete;
+                 DROP INDEX reviews_retracts;
+                 ALTER TABLE reviews DROP COLUMN retracts;
+                 ALTER TABLE cases DROP COLUMN tags;
+                 ALTER TABLE cases DROP COLUMN note;
                  PRAGMA user_version = 3;"
             ))
             .unwrap();
     }
     assert_ne!(legacy, manifest);
     let s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 7);
+    assert_eq!(s.schema_version().unwrap(), 8);
     // The backup is the v3 database as it was.
     let bak = s.backup_path(3);
     let b = rusqlite::Connection::open(&bak).unwrap();

@@ -9,8 +9,14 @@
 //! lock (`locks/analysis-<token>.lock`) for the analysis' lifetime. When a store is opened,
 //! analyses left `running` whose lock can be taken (their owner exited or was killed: the OS
 //! drops its locks) become `interrupted` (and so do their cases), ready to re-run.
+mod annotations;
 mod blobs;
 mod schema;
+
+pub use annotations::{
+    normalize_note, normalize_tag, normalize_tags, TagCount, Undo, MAX_NOTE_CHARS, MAX_TAGS,
+    MAX_TAG_CHARS,
+};
 
 pub use blobs::{hash_path, legacy_folder_hash, BlobStore, Staged};
 
@@ -227,6 +233,8 @@ pub struct CaseSummary {
     /// Scope entries of the last analysis (`scope::assess`): why its verdict is less reliable.
     /// None when never assessed (analyses made before schema v7, or still running).
     pub scope: Option<Vec<crate::scope::ScopeWarning>>,
+    /// The analyst's labels for the case (`normalize_tags`), in their order.
+    pub tags: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -331,6 +339,10 @@ pub struct ReviewRow {
     pub analyst: String,
     pub note: String,
     pub created_at: String,
+    /// Set on an undo: the decision this row withdraws (`verdict` repeats that decision's).
+    pub retracts: Option<i64>,
+    /// A later row withdrew this decision.
+    pub retracted: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -351,7 +363,12 @@ pub struct CaseDetail {
     pub frames: Vec<FrameRow>,
     pub faces: Vec<FaceRow>,
     pub scores: Vec<ScoreRow>,
+    /// Every review row, retractions included, oldest first (the full history).
     pub reviews: Vec<ReviewRow>,
+    /// The current decision: the newest one not withdrawn (`Store::current_decision`).
+    pub decision: Option<ReviewRow>,
+    /// The case's free-text note ("" when none).
+    pub note: String,
     pub audit: Vec<AuditRow>,
 }
 
@@ -360,7 +377,10 @@ pub struct CaseDetail {
 pub struct CaseFilter {
     /// fake | review | real | failed | interrupted | not_scored | running | pending
     pub band: Option<String>,
+    /// Text in the file name, SHA-256, tags or case note.
     pub search: Option<String>,
+    /// Only cases with this tag (letter case ignored).
+    pub tag: Option<String>,
     pub limit: Option<usize>,
 }
 
@@ -471,7 +491,10 @@ impl Store {
         let mut st = self.conn.prepare(
             "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
              FROM labels l JOIN cases c ON c.id = l.case_id
-             WHERE l.id IN (SELECT MAX(id) FROM labels GROUP BY case_id)
+             WHERE l.id IN (SELECT MAX(l2.id) FROM labels l2
+                            WHERE l2.review_id IS NULL
+                               OR NOT EXISTS (SELECT 1 FROM reviews x WHERE x.retracts = l2.review_id)
+                            GROUP BY l2.case_id)
              ORDER BY l.case_id",
         )?;
         let mut cases: Vec<LabelledCase> = st
@@ -1145,7 +1168,7 @@ impl Store {
     pub fn list_cases(&self, f: &CaseFilter) -> Result<Vec<CaseSummary>> {
         let mut sql = String::from(
             "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
-                    m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id)
+                    m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id), c.tags
              FROM cases c JOIN media m ON m.id = c.media_id WHERE 1=1",
         );
         let mut args: Vec<String> = Vec::new();
@@ -1167,16 +1190,31 @@ impl Store {
                 }
             }
         }
+        if let Some(t) = f.tag.as_deref() {
+            // The same normalisation as stored tags; a tag that cannot exist matches nothing.
+            let t = normalize_tag(t)?.unwrap_or_default();
+            sql.push_str(&format!(
+                " AND EXISTS (SELECT 1 FROM json_each({}) t WHERE t.value = ? COLLATE NOCASE)",
+                annotations::TAGS_JSON
+            ));
+            args.push(t);
+        }
         if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
-            sql.push_str(" AND (c.title LIKE ? ESCAPE '\\' OR m.sha256 LIKE ? ESCAPE '\\')");
+            // File name, SHA-256, case note or a tag.
+            sql.push_str(&format!(
+                " AND (c.title LIKE ? ESCAPE '\\' OR m.sha256 LIKE ? ESCAPE '\\' OR c.note LIKE ? ESCAPE '\\'
+                   OR EXISTS (SELECT 1 FROM json_each({}) t WHERE t.value LIKE ? ESCAPE '\\'))",
+                annotations::TAGS_JSON
+            ));
             let like = format!(
                 "%{}%",
                 s.replace('\\', "\\\\")
                     .replace('%', "\\%")
                     .replace('_', "\\_")
             );
-            args.push(like.clone());
-            args.push(like);
+            for _ in 0..4 {
+                args.push(like.clone());
+            }
         }
         sql.push_str(" ORDER BY c.id DESC");
         if let Some(l) = f.limit {
@@ -1191,7 +1229,7 @@ impl Store {
         self.conn
             .query_row(
                 "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
-                        m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id)
+                        m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id), c.tags
                  FROM cases c JOIN media m ON m.id = c.media_id WHERE c.id = ?1",
                 [id],
                 case_from_row,
@@ -1307,6 +1345,8 @@ impl Store {
                 .collect::<rusqlite::Result<_>>()?;
         }
         let reviews = self.reviews(id)?;
+        let decision = self.current_decision(id)?;
+        let note = self.case_note(id)?;
         let audit = self.audit_log(Some(id))?;
         Ok(CaseDetail {
             case,
@@ -1316,6 +1356,8 @@ impl Store {
             faces,
             scores,
             reviews,
+            decision,
+            note,
             audit,
         })
     }
@@ -1323,10 +1365,11 @@ impl Store {
     pub fn reviews(&self, case_id: i64) -> Result<Vec<ReviewRow>> {
         Ok(self
             .conn
-            .prepare("SELECT id, verdict, analyst, note, created_at FROM reviews WHERE case_id = ?1 ORDER BY id")?
-            .query_map([case_id], |r| {
-                Ok(ReviewRow { id: r.get(0)?, verdict: r.get(1)?, analyst: r.get(2)?, note: r.get(3)?, created_at: r.get(4)? })
-            })?
+            .prepare(&format!(
+                "SELECT {} FROM reviews r WHERE r.case_id = ?1 ORDER BY r.id",
+                annotations::REVIEW_COLUMNS
+            ))?
+            .query_map([case_id], annotations::review_from_row)?
             .collect::<rusqlite::Result<_>>()?)
     }
 
@@ -1669,6 +1712,7 @@ fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
         media_kind: r.get(10)?,
         sha256: r.get(11)?,
         scope: parse_scope(r.get(12)?),
+        tags: annotations::parse_tags(&r.get::<_, String>(13)?),
     })
 }
 

@@ -239,4 +239,19 @@ ALTER TABLE analyses ADD COLUMN compute TEXT;
     r#"
 ALTER TABLE analyses ADD COLUMN scope TEXT;
 "#,
+    // v8: review comforts. Undo of a decision is a new review row that `retracts` the decision
+    // it withdraws (its verdict repeats the withdrawn one); the case's current decision is its
+    // newest decision that no row retracts (`Store::current_decision`). Review rows are never
+    // edited or deleted. A case has tags (JSON array of short labels, `store::normalize_tags`)
+    // and one free-text note (`store::normalize_note`); every change is audited.
+    r#"
+ALTER TABLE reviews ADD COLUMN retracts INTEGER;   -- reviews.id of the same case's withdrawn decision
+CREATE UNIQUE INDEX reviews_retracts ON reviews(retracts) WHERE retracts IS NOT NULL;
+CREATE TRIGGER reviews_no_update BEFORE UPDATE ON reviews
+    BEGIN SELECT RAISE(ABORT, 'reviews are append-only: undo records a retraction'); END;
+CREATE TRIGGER reviews_no_delete BEFORE DELETE ON reviews
+    BEGIN SELECT RAISE(ABORT, 'reviews are append-only: undo records a retraction'); END;
+ALTER TABLE cases ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE cases ADD COLUMN note TEXT NOT NULL DEFAULT '';
+"#,
 ];

@@ -13,9 +13,12 @@ pub struct CasesArgs {
     /// Only cases in this band or with this status
     #[arg(long, value_enum)]
     band: Option<choices::CaseFilter>,
-    /// Only cases whose file name or SHA-256 contains this text
+    /// Only cases whose file name, SHA-256, tags or case note contain this text
     #[arg(long)]
     search: Option<String>,
+    /// Only cases with this tag (letter case ignored)
+    #[arg(long)]
+    tag: Option<String>,
     /// Print the list as JSON instead of a table
     #[arg(long)]
     json: bool,
@@ -73,6 +76,7 @@ pub fn cases(a: &CasesArgs, settings: &Settings) -> Result<ExitCode> {
     let cases = store.list_cases(&CaseFilter {
         band: a.band.map(|b| b.name()),
         search: a.search.clone(),
+        tag: a.tag.clone(),
         limit: None,
     })?;
     if a.json {
