@@ -18,6 +18,8 @@
 //! - very short video: under [`MIN_VIDEO_SECONDS`];
 //! - non-photographic content: only with the CLIP base installed (zero-shot with the CLIP text
 //!   tower); otherwise recorded as [`Severity::NotChecked`], never guessed.
+pub mod zero_shot;
+
 use serde::{Deserialize, Serialize};
 
 /// How much an entry weighs on the verdict.
@@ -248,15 +250,65 @@ pub fn assess_media(
     })
 }
 
-/// The non-photographic check on the kept frames, or why it did not run.
+/// The non-photographic check on the kept frames, or why it did not run. It runs only on a
+/// CLIP base that `verity models fetch` installed (listed in `installed.toml`, its hash
+/// verified at download): a hand-placed or random checkpoint never produces a finding.
 pub fn non_photographic(faces: &FaceStats, settings: &crate::config::Settings) -> NonPhotographic {
-    let Some(_base) = clip_base(&settings.models_dir()) else {
+    let models = settings.models_dir();
+    let Some(base) = clip_base(&models) else {
         return NonPhotographic::NotChecked("CLIP base not installed".into());
     };
-    if faces.kept.is_empty() {
+    let fetched = crate::models::hub::installed(&models)
+        .unwrap_or_default()
+        .iter()
+        .any(|m| {
+            m.path.canonicalize().ok() == base.canonicalize().ok()
+                && m.files.iter().any(|f| f.file == "model.safetensors")
+        });
+    if !fetched {
+        return NonPhotographic::NotChecked(format!(
+            "the CLIP base in {} was not installed by `verity models fetch`",
+            base.display()
+        ));
+    }
+    let frames: Vec<&image::RgbImage> = faces.kept.iter().map(|(_, f)| f).collect();
+    if frames.is_empty() {
         return NonPhotographic::NotChecked("no frames kept".into());
     }
-    NonPhotographic::NotChecked("the zero-shot check is not built into this version".into())
+    let device = crate::device::select(settings.device).unwrap_or(tch::Device::Cpu);
+    match zero_shot_probability(&base, device, &frames) {
+        Ok(Some(probability)) => NonPhotographic::Checked {
+            probability,
+            threshold: zero_shot::NON_PHOTO_THRESHOLD,
+        },
+        Ok(None) => NonPhotographic::NotChecked("no frames kept".into()),
+        Err(e) => {
+            tracing::warn!("non-photographic check failed: {e}");
+            NonPhotographic::NotChecked(format!("the CLIP base could not be used: {e}"))
+        }
+    }
+}
+
+/// One loaded zero-shot CLIP per process (≈ 1.7 GB for ViT-L/14): loaded on first use, kept
+/// for the next analyses with the same base and device.
+fn zero_shot_probability(
+    base: &std::path::Path,
+    device: tch::Device,
+    frames: &[&image::RgbImage],
+) -> crate::Result<Option<f64>> {
+    type Cached = Option<(std::path::PathBuf, tch::Device, zero_shot::ZeroShot)>;
+    static MODEL: std::sync::Mutex<Cached> = std::sync::Mutex::new(None);
+    let mut slot = MODEL.lock().unwrap_or_else(|e| e.into_inner());
+    if !matches!(&*slot, Some((p, d, _)) if p == base && *d == device) {
+        *slot = None;
+        *slot = Some((
+            base.to_path_buf(),
+            device,
+            zero_shot::ZeroShot::load(base, device)?,
+        ));
+    }
+    let (_, _, model) = slot.as_ref().expect("loaded above");
+    model.probability(frames)
 }
 
 /// The outcome of the non-photographic (animation / CGI / drawing) check.
