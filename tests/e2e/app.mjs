@@ -285,7 +285,14 @@ try {
       timeoutMsg: `the video case never got an (untrained) score: ${await text('verdict').catch(() => '?')}`,
     });
     assert.match(await text('untrained-badge'), /UNTRAINED/);
-    assert.match(await text('verdict'), /^(Likely fake|Needs review|Likely real) · \d\.\d{3}$/);
+    // A band is never bare when the case has a scope warning (this 320² clip's face is small).
+    assert.match(
+      await text('verdict'),
+      /^(Likely fake|Needs review|Likely real) · \d\.\d{3}( — outside the detector's scope: [a-z, -]+)?$/,
+    );
+    // The scope list stands beside the verdict; without a CLIP base the non-photographic
+    // check is listed as not checked.
+    assert.match(await text('scope-non_photographic_not_checked'), /not checked \(CLIP base not installed\)/);
     // The player decodes frames of an AVI the webview itself cannot play.
     const frameImg = await browser.$('[data-testid="player-frame"]');
     await frameImg.waitForExist({ timeout: 30_000 });
