@@ -160,25 +160,16 @@ impl Row {
                         .unwrap_or_else(|| a.started_at.clone())
                 })
                 .unwrap_or_default(),
-            decision: reviewer_decision(&d.reviews),
+            decision: reviewer_decision(d.decision.as_ref()),
             ..Row::default()
         }
     }
 }
 
-/// The analyst's standing decision: the newest review, where a `retracted` row withdraws the
-/// decision before it (the audit trail keeps both). Empty when there is none.
-pub fn reviewer_decision(reviews: &[ReviewRow]) -> String {
-    let mut standing: Vec<&ReviewRow> = vec![];
-    for r in reviews {
-        if r.verdict == "retracted" {
-            standing.pop();
-        } else {
-            standing.push(r);
-        }
-    }
-    standing
-        .last()
+/// The analyst's current decision (the newest one not withdrawn by an undo) in words; empty
+/// when there is none.
+pub fn reviewer_decision(decision: Option<&ReviewRow>) -> String {
+    decision
         .map(|r| format!("{} by {} at {}", r.verdict, r.analyst, r.created_at))
         .unwrap_or_default()
 }
@@ -491,26 +482,5 @@ mod tests {
         assert_eq!(case_folder(12, "a,\"b\"\nc.png"), "case-0012-a__b__c");
         assert_eq!(case_folder(3, ""), "case-0003");
         assert_eq!(case_folder(3, "日本.png"), "case-0003");
-    }
-
-    #[test]
-    fn the_standing_decision_skips_retracted_ones() {
-        let r = |id: i64, v: &str| ReviewRow {
-            id,
-            verdict: v.into(),
-            analyst: "Ada".into(),
-            note: String::new(),
-            created_at: format!("t{id}"),
-        };
-        assert_eq!(reviewer_decision(&[]), "");
-        assert_eq!(
-            reviewer_decision(&[r(1, "fake"), r(2, "real")]),
-            "real by Ada at t2"
-        );
-        assert_eq!(
-            reviewer_decision(&[r(1, "fake"), r(2, "real"), r(3, "retracted")]),
-            "fake by Ada at t1"
-        );
-        assert_eq!(reviewer_decision(&[r(1, "fake"), r(2, "retracted")]), "");
     }
 }

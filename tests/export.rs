@@ -156,6 +156,9 @@ fn the_zip_holds_each_cases_reports_and_a_summary_that_parses_back() {
     store
         .add_review(tricky, Verdict::Fake, "Ada Lovelace", "seam")
         .unwrap();
+    // A decision taken back (undo) is not the reviewer's decision.
+    store.add_review(plain, Verdict::Fake, "Ada", "").unwrap();
+    store.undo_review(plain, "Ada").unwrap();
     let out = dir.path().join("out/batch.zip");
     let steps = std::sync::Mutex::new(vec![]);
     let summary = export::export_cases(
