@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Page } from 'playwright-core';
 import { APP_INFO, SHOTS, startHarness, type Harness } from './harness';
+import { axeViolations } from './axe';
 
 let h: Harness;
 
@@ -197,6 +198,11 @@ test('scope warnings stand beside the verdict, which is never a bare band with a
   );
   await page.locator('[data-testid=scope-list]').scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(SHOTS, 'chromium-scope-warnings.png') });
+  // Readable in both themes (axe: no serious/critical violation, contrast included).
+  expect(await axeViolations(page)).toEqual([]);
+  await page.click('[data-testid=theme-toggle]');
+  expect(await axeViolations(page)).toEqual([]);
+  await page.screenshot({ path: join(SHOTS, 'chromium-scope-warnings-dark.png') });
   expect(errors).toEqual([]);
   await page.close();
 });

@@ -154,7 +154,7 @@ export function Sidebar(p: Props) {
                   <span class="case-verdict">
                     {c.untrained && <span class="tag tag-warn">UNTRAINED</span>}
                     {verdictQualifier(c) && (
-                      <span class="tag tag-warn" title={verdictQualifier(c).replace(/^ — /, '')} data-testid="scope-tag">
+                      <span class="tag tag-scope" title={verdictQualifier(c).replace(/^ — /, '')} data-testid="scope-tag">
                         SCOPE
                       </span>
                     )}
