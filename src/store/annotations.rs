@@ -61,11 +61,11 @@ fn shown(tag: &str) -> String {
     }
 }
 
-/// Normalises one tag: trimmed, each run of white space inside made one space. Refused:
-/// control characters, commas (they separate tags in the app and the CLI), more than
+/// Normalises one tag: trimmed, each run of white space inside (tabs and line breaks too) made
+/// one space. Refused: other control characters, commas (they separate tags in the app and the CLI), more than
 /// [`MAX_TAG_CHARS`] characters. An empty result is `None` (dropped).
 pub fn normalize_tag(tag: &str) -> Result<Option<String>> {
-    if tag.chars().any(char::is_control) {
+    if tag.chars().any(|c| c.is_control() && !c.is_whitespace()) {
         return Err(Error::Other(format!(
             "tag {} contains a control character; tags are short plain labels",
             shown(tag)
