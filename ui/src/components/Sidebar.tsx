@@ -1,4 +1,7 @@
+import { useState } from 'preact/hooks';
 import type { CaseSummary } from '../lib/api';
+import * as selection from '../lib/selection';
+import { BatchBar } from './BatchBar';
 import { BUCKET_LABELS, BUCKETS, DATE_RANGES, bucketOf, inDateRange, sortCases, verdictBand, verdictQualifier, when, type Bucket, type DateRange, type SortKey } from '../lib/cases';
 import { FolderIcon, ImportIcon, SearchIcon } from './icons';
 import { Jobs, type JobView } from './Jobs';
@@ -33,6 +36,19 @@ export function Sidebar(p: Props) {
     p.cases.filter((c) => inDateRange(c, range)),
     p.sort,
   );
+  // Multi-select (lib/selection.ts): checkboxes, Shift+click ranges, Ctrl/⌘+A and Esc in the list.
+  const shownIds = shown.map((c) => c.id);
+  const [picked, setPicked] = useState(selection.EMPTY);
+  const checked = selection.prune(picked, shownIds);
+  const onListKey = (e: KeyboardEvent) => {
+    if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === 'a') {
+      e.preventDefault();
+      setPicked(selection.all(shownIds));
+    } else if (e.key === 'Escape' && checked.ids.length > 0) {
+      e.preventDefault();
+      setPicked(selection.EMPTY);
+    }
+  };
   return (
     <aside class="sidebar" aria-label="Cases">
       <div class="sidebar-head">
@@ -128,7 +144,8 @@ export function Sidebar(p: Props) {
         </select>
       </div>
 
-      <div class="case-list" data-testid="case-list">
+      {checked.ids.length > 0 && <BatchBar ids={checked.ids} onClear={() => setPicked(selection.EMPTY)} />}
+      <div class="case-list" data-testid="case-list" onKeyDown={onListKey}>
         {shown.length === 0 ? (
           <div class="empty" data-testid="case-empty">
             <FolderIcon size={28} />
@@ -138,6 +155,15 @@ export function Sidebar(p: Props) {
           <ul>
             {shown.map((c) => (
               <li key={c.id}>
+                <input
+                  type="checkbox"
+                  class="case-check"
+                  checked={checked.ids.includes(c.id)}
+                  aria-label={`Select ${c.title}`}
+                  title="Select (Shift+click: a range; Ctrl+A: all shown)"
+                  data-testid={`case-check-${c.id}`}
+                  onClick={(e) => setPicked(selection.click(checked, shownIds, c.id, e.shiftKey))}
+                />
                 <button
                   type="button"
                   class={`case case-${bucketOf(c)}${p.selected === c.id ? ' selected' : ''}`}

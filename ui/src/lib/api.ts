@@ -340,3 +340,25 @@ export const mediaFrame = (caseId: number, at: SeekTo, maxWidth: number) =>
 export const liveDevices = () => call<string[]>('live_devices');
 /** Queues a recording of `seconds` of a live source (URL or webcam), analysed like an import. */
 export const startLive = (source: string, seconds: number) => call<number>('start_live', { source, seconds });
+
+// ---- Several cases at once (src-tauri/src/batch.rs) ----
+
+/** Mirrors `verity::export::Progress`: sent before each case and once at the end. */
+export interface ExportProgress { done: number; total: number; case_id: number | null; title: string | null }
+/** Mirrors `verity::export::CaseOutcome`. */
+export interface ExportCaseOutcome { case_id: number; title: string; files: string[]; error: string | null }
+/** Mirrors `verity::export::BatchSummary`. */
+export interface ExportSummary { path: string; cases: ExportCaseOutcome[]; exported: number; failed: number }
+/** Save dialog for a batch export (a .zip), opened by the core; null when cancelled. */
+export const pickExportPath = (defaultName: string) => call<string | null>('pick_export_path', { defaultName });
+/** One ZIP of the cases' HTML, JSON (and with `pdf` PDF) reports plus summary.csv. */
+export const exportCases = (caseIds: number[], path: string, pdf: boolean) =>
+  call<ExportSummary>('export_cases', { caseIds, path, pdf });
+/** Stops a running batch export before its next case (nothing is written). */
+export const cancelExport = () => call<boolean>('cancel_export');
+/** Queues a re-run of each case; the job ids back. */
+export const rerunCases = (caseIds: number[]) => call<number[]>('rerun_cases', { caseIds });
+/** Subscribes to a batch export's progress. */
+export function onExportProgress(handler: (p: ExportProgress) => void): Promise<UnlistenFn> {
+  return guarded(() => listen<ExportProgress>('export', (e) => handler(e.payload)));
+}

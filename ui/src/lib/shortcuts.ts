@@ -1,5 +1,5 @@
 // Every keyboard shortcut of the app, as the `?` sheet (components/ShortcutSheet.tsx) lists them.
-// Where each is handled: App.tsx (Ctrl+O, ?), VideoPlayer.tsx (←/→), CaseView.tsx (B),
+// Where each is handled: App.tsx (Ctrl+O, ?), Sidebar.tsx (case list selection), VideoPlayer.tsx (←/→), CaseView.tsx (B),
 // ReviewQueue.tsx (F/R/U/N, ←/→, Esc in the note), components/modal.ts (Esc, Tab in dialogs).
 
 export interface Shortcut {
@@ -20,6 +20,15 @@ export const SHORTCUTS: ShortcutGroup[] = [
       { keys: [['Ctrl', 'O'], ['⌘', 'O']], what: 'Import images or videos (the open dialog)' },
       { keys: [['?']], what: 'Show this list of keyboard shortcuts' },
       { keys: [['Tab'], ['Shift', 'Tab']], what: 'Move between controls; Enter or Space presses the focused one' },
+    ],
+  },
+  {
+    title: 'Case list',
+    items: [
+      { keys: [['Space']], what: 'On a case’s checkbox: select it or not (for Export… and Re-run)' },
+      { keys: [['Shift', 'click']], what: 'Select every case from the last one clicked' },
+      { keys: [['Ctrl', 'A'], ['⌘', 'A']], what: 'Select every case shown (focus in the list)' },
+      { keys: [['Esc']], what: 'Clear the selection (focus in the list)' },
     ],
   },
   {
