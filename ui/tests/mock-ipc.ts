@@ -10,8 +10,16 @@ type Audit = { id: number; at: string; actor: string; action: string; case_id: n
 declare global {
   interface Window {
     __verityCalls: { cmd: string; payload: unknown }[];
-    __verityMock: { appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean; stillImage?: boolean; twoTracks?: boolean; scope?: unknown[] };
-    __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void> };
+    __verityMock: {
+      appInfo: unknown; picked: string[] | null; analyst?: string; noWeights?: boolean; stillImage?: boolean; twoTracks?: boolean; scope?: unknown[];
+      /** Cases stored before the page loads (analysed; bands cycle fake/review/real). */
+      seed?: string[];
+      /** What the batch export's save dialog returns (null: cancelled). */
+      exportPath?: string | null;
+      /** Hold a batch export after its first case until `releaseExport`. */
+      holdExport?: boolean;
+    };
+    __verityBackend: { step: (what: 'progress' | 'finish') => Promise<void>; releaseExport: () => void };
   }
 }
 
@@ -105,7 +113,18 @@ function detail(id: number) {
 }
 
 window.__verityCalls = [];
+for (const [i, title] of (window.__verityMock?.seed ?? []).entries()) {
+  const at = new Date(Date.UTC(2026, 0, 1 + i)).toISOString();
+  const band = ['fake', 'review', 'real'][i % 3];
+  cases.push({ id: i + 1, title, created_at: at, updated_at: at, status: 'done', score: [0.9, 0.5, 0.1][i % 3], band, untrained: false, profile: 'gend-clip-l14', message: null, media_kind: 'image', sha256: String(i + 1).padStart(64, '0') });
+}
+// The batch export in progress: released by the test (`holdExport`), stopped by `cancel_export`.
+let exportRelease: (() => void) | null = null;
+let exportStopped = false;
 window.__verityBackend = {
+  releaseExport() {
+    exportRelease?.();
+  },
   async step(what) {
     if (!running) throw new Error('no job running');
     const { job, case_id } = running;
@@ -236,6 +255,44 @@ mockIPC(
         const job = nextJob++;
         setTimeout(() => emit('analysis', { event: 'queued', job, label: `Live ${source} (${a.seconds} s)`, case_id: null, position: 1 }), 0);
         return job;
+      }
+      case 'pick_export_path':
+        return mock.exportPath ?? null;
+      case 'export_cases': {
+        // Each case in order; a title with "tampered" fails verification, like the core.
+        const ids = a.caseIds as number[];
+        exportStopped = false;
+        const outcomes = [];
+        for (const [done, id] of ids.entries()) {
+          const c = cases.find((x) => x.id === id)!;
+          await emit('export', { done, total: ids.length, case_id: id, title: c.title });
+          if (done === 0 && mock.holdExport) await new Promise<void>((ok) => (exportRelease = ok));
+          if (exportStopped) throw { code: 'cancelled', message: 'cancelled' };
+          const folder = `case-${String(id).padStart(4, '0')}`;
+          outcomes.push(
+            c.title.includes('tampered')
+              ? { case_id: id, title: c.title, files: [], error: `${c.title}: the case store's copy of this file failed verification` }
+              : { case_id: id, title: c.title, files: ['html', ...(a.pdf ? ['pdf'] : []), 'json'].map((x) => `${folder}/report.${x}`), error: null },
+          );
+          log(settings.analyst || 'app', 'export', id, { format: 'zip', path: a.path });
+        }
+        await emit('export', { done: ids.length, total: ids.length, case_id: null, title: null });
+        const failed = outcomes.filter((o) => o.error).length;
+        return { path: a.path, cases: outcomes, exported: outcomes.length - failed, failed };
+      }
+      case 'cancel_export':
+        exportStopped = true;
+        exportRelease?.();
+        return true;
+      case 'rerun_cases': {
+        const jobs: number[] = [];
+        for (const id of new Set(a.caseIds as number[])) {
+          const job = nextJob++;
+          jobs.push(job);
+          const c = cases.find((x) => x.id === id)!;
+          setTimeout(() => emit('analysis', { event: 'queued', job, label: c.title, case_id: id, position: jobs.length }), 0);
+        }
+        return jobs;
       }
       case 'cancel':
         return true;
