@@ -9,7 +9,7 @@ use tauri::State;
 use verity::config::Settings;
 use verity::explain::case::CaseExplanation;
 use verity::models::hub::ModelStatus;
-use verity::store::{CaseDetail, CaseFilter, CaseSummary, ExplanationRow, Verdict};
+use verity::store::{CaseDetail, CaseFilter, CaseSummary, ExplanationRow, TagCount, Undo, Verdict};
 use verity::worker::{JobInfo, JobKind};
 
 /// What the top bar shows: the core's version and the compute device it will run on.
@@ -229,7 +229,52 @@ pub async fn review(
     })?)
 }
 
-/// The review band, oldest first, without cases that already have a decision.
+/// The analyst name from the settings, or the error the UI shows when it is not set.
+fn analyst_of(state: &AppState) -> Res<String> {
+    let analyst = state.settings().analyst;
+    if analyst.trim().is_empty() {
+        return Err(CommandError {
+            code: "no_analyst",
+            message: "Set your analyst name in Settings before recording decisions.".into(),
+        });
+    }
+    Ok(analyst.trim().to_string())
+}
+
+/// Withdraws the analyst's last decision on a case (`Store::undo_review`: an appended
+/// retraction, history kept); answers what was withdrawn and the decision the case has now.
+#[tauri::command]
+pub async fn undo_review(state: State<'_, AppState>, case_id: i64) -> Res<Undo> {
+    let analyst = analyst_of(&state)?;
+    Ok(state.with_store(|s| s.undo_review(case_id, &analyst))?)
+}
+
+/// Replaces a case's tags (normalised and checked by the core); answers the stored list.
+#[tauri::command]
+pub async fn set_case_tags(
+    state: State<'_, AppState>,
+    case_id: i64,
+    tags: Vec<String>,
+) -> Res<Vec<String>> {
+    let analyst = analyst_of(&state)?;
+    Ok(state.with_store(|s| s.set_case_tags(case_id, &tags, &analyst))?)
+}
+
+/// Replaces a case's note (normalised and checked by the core); answers the stored text.
+#[tauri::command]
+pub async fn set_case_note(state: State<'_, AppState>, case_id: i64, note: String) -> Res<String> {
+    let analyst = analyst_of(&state)?;
+    Ok(state.with_store(|s| s.set_case_note(case_id, &note, &analyst))?)
+}
+
+/// Every tag in use with its number of cases: the case list's tag filter.
+#[tauri::command]
+pub async fn all_tags(state: State<'_, AppState>) -> Res<Vec<TagCount>> {
+    Ok(state.with_store(|s| s.all_tags())?)
+}
+
+/// The review band, oldest first, without cases that have a decision (an undone one does not
+/// count: the case comes back).
 #[tauri::command]
 pub async fn review_queue(state: State<'_, AppState>) -> Res<Vec<CaseSummary>> {
     Ok(state.with_store(verity_review_queue)?)
@@ -242,7 +287,11 @@ pub(crate) fn verity_review_queue(
         band: Some("review".into()),
         ..CaseFilter::default()
     })?;
-    cases.retain(|c| s.reviews(c.id).map(|r| r.is_empty()).unwrap_or(true));
+    cases.retain(|c| {
+        s.current_decision(c.id)
+            .map(|d| d.is_none())
+            .unwrap_or(true)
+    });
     cases.sort_by(|a, b| a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)));
     Ok(cases)
 }
@@ -724,12 +773,18 @@ mod tests {
             ids.push(id);
         }
         store.add_review(ids[2], Verdict::Real, "Ada", "").unwrap();
-        let queue: Vec<i64> = verity_review_queue(&mut store)
-            .unwrap()
-            .iter()
-            .map(|c| c.id)
-            .collect();
-        assert_eq!(queue, vec![ids[0], ids[3]]);
+        store.add_review(ids[3], Verdict::Fake, "Ada", "").unwrap();
+        let queue = |store: &mut Store| -> Vec<i64> {
+            verity_review_queue(store)
+                .unwrap()
+                .iter()
+                .map(|c| c.id)
+                .collect()
+        };
+        assert_eq!(queue(&mut store), vec![ids[0]]);
+        // An undone decision puts the case back in the queue, in its place.
+        store.undo_review(ids[3], "Ada").unwrap();
+        assert_eq!(queue(&mut store), vec![ids[0], ids[3]]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,6 +1,7 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
 import {
   ApiError,
+  allTags,
   appInfo,
   cancelJob,
   counts as fetchCounts,
@@ -14,6 +15,7 @@ import {
   type AnalysisEvent,
   type AppInfo,
   type CaseSummary,
+  type TagCount,
 } from './lib/api';
 import type { Bucket, DateRange, SortKey } from './lib/cases';
 import { CaseView } from './components/CaseView';
@@ -79,6 +81,8 @@ export function App() {
   const [counts, setCounts] = useState<Record<string, number>>({});
   const [bucket, setBucket] = useState<Bucket | null>(null);
   const [search, setSearch] = useState('');
+  const [tag, setTag] = useState<string | null>(null);
+  const [tags, setTags] = useState<TagCount[]>([]);
   const [sort, setSort] = useState<SortKey>('date');
   const [dateRange, setDateRange] = useState<DateRange>('any');
   const [selected, setSelected] = useState<number | null>(null);
@@ -93,9 +97,10 @@ export function App() {
   const [sheetOpen, setSheetOpen] = useState(false);
 
   const refresh = useCallback(() => {
-    listCases({ band: bucket, search: search.trim() || null }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
+    listCases({ band: bucket, search: search.trim() || null, tag }).then((x) => setCases(x ?? []), (e) => setImportError(toApiError(e).message));
     fetchCounts().then((x) => setCounts(x ?? {}), () => {});
-  }, [bucket, search]);
+    allTags().then((x) => setTags(x ?? []), () => {});
+  }, [bucket, search, tag]);
   const refreshRef = useRef(refresh);
   refreshRef.current = refresh;
 
@@ -223,6 +228,9 @@ export function App() {
           onBucket={setBucket}
           search={search}
           onSearch={setSearch}
+          tag={tag}
+          tags={tags}
+          onTag={setTag}
           sort={sort}
           onSort={setSort}
           dateRange={dateRange}

@@ -1,4 +1,4 @@
-//! The case commands: `cases` (list), `show`, `export` and `review`.
+//! The case commands: `cases` (list), `show`, `export`, `review` (and `--undo`) and `annotate`.
 use crate::choices;
 use crate::common::{actor, human_bytes, print_json, truncate};
 use anyhow::{bail, Context, Result};
@@ -61,14 +61,40 @@ pub struct ReviewArgs {
     /// Case number
     case: i64,
     /// The analyst's decision
-    #[arg(value_enum)]
-    verdict: choices::Verdict,
+    #[arg(value_enum, required_unless_present = "undo")]
+    verdict: Option<choices::Verdict>,
     /// Analyst name (default: `analyst` in the settings file)
     #[arg(long)]
     analyst: Option<String>,
     /// Free-text note stored with the decision
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", conflicts_with = "undo")]
     note: String,
+    /// Withdraw your last decision on the case instead (recorded as a retraction; the decision
+    /// before it, if any, is the case's decision again)
+    #[arg(long, conflicts_with = "verdict")]
+    undo: bool,
+}
+
+#[derive(Args)]
+pub struct AnnotateArgs {
+    /// Case number
+    case: i64,
+    /// Replace the case's tags (comma-separated; "" removes them all). Each tag is at most 40
+    /// characters, at most 20 per case
+    #[arg(long, value_name = "TAG,TAG")]
+    tags: Option<String>,
+    /// Replace the case's note (at most 10 000 characters; "" removes it)
+    #[arg(long, value_name = "TEXT", conflicts_with = "note_file")]
+    note: Option<String>,
+    /// Replace the case's note with the text of this UTF-8 file
+    #[arg(long, value_name = "FILE")]
+    note_file: Option<PathBuf>,
+    /// Analyst name (default: `analyst` in the settings file)
+    #[arg(long)]
+    analyst: Option<String>,
+    /// Print the tags and note as JSON
+    #[arg(long)]
+    json: bool,
 }
 
 pub fn cases(a: &CasesArgs, settings: &Settings) -> Result<ExitCode> {
@@ -175,9 +201,31 @@ pub fn show(a: &ShowArgs, settings: &Settings) -> Result<ExitCode> {
         println!("  frame {:>5}  {:.3}", s.frame_idx.unwrap_or(-1), s.score);
     }
     for r in &d.reviews {
+        let what = if r.retracts.is_some() {
+            format!("undo (withdrew {})", r.verdict)
+        } else if r.retracted {
+            format!("{} (undone)", r.verdict)
+        } else {
+            r.verdict.clone()
+        };
         println!(
-            "  review   {} by {} at {} {}",
-            r.verdict, r.analyst, r.created_at, r.note
+            "  review   {what} by {} at {} {}",
+            r.analyst, r.created_at, r.note
+        );
+    }
+    if !d.reviews.is_empty() {
+        match &d.decision {
+            Some(r) => println!("  decision {} by {}", r.verdict, r.analyst),
+            None => println!("  decision none (every decision was undone)"),
+        }
+    }
+    if !c.tags.is_empty() {
+        println!("  tags     {}", c.tags.join(", "));
+    }
+    for (i, line) in d.note.lines().enumerate() {
+        println!(
+            "  {} {line}",
+            if i == 0 { "case note" } else { "         " }
         );
     }
     println!("  audit    {} entries", d.audit.len());
@@ -293,21 +341,92 @@ fn export_batch(a: &ExportArgs, settings: &Settings) -> Result<ExitCode> {
     })
 }
 
-pub fn review(a: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {
-    let v: verity::store::Verdict = a.verdict.into();
-    let who = a
-        .analyst
-        .clone()
-        .unwrap_or_else(|| settings.analyst.clone());
+fn analyst_name(given: &Option<String>, settings: &Settings) -> Result<String> {
+    let who = given.clone().unwrap_or_else(|| settings.analyst.clone());
     if who.trim().is_empty() {
         bail!("no analyst name: pass --analyst NAME or set `analyst` in the settings file");
     }
+    Ok(who.trim().to_string())
+}
+
+pub fn review(a: &ReviewArgs, settings: &Settings) -> Result<ExitCode> {
+    let who = analyst_name(&a.analyst, settings)?;
     let mut store = Store::open(&settings.data_dir())?;
+    let Some(v) = a.verdict.filter(|_| !a.undo) else {
+        let undo = store.undo_review(a.case, &who)?;
+        println!(
+            "review {} recorded: {who} withdrew the {} decision of {} on case {}",
+            undo.review_id, undo.retracted.verdict, undo.retracted.created_at, a.case
+        );
+        match &undo.current {
+            Some(r) => println!(
+                "case {} decision now: {} by {}",
+                a.case, r.verdict, r.analyst
+            ),
+            None => println!("case {} has no decision now", a.case),
+        }
+        return Ok(ExitCode::SUCCESS);
+    };
+    let v: verity::store::Verdict = v.into();
     let id = store.add_review(a.case, v.clone(), &who, &a.note)?;
     println!(
         "review {id} recorded: case {} → {} by {who}",
         a.case,
         v.as_str()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `verity annotate`: shows or replaces a case's tags and note (each change audited).
+pub fn annotate(a: &AnnotateArgs, settings: &Settings) -> Result<ExitCode> {
+    let mut store = Store::open(&settings.data_dir())?;
+    let note = match (&a.note, &a.note_file) {
+        (Some(n), _) => Some(n.clone()),
+        (None, Some(f)) => Some(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the note from {}", f.display()))?,
+        ),
+        (None, None) => None,
+    };
+    if a.tags.is_some() || note.is_some() {
+        let who = analyst_name(&a.analyst, settings)?;
+        // Both are checked before either is stored.
+        let tags: Option<Vec<String>> = a
+            .tags
+            .as_deref()
+            .map(|t| verity::store::normalize_tags(&t.split(',').collect::<Vec<_>>()))
+            .transpose()?;
+        if let Some(n) = &note {
+            verity::store::normalize_note(n)?;
+        }
+        if let Some(t) = &tags {
+            store.set_case_tags(a.case, t, &who)?;
+        }
+        if let Some(n) = &note {
+            store.set_case_note(a.case, n, &who)?;
+        }
+    }
+    let tags = store.case_tags(a.case)?;
+    let note = store.case_note(a.case)?;
+    if a.json {
+        print_json(&serde_json::json!({"case": a.case, "tags": tags, "note": note}))?;
+    } else {
+        println!("case {}", a.case);
+        println!(
+            "  tags  {}",
+            if tags.is_empty() {
+                "none".to_string()
+            } else {
+                tags.join(", ")
+            }
+        );
+        if note.is_empty() {
+            println!("  note  none");
+        } else {
+            for (i, line) in note.lines().enumerate() {
+                println!("  {}  {line}", if i == 0 { "note" } else { "    " });
+            }
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -57,8 +57,10 @@ enum Cmd {
     /// Re-hash the stored media of a case (or of every case with --all) against the database
     /// and the audit log's import records; exits 1 on any mismatch
     Verify(verify::VerifyArgs),
-    /// Record an analyst's decision on a case
+    /// Record an analyst's decision on a case, or withdraw your last one (--undo)
     Review(cases::ReviewArgs),
+    /// Show or replace a case's tags and note (searchable: `cases --tag`, `cases --search`)
+    Annotate(cases::AnnotateArgs),
     /// Model weights: list and verify (default), fetch, or create a random test profile
     Models(models::ModelsArgs),
     /// Explain a case: Grad-CAM and artifact overlays of a frame's faces, temporal and blink analysis
@@ -131,6 +133,7 @@ fn run() -> Result<ExitCode> {
         Cmd::Export(a) => cases::export(a, &settings),
         Cmd::Verify(a) => verify::verify(a, &settings),
         Cmd::Review(a) => cases::review(a, &settings),
+        Cmd::Annotate(a) => cases::annotate(a, &settings),
         Cmd::Models(a) => models::models(a, &settings),
         Cmd::Explain(a) => explain::explain(a, &mut settings),
         Cmd::Train(a) => {

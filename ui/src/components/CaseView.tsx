@@ -20,6 +20,7 @@ import { typingIn } from '../lib/shortcuts';
 import { FaceBoxes } from './FaceBoxes';
 import { ExplainPanel } from './ExplainPanel';
 import { INSTALL_HINT, verdictBand, verdictQualifier, when } from '../lib/cases';
+import { CaseNotes } from './CaseNotes';
 import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
 import { VideoPlayer } from './VideoPlayer';
@@ -349,6 +350,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
             <DecisionBar
               caseId={c.id}
               reviewed={d.reviews.length > 0}
+              decision={d.decision ?? null}
               onDone={() => {
                 setReload((r) => r + 1);
                 onChanged?.();
@@ -357,13 +359,28 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           )}
           {d.reviews.length > 0 && (
             <p class="muted small" data-testid="last-review">
-              Last decision: <b>{d.reviews[d.reviews.length - 1].verdict.toUpperCase()}</b> by{' '}
-              {d.reviews[d.reviews.length - 1].analyst}, {when(d.reviews[d.reviews.length - 1].created_at)}
+              {d.decision ? (
+                <>
+                  Decision: <b>{d.decision.verdict.toUpperCase()}</b> by {d.decision.analyst}, {when(d.decision.created_at)}
+                </>
+              ) : (
+                'No decision (the last one was undone)'
+              )}
             </p>
           )}
         </section>
       </div>
 
+
+      <CaseNotes
+        caseId={c.id}
+        tags={c.tags ?? []}
+        note={d.note ?? ''}
+        onChanged={() => {
+          setReload((r) => r + 1);
+          onChanged?.();
+        }}
+      />
 
       <section class="panel">
         <h3 class="panel-title">Frame timeline</h3>
@@ -438,6 +455,16 @@ function describe(action: string, details: unknown): string {
   switch (action) {
     case 'review':
       return `decided ${String(d.verdict).toUpperCase()}${d.note ? ` — “${String(d.note)}”` : ''}`;
+    case 'review_retracted':
+      return `undid the decision ${String(d.verdict).toUpperCase()}`;
+    case 'tags_changed': {
+      const list = (v: unknown) => (Array.isArray(v) ? v.map(String).join(', ') : '');
+      const added = list(d.added);
+      const removed = list(d.removed);
+      return `changed the tags${added ? ` — added ${added}` : ''}${removed ? `${added ? ';' : ' —'} removed ${removed}` : ''}`;
+    }
+    case 'note_changed':
+      return d.note ? 'changed the case note' : 'removed the case note';
     case 'import':
       return 'imported the media';
     case 'reimport':

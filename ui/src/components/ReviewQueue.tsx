@@ -1,9 +1,11 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
-import { caseDetail, review, reviewQueue, toApiError, type CaseSummary } from '../lib/api';
+import { caseDetail, review, reviewQueue, toApiError, undoReview, type CaseSummary } from '../lib/api';
+import { isUndoKey } from './DecisionBar';
 import { CaseView } from './CaseView';
 
 /** The review band, oldest first, one case at a time. Keys: F fake, R real, U unsure/skip,
- *  N note, ←/→ step through the sampled frames. */
+ *  N note, ←/→ step through the sampled frames, Ctrl/⌘+Z undo the last decision made here
+ *  (the case comes back to the queue; the core keeps the decision, marked undone). */
 export function ReviewQueue({
   analyst,
   thresholds,
@@ -21,7 +23,8 @@ export function ReviewQueue({
   const [note, setNote] = useState('');
   const [frame, setFrame] = useState<number | null>(null);
   const [err, setErr] = useState<string | null>(null);
-  const [last, setLast] = useState<string | null>(null);
+  const [last, setLast] = useState<{ id: number; text: string } | null>(null);
+  const [undone, setUndone] = useState<string | null>(null);
   const noteRef = useRef<HTMLTextAreaElement>(null);
   const frames = useRef<number[]>([]);
 
@@ -38,7 +41,8 @@ export function ReviewQueue({
     const text = noteRef.current?.value ?? note;
     try {
       await review(current.id, verdict, text);
-      setLast(`${current.title}: ${verdict}`);
+      setLast({ id: current.id, text: `${current.title}: ${verdict}` });
+      setUndone(null);
       setNote('');
       setFrame(null);
       onDecided();
@@ -48,8 +52,30 @@ export function ReviewQueue({
     }
   };
 
+  const undo = async () => {
+    if (!last) return;
+    setErr(null);
+    const was = last;
+    setLast(null);
+    try {
+      const u = await undoReview(was.id);
+      setUndone(`Undone — ${was.text} withdrawn${u.current ? ` (the decision is ${u.current.verdict} again)` : '; the case is back in the queue'}`);
+      onDecided();
+      await load();
+    } catch (e) {
+      setLast(was);
+      setErr(toApiError(e).message);
+    }
+  };
+
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
+      // Ctrl/⌘+Z: undo the last decision (text fields keep their own undo).
+      if (isUndoKey(e) && !(e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement)) {
+        e.preventDefault();
+        void undo();
+        return;
+      }
       if (e.target instanceof HTMLTextAreaElement || e.target instanceof HTMLInputElement || e.ctrlKey || e.metaKey) {
         if (e.key === 'Escape') (e.target as HTMLElement).blur();
         return;
@@ -98,7 +124,19 @@ export function ReviewQueue({
         </div>
       )}
       {err && <div class="banner banner-error" data-testid="review-error">{err}</div>}
-      {last && <div class="banner" data-testid="last-decision">Recorded — {last}</div>}
+      {last && (
+        <div class="banner undo-row" data-testid="last-decision">
+          <span>Recorded — {last.text}</span>
+          <button type="button" class="button" onClick={() => void undo()} data-testid="undo-last" title="Withdraw this decision (Ctrl+Z / ⌘Z)">
+            Undo <kbd>Ctrl Z</kbd>
+          </button>
+        </div>
+      )}
+      {undone && (
+        <div class="banner" role="status" data-testid="undo-notice">
+          {undone}
+        </div>
+      )}
       {current && (
         <CaseView caseId={current.id} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame}>
           <FramesProbe caseId={current.id} into={frames} />
@@ -122,7 +160,7 @@ export function ReviewQueue({
                 <kbd>U</kbd> Unsure
               </button>
             </div>
-            <p class="muted small">←/→ step through frames · N writes a note · Esc leaves the note</p>
+            <p class="muted small">←/→ step through frames · N writes a note · Esc leaves the note · Ctrl+Z undoes the last decision</p>
           </div>
         </CaseView>
       )}

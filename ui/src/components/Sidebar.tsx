@@ -1,5 +1,5 @@
 import { useState } from 'preact/hooks';
-import type { CaseSummary } from '../lib/api';
+import type { CaseSummary, TagCount } from '../lib/api';
 import * as selection from '../lib/selection';
 import { BatchBar } from './BatchBar';
 import { BUCKET_LABELS, BUCKETS, DATE_RANGES, bucketOf, inDateRange, sortCases, verdictBand, verdictQualifier, when, type Bucket, type DateRange, type SortKey } from '../lib/cases';
@@ -13,6 +13,10 @@ interface Props {
   onBucket: (b: Bucket | null) => void;
   search: string;
   onSearch: (s: string) => void;
+  /** The tag filter (null: any tag), the tags in use, and the setter. */
+  tag?: string | null;
+  tags?: readonly TagCount[];
+  onTag?: (t: string | null) => void;
   sort: SortKey;
   onSort: (s: SortKey) => void;
   dateRange?: DateRange;
@@ -108,14 +112,33 @@ export function Sidebar(p: Props) {
           <input
             type="search"
             placeholder="Search"
-            title="Search by file name or SHA-256"
-            aria-label="Search cases by file name or SHA-256"
+            title="Search by file name, SHA-256, tag or case note"
+            aria-label="Search cases by file name, SHA-256, tag or case note"
             value={p.search}
             data-testid="case-search"
             onInput={(e) => p.onSearch((e.target as HTMLInputElement).value)}
           />
         </label>
       </div>
+      {p.onTag && (
+        <div class="list-tools">
+          <select
+            class="select"
+            value={p.tag ?? ''}
+            aria-label="Filter cases by tag"
+            data-testid="case-tag-filter"
+            onChange={(e) => p.onTag?.((e.target as HTMLSelectElement).value || null)}
+          >
+            <option value="">Any tag</option>
+            {p.tag && !(p.tags ?? []).some((t) => t.tag.toLowerCase() === p.tag!.toLowerCase()) && <option value={p.tag}>{p.tag}</option>}
+            {(p.tags ?? []).map((t) => (
+              <option value={t.tag} key={t.tag}>
+                {t.tag} ({t.cases})
+              </option>
+            ))}
+          </select>
+        </div>
+      )}
       <div class="list-tools">
         <select
           class="select"
@@ -176,6 +199,15 @@ export function Sidebar(p: Props) {
                     <span class="case-sub">
                       {when(c.created_at)} · {c.media_kind}
                     </span>
+                    {c.tags && c.tags.length > 0 && (
+                      <span class="case-tags" data-testid="case-tags">
+                        {c.tags.map((t) => (
+                          <span class="case-tag" key={t}>
+                            {t}
+                          </span>
+                        ))}
+                      </span>
+                    )}
                   </span>
                   <span class="case-verdict">
                     {c.untrained && <span class="tag tag-warn">UNTRAINED</span>}

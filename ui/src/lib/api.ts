@@ -88,6 +88,9 @@ export interface CaseSummary {
   /** Why the last analysis' verdict is less reliable (core `scope::assess`); null or absent
    *  when never assessed (analyses before schema v7, or still running). */
   scope?: ScopeWarning[] | null;
+  /** The analyst's labels for the case (core `store::normalize_tags`: trimmed, ≤ 40 characters
+   *  each, ≤ 20 per case). Absent from cores before schema v8. */
+  tags?: string[];
 }
 /** One scope entry: a machine code, how it weighs, and why in plain words. */
 export interface ScopeWarning {
@@ -119,7 +122,9 @@ export interface FrameRow { idx: number; source_index: number; pts_s: number; ke
  *  (eyes, nose, mouth corners) in the pixels of its frame (`FrameRow.width/height`). */
 export interface FaceRow { id: number; frame_idx: number; track_id: number; bbox: number[]; det_prob: number; landmarks?: number[][]; crop: string | null; full_frame: boolean; score: number | null }
 export interface ScoreRow { level: string; face_id: number | null; frame_idx: number | null; track_id: number | null; score: number }
-export interface ReviewRow { id: number; verdict: string; analyst: string; note: string; created_at: string }
+/** Mirrors `verity::store::ReviewRow`. An undo is a row with `retracts` set (the withdrawn
+ *  decision's id; `verdict` repeats its verdict); the withdrawn row gets `retracted`. */
+export interface ReviewRow { id: number; verdict: string; analyst: string; note: string; created_at: string; retracts?: number | null; retracted?: boolean }
 export interface AuditRow { id: number; at: string; actor: string; action: string; case_id: number | null; details: unknown }
 export interface AnalysisRow { id: number; started_at: string; finished_at: string | null; status: string; settings_json: string; profile: string | null; weight_hashes: string | null; untrained: boolean; error: string | null; preprocessing?: string | null }
 /** Mirrors `verity::store::CaseDetail`. */
@@ -130,10 +135,20 @@ export interface CaseDetail {
   frames: FrameRow[];
   faces: FaceRow[];
   scores: ScoreRow[];
+  /** Every review row, undos included, oldest first. */
   reviews: ReviewRow[];
+  /** The current decision: the newest one not undone (null: none). */
+  decision?: ReviewRow | null;
+  /** The case's free-text note ("" when none); shown as text, never as HTML. */
+  note?: string;
   audit: AuditRow[];
 }
-export interface CaseFilter { band?: string | null; search?: string | null; limit?: number | null }
+/** `search` matches file name, SHA-256, tags and the case note; `tag` is one whole tag. */
+export interface CaseFilter { band?: string | null; search?: string | null; tag?: string | null; limit?: number | null }
+/** Mirrors `verity::store::Undo`: what an undo withdrew and the case's decision now. */
+export interface Undo { review_id: number; retracted: ReviewRow; current: ReviewRow | null }
+/** Mirrors `verity::store::TagCount`. */
+export interface TagCount { tag: string; cases: number }
 
 /** Mirrors `verity::config::Settings`. */
 export interface Settings {
@@ -188,6 +203,14 @@ export const jobs = () => call<JobInfo[]>('jobs');
 export const review = (caseId: number, verdict: 'fake' | 'real' | 'unsure', note: string) =>
   call<number>('review', { caseId, verdict, note });
 export const reviewQueue = () => call<CaseSummary[]>('review_queue');
+/** Withdraws the analyst's last decision on the case (an appended retraction; history kept). */
+export const undoReview = (caseId: number) => call<Undo>('undo_review', { caseId });
+/** Replaces the case's tags; resolves to the list as stored (normalised by the core). */
+export const setCaseTags = (caseId: number, tags: string[]) => call<string[]>('set_case_tags', { caseId, tags });
+/** Replaces the case's note; resolves to the text as stored. */
+export const setCaseNote = (caseId: number, note: string) => call<string>('set_case_note', { caseId, note });
+/** Every tag in use, with its number of cases (the case list's tag filter). */
+export const allTags = () => call<TagCount[]>('all_tags');
 export const getSettings = () => call<SettingsView>('get_settings');
 export const saveSettings = (settings: Settings) => call<null>('save_settings', { settings });
 export const modelsStatus = () => call<ModelStatus[]>('models_status');

@@ -1,6 +1,7 @@
 // Every keyboard shortcut of the app, as the `?` sheet (components/ShortcutSheet.tsx) lists them.
 // Where each is handled: App.tsx (Ctrl+O, ?), Sidebar.tsx (case list selection), VideoPlayer.tsx (←/→), CaseView.tsx (B),
-// ReviewQueue.tsx (F/R/U/N, ←/→, Esc in the note), components/modal.ts (Esc, Tab in dialogs).
+// ReviewQueue.tsx (F/R/U/N, ←/→, Esc in the note, Ctrl/⌘+Z), DecisionBar.tsx (Ctrl/⌘+Z in the
+// case view), CaseNotes.tsx (Enter/comma in the tag field), components/modal.ts (Esc, Tab in dialogs).
 
 export interface Shortcut {
   /** Keys pressed together; alternatives are separate entries of `keys`. */
@@ -36,6 +37,8 @@ export const SHORTCUTS: ShortcutGroup[] = [
     items: [
       { keys: [['←'], ['→']], what: 'Previous / next frame of the video' },
       { keys: [['B']], what: 'Show or hide the face boxes on the frame' },
+      { keys: [['Ctrl', 'Z'], ['⌘', 'Z']], what: 'Undo your last decision on the case (kept in the history, marked undone)' },
+      { keys: [['Enter'], [',']], what: 'In the tag field: add the tag' },
     ],
   },
   {
@@ -46,6 +49,7 @@ export const SHORTCUTS: ShortcutGroup[] = [
       { keys: [['U']], what: 'Decide: unsure (skip)' },
       { keys: [['N']], what: 'Write a note for the decision' },
       { keys: [['Esc']], what: 'Leave the note (then F/R/U decide)' },
+      { keys: [['Ctrl', 'Z'], ['⌘', 'Z']], what: 'Undo the last decision (the case comes back to the queue)' },
       { keys: [['←'], ['→']], what: 'Previous / next sampled frame' },
     ],
   },
