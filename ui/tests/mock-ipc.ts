@@ -68,7 +68,27 @@ const cases: Case[] = [];
 const explained: Record<number, Record<string, unknown>[]> = {};
 let nextExplanation = 1;
 const audit: Audit[] = [];
-const reviews: Record<number, unknown[]> = {};
+// Reviews as the core keeps them (schema v8): an undo appends a row that `retracts` the decision.
+type Review = { id: number; verdict: unknown; analyst: string; note: unknown; created_at: string; retracts: number | null; retracted: boolean };
+const reviews: Record<number, Review[]> = {};
+let nextReview = 1;
+const decisionOf = (id: number) => [...(reviews[id] ?? [])].reverse().find((r) => r.retracts == null && !r.retracted) ?? null;
+// Case notes and tags, normalised like `verity::store::normalize_note` / `normalize_tags`.
+const notes: Record<number, string> = {};
+const refuse = (message: string) => ({ code: 'other', message });
+function normalizeTags(tags: string[]): string[] {
+  const out: string[] = [];
+  for (const raw of tags) {
+    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]/.test(raw)) throw refuse(`tag ${JSON.stringify(raw.slice(0, 50))} contains a control character; tags are short plain labels`);
+    const t = raw.trim().split(/\s+/).join(' ');
+    if (!t) continue;
+    if (t.includes(',')) throw refuse(`tag ${JSON.stringify(t)} contains a comma; commas separate tags`);
+    if ([...t].length > 40) throw refuse(`tag ${JSON.stringify(t.slice(0, 50))} is ${[...t].length} characters long; a tag has at most 40`);
+    if (!out.some((o) => o.toLowerCase() === t.toLowerCase())) out.push(t);
+  }
+  if (out.length > 20) throw refuse(`${out.length} tags given; a case has at most 20`);
+  return out;
+}
 let settings = {
   fps: 5, keyframe_threshold: 0.35, thresholds: { real: 0.3, fake: 0.7 }, aggregation: 'mean', fusion: null,
   device: 'auto', precision: 'fp32', batch_size: 16, profile: null, score_full_frame_without_face: false,
@@ -108,6 +128,8 @@ function detail(id: number) {
     faces,
     scores: [],
     reviews: reviews[id] ?? [],
+    decision: decisionOf(id),
+    note: notes[id] ?? '',
     audit: audit.filter((a) => a.case_id === id),
   };
 }
@@ -164,9 +186,13 @@ mockIPC(
           { folder: 'demo-untrained', name: 'tiny-untrained', trained: false, description: 'random weights', error: null },
         ];
       case 'list_cases': {
-        const f = (a.filter ?? {}) as { band?: string | null; search?: string | null };
+        const f = (a.filter ?? {}) as { band?: string | null; search?: string | null; tag?: string | null };
+        const tagsOf = (c: Case) => (c.tags as string[] | undefined) ?? [];
         return cases.filter(
-          (c) => (!f.band || (c.band ?? c.status) === f.band) && (!f.search || c.title.includes(f.search)),
+          (c) =>
+            (!f.band || (c.band ?? c.status) === f.band) &&
+            (!f.search || c.title.includes(f.search) || (notes[c.id] ?? '').includes(f.search) || tagsOf(c).some((t) => t.includes(f.search!))) &&
+            (!f.tag || tagsOf(c).some((t) => t.toLowerCase() === f.tag!.trim().toLowerCase())),
         );
       }
       case 'counts': {
@@ -197,14 +223,54 @@ mockIPC(
       case 'case_detail':
         return detail(a.caseId as number);
       case 'review_queue':
-        return cases.filter((c) => c.band === 'review' && !(reviews[c.id]?.length));
+        return cases.filter((c) => c.band === 'review' && !decisionOf(c.id));
       case 'review': {
         if (!settings.analyst) throw { code: 'no_analyst', message: 'Set your analyst name in Settings before recording decisions.' };
         const id = a.caseId as number;
-        const r = { id: 1, verdict: a.verdict, analyst: settings.analyst, note: a.note, created_at: now() };
+        const r: Review = { id: nextReview++, verdict: a.verdict, analyst: settings.analyst, note: a.note, created_at: now(), retracts: null, retracted: false };
         (reviews[id] ??= []).push(r);
         log(settings.analyst, 'review', id, { verdict: a.verdict, note: a.note });
-        return 1;
+        return r.id;
+      }
+      case 'undo_review': {
+        if (!settings.analyst) throw { code: 'no_analyst', message: 'Set your analyst name in Settings before recording decisions.' };
+        const id = a.caseId as number;
+        const last = decisionOf(id);
+        if (!last) throw refuse(`case ${id} has no decision to undo`);
+        if (last.analyst !== settings.analyst) throw refuse(`the last decision on case ${id} (${String(last.verdict)}) was made by ${last.analyst}; only they can undo it — record a new decision instead`);
+        const r: Review = { id: nextReview++, verdict: last.verdict, analyst: settings.analyst, note: '', created_at: now(), retracts: last.id, retracted: false };
+        reviews[id].push(r);
+        last.retracted = true;
+        log(settings.analyst, 'review_retracted', id, { review_id: r.id, retracts: last.id, verdict: last.verdict });
+        return { review_id: r.id, retracted: last, current: decisionOf(id) };
+      }
+      case 'set_case_tags': {
+        if (!settings.analyst) throw { code: 'no_analyst', message: 'Set your analyst name in Settings before recording decisions.' };
+        const c = cases.find((x) => x.id === a.caseId)!;
+        const before = (c.tags as string[] | undefined) ?? [];
+        const tags = normalizeTags(a.tags as string[]);
+        c.tags = tags;
+        const lower = (v: string[]) => v.map((t) => t.toLowerCase());
+        log(settings.analyst, 'tags_changed', c.id, {
+          tags, before,
+          added: tags.filter((t) => !lower(before).includes(t.toLowerCase())),
+          removed: before.filter((t) => !lower(tags).includes(t.toLowerCase())),
+        });
+        return tags;
+      }
+      case 'set_case_note': {
+        if (!settings.analyst) throw { code: 'no_analyst', message: 'Set your analyst name in Settings before recording decisions.' };
+        const id = a.caseId as number;
+        const note = String(a.note).replace(/\r\n?/g, '\n').replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '').trim();
+        if ([...note].length > 10000) throw refuse(`the note is ${[...note].length} characters long; a case note has at most 10000`);
+        log(settings.analyst, 'note_changed', id, { note, before: notes[id] ?? '' });
+        notes[id] = note;
+        return note;
+      }
+      case 'all_tags': {
+        const count = new Map<string, number>();
+        for (const c of cases) for (const t of (c.tags as string[] | undefined) ?? []) count.set(t, (count.get(t) ?? 0) + 1);
+        return [...count].sort(([x], [y]) => x.localeCompare(y)).map(([tag, n]) => ({ tag, cases: n }));
       }
       case 'explain': {
         const id = a.caseId as number;
