@@ -125,8 +125,8 @@ export function ReviewQueue({
       )}
       {err && <div class="banner banner-error" data-testid="review-error">{err}</div>}
       {last && (
-        <div class="banner undo-row" data-testid="last-decision">
-          <span>Recorded — {last.text}</span>
+        <div class="banner undo-row">
+          <span data-testid="last-decision">Recorded — {last.text}</span>
           <button type="button" class="button" onClick={() => void undo()} data-testid="undo-last" title="Withdraw this decision (Ctrl+Z / ⌘Z)">
             Undo <kbd>Ctrl Z</kbd>
           </button>
