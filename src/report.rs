@@ -567,9 +567,9 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     ul id="scope" class="scope" {
                         @for w in scope {
                             @if w.is_warning() {
-                                li class="scope-warning" data-code=(w.code) { b { "Scope warning: " } (w.text) }
+                                li class="scope-warning" data-code=(w.code) { strong { "Scope warning: " } (w.text) }
                             } @else {
-                                li class="scope-not-checked muted" data-code=(w.code) { b { "Not checked: " } (w.text) }
+                                li class="scope-not-checked muted" data-code=(w.code) { strong { "Not checked: " } (w.text) }
                             }
                         }
                     }
