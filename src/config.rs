@@ -140,6 +140,9 @@ pub struct Settings {
     pub precision: Precision,
     /// Where the direct chain cuts faces (device or CPU).
     pub device_align: DeviceAlign,
+    /// fp32 matrix products on CUDA use TF32 (Ampere and later: ≈ 8× faster, ~1e-3 relative
+    /// error; recorded with each analysis as "fp32 (tf32 matmuls)"). No effect on the CPU.
+    pub tf32: bool,
     /// Faces scored per forward pass.
     pub batch_size: usize,
     /// Model profile folder name (under the models dir) or path; None = the installed default.
@@ -171,6 +174,7 @@ impl Default for Settings {
             device: DevicePref::Auto,
             precision: Precision::Fp32,
             device_align: DeviceAlign::Auto,
+            tf32: true,
             batch_size: 16,
             profile: None,
             score_full_frame_without_face: false,

@@ -98,7 +98,58 @@ pub fn compute_label(device: tch::Device, kind: tch::Kind) -> String {
             None => format!("{place} bf16 (emulated)"),
         },
         tch::Kind::BFloat16 => format!("{place} bf16"),
+        _ if device.is_cuda() && tf32_matmul() == Some(true) => {
+            format!("{place} fp32 (tf32 matmuls)")
+        }
         _ => format!("{place} fp32"),
+    }
+}
+
+/// libtorch's global TF32 switch for fp32 matrix products on CUDA (what PyTorch's
+/// `torch.backends.cuda.matmul.allow_tf32` sets: Ampere and later GPUs then multiply fp32 with
+/// 10-bit mantissas, ≈ 8× the fp32 rate, ~1e-3 relative error). tch has no binding for it, so
+/// it is reached through the symbols of the libtorch this process already loaded
+/// (`at::globalContext()`, `at::Context::setAllowTF32CuBLAS`). Returns the state read back, or
+/// `None` where those symbols are missing (another libtorch build). A no-op on CPU matmuls.
+pub fn set_tf32_matmul(enabled: bool) -> Option<bool> {
+    let (ctx, lib) = torch_context()?;
+    #[allow(unsafe_code)]
+    // SAFETY: `setAllowTF32CuBLAS(bool)` is a non-virtual member function of the global
+    // context; under the Itanium C++ ABI on x86-64/aarch64 it is called as a C function taking
+    // `this` then the bool. The context lives for the whole process.
+    unsafe {
+        let set: libloading::Symbol<unsafe extern "C" fn(*mut std::ffi::c_void, bool)> =
+            lib.get(b"_ZN2at7Context18setAllowTF32CuBLASEb").ok()?;
+        set(ctx, enabled);
+    }
+    tf32_matmul()
+}
+
+/// Whether fp32 matmuls on CUDA may use TF32 now (see [`set_tf32_matmul`]).
+pub fn tf32_matmul() -> Option<bool> {
+    let (ctx, lib) = torch_context()?;
+    #[allow(unsafe_code)]
+    // SAFETY: as in `set_tf32_matmul`: a const member function reading one flag.
+    unsafe {
+        let get: libloading::Symbol<unsafe extern "C" fn(*const std::ffi::c_void) -> bool> =
+            lib.get(b"_ZNK2at7Context15allowTF32CuBLASEv").ok()?;
+        Some(get(ctx))
+    }
+}
+
+/// `at::globalContext()` of the loaded libtorch, and the handle its symbols were read from.
+fn torch_context() -> Option<(*mut std::ffi::c_void, &'static libloading::Library)> {
+    static THIS: OnceLock<Option<libloading::Library>> = OnceLock::new();
+    let lib = THIS
+        .get_or_init(|| Some(libloading::os::unix::Library::this().into()))
+        .as_ref()?;
+    #[allow(unsafe_code)]
+    // SAFETY: `at::globalContext()` takes nothing and returns a reference to a static object.
+    unsafe {
+        let global: libloading::Symbol<unsafe extern "C" fn() -> *mut std::ffi::c_void> =
+            lib.get(b"_ZN2at13globalContextEv").ok()?;
+        let ctx = global();
+        (!ctx.is_null()).then_some((ctx, lib))
     }
 }
 
@@ -183,4 +234,32 @@ fn cuda_name(index: usize) -> Option<String> {
         .lines()
         .nth(index)
         .map(|s| s.trim().to_string())
+}
+
+#[cfg(test)]
+mod tf32_tests {
+    #[test]
+    fn the_tf32_switch_is_reached_and_reads_back() {
+        // The flag is global libtorch state; it exists (and reads back) without a GPU.
+        let before = super::tf32_matmul().expect("libtorch's context symbols are found");
+        assert_eq!(super::set_tf32_matmul(true), Some(true));
+        assert_eq!(super::set_tf32_matmul(false), Some(false));
+        super::set_tf32_matmul(before);
+        // Recorded with CUDA fp32 analyses only when on.
+        super::set_tf32_matmul(true);
+        assert_eq!(
+            super::compute_label(tch::Device::Cuda(0), tch::Kind::Float),
+            "cuda:0 fp32 (tf32 matmuls)"
+        );
+        assert_eq!(
+            super::compute_label(tch::Device::Cpu, tch::Kind::Float),
+            "cpu fp32"
+        );
+        super::set_tf32_matmul(false);
+        assert_eq!(
+            super::compute_label(tch::Device::Cuda(0), tch::Kind::Float),
+            "cuda:0 fp32"
+        );
+        super::set_tf32_matmul(before);
+    }
 }

@@ -154,6 +154,10 @@ impl Analyzer {
     pub fn new(settings: &Settings) -> Result<Self> {
         settings.validate()?;
         let device = crate::device::select(settings.device)?;
+        if device.is_cuda() {
+            // Before any model runs: libtorch reads the flag at each fp32 matmul.
+            crate::device::set_tf32_matmul(settings.tf32);
+        }
         let mtcnn = Mtcnn::load(&Mtcnn::default_dir(), device)?;
         let (detector, detector_missing) = match find_profile(settings) {
             Some(dir) => {
