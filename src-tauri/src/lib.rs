@@ -4,7 +4,10 @@ use std::ffi::OsString;
 use std::process::ExitCode;
 use tauri::Manager;
 
+pub mod batch;
 pub mod commands;
+pub mod instance;
+pub mod notify;
 pub mod player;
 pub mod protocol;
 pub mod retrain;
@@ -41,6 +44,8 @@ pub fn has_display(var: impl Fn(&str) -> Option<OsString>) -> bool {
 pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builder<R> {
     builder
         .plugin(tauri_plugin_dialog::init())
+        // Sent by the core only (`notify`); the page holds no notification permission.
+        .plugin(tauri_plugin_notification::init())
         .setup(|app| {
             let state = start_state(app.handle().clone())?;
             app.manage(state);
@@ -101,6 +106,10 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::set_case_tags,
             commands::set_case_note,
             commands::all_tags,
+            batch::pick_export_path,
+            batch::export_cases,
+            batch::cancel_export,
+            batch::rerun_cases,
             retrain::retrain_status,
             retrain::retrain_start,
             retrain::retrain_cancel,
@@ -124,9 +133,14 @@ fn start_state<R: tauri::Runtime>(
         tracing::warn!("settings not loaded, using defaults: {e}");
         verity::config::Settings::default()
     });
+    let clock = notify::JobClock::default();
     let worker = verity::worker::Worker::spawn(settings.clone(), move |e| {
         if let Err(err) = app.emit(state::EVENT, e) {
             tracing::warn!("could not send an analysis event to the window: {err}");
+        }
+        // A long analysis that ended while the window is in the background: tell the OS.
+        if let Some((took, n)) = clock.observe(e, std::time::Instant::now()) {
+            notify::after_long_task(&app, took, &n.title, &n.body);
         }
     })?;
     Ok(state::AppState {
@@ -154,8 +168,29 @@ pub fn run() -> ExitCode {
         .data_dir();
     verity::logging::init(&data_dir);
     tracing::info!(version = verity::version(), "starting Verity Desk");
-    match build_app(tauri::Builder::default()).run(tauri::generate_context!()) {
-        Ok(()) => ExitCode::SUCCESS,
+    // One app per data folder: a second launch hands its files to this one (`instance`). The
+    // plugin must come first, before anything else is set up.
+    let mut builder = tauri::Builder::default();
+    if let Some(single) = instance::plugin(&data_dir) {
+        builder = builder.plugin(single);
+    }
+    // Files named on our own command line are imported like handed-over ones.
+    let argv: Vec<String> = std::env::args().collect();
+    let mut opened = Some(instance::import_args(
+        &argv,
+        &std::env::current_dir().unwrap_or_default(),
+    ));
+    match build_app(builder).build(tauri::generate_context!()) {
+        Ok(app) => {
+            app.run(move |handle, event| {
+                if let tauri::RunEvent::Ready = event {
+                    if let Some(paths) = opened.take() {
+                        instance::hand_over(handle, paths);
+                    }
+                }
+            });
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("verity-desk: could not start the window: {e}");
             ExitCode::FAILURE
