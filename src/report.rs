@@ -490,7 +490,51 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;
 th{width:190px;color:#4a5563;font-weight:500}code{font:12px ui-monospace,monospace;word-break:break-all}
 .faces{display:flex;flex-wrap:wrap;gap:8px}.explains{display:flex;flex-wrap:wrap;gap:12px}figure.explain{margin:0 0 10px;width:230px;font-size:11px;break-inside:avoid}figure.explain img{width:100%;border:1px solid #ddd;border-radius:4px}#plots figure.explain{width:100%;max-width:760px}.faces figure{margin:0;width:96px;font-size:11px;text-align:center}
 .faces img{width:96px;height:96px;border-radius:4px;display:block}.muted{color:#6b7480}
-svg{max-width:100%;height:auto;display:block}footer{margin-top:32px;font-size:12px;color:#6b7480}";
+svg{max-width:100%;height:auto;display:block}footer{margin-top:32px;font-size:12px;color:#6b7480}
+@media print{body{background:#fff;-webkit-print-color-adjust:exact;print-color-adjust:exact}main{max-width:none;padding:0}
+h1{font-size:19px}h2{margin:16px 0 6px;break-after:avoid}.verdict{margin:10px 0;padding:8px 12px;font-size:17px}
+.scope li{padding:4px 10px;margin:3px 0}.warn{margin:8px 0;padding:6px 12px}footer{margin-top:16px}
+svg,figure,tr,.verdict,.scope li,.warn{break-inside:avoid}}";
+
+/// The printed page (PDF export, or the analyst's own print): A4, and a running header and footer
+/// in the page margins on every page — case id and the media's SHA-256 prefix (first 12 hex
+/// digits) top left, the generation time top right, "page x of y" bottom right. CSS page-margin
+/// boxes (Chromium ≥ 131); `@page` rules do not touch the report on screen. Every value goes in
+/// through [`css_string`].
+pub fn print_page_css(case_id: i64, sha256: &str, generated: &str) -> String {
+    let prefix: String = sha256
+        .chars()
+        .filter(|c| c.is_ascii_hexdigit())
+        .take(12)
+        .collect();
+    let box_style = "font:8pt/1.3 system-ui,sans-serif;color:#4a5563";
+    format!(
+        "@page{{size:A4;margin:15mm 14mm 14mm;\
+         @top-left{{content:{};{box_style}}}\
+         @top-right{{content:{};{box_style}}}\
+         @bottom-left{{content:\"Verity Desk · scores are model estimates, not proof\";{box_style}}}\
+         @bottom-right{{content:\"page \" counter(page) \" of \" counter(pages);{box_style}}}}}",
+        css_string(&format!("Case {case_id} · media SHA-256 {prefix}")),
+        css_string(&format!("generated {generated}")),
+    )
+}
+
+/// `s` as a quoted CSS string: letters, digits and plain punctuation as they are, everything
+/// else (quotes, backslashes, `<`, line breaks, …) as a CSS hex escape, so nothing can end the
+/// string or the `<style>` element.
+pub fn css_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        if ch.is_ascii_alphanumeric() || " .,:;-_+()#·".contains(ch) {
+            out.push(ch);
+        } else {
+            out.push_str(&format!("\\{:x} ", ch as u32));
+        }
+    }
+    out.push('"');
+    out
+}
 
 /// The self-contained HTML report of a case (also what the PDF export prints).
 pub fn html(store: &Store, d: &CaseDetail) -> String {
@@ -539,6 +583,7 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
         .as_ref()
         .map(|t| format!("{t} (stored copy re-hashed, matches the SHA-256)"))
         .unwrap_or_else(|| "not verified since import".into());
+    let generated = crate::store::now();
     let trained = if c.profile.is_none() {
         "—"
     } else if c.untrained {
@@ -556,11 +601,12 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     content="default-src 'none'; img-src data:; style-src 'unsafe-inline'";
                 title { "Verity Desk report — " (c.title) }
                 style { (PreEscaped(CSS)) }
+                style { (PreEscaped(print_page_css(c.id, &m.sha256, &generated))) }
             }
             body { main {
                 h1 { (c.title) }
                 div class="muted" {
-                    "Case " (c.id) " · imported " (m.imported_at) " · report generated " (crate::store::now())
+                    "Case " (c.id) " · imported " (m.imported_at) " · report generated " (generated)
                 }
                 div class=(format!("verdict {class}")) id="verdict" { "Verdict: " (verdict(d)) }
                 @if let Some(scope) = c.scope.as_ref().filter(|s| !s.is_empty()) {
@@ -588,6 +634,11 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     p class="muted" id="message" { (msg) }
                 }
 
+                // The timeline right under the verdict and its warnings: all of it on the
+                // printed first page.
+                h2 { "Frame timeline" }
+                (timeline_chart(d, real, fake).render())
+
                 h2 { "Scores" }
                 table {
                     (row("Media score", &c.score.map(|s| format!("{s:.4}")).unwrap_or_else(|| "—".into())))
@@ -599,8 +650,6 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     (row("Status", &c.status))
                 }
 
-                h2 { "Frame timeline" }
-                (timeline_chart(d, real, fake).render())
 
                 h2 { "Faces (" (faces.len()) ")" }
                 @if faces.is_empty() {
@@ -881,6 +930,33 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("missing.png"));
+    }
+
+    #[test]
+    fn the_printed_page_header_is_an_inert_css_string() {
+        assert_eq!(css_string("Case 7 · x"), "\"Case 7 · x\"");
+        let hostile = css_string("a\"b\\c</style><script>\n}");
+        assert!(hostile.starts_with('"') && hostile.ends_with('"'));
+        let inner = &hostile[1..hostile.len() - 1];
+        for bad in ['"', '<', '>', '/', '\n', '{', '}'] {
+            assert!(!inner.contains(bad), "{bad:?} in {hostile}");
+        }
+        assert!(inner.contains("\\22 ") && inner.contains("\\3c ") && inner.contains("\\5c "));
+        let sha = "7B81543039d5b678eb23cbf3dadd2e443c6e8e63bc4a6596c9716dc5eed5ee7e";
+        let css = print_page_css(12, sha, "2026-01-02T03:04:05.678Z");
+        assert!(css.contains("size:A4"), "{css}");
+        assert!(
+            css.contains("\"Case 12 · media SHA-256 7B81543039d5\""),
+            "{css}"
+        );
+        assert!(!css.contains("7B81543039d5b"), "only 12 hex digits: {css}");
+        assert!(css.contains("generated 2026-01-02T03:04:05.678Z"), "{css}");
+        assert!(
+            css.contains("\"page \" counter(page) \" of \" counter(pages)"),
+            "{css}"
+        );
+        // A damaged hash contributes its hex digits only.
+        assert!(print_page_css(1, "ab\"</style>cd", "t").contains("SHA-256 abcd\""));
     }
 
     #[test]
