@@ -956,7 +956,7 @@ mod tests {
             "{css}"
         );
         // A damaged hash contributes its hex digits only.
-        assert!(print_page_css(1, "ab\"</style>cd", "t").contains("SHA-256 abcd\""));
+        assert!(print_page_css(1, "ab\"<!>\\ cd;", "t").contains("SHA-256 abcd\""));
     }
 
     #[test]
