@@ -44,8 +44,9 @@ cp -r models/mtcnn models/clip "$STAGE/models/"
 echo "package: release build of the app and the .deb (Tauri bundler)" >&2
 ui/node_modules/.bin/tauri build --bundles deb --config "$ROOT/src-tauri/tauri.package.json" >&2
 DEB=$(ls -t target/release/bundle/deb/*.deb | head -1)
-cp "$DEB" "$OUT/"
-DEB=$OUT/$(basename "$DEB")
+VERSION=$(dpkg-deb -f "$DEB" Version)
+cp "$DEB" "$OUT/verity-desk_${VERSION}_amd64.deb"
+DEB=$OUT/verity-desk_${VERSION}_amd64.deb
 
 # The app must resolve its libtorch from the same staged folder as the CLI.
 missing=$(LD_LIBRARY_PATH="$STAGE/lib" ldd target/release/verity-desk | awk '/not found/{print $1}')
