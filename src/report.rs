@@ -738,7 +738,7 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     p id="decision" {
                         "Current decision: "
                         @match &d.decision {
-                            Some(r) => { b { (r.verdict) } " by " (r.analyst) }
+                            Some(r) => { strong { (r.verdict) } " by " (r.analyst) }
                             None => { "none (every decision was undone)" }
                         }
                     }

@@ -443,6 +443,7 @@ fn hostile_titles_notes_and_summaries_come_out_inert() {
         "img",
         "br",
         "b",
+        "strong",
         "svg",
         "text",
         "rect",
