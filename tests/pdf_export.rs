@@ -221,7 +221,7 @@ fn pdf_pages_carry_case_hash_and_page_numbers_and_page_one_holds_the_verdict() {
         assert!(
             first.contains(&format!("Case {} · media SHA-256 {prefix}", d.case.id))
                 && first.contains("generated 20"),
-            "page {n}'s header: {first:?}"
+            "page {n}'s header (CSS page-margin boxes: Chromium ≥ 131): {first:?}"
         );
         assert!(
             !first.contains(&d.media.sha256[..13]),
