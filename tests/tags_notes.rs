@@ -406,7 +406,7 @@ fn the_report_shows_tags_note_and_undo_as_text() {
         "note"
     );
     assert!(html.contains("undo — withdrew real"));
-    assert!(html.contains("Current decision: <b>fake</b> by Ada"));
+    assert!(html.contains("Current decision: <strong>fake</strong> by Ada"));
     let json: serde_json::Value =
         serde_json::from_str(&verity::report::json(&s, &d).unwrap()).unwrap();
     let detail = &json; // the case detail is flattened into the report
@@ -493,4 +493,97 @@ fn migration_from_v7_keeps_cases_reviews_labels_and_audit() {
     assert_eq!(label_of(&s, 1), None);
     s.set_case_tags(1, &["old case"], "Ada").unwrap();
     s.integrity_check().unwrap();
+}
+
+/// The CLI: `verity review <case> --undo`, `verity annotate`, `verity cases --tag`, `verity show`.
+#[test]
+fn the_cli_undoes_a_decision_and_sets_tags_and_note() {
+    let dir = tempfile::tempdir().unwrap();
+    let (s, ids) = store_with_cases(dir.path(), 2);
+    drop(s);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_verity"))
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path().join("data"))
+            .env("VERITY_CONFIG", dir.path().join("settings.toml"))
+            .env("VERITY_MODELS_DIR", dir.path().join("models"))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let case = ids[0].to_string();
+    let c = case.as_str();
+    // Neither a verdict nor --undo, or both: a usage error.
+    assert_eq!(run(&["review", c, "--analyst", "Ada"]).0, Some(2));
+    assert_eq!(
+        run(&["review", c, "fake", "--undo", "--analyst", "Ada"]).0,
+        Some(2)
+    );
+    let (code, _, err) = run(&["review", c, "--undo", "--analyst", "Ada"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no decision to undo"), "{err}");
+    assert_eq!(run(&["review", c, "fake", "--analyst", "Ada"]).0, Some(0));
+    assert_eq!(run(&["review", c, "real", "--analyst", "Ada"]).0, Some(0));
+    let (code, out, err) = run(&["review", c, "--undo", "--analyst", "Ada"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("withdrew the real decision"), "{out}");
+    assert!(out.contains("decision now: fake by Ada"), "{out}");
+    let (code, _, err) = run(&["review", c, "--undo", "--analyst", "Bob"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("made by Ada"), "{err}");
+
+    let (code, out, err) = run(&[
+        "annotate",
+        c,
+        "--tags",
+        " satire , <b>bold</b>,",
+        "--note",
+        "line 1\nline 2",
+        "--analyst",
+        "Ada",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("tags  satire, <b>bold</b>"), "{out}");
+    // A refused note stores neither change.
+    let long = "x".repeat(10_001);
+    let (code, _, err) = run(&[
+        "annotate",
+        c,
+        "--tags",
+        "other",
+        "--note",
+        &long,
+        "--analyst",
+        "Ada",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("at most 10000"), "{err}");
+    let (_, out, _) = run(&["annotate", c, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["tags"], serde_json::json!(["satire", "<b>bold</b>"]));
+    assert_eq!(v["note"], "line 1\nline 2");
+
+    let (_, out, _) = run(&["cases", "--tag", "SATIRE", "--json"]);
+    let listed: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["id"], ids[0]);
+    let (_, out, _) = run(&["cases", "--search", "line 2", "--json"]);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0]["id"],
+        ids[0]
+    );
+    let (_, out, _) = run(&["show", c]);
+    assert!(out.contains("real (undone)"), "{out}");
+    assert!(out.contains("undo (withdrew real)"), "{out}");
+    assert!(out.contains("decision fake by Ada"), "{out}");
+    assert!(out.contains("tags     satire, <b>bold</b>"), "{out}");
+    assert!(
+        out.contains("case note line 1\n            line 2"),
+        "{out}"
+    );
 }

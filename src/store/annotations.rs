@@ -182,7 +182,7 @@ impl Store {
                     "case {case_id} has no decision to undo"
                 )));
             };
-            if last.analyst != analyst {
+            if last.analyst.trim() != analyst {
                 return Err(Error::Other(format!(
                     "the last decision on case {case_id} ({}) was made by {}; only they can undo it — record a new decision instead",
                     last.verdict, last.analyst
