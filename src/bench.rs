@@ -111,7 +111,7 @@ pub fn bench_models(cfg: &ModelBench, image: &Path, progress: &dyn Fn(&Row)) -> 
         );
         let xcp = Xception::new(&(vs.root() / "xception"));
         let eb4 = EfficientNet::new(&(vs.root() / "effnet"), &EfficientNetConfig::b4());
-        vs.set_kind(kind);
+        crate::models::set_inference_kind(&mut vs, kind);
         for &bs in &cfg.batches {
             let x = Tensor::randn([bs, 3, 224, 224], (kind, dev));
             let ms = median_ms(dev, cfg.iters, || {
@@ -165,6 +165,23 @@ pub fn precision_deltas(cfg: &ModelBench, inputs: i64) -> Result<Vec<PrecisionDe
     let xcp = Xception::new(&(vs.root() / "xception"));
     let eb4 = EfficientNet::new(&(vs.root() / "effnet"), &EfficientNetConfig::b4());
     let x = Tensor::randn([inputs, 3, 224, 224], (Kind::Float, dev));
+    // The fp32 weights, restored after each reduced-precision run: casting the store rounds
+    // every network's weights, and the next network's fp32 reference must not inherit that.
+    let fp32_weights: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.copy()))
+        .collect();
+    let restore = |vs: &nn::VarStore| {
+        let vars = vs.variables();
+        tch::no_grad(|| {
+            for (n, w) in &fp32_weights {
+                if let Some(v) = vars.get(n) {
+                    v.shallow_clone().set_data(w);
+                }
+            }
+        });
+    };
     type Embed<'a> = Box<dyn Fn(&Tensor) -> Result<Tensor> + 'a>;
     let nets: Vec<(&str, Embed)> = vec![
         (
@@ -180,16 +197,15 @@ pub fn precision_deltas(cfg: &ModelBench, inputs: i64) -> Result<Vec<PrecisionDe
             Box::new(|x: &Tensor| Ok(eb4.forward_features(x, false)?.pooled)),
         ),
     ];
-    let score = |e: &Tensor| -> Result<Vec<f64>> {
-        let e = e.to_kind(Kind::Float);
-        let d = e.size()[1];
-        // A fixed head: unit-norm random direction, scaled so the logits spread over (−3, 3).
-        let w = Tensor::randn([d], (Kind::Float, dev));
-        let w = &w / w.norm();
-        let logits = e.matmul(&w);
-        let logits = &logits / (logits.std(true) + 1e-6) * 1.5;
+    // A fixed head: a unit-norm random direction, its logits centred and scaled by the fp32
+    // run's own mean and spread over the inputs (so they cover about (−3, 3), as a trained
+    // head's do, instead of saturating the sigmoid on the large common component that random
+    // weights give every input), then a sigmoid. The reduced precision gets the same head and
+    // the same centring and scale: what moves its probabilities is only its embeddings.
+    let logits = |e: &Tensor, w: &Tensor| e.to_kind(Kind::Float).matmul(w);
+    let probs = |l: &Tensor, mean: &Tensor, std: &Tensor| -> Result<Vec<f64>> {
         Vec::<f64>::try_from(
-            logits
+            ((l - mean) / (std + 1e-12) * 1.5)
                 .sigmoid()
                 .to_kind(Kind::Double)
                 .to_device(Device::Cpu),
@@ -197,16 +213,18 @@ pub fn precision_deltas(cfg: &ModelBench, inputs: i64) -> Result<Vec<PrecisionDe
         .map_err(|e| Error::Other(e.to_string()))
     };
     for (name, embed) in &nets {
-        vs.set_kind(Kind::Float);
+        restore(&vs);
         let e32 = embed(&x)?;
+        tch::manual_seed(7);
+        let w = Tensor::randn([e32.size()[1]], (Kind::Float, dev));
+        let w = &w / w.norm();
+        let l32 = logits(&e32, &w);
+        let (mean, std) = (l32.mean(Kind::Float), l32.std(true));
+        let p32 = probs(&l32, &mean, &std)?;
         for &kind in &reduced {
-            vs.set_kind(kind);
+            crate::models::set_inference_kind(&mut vs, kind);
             let ek = embed(&x.to_kind(kind))?;
-            tch::manual_seed(7);
-            let p32 = score(&e32)?;
-            tch::manual_seed(7);
-            // The same head (same seed) and the same standardisation as for fp32.
-            let pk = score(&ek)?;
+            let pk = probs(&logits(&ek, &w), &mean, &std)?;
             let mut d: Vec<f64> = p32.iter().zip(&pk).map(|(a, b)| (a - b).abs()).collect();
             d.sort_by(f64::total_cmp);
             let at = |q: f64| d[((d.len() as f64 - 1.0) * q).round() as usize];
@@ -218,7 +236,7 @@ pub fn precision_deltas(cfg: &ModelBench, inputs: i64) -> Result<Vec<PrecisionDe
                 max_abs_dp: d.last().copied().unwrap_or(0.0),
             });
         }
-        vs.set_kind(Kind::Float);
+        restore(&vs);
     }
     Ok(out)
 }

@@ -237,6 +237,11 @@ impl ClipConfig {
     }
 }
 
+/// The precision of a LayerNorm's parameters (its input must match it).
+fn norm_kind(ln: &nn::LayerNorm) -> Kind {
+    ln.ws.as_ref().map(Tensor::kind).unwrap_or(Kind::Float)
+}
+
 fn layer_norm(p: nn::Path, dim: i64, eps: f64) -> nn::LayerNorm {
     nn::layer_norm(
         p,
@@ -297,6 +302,11 @@ impl Attention {
             x.view([b, t, self.num_heads, self.head_dim])
                 .transpose(1, 2)
         };
+        // Matmuls in the weights' precision; the result back in the caller's (the residual
+        // stream's) precision — the same kind throughout, except under mixed precision
+        // (`models::set_inference_kind`).
+        let io = xs.kind();
+        let xs = &xs.to_kind(self.q_proj.ws.kind());
         let q = heads(self.q_proj.forward(xs));
         let k = heads(self.k_proj.forward(xs));
         let v = heads(self.v_proj.forward(xs));
@@ -323,7 +333,7 @@ impl Attention {
             (out, None)
         };
         let out = out.transpose(1, 2).contiguous().view([b, t, d]);
-        (self.out_proj.forward(&out), probs)
+        (self.out_proj.forward(&out).to_kind(io), probs)
     }
 }
 
@@ -345,7 +355,11 @@ impl Mlp {
     }
 
     fn forward(&self, xs: &Tensor) -> Tensor {
-        self.fc2.forward(&self.act.forward(&self.fc1.forward(xs)))
+        let io = xs.kind();
+        let xs = xs.to_kind(self.fc1.ws.kind());
+        self.fc2
+            .forward(&self.act.forward(&self.fc1.forward(&xs)))
+            .to_kind(io)
     }
 }
 
@@ -590,10 +604,15 @@ impl ClipVision {
             .view([1, 1, d])
             .expand([b, 1, d], false);
         let emb = Tensor::cat(&[cls, patches], 1) + self.position_embedding.ws.unsqueeze(0);
+        // The residual stream runs in the LayerNorms' precision (fp32 under mixed precision).
+        let emb = emb.to_kind(norm_kind(&self.pre_layrnorm));
         let hidden = self.pre_layrnorm.forward(&emb);
         let (last_hidden_state, captured) = self.encoder.forward(&hidden, false, capture);
         let pooled = self.post_layernorm.forward(&last_hidden_state.select(1, 0));
-        let image_embeds = self.visual_projection.as_ref().map(|p| p.forward(&pooled));
+        let image_embeds = self.visual_projection.as_ref().map(|p| {
+            p.forward(&pooled.to_kind(p.ws.kind()))
+                .to_kind(pooled.kind())
+        });
         Ok((
             ClipVisionOutput {
                 last_hidden_state,

@@ -433,7 +433,9 @@ impl Detector {
                 let (cnn_emb, cnn_feature_map) = match (&self.cnn, cnn_pixels) {
                     (Some(cnn), Some(x)) => {
                         let f = cnn.forward_features(&x.to_device(clip_emb.device()), train)?;
-                        (Some(f.pooled), Some(f.feature_map))
+                        // The top runs in the CLIP embedding's precision (fp32 under mixed
+                        // precision: `models::set_inference_kind`).
+                        (Some(f.pooled.to_kind(clip_emb.kind())), Some(f.feature_map))
                     }
                     _ => (None, None),
                 };

@@ -237,3 +237,52 @@ pub fn shipped_models_near(exe: &std::path::Path) -> Option<PathBuf> {
             .find(|m| m.join("manifest.toml").is_file() && m.join("mtcnn").is_dir())
     })
 }
+
+/// Puts a detector's weights in `kind` for inference the way mixed precision does it (as
+/// `torch.autocast` keeps normalisation in fp32): the encoders' matrix and convolution weights
+/// (CLIP's `vision_model`/`visual_projection`, the CNN under `cnn`) in `kind`; every LayerNorm and
+/// BatchNorm parameter and statistic, and everything after the encoders (fusion, heads) in fp32.
+/// The networks cast their activations accordingly: CLIP keeps its residual stream in the
+/// LayerNorms' fp32 and runs attention and MLP matmuls in `kind`; the CNN's batch norms take
+/// `kind` activations with fp32 statistics; the embeddings reach the head in fp32. For
+/// `Kind::Float` everything is fp32, as before.
+pub fn set_inference_kind(vs: &mut tch::nn::VarStore, kind: tch::Kind) {
+    let vars = vs.variables();
+    let bn_prefixes: Vec<String> = vars
+        .keys()
+        .filter_map(|n| n.strip_suffix(".running_mean").map(|p| format!("{p}.")))
+        .collect();
+    // An encoder variable: one of its first two path segments names an encoder (the detector's
+    // `[feature_extractor.]vision_model`, `visual_projection`, `cnn`; the benchmark's
+    // `xception` and `effnet`).
+    let encoder = |name: &str| {
+        name.split('.').take(2).any(|seg| {
+            matches!(
+                seg,
+                "vision_model" | "visual_projection" | "cnn" | "xception" | "effnet"
+            )
+        })
+    };
+    let norm = |name: &str| {
+        name.contains("layer_norm")
+            || name.contains("layernorm")
+            || name.contains("layrnorm")
+            || bn_prefixes.iter().any(|p| name.starts_with(p.as_str()))
+    };
+    tch::no_grad(|| {
+        for (name, var) in &vars {
+            if !var.is_floating_point() {
+                continue;
+            }
+            let target = if encoder(name) && !norm(name) {
+                kind
+            } else {
+                tch::Kind::Float
+            };
+            if var.kind() != target {
+                let mut v = var.shallow_clone();
+                v.set_data(&var.to_kind(target));
+            }
+        }
+    });
+}

@@ -590,7 +590,8 @@ impl LoadedDetector {
                 "fp16 inference needs a CUDA device; use fp32 or bf16 on the CPU".into(),
             ));
         }
-        self.vs.set_kind(kind);
+        // Mixed precision: encoder matmuls/convolutions in `kind`, norms and the head in fp32.
+        crate::models::set_inference_kind(&mut self.vs, kind);
         self.kind = kind;
         Ok(())
     }
