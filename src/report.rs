@@ -749,7 +749,7 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                                 td { (r.created_at) } td { (r.analyst) }
                                 td {
                                     @if r.retracts.is_some() { "undo — withdrew " (r.verdict) }
-                                    @else if r.retracted { s { (r.verdict) } " (undone)" }
+                                    @else if r.retracted { (r.verdict) " (undone)" }
                                     @else { (r.verdict) }
                                 }
                                 td { (r.note) }

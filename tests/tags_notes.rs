@@ -406,6 +406,7 @@ fn the_report_shows_tags_note_and_undo_as_text() {
         "note"
     );
     assert!(html.contains("undo — withdrew real"));
+    assert!(html.contains("<td>real (undone)</td>"));
     assert!(html.contains("Current decision: <strong>fake</strong> by Ada"));
     let json: serde_json::Value =
         serde_json::from_str(&verity::report::json(&s, &d).unwrap()).unwrap();
