@@ -110,7 +110,6 @@ pub fn endpoint() -> String {
 
 pub use super::{models_dir, repo_models_dir};
 
-
 /// Where a committed file is: the models folder first, then the source tree.
 pub fn committed_path(models_dir: &Path, file: &CommittedFile) -> Option<PathBuf> {
     [
