@@ -241,7 +241,8 @@ test('the timeline has a text alternative: a table of sampled frames and scores,
   const temporal = page.locator('[data-testid=chart-temporal-table]');
   await temporal.waitFor();
   await temporal.locator('summary').click();
-  expect(await temporal.locator('thead th').allTextContents()).toEqual(['Frame', 'Time (s)', 'score', 'CLIP', 'CNN', 'jitter']);
+  // The table is built when opened: wait for it.
+  await expect.poll(() => temporal.locator('thead th').allTextContents()).toEqual(['Frame', 'Time (s)', 'score', 'CLIP', 'CNN', 'jitter']);
   expect(await temporal.locator('tbody tr >> nth=2').evaluate((tr) => [...tr.children].map((c) => c.textContent))).toEqual([
     '12', '0.40', '0.820', '0.012', '0.018', '0.003',
   ]);
