@@ -27,29 +27,7 @@ pub async fn pick_export_path<R: tauri::Runtime>(
     state: State<'_, AppState>,
     default_name: String,
 ) -> Res<Option<PathBuf>> {
-    use tauri_plugin_dialog::DialogExt;
-    let picked = tauri::async_runtime::spawn_blocking(move || {
-        app.dialog()
-            .file()
-            .set_title("Export cases")
-            .set_file_name(default_name)
-            .add_filter("ZIP", &["zip"])
-            .blocking_save_file()
-    })
-    .await
-    .map_err(|e| CommandError {
-        code: "other",
-        message: format!("the save dialog stopped unexpectedly: {e}"),
-    })?;
-    let path = picked.and_then(|p| p.into_path().ok());
-    if let Some(p) = &path {
-        state
-            .export_paths
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(p.clone());
-    }
-    Ok(path)
+    crate::commands::pick_save_path(&app, &state, "Export cases", default_name, "zip").await
 }
 
 /// Exports `case_ids` into one ZIP at `path` (each case's HTML, JSON and — with `pdf` — PDF

@@ -83,7 +83,10 @@ pub async fn import(state: State<'_, AppState>, paths: Vec<PathBuf>) -> Res<Vec<
     let mut waited = 0;
     loop {
         let outcome = {
-            let mut granted = state.import_grants.lock().unwrap_or_else(|p| p.into_inner());
+            let mut granted = state
+                .import_grants
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
             import_allowed(&mut granted, &state.import_roots, &paths)
         };
         match outcome {
@@ -356,13 +359,26 @@ pub async fn pick_report_path<R: tauri::Runtime>(
     default_name: String,
     format: String,
 ) -> Res<Option<PathBuf>> {
-    use tauri_plugin_dialog::DialogExt;
     let format: verity::report::Format = format.parse()?;
     let ext = report_ext(format);
+    pick_save_path(&app, &state, "Export case report", default_name, ext).await
+}
+
+/// The core's native save dialog for a file of type `ext`; the chosen path is remembered in
+/// `AppState.export_paths`, so that one export may write there. None when cancelled.
+pub(crate) async fn pick_save_path<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    state: &AppState,
+    title: &'static str,
+    default_name: String,
+    ext: &'static str,
+) -> Res<Option<PathBuf>> {
+    use tauri_plugin_dialog::DialogExt;
+    let app = app.clone();
     let picked = tauri::async_runtime::spawn_blocking(move || {
         app.dialog()
             .file()
-            .set_title("Export case report")
+            .set_title(title)
             .set_file_name(default_name)
             .add_filter(ext.to_uppercase(), &[ext])
             .blocking_save_file()
@@ -654,7 +670,12 @@ mod tests {
         assert!(import_allowed(&mut granted, &[], std::slice::from_ref(&secret)).is_err());
         // Under an allowed root, links resolved: `..` and a link out of the root do not count.
         let roots = [root.clone()];
-        import_allowed(&mut granted, &roots, &[root.join("sub/a.png"), root.join("sub")]).unwrap();
+        import_allowed(
+            &mut granted,
+            &roots,
+            &[root.join("sub/a.png"), root.join("sub")],
+        )
+        .unwrap();
         assert!(import_allowed(&mut granted, &roots, &[root.join("../secret.png")]).is_err());
         #[cfg(unix)]
         {
