@@ -432,16 +432,10 @@ impl Analyzer {
                 false,
             ),
             Ok(Err(e)) => failed_outcome(&e.to_string(), cancel.load(Ordering::Relaxed)),
-            Err(p) => {
-                let msg = p
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
-                failed_outcome(
-                    &format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())),
-                    false,
-                )
-            }
+            Err(p) => failed_outcome(
+                &format!("internal error: {}", crate::failover::panic_text(&p)),
+                false,
+            ),
         };
         summary.status = outcome.status.clone();
         summary.score = outcome.score;

@@ -398,10 +398,7 @@ fn run(shared: Arc<Shared>, mut settings: Settings) {
         if let Err(p) = std::panic::catch_unwind(run_one) {
             // A panic outside the pipeline's own guard: report it on this job and drop the
             // models and connection, which may be in any state now.
-            let msg = p
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()));
+            let msg = crate::failover::panic_text(&p);
             analyzer = None;
             store = None;
             let case_id = shared.lock().running.as_ref().and_then(|r| r.case_id);
@@ -410,7 +407,7 @@ fn run(shared: Arc<Shared>, mut settings: Settings) {
                 case_id,
                 label: job.label.clone(),
                 code: "other".into(),
-                message: format!("internal error: {}", msg.unwrap_or_else(|| "panic".into())),
+                message: format!("internal error: {}", msg),
             });
         }
         if analyzer.as_ref().is_some_and(Analyzer::device_failed) {

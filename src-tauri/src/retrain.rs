@@ -245,11 +245,7 @@ pub fn run_contained(
         Ok(result) => return result,
         Err(p) => p,
     };
-    let msg = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "panic".into());
+    let msg = verity::failover::panic_text(&panic);
     let error = format!("internal error during the retrain: {msg}");
     let mut removed = Vec::new();
     for name in names().difference(&before) {
