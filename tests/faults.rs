@@ -5,7 +5,6 @@
 //! on purpose); the plan is process-wide, so these tests take turns.
 mod common;
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use verity::config::Settings;
@@ -39,29 +38,6 @@ fn settings(root: &Path) -> Settings {
     s
 }
 
-/// Two seconds of the astronaut at 10 fps (10 frames sampled at 5 fps, one face each).
-fn face_video(dir: &Path) -> std::path::PathBuf {
-    let out = dir.join("clip.mp4");
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(common::astronaut())
-        .args([
-            "-vf",
-            "scale=256:256,zoompan=z='1+0.002*on':d=20:s=256x256:fps=10",
-            "-t",
-            "2",
-            "-r",
-            "10",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
-}
-
 fn quiet(_: &Progress) {}
 
 fn face_scores(store: &Store, case_id: i64) -> Vec<(i64, f64)> {
@@ -81,7 +57,8 @@ fn batches_that_run_out_of_memory_are_split_and_every_face_is_scored_the_same() 
     let _turn = TURN.lock().unwrap_or_else(|p| p.into_inner());
     let _clear = PlanGuard;
     let dir = tempfile::tempdir().unwrap();
-    let video = face_video(dir.path());
+    // Two seconds at 10 fps: 10 frames sampled at 5 fps, one face each.
+    let video = common::face_video(dir.path(), 2, 10, 256);
 
     // Reference: no forced failure.
     let s = settings(&dir.path().join("plain"));

@@ -1,6 +1,6 @@
 //! The analysis pipeline end to end on real media: the astronaut photo and videos made from it.
 mod common;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use verity::config::Settings;
@@ -20,33 +20,6 @@ fn untrained_profile(s: &mut Settings) {
     let dir = s.models_dir().join("profiles/tiny-untrained");
     verity::models::profile::create_random_profile(&dir, "tiny", 7).unwrap();
     s.profile = Some("tiny-untrained".into());
-}
-
-/// A video of the astronaut with a slow zoom, made with the FFmpeg CLI.
-pub fn face_video(dir: &Path, seconds: u32, fps: u32, size: u32) -> PathBuf {
-    let out = dir.join(format!("face_{seconds}s_{fps}fps_{size}.mp4"));
-    let vf = format!(
-        "scale={size}:{size},zoompan=z='1+0.002*on':d={}:s={size}x{size}:fps={fps}",
-        seconds * fps
-    );
-    let st = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-loop", "1", "-i"])
-        .arg(common::astronaut())
-        .args([
-            "-vf",
-            &vf,
-            "-t",
-            &seconds.to_string(),
-            "-r",
-            &fps.to_string(),
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&out)
-        .status()
-        .unwrap();
-    assert!(st.success());
-    out
 }
 
 fn quiet(_: &Progress) {}
@@ -149,7 +122,7 @@ fn video_is_sampled_tracked_and_aggregated() {
     let mut s = settings(dir.path());
     untrained_profile(&mut s);
     s.fps = 5.0;
-    let video = face_video(dir.path(), 2, 10, 256);
+    let video = common::face_video(dir.path(), 2, 10, 256);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
     let events = std::cell::RefCell::new(Vec::new());
@@ -275,7 +248,7 @@ fn no_face_is_reported_and_full_frame_scoring_is_opt_in() {
 fn cancel_stops_the_analysis_and_marks_the_case() {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path());
-    let video = face_video(dir.path(), 2, 10, 160);
+    let video = common::face_video(dir.path(), 2, 10, 160);
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
     // Cancelled before the import finished: nothing is copied, no case is made.
@@ -304,7 +277,7 @@ fn cancel_stops_the_analysis_and_marks_the_case() {
 fn kill_9_during_analysis_then_recover_and_rerun() {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(dir.path());
-    let video = face_video(dir.path(), 12, 10, 320);
+    let video = common::face_video(dir.path(), 12, 10, 320);
     let data = s.data_dir();
     let bin = env!("CARGO_BIN_EXE_verity");
     let mut child = Command::new(bin)
@@ -478,7 +451,7 @@ fn live_stream_is_recorded_and_analysed() {
 #[test]
 fn an_analysis_opens_the_video_once_to_import_and_once_to_decode() {
     let dir = tempfile::tempdir().unwrap();
-    let video = face_video(dir.path(), 2, 10, 160);
+    let video = common::face_video(dir.path(), 2, 10, 160);
     let s = settings(dir.path());
     let a = Analyzer::new(&s).unwrap();
     let mut store = Store::open(&s.data_dir()).unwrap();
@@ -496,7 +469,13 @@ fn an_analysis_opens_the_video_once_to_import_and_once_to_decode() {
     );
     // A rerun of the stored copy opens it once.
     let before = verity::media::video::opens_on_this_thread();
-    a.analyze_case(&mut store, sum.case_id, "t", &quiet, &AtomicBool::new(false))
-        .unwrap();
+    a.analyze_case(
+        &mut store,
+        sum.case_id,
+        "t",
+        &quiet,
+        &AtomicBool::new(false),
+    )
+    .unwrap();
     assert_eq!(verity::media::video::opens_on_this_thread() - before, 1);
 }

@@ -150,3 +150,30 @@ pub fn udp_stream(input: &[&std::ffi::OsStr], seconds: u32) -> UdpStream {
         .expect("ffmpeg must be installed (scripts/setup.sh)");
     UdpStream { url, child }
 }
+
+/// A video of the astronaut with a slow zoom, made with the FFmpeg CLI.
+pub fn face_video(dir: &Path, seconds: u32, fps: u32, size: u32) -> PathBuf {
+    let out = dir.join(format!("face_{seconds}s_{fps}fps_{size}.mp4"));
+    let vf = format!(
+        "scale={size}:{size},zoompan=z='1+0.002*on':d={}:s={size}x{size}:fps={fps}",
+        seconds * fps
+    );
+    let st = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-loop", "1", "-i"])
+        .arg(astronaut())
+        .args([
+            "-vf",
+            &vf,
+            "-t",
+            &seconds.to_string(),
+            "-r",
+            &fps.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    out
+}
