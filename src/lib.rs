@@ -19,6 +19,7 @@ pub mod media;
 pub mod models;
 pub mod pdf;
 pub mod pipeline;
+pub mod provenance;
 pub mod report;
 pub mod scope;
 pub mod store;

@@ -11,6 +11,8 @@
 //! drops its locks) become `interrupted` (and so do their cases), ready to re-run.
 mod annotations;
 mod blobs;
+mod provenance;
+pub use provenance::HashRow;
 mod schema;
 
 pub use annotations::{

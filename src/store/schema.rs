@@ -254,4 +254,26 @@ CREATE TRIGGER reviews_no_delete BEFORE DELETE ON reviews
 ALTER TABLE cases ADD COLUMN tags TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE cases ADD COLUMN note TEXT NOT NULL DEFAULT '';
 "#,
+    // v9: provenance beside the pixels (`src/provenance`). `provenance`: what the file itself
+    // says about where it came from — container/EXIF/XMP/ICC/JPEG metadata and C2PA content
+    // credentials — one JSON document per media (`provenance::Provenance`), computed at import and
+    // again on demand (`verity provenance --refresh`); never merged into the detector's score.
+    // `media_hashes`: 64-bit DCT perceptual hashes of an image or of a video's keyframes, for
+    // "seen before" (`provenance::similar`); stored as signed 64-bit integers.
+    r#"
+CREATE TABLE provenance (
+    media_id    INTEGER PRIMARY KEY REFERENCES media(id),
+    computed_at TEXT NOT NULL,
+    data        TEXT NOT NULL                -- JSON: provenance::Provenance
+);
+CREATE TABLE media_hashes (
+    id          INTEGER PRIMARY KEY,
+    media_id    INTEGER NOT NULL REFERENCES media(id),
+    frame_index INTEGER NOT NULL,            -- sampled frame index (0 for an image)
+    pts_s       REAL,
+    phash       INTEGER NOT NULL,            -- 64-bit DCT pHash, bit pattern as i64
+    UNIQUE (media_id, frame_index)
+);
+CREATE INDEX media_hashes_media ON media_hashes(media_id);
+"#,
 ];

@@ -1,0 +1,121 @@
+//! Provenance beside the pixels: what a file says about where it came from, and whether the desk
+//! has seen it before. None of it is ever merged into the detector's probability; every signal
+//! carries its source.
+//!
+//! - `metadata` — container, EXIF, XMP (IPTC digital source type), ICC, JPEG quantisation tables
+//!   (estimated quality, double-compression indicator), embedded thumbnails; FFmpeg container and
+//!   stream metadata for videos.
+//! - `credentials` — C2PA content credentials, offline (no remote manifests, no OCSP); trust
+//!   anchors installed by the analyst (`trust`).
+//! - `similar` — "seen before": perceptual hashes of images / keyframes and the stored CLIP face
+//!   embeddings, compared across the desk's archive.
+//!
+//! The display model (`Section`, `Field`, `Signal`) is shared by the app's Provenance panel,
+//! the report and the CLI, so a new source of provenance adds a section and nothing else.
+
+use serde::{Deserialize, Serialize};
+
+/// How much weight an analyst should give a provenance signal when reading the verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Level {
+    /// Context (camera model, creation date, credentials present and intact).
+    Info,
+    /// Worth a look (edited in software, re-encoded, seen in another case).
+    Notice,
+    /// Says the media is synthetic or altered (C2PA/IPTC "AI-generated", content changed after
+    /// signing, a thumbnail that differs from the picture).
+    Warning,
+}
+
+/// One line of verdict context: "AI-generated per C2PA", "edited in Adobe Photoshop",
+/// "re-encoded (Lavf)", "seen in case #12 on 2026-11-02" — always with where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Signal {
+    pub level: Level,
+    pub text: String,
+    /// Where it was read: "C2PA manifest", "XMP Iptc4xmpExt:DigitalSourceType", "EXIF Software",
+    /// "container encoder tag", "perceptual hash, case #12"…
+    pub source: String,
+}
+
+/// One labelled value of a section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Field {
+    pub label: String,
+    pub value: String,
+    /// Shown highlighted (it backs a notice or a warning).
+    #[serde(default)]
+    pub flagged: bool,
+    /// Personal data (GPS position, serial numbers): hidden until the analyst asks, with a
+    /// privacy note; the report leaves it out unless asked.
+    #[serde(default)]
+    pub private: bool,
+}
+
+impl Field {
+    pub fn new(label: impl Into<String>, value: impl Into<String>) -> Self {
+        Field {
+            label: label.into(),
+            value: value.into(),
+            flagged: false,
+            private: false,
+        }
+    }
+    pub fn flagged(mut self) -> Self {
+        self.flagged = true;
+        self
+    }
+    pub fn private(mut self) -> Self {
+        self.private = true;
+        self
+    }
+}
+
+/// A titled group of fields ("File", "EXIF", "XMP", "JPEG", "Container", "Content credentials").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub title: String,
+    pub fields: Vec<Field>,
+    /// What could not be read in this part of the file, in plain words ("the EXIF block is
+    /// truncated after 3 of 12 entries"). The rest of the section is still shown.
+    #[serde(default)]
+    pub problems: Vec<String>,
+}
+
+impl Section {
+    pub fn new(title: impl Into<String>) -> Self {
+        Section {
+            title: title.into(),
+            fields: vec![],
+            problems: vec![],
+        }
+    }
+    pub fn push(&mut self, f: Field) {
+        self.fields.push(f);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.problems.is_empty()
+    }
+}
+
+/// What the file says about itself, stored per media at import (`Store::set_provenance`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    pub computed_at: String,
+    pub sections: Vec<Section>,
+    pub signals: Vec<Signal>,
+    /// Typed details by source (`"metadata"`, `"c2pa"`) for the JSON export.
+    #[serde(default)]
+    pub details: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Provenance {
+    /// Every problem of every section, prefixed with its section's title.
+    pub fn problems(&self) -> Vec<String> {
+        self.sections
+            .iter()
+            .flat_map(|s| s.problems.iter().map(move |p| format!("{}: {p}", s.title)))
+            .collect()
+    }
+}
