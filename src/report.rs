@@ -66,6 +66,9 @@ pub struct JsonReport<'a> {
     pub explanations: Vec<ExplanationRow>,
     /// When the stored media last re-hashed to its recorded SHA-256 (None: never since import).
     pub media_verified_at: Option<String>,
+    /// Where the media came from (metadata, content credentials, seen before), private fields
+    /// (GPS, serial numbers) removed; beside the verdict, never part of the score.
+    pub provenance: Option<crate::provenance::CaseProvenance>,
     #[serde(flatten)]
     pub detail: &'a CaseDetail,
 }
@@ -143,6 +146,9 @@ pub fn json(store: &Store, d: &CaseDetail) -> Result<String> {
         },
         explanations,
         media_verified_at: d.media.verified_at.clone(),
+        provenance: crate::provenance::case_view(store, d.case.id)
+            .ok()
+            .map(|p| p.without_private()),
         detail: d,
     };
     serde_json::to_string_pretty(&r)
@@ -485,6 +491,8 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:15px;margin:28px 0 8px;text-transf
 .review{background:#fff6db;border-color:#efcf6c;color:#6b5200}.none{background:#eef0f3;border-color:#c9ced6;color:#333}
 .scope{list-style:none;padding:0;margin:0 0 12px}.scope li{padding:6px 12px;margin:4px 0;border-radius:6px;border:1px solid #c9ced6}
 .scope .scope-warning{background:#fff6db;border-color:#efcf6c;color:#6b5200}
+.provenance-signals{margin:0 0 12px;padding:8px 12px;border:1px dashed #aab2bd;border-radius:6px}.provenance-signals ul{margin:4px 0 0;padding-left:18px}
+.signal-warning{color:#8f1d1d}.signal-notice{color:#6b5200}h3{font-size:13px;margin:14px 0 4px;color:#4a5563}tr.flagged td{color:#8f1d1d}
 .warn{background:#fff0e0;border:2px solid #d9480f;color:#8a2c00;padding:10px 14px;border-radius:6px;font-weight:600;margin:12px 0}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #e3e6ea;vertical-align:top}
 th{width:190px;color:#4a5563;font-weight:500}code{font:12px ui-monospace,monospace;word-break:break-all}
@@ -584,6 +592,8 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
         .map(|t| format!("{t} (stored copy re-hashed, matches the SHA-256)"))
         .unwrap_or_else(|| "not verified since import".into());
     let generated = crate::store::now();
+    // Provenance is context beside the detector's score, never part of it.
+    let prov = crate::provenance::case_view(store, c.id).ok();
     let trained = if c.profile.is_none() {
         "—"
     } else if c.untrained {
@@ -619,6 +629,9 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                             }
                         }
                     }
+                }
+                @if let Some(p) = prov.as_ref().filter(|p| !p.signals.is_empty()) {
+                    (provenance_signals(&p.signals))
                 }
                 @if c.untrained {
                     div class="warn" id="untrained" {
@@ -695,6 +708,9 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     }
                 }
 
+                h2 { "Provenance" }
+                (provenance_sections(prov.as_ref()))
+
                 h2 { "Model" }
                 table {
                     (row("Profile", c.profile.as_deref().unwrap_or("none (no detector installed)")))
@@ -769,6 +785,67 @@ fn page(store: &Store, d: &CaseDetail) -> Markup {
                     " · offline deepfake analysis. Scores are model estimates, not proof."
                 }
             } }
+        }
+    }
+}
+
+/// The verdict context line: provenance signals, each with its source, set apart from the score.
+fn provenance_signals(signals: &[crate::provenance::Signal]) -> Markup {
+    use crate::provenance::Level;
+    html! {
+        div class="provenance-signals" id="provenance-signals" {
+            div class="muted" { "Provenance signals — not part of the detector's score" }
+            ul {
+                @for s in signals {
+                    @let (class, word) = match s.level {
+                        Level::Warning => ("signal-warning", "Warning"),
+                        Level::Notice => ("signal-notice", "Notice"),
+                        Level::Info => ("signal-info", "Context"),
+                    };
+                    li class=(class) { strong { (word) ": " } (s.text) span class="muted" { " — source: " (s.source) } }
+                }
+            }
+        }
+    }
+}
+
+/// The report's Provenance section. Private fields (GPS, serial numbers) are left out and counted.
+fn provenance_sections(p: Option<&crate::provenance::CaseProvenance>) -> Markup {
+    let Some(prov) = p.and_then(|p| p.provenance.as_ref()) else {
+        return html! {
+            p class="muted" id="provenance-none" {
+                "No provenance recorded for this media (imported before this version of Verity Desk); "
+                "re-run the analysis to compute it."
+            }
+        };
+    };
+    let private = prov.sections.iter().flat_map(|s| &s.fields).filter(|f| f.private).count();
+    html! {
+        div id="provenance" {
+            p class="muted" { "Read from the file at import (" (prov.computed_at) "). What a file says about itself can be forged; signals are context, never part of the score." }
+            @for s in &prov.sections {
+                h3 { (s.title) }
+                @if s.fields.iter().any(|f| !f.private) {
+                    table {
+                        @for f in s.fields.iter().filter(|f| !f.private) {
+                            @if f.flagged {
+                                tr class="flagged" { th { (f.label) } td { strong { (f.value) } } }
+                            } @else {
+                                (row(&f.label, &f.value))
+                            }
+                        }
+                    }
+                }
+                @for problem in &s.problems {
+                    p class="muted problem" { "Could not read: " (problem) }
+                }
+            }
+            @if private > 0 {
+                p class="muted" id="provenance-private" {
+                    (private) " private field(s) (GPS position, serial numbers) left out of this report; "
+                    "the app shows them on request."
+                }
+            }
         }
     }
 }

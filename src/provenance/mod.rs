@@ -119,3 +119,84 @@ impl Provenance {
             .collect()
     }
 }
+
+/// Everything the case view, the report and `verity provenance` show about where a case's media
+/// came from: the stored provenance of its media and the signals for the verdict context line
+/// (warnings first). Computed from the store; never changes the case's score.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseProvenance {
+    /// `None` when never computed (media imported before schema v9): say so, and that a re-run
+    /// of the analysis computes it.
+    pub provenance: Option<Provenance>,
+    /// Signals in the order an analyst should read them: warnings, notices, then context.
+    pub signals: Vec<Signal>,
+}
+
+/// The provenance view of a case.
+pub fn case_view(store: &crate::store::Store, case_id: i64) -> crate::Result<CaseProvenance> {
+    let media = store.media_of_case(case_id)?;
+    let provenance = store.provenance(media.id)?;
+    let mut signals: Vec<Signal> = provenance
+        .as_ref()
+        .map(|p| p.signals.clone())
+        .unwrap_or_default();
+    order_signals(&mut signals);
+    Ok(CaseProvenance {
+        provenance,
+        signals,
+    })
+}
+
+/// Warnings first, then notices, then context; stable within a level; exact duplicates
+/// (same text and source) dropped.
+pub fn order_signals(signals: &mut Vec<Signal>) {
+    let rank = |l: Level| match l {
+        Level::Warning => 0,
+        Level::Notice => 1,
+        Level::Info => 2,
+    };
+    signals.sort_by_key(|s| rank(s.level));
+    let mut seen = std::collections::HashSet::new();
+    signals.retain(|s| seen.insert((s.text.clone(), s.source.clone())));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sig(level: Level, text: &str) -> Signal {
+        Signal {
+            level,
+            text: text.into(),
+            source: "test".into(),
+        }
+    }
+
+    #[test]
+    fn signals_are_ordered_warnings_first_and_deduplicated() {
+        let mut v = vec![
+            sig(Level::Info, "camera"),
+            sig(Level::Notice, "edited"),
+            sig(Level::Warning, "ai"),
+            sig(Level::Notice, "edited"),
+            sig(Level::Notice, "re-encoded"),
+        ];
+        order_signals(&mut v);
+        let t: Vec<_> = v.iter().map(|s| s.text.as_str()).collect();
+        assert_eq!(t, ["ai", "edited", "re-encoded", "camera"]);
+    }
+}
+
+impl CaseProvenance {
+    /// The same view with every private field (GPS position, serial numbers) removed — for
+    /// reports and exports, which leave them out unless the analyst asks.
+    pub fn without_private(mut self) -> Self {
+        if let Some(p) = self.provenance.as_mut() {
+            for s in &mut p.sections {
+                s.fields.retain(|f| !f.private);
+            }
+            p.details.remove("private");
+        }
+        self
+    }
+}
