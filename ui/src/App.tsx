@@ -276,9 +276,10 @@ export function App() {
                 setVersion((v) => v + 1);
               }}
               onOpenSettings={() => setView('settings')}
+              onOpenCase={select}
             />
           ) : selected != null ? (
-            <CaseView caseId={selected} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} onChanged={refresh} />
+            <CaseView caseId={selected} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} onChanged={refresh} onOpenCase={select} />
           ) : (
             <Workspace
               info={info}

@@ -24,6 +24,7 @@ import { CaseNotes } from './CaseNotes';
 import { DecisionBar } from './DecisionBar';
 import { Timeline } from './Timeline';
 import { VideoPlayer } from './VideoPlayer';
+import { ProvenancePanel, ProvenanceSignals, useCaseProvenance } from './ProvenancePanel';
 
 interface Props {
   caseId: number;
@@ -36,11 +37,13 @@ interface Props {
   onFrame: (idx: number | null) => void;
   /** Called after a decision made here, so lists can refresh. */
   onChanged?: () => void;
+  /** Opens another case (the Provenance panel's "seen before" links). */
+  onOpenCase?: (caseId: number) => void;
 }
 
 
 /** One case: media, verdict, timeline, faces, overlays, history, report export. */
-export function CaseView({ caseId, version, thresholds, children, frame, onFrame, onChanged }: Props) {
+export function CaseView({ caseId, version, thresholds, children, frame, onFrame, onChanged, onOpenCase }: Props) {
   const [reload, setReload] = useState(0);
   const [d, setD] = useState<CaseDetail | null>(null);
   const [err, setErr] = useState<string | null>(null);
@@ -55,6 +58,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
   const [opacity, setOpacity] = useState(0.7);
   const [boxes, setBoxes] = useState(false);
   const [still, setStill] = useState<HTMLImageElement | null>(null);
+  const provenance = useCaseProvenance(caseId, version + reload);
 
   useEffect(() => {
     let live = true;
@@ -320,6 +324,7 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
               {c.message}
             </div>
           )}
+          <ProvenanceSignals signals={provenance.data?.signals ?? []} />
           <dl class="facts">
             <dt>Score</dt>
             <dd data-testid="score">{c.score != null ? c.score.toFixed(4) : '—'}</dd>
@@ -420,6 +425,8 @@ export function CaseView({ caseId, version, thresholds, children, frame, onFrame
           </div>
         )}
       </section>
+
+      <ProvenancePanel data={provenance.data} error={provenance.error} onOpenCase={onOpenCase} />
 
       <ExplainPanel
         rows={rows}

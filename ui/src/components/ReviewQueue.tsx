@@ -12,12 +12,15 @@ export function ReviewQueue({
   version,
   onDecided,
   onOpenSettings,
+  onOpenCase,
 }: {
   analyst: string;
   thresholds: { real: number; fake: number };
   version: number;
   onDecided: () => void;
   onOpenSettings: () => void;
+  /** Opens another case in the Cases screen (the Provenance panel's "seen before" links). */
+  onOpenCase?: (caseId: number) => void;
 }) {
   const [queue, setQueue] = useState<CaseSummary[] | null>(null);
   const [note, setNote] = useState('');
@@ -138,7 +141,7 @@ export function ReviewQueue({
         </div>
       )}
       {current && (
-        <CaseView caseId={current.id} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame}>
+        <CaseView caseId={current.id} version={version} thresholds={thresholds} frame={frame} onFrame={setFrame} onOpenCase={onOpenCase}>
           <FramesProbe caseId={current.id} into={frames} />
           <div class="decide" data-testid="decide">
             <textarea

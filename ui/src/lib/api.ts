@@ -385,3 +385,39 @@ export const rerunCases = (caseIds: number[]) => call<number[]>('rerun_cases', {
 export function onExportProgress(handler: (p: ExportProgress) => void): Promise<UnlistenFn> {
   return guarded(() => listen<ExportProgress>('export', (e) => handler(e.payload)));
 }
+
+// ---- Provenance (verity::provenance; src-tauri/src/commands.rs `case_provenance`) ----
+
+/** Mirrors `verity::provenance::Level`: how much weight a signal deserves when reading the verdict. */
+export type SignalLevel = 'info' | 'notice' | 'warning';
+/** Mirrors `verity::provenance::Signal`: one line of verdict context and where it was read. */
+export interface ProvenanceSignal { level: SignalLevel; text: string; source: string }
+/** Mirrors `verity::provenance::Field`. `private` (GPS, serial numbers) is sent but shown only on request. */
+export interface ProvenanceField { label: string; value: string; flagged?: boolean; private?: boolean }
+/** Mirrors `verity::provenance::Section`; `problems`: what could not be read, in plain words. */
+export interface ProvenanceSection { title: string; fields: ProvenanceField[]; problems?: string[] }
+/** Mirrors `verity::provenance::Provenance`: what the file says about itself, computed at import. */
+export interface Provenance {
+  computed_at: string;
+  sections: ProvenanceSection[];
+  signals: ProvenanceSignal[];
+  details?: Record<string, unknown>;
+}
+/** Mirrors `verity::provenance::similar`: another case whose media has the same or a near-same
+ *  frame (perceptual-hash Hamming distance). */
+export interface SimilarFrame { case_id: number; title: string; imported_at: string; media_kind?: string; frame_index: number; pts_s: number; distance: number }
+/** Another case with a face whose CLIP embedding is close (cosine similarity) to one of this case's. */
+export interface SimilarFace { case_id: number; title: string; imported_at: string; face_id: number; cosine: number }
+/** "Seen before": the other cases this media or its faces appear in. */
+export interface Similar { frames: SimilarFrame[]; faces: SimilarFace[] }
+/** Mirrors `verity::provenance::CaseProvenance`: the case view's Provenance panel and the verdict
+ *  context line. `provenance` is null when never computed (media imported before the desk
+ *  recorded provenance); `similar` is null when the comparison has not run. */
+export interface CaseProvenance {
+  provenance: Provenance | null;
+  similar?: Similar | null;
+  /** Provenance and seen-before signals, warnings first. */
+  signals: ProvenanceSignal[];
+}
+/** What `case_provenance` answers for a case. */
+export const caseProvenance = (caseId: number) => call<CaseProvenance>('case_provenance', { caseId });
