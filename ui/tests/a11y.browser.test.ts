@@ -270,6 +270,9 @@ test('axe: no serious or critical violations on any screen, dark and light', asy
   await page.click('[data-testid=facebox-toggle]');
   await page.locator('[data-testid=face-box]').waitFor();
   await page.click('[data-testid=timeline-table] summary');
+  // The Provenance panel with private data shown and a signal chip focused (its source shown).
+  await page.click('[data-testid=show-private]');
+  await page.locator('[data-testid=signal] >> nth=0').focus();
   await check('case view with video and face boxes');
   await page.click('[data-testid=overlay-toggle]');
   await page.click('[data-testid=explain]');

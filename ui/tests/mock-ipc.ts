@@ -134,6 +134,46 @@ function detail(id: number) {
   };
 }
 
+// What `verity::provenance::case_view` answers: a JPEG's sections (one flagged row, private GPS
+// and serial number, one problem), its signals, and the other cases seen with the same picture.
+function provenanceOf(id: number) {
+  const c = cases.find((x) => x.id === id);
+  if (!c) throw { code: 'other', message: `case ${id} does not exist` };
+  const others = cases.filter((x) => x.id !== id).slice(0, 2);
+  return {
+    provenance: {
+      computed_at: c.created_at,
+      sections: [
+        { title: 'File', fields: [{ label: 'Container', value: 'JPEG (JFIF 1.01)', flagged: false, private: false }, { label: 'Size', value: '1.2 MB', flagged: false, private: false }], problems: [] },
+        {
+          title: 'EXIF',
+          fields: [
+            { label: 'Camera', value: 'Canon EOS 5D Mark IV', flagged: false, private: false },
+            { label: 'Software', value: 'Adobe Photoshop 25.0 (Windows)', flagged: true, private: false },
+            { label: 'DateTimeOriginal', value: '2026-02-11 09:12:44', flagged: false, private: false },
+            { label: 'GPS position', value: '48.858370, 2.294481', flagged: false, private: true },
+            { label: 'Body serial number', value: '032021001234', flagged: false, private: true },
+          ],
+          problems: ['the maker note is truncated after 3 of 12 entries'],
+        },
+        { title: 'JPEG', fields: [{ label: 'Estimated quality', value: '92 (IJG tables)', flagged: false, private: false }, { label: 'Double compression', value: 'likely (ratio 0.71)', flagged: true, private: false }], problems: [] },
+      ],
+      signals: [],
+      details: {},
+    },
+    similar: {
+      frames: others.slice(0, 1).map((o) => ({ case_id: o.id, title: o.title, imported_at: o.created_at, media_kind: o.media_kind, frame_index: 0, pts_s: 0, distance: 4 })),
+      faces: others.slice(1, 2).map((o) => ({ case_id: o.id, title: o.title, imported_at: o.created_at, face_id: 100, cosine: 0.9412 })),
+    },
+    signals: [
+      { level: 'warning', text: 'thumbnail differs from the picture', source: 'EXIF thumbnail (IFD1)' },
+      { level: 'notice', text: 'edited in Adobe Photoshop 25.0', source: 'EXIF Software' },
+      { level: 'notice', text: 'compressed twice', source: 'JPEG quantisation tables' },
+      { level: 'info', text: 'Canon EOS 5D Mark IV', source: 'EXIF Make/Model' },
+    ],
+  };
+}
+
 window.__verityCalls = [];
 for (const [i, title] of (window.__verityMock?.seed ?? []).entries()) {
   const at = new Date(Date.UTC(2026, 0, 1 + i)).toISOString();
@@ -305,6 +345,8 @@ mockIPC(
       }
       case 'explanations':
         return explained[a.caseId as number] ?? [];
+      case 'case_provenance':
+        return provenanceOf(a.caseId as number);
       case 'media_info':
         return { kind: 'video', duration_s: 0.8, fps: 30, frame_count: 24, width: 512, height: 512 };
       case 'media_frame': {
