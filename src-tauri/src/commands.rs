@@ -64,6 +64,30 @@ pub async fn case_detail(state: State<'_, AppState>, case_id: i64) -> Res<CaseDe
     Ok(state.with_store(|s| s.case_detail(case_id))?)
 }
 
+/// The case's provenance panel and verdict context (`verity::provenance::case_view`): what the
+/// file says about itself, the other cases it or its faces were seen in, and the signals shown
+/// beside (never inside) the detector's score. Private fields (GPS, serial numbers) are sent
+/// marked `private`; the page hides them until the analyst asks. The seen-before comparison
+/// scans the archive, so it runs on a blocking thread with its own store connection and the
+/// shared one stays free for the rest of the UI.
+#[tauri::command]
+pub async fn case_provenance(
+    state: State<'_, AppState>,
+    case_id: i64,
+) -> Res<verity::provenance::CaseProvenance> {
+    let data = state.settings().data_dir();
+    tauri::async_runtime::spawn_blocking(move || {
+        let store = verity::store::Store::open(&data)?;
+        verity::provenance::case_view(&store, case_id)
+    })
+    .await
+    .map_err(|e| CommandError {
+        code: "other",
+        message: format!("reading the provenance of case {case_id} stopped unexpectedly: {e}"),
+    })?
+    .map_err(CommandError::from)
+}
+
 /// Cases per band (fake/review/real) or, when unscored, per status.
 #[tauri::command]
 pub async fn counts(state: State<'_, AppState>) -> Res<BTreeMap<String, i64>> {

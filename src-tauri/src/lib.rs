@@ -86,6 +86,7 @@ pub fn build_app<R: tauri::Runtime>(builder: tauri::Builder<R>) -> tauri::Builde
             commands::app_info,
             commands::list_cases,
             commands::case_detail,
+            commands::case_provenance,
             commands::counts,
             commands::import,
             commands::cancel,
