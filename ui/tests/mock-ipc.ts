@@ -162,8 +162,14 @@ function provenanceOf(id: number) {
       details: {},
     },
     similar: {
-      frames: others.slice(0, 1).map((o) => ({ case_id: o.id, title: o.title, imported_at: o.created_at, media_kind: o.media_kind, frame_index: 0, pts_s: 0, distance: 4 })),
-      faces: others.slice(1, 2).map((o) => ({ case_id: o.id, title: o.title, imported_at: o.created_at, face_id: 100, cosine: 0.9412 })),
+      case_id: id, hamming_max: 10, cosine_min: 0.92, hashed_frames: 1, embedded_faces: 4, face_search: 'brute force', notes: [],
+      frames: others.slice(0, 1).map((o) => ({
+        case_id: o.id, title: o.title, created_at: o.created_at, distance: 4, same_file: false, frame_index: 0, other_frame_index: 0, pts_s: 0, other_pts_s: 0,
+      })),
+      faces: others.slice(1, 2).map((o) => ({
+        case_id: o.id, title: o.title, created_at: o.created_at, cosine: 0.9412, face_id: 100, other_face_id: 100, frame_index: 0, other_frame_index: 0,
+        other_has_crop: true, faces_matched: 1, profile: 'gend-clip-l14', untrained: false,
+      })),
     },
     signals: [
       { level: 'warning', text: 'thumbnail differs from the picture', source: 'EXIF thumbnail (IFD1)' },

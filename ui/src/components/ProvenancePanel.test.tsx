@@ -3,7 +3,7 @@
 import { clearMocks, mockIPC } from '@tauri-apps/api/mocks';
 import { render } from 'preact';
 import { afterEach, beforeEach, expect, test } from 'vitest';
-import type { CaseProvenance } from '../lib/api';
+import type { CaseProvenance, Similar } from '../lib/api';
 import { CaseView } from './CaseView';
 import { ProvenancePanel, ProvenanceSignals, useCaseProvenance } from './ProvenancePanel';
 
@@ -32,6 +32,11 @@ async function until<T>(probe: () => T | null | undefined | false, what: string)
   }
   throw new Error(`timed out waiting for ${what}`);
 }
+
+/** "Seen before" with no match (as `similar::find` answers). */
+const NOTHING_SEEN: Similar = {
+  case_id: 7, frames: [], faces: [], hamming_max: 10, cosine_min: 0.92, hashed_frames: 1, embedded_faces: 1, face_search: 'brute force over 41 faces', notes: [],
+};
 
 /** A JPEG's provenance as the core sends it; signals deliberately not in reading order. */
 const FULL: CaseProvenance = {
@@ -63,7 +68,7 @@ const FULL: CaseProvenance = {
     signals: [],
     details: {},
   },
-  similar: { frames: [], faces: [] },
+  similar: NOTHING_SEEN,
   signals: [
     { level: 'info', text: 'Canon EOS 5D', source: 'EXIF Make/Model' },
     { level: 'notice', text: 'edited in Adobe Photoshop 25.0', source: 'EXIF Software' },
@@ -166,14 +171,22 @@ test('no private field: no toggle', async () => {
 });
 
 test('seen before: frame and face matches with pictures, title, date, distance; the link opens the case', async () => {
+  const frame = { frame_index: 0, other_frame_index: 0, pts_s: 0, other_pts_s: 0 };
   const seen: CaseProvenance = {
     ...FULL,
     similar: {
+      ...NOTHING_SEEN,
       frames: [
-        { case_id: 12, title: 'press-photo.jpg', imported_at: '2026-02-11T09:30:00Z', media_kind: 'image', frame_index: 0, pts_s: 0, distance: 3 },
-        { case_id: 15, title: 'clip.mp4', imported_at: '2026-02-12T09:30:00Z', media_kind: 'video', frame_index: 30, pts_s: 1.2, distance: 1 },
+        { ...frame, case_id: 12, title: 'press-photo.jpg', created_at: '2026-02-11T09:30:00Z', distance: 3, same_file: false },
+        { ...frame, case_id: 15, title: 'clip.mp4', created_at: '2026-02-12T09:30:00Z', distance: 0, same_file: true, other_frame_index: 6, other_pts_s: 1.2 },
       ],
-      faces: [{ case_id: 19, title: 'interview.mov', imported_at: '2026-02-13T09:30:00Z', face_id: 407, cosine: 0.93712 }],
+      faces: [
+        {
+          case_id: 19, title: 'interview.mov', created_at: '2026-02-13T09:30:00Z', face_id: 3, other_face_id: 407, frame_index: 0, other_frame_index: 2,
+          other_has_crop: true, cosine: 0.93712, faces_matched: 2, profile: 'tiny-untrained', untrained: true,
+        },
+      ],
+      notes: ['some face matches come from an UNTRAINED profile (random weights)'],
     },
   };
   const calls: { cmd: string; payload: unknown }[] = [];
@@ -183,17 +196,25 @@ test('seen before: frame and face matches with pictures, title, date, distance; 
   await until(() => $$('[data-testid=seen-frame]').length === 2, 'frame matches');
   const [photo, clip] = $$('[data-testid=seen-frame]');
   expect(photo.querySelector('.seen-title')?.textContent).toBe('press-photo.jpg');
-  expect(photo.textContent).toContain('Case 12 · imported 2026-02-11');
-  expect(photo.textContent).toContain('perceptual-hash distance 3 bits');
-  // An image case's still comes through the verity: scheme; a video's frame from the player.
+  expect(photo.textContent).toContain('Case 12 · 2026-02-11');
+  expect(photo.textContent).toContain('near-identical frame, Hamming distance 3 bits');
+  expect(clip.textContent).toContain('the same file');
+  // The other case's photo comes through the verity: scheme; where that answers nothing (a
+  // video), the matching frame is decoded by the player's command.
   expect(photo.querySelector('img')?.getAttribute('src')).toBe('verity://localhost/media/12');
-  await until(() => clip.querySelector('img'), "the video frame's picture");
-  expect(clip.querySelector('img')?.getAttribute('src')).toBe('data:image/jpeg;base64,AAAA');
+  expect(clip.querySelector('img')?.getAttribute('src')).toBe('verity://localhost/media/15');
+  clip.querySelector('img')!.dispatchEvent(new Event('error'));
+  await until(() => clip.querySelector('img')?.getAttribute('src')?.startsWith('data:'), "the video frame's picture");
   expect(calls.find((c) => c.cmd === 'media_frame')?.payload).toEqual({ caseId: 15, tSeconds: 1.2, index: null, maxWidth: 160 });
-  expect(clip.textContent).toContain('distance 1 bit');
+  // The face: the other case's own face crop, by its id.
   const face = $('[data-testid=seen-face]')!;
   expect(face.querySelector('img')?.getAttribute('src')).toBe('verity://localhost/face/19/407');
-  expect(face.textContent).toContain('same face, cosine 0.9371');
+  expect(face.textContent).toContain('same face, cosine 0.9371 · 2 faces matched');
+  expect(face.querySelector('[data-testid=seen-untrained]')?.textContent).toMatch(/^UNTRAINED profile/);
+  expect(text('[data-testid=seen-note]')).toMatch(/UNTRAINED profile \(random weights\)/);
+  expect(text('[data-testid=seen-how]')).toBe(
+    'Frames match within 10 bits of 64 (perceptual hash, 1 frame hashed); faces at cosine ≥ 0.92 (1 face embedded, brute force over 41 faces).',
+  );
   const link = face.querySelector('[data-testid=seen-open]') as HTMLButtonElement;
   expect(link.textContent).toBe('Open case 19 (interview.mov)');
   link.click();
@@ -203,7 +224,7 @@ test('seen before: frame and face matches with pictures, title, date, distance; 
 });
 
 test('empty states: no provenance recorded; not seen in any other case', async () => {
-  serve(() => ({ provenance: null, similar: { frames: [], faces: [] }, signals: [] }));
+  serve(() => ({ provenance: null, similar: NOTHING_SEEN, signals: [] }));
   render(<Harness caseId={3} />, root);
   const empty = await until(() => $('[data-testid=provenance-empty]'), 'the no-provenance line');
   expect(empty.textContent).toMatch(/^No provenance recorded for this case \(imported before .*\); re-run the analysis to compute it\.$/);
@@ -239,7 +260,13 @@ test('in the case view the signals sit right under the verdict, and a seen-befor
     if (cmd === 'case_detail') return detail;
     if (cmd === 'explanations') return [];
     if (cmd === 'case_provenance')
-      return { ...FULL, similar: { frames: [], faces: [{ case_id: 2, title: 'older.jpg', imported_at: '2026-01-01T00:00:00Z', face_id: 9, cosine: 0.9 }] } };
+      return {
+        ...FULL,
+        similar: {
+          ...NOTHING_SEEN,
+          faces: [{ case_id: 2, title: 'older.jpg', created_at: '2026-01-01T00:00:00Z', face_id: 1, other_face_id: 9, frame_index: 0, other_frame_index: 0, other_has_crop: true, cosine: 0.95, faces_matched: 1, profile: null, untrained: false }],
+        },
+      };
     throw { code: 'unknown_command', message: `no mock for ${cmd}` };
   });
   const opened: number[] = [];

@@ -163,42 +163,47 @@ export function ProvenancePanel({
   );
 }
 
-/** A small picture of the matching frame of the other case: its photo, or that frame of its
- *  video decoded by the core (the player's `media_frame`). */
+/** A small picture of the matching frame of the other case: its photo through the `verity:`
+ *  scheme (image cases only), else — when that answers nothing — that frame of its video or
+ *  frame folder, decoded by the core (the player's `media_frame`). */
 function FrameThumb({ m }: { m: SimilarFrame }) {
-  const [url, setUrl] = useState<string | null>(m.media_kind === 'image' ? mediaImage(m.case_id) : null);
-  useEffect(() => {
-    if (m.media_kind === 'image') return;
-    let live = true;
-    mediaFrame(m.case_id, { t: m.pts_s }, 160).then(
-      (f) => live && setUrl(f.url),
-      () => live && setUrl(null),
+  const [url, setUrl] = useState<string | null>(mediaImage(m.case_id));
+  useEffect(() => setUrl(mediaImage(m.case_id)), [m.case_id]);
+  const fallBack = () => {
+    setUrl(null);
+    mediaFrame(m.case_id, { t: Math.max(0, m.other_pts_s ?? 0) }, 160).then(
+      (f) => setUrl(f.url),
+      () => setUrl(null),
     );
-    return () => {
-      live = false;
-    };
-  }, [m.case_id, m.pts_s, m.media_kind]);
-  return url ? <img class="seen-thumb" src={url} alt="" loading="lazy" /> : <div class="seen-thumb crop-placeholder" />;
+  };
+  return url ? (
+    <img class="seen-thumb" src={url} alt="" loading="lazy" onError={url.startsWith('data:') ? () => setUrl(null) : fallBack} data-testid="seen-thumb" />
+  ) : (
+    <div class="seen-thumb crop-placeholder" />
+  );
 }
+
+const openButton = (id: number, title: string, onOpenCase?: (caseId: number) => void) => (
+  <button type="button" class="link-button seen-open" onClick={() => onOpenCase?.(id)} disabled={!onOpenCase} data-testid="seen-open" data-case={id}>
+    Open case {id}
+    <span class="sr-only"> ({title})</span>
+  </button>
+);
 
 /** The other cases this media (same or near-same frames) or its faces (close CLIP embeddings)
  *  were seen in, each with a picture, its title and date, how close, and a link to open it. */
 function SeenBefore({ similar, onOpenCase }: { similar: Similar | null; onOpenCase?: (caseId: number) => void }) {
   const frames = similar?.frames ?? [];
   const faces = similar?.faces ?? [];
-  const open = (id: number, title: string) => (
-    <button type="button" class="link-button seen-open" onClick={() => onOpenCase?.(id)} disabled={!onOpenCase} data-testid="seen-open" data-case={id}>
-      Open case {id}
-      <span class="sr-only"> ({title})</span>
-    </button>
-  );
   return (
     <section class="seen-before" aria-labelledby="seen-title" data-testid="seen-before">
       <h4 class="prov-section-title" id="seen-title">
         Seen before
       </h4>
       {!similar ? (
-        <p class="muted small" data-testid="seen-not-computed">Not compared with the archive yet.</p>
+        <p class="muted small" data-testid="seen-not-computed">
+          Not compared with the other cases.
+        </p>
       ) : frames.length + faces.length === 0 ? (
         <p class="muted small" data-testid="seen-none">
           Not seen in any other case
@@ -206,31 +211,54 @@ function SeenBefore({ similar, onOpenCase }: { similar: Similar | null; onOpenCa
       ) : (
         <ul class="seen-list">
           {frames.map((m) => (
-            <li key={`fr-${m.case_id}-${m.frame_index}`} class="seen-item" data-testid="seen-frame" data-case={m.case_id}>
+            <li key={`fr-${m.case_id}`} class="seen-item" data-testid="seen-frame" data-case={m.case_id}>
               <FrameThumb m={m} />
               <div class="seen-text">
                 <b class="seen-title">{m.title}</b>
                 <span class="muted small">
-                  Case {m.case_id} · imported {when(m.imported_at)} · same picture, perceptual-hash distance {formatHamming(m.distance)}
+                  Case {m.case_id} · {when(m.created_at)} ·{' '}
+                  {m.same_file ? 'the same file' : m.distance === 0 ? 'identical frame hash' : `near-identical frame, Hamming distance ${formatHamming(m.distance)}`}
                 </span>
               </div>
-              {open(m.case_id, m.title)}
+              {openButton(m.case_id, m.title, onOpenCase)}
             </li>
           ))}
           {faces.map((m) => (
-            <li key={`fa-${m.case_id}-${m.face_id}`} class="seen-item" data-testid="seen-face" data-case={m.case_id}>
-              <img class="seen-thumb" src={faceImage(m.case_id, m.face_id)} alt="" loading="lazy" />
+            <li key={`fa-${m.case_id}`} class="seen-item" data-testid="seen-face" data-case={m.case_id}>
+              {m.other_has_crop ? (
+                <img class="seen-thumb" src={faceImage(m.case_id, m.other_face_id)} alt="" loading="lazy" data-testid="seen-thumb" />
+              ) : (
+                <div class="seen-thumb crop-placeholder" />
+              )}
               <div class="seen-text">
                 <b class="seen-title">{m.title}</b>
                 <span class="muted small">
-                  Case {m.case_id} · imported {when(m.imported_at)} · same face, cosine {formatCosine(m.cosine)}
+                  Case {m.case_id} · {when(m.created_at)} · same face, cosine {formatCosine(m.cosine)}
+                  {m.faces_matched > 1 && ` · ${m.faces_matched} faces matched`}
                 </span>
+                {m.untrained && (
+                  <span class="small seen-untrained" data-testid="seen-untrained">
+                    UNTRAINED profile: the pictures are alike; this says nothing about the person
+                  </span>
+                )}
               </div>
-              {open(m.case_id, m.title)}
+              {openButton(m.case_id, m.title, onOpenCase)}
             </li>
           ))}
         </ul>
       )}
+      {similar && (
+        <p class="muted small seen-how" data-testid="seen-how">
+          Frames match within {formatHamming(similar.hamming_max)} of 64 (perceptual hash, {similar.hashed_frames} frame
+          {similar.hashed_frames === 1 ? '' : 's'} hashed); faces at cosine ≥ {similar.cosine_min.toFixed(2)} ({similar.embedded_faces} face
+          {similar.embedded_faces === 1 ? '' : 's'} embedded{similar.face_search ? `, ${similar.face_search}` : ''}).
+        </p>
+      )}
+      {(similar?.notes ?? []).map((n, i) => (
+        <p key={i} class="muted small" data-testid="seen-note">
+          {n}
+        </p>
+      ))}
     </section>
   );
 }

@@ -403,13 +403,46 @@ export interface Provenance {
   signals: ProvenanceSignal[];
   details?: Record<string, unknown>;
 }
-/** Mirrors `verity::provenance::similar`: another case whose media has the same or a near-same
- *  frame (perceptual-hash Hamming distance). */
-export interface SimilarFrame { case_id: number; title: string; imported_at: string; media_kind?: string; frame_index: number; pts_s: number; distance: number }
-/** Another case with a face whose CLIP embedding is close (cosine similarity) to one of this case's. */
-export interface SimilarFace { case_id: number; title: string; imported_at: string; face_id: number; cosine: number }
-/** "Seen before": the other cases this media or its faces appear in. */
-export interface Similar { frames: SimilarFrame[]; faces: SimilarFace[] }
+/** Mirrors `verity::provenance::similar::FrameMatch`: another case with the same or a near-same
+ *  frame (the best pair; 64-bit perceptual hashes). `created_at`: when that case was created. */
+export interface SimilarFrame {
+  case_id: number; title: string; created_at: string;
+  /** Hamming distance of the two hashes (0 for the same file). */
+  distance: number;
+  /** Both cases hold the very same file (one stored media). */
+  same_file: boolean;
+  /** Sampled frame index in this case and in the other one. */
+  frame_index: number; other_frame_index: number;
+  pts_s: number | null; other_pts_s: number | null;
+}
+/** Mirrors `verity::provenance::similar::FaceMatch`: another case with a face whose CLIP
+ *  embedding is close (the best pair). */
+export interface SimilarFace {
+  case_id: number; title: string; created_at: string; cosine: number;
+  /** This case's face and the other case's (its gallery picture when `other_has_crop`). */
+  face_id: number; other_face_id: number; frame_index: number; other_frame_index: number; other_has_crop: boolean;
+  /** How many of this case's faces have a match in that case. */
+  faces_matched: number;
+  profile: string | null;
+  /** Either embedding came from random weights: alike pictures, not evidence of the same person. */
+  untrained: boolean;
+}
+/** Mirrors `verity::provenance::similar::Similar`: "seen before". */
+export interface Similar {
+  case_id: number;
+  /** By distance, then case id. */
+  frames: SimilarFrame[];
+  /** By cosine (highest first), then case id. */
+  faces: SimilarFace[];
+  hamming_max: number;
+  cosine_min: number;
+  hashed_frames: number;
+  embedded_faces: number;
+  /** How the faces were searched ("brute force" or "HNSW", with the count). */
+  face_search?: string | null;
+  /** What limits the answer ("no frame hashes stored: re-run the analysis"). */
+  notes: string[];
+}
 /** Mirrors `verity::provenance::CaseProvenance`: the case view's Provenance panel and the verdict
  *  context line. `provenance` is null when never computed (media imported before the desk
  *  recorded provenance); `similar` is null when the comparison has not run. */
