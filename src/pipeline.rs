@@ -106,6 +106,9 @@ pub struct Summary {
     /// Why this verdict is less reliable (`scope::assess`); empty when nothing limits it or
     /// the analysis did not get as far as assessing.
     pub scope: Vec<crate::scope::ScopeWarning>,
+    /// Provenance signals (metadata, content credentials, seen before), each with its source —
+    /// context beside the verdict, never part of the score (`provenance::case_view`).
+    pub provenance: Vec<crate::provenance::Signal>,
 }
 
 pub struct Analyzer {
@@ -264,6 +267,14 @@ impl Analyzer {
         };
         // Hashing and copying stop (leaving nothing behind) when the job is cancelled.
         let imported = store.import_cancellable(&nm, actor, Some(cancel))?;
+        // Provenance is read from the file the analyst gave (its own file times), once per
+        // media; a failure to store it never fails the import.
+        if !imported.existing || store.provenance(imported.media_id)?.is_none() {
+            let p = crate::provenance::examine(path, &nm.kind, store.data_dir());
+            if let Err(e) = store.set_provenance(imported.media_id, &p) {
+                tracing::warn!(case = imported.case_id, "provenance not stored: {e}");
+            }
+        }
         let title = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -367,6 +378,13 @@ impl Analyzer {
         store.verify_case_media(case_id, actor)?;
         let media_row = store.media_of_case(case_id)?;
         let blob = store.blobs.path(&media_row.blob);
+        // Media imported before provenance existed: read it from the verified stored copy.
+        if store.provenance(media_row.id)?.is_none() {
+            let p = crate::provenance::examine(&blob, &media_row.kind, store.data_dir());
+            if let Err(e) = store.set_provenance(media_row.id, &p) {
+                tracing::warn!(case_id, "provenance not stored: {e}");
+            }
+        }
         let settings_json = serde_json::to_string(&self.settings).unwrap_or_default();
         let aid = store.begin_analysis(case_id, &settings_json, actor)?;
         let t0 = Instant::now();
@@ -391,6 +409,7 @@ impl Analyzer {
             top_frames: vec![],
             times: StageTimes::default(),
             scope: vec![],
+            provenance: vec![],
         };
         // libtorch reports some errors by panicking through tch: contain them to this case.
         let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -445,6 +464,10 @@ impl Analyzer {
         summary.verdict = verdict_text(&summary);
         summary.times.total = t0.elapsed().as_secs_f64();
         store.finish_analysis(aid, &outcome, actor)?;
+        match crate::provenance::case_view(store, case_id) {
+            Ok(v) => summary.provenance = v.signals,
+            Err(e) => tracing::warn!(case_id, "provenance not shown: {e}"),
+        }
         progress(&Progress::Finished {
             case_id,
             summary: Box::new(summary.clone()),
@@ -520,6 +543,8 @@ impl Analyzer {
         let mut pts_of: std::collections::HashMap<i64, f64> = Default::default();
         let mut tracks = std::collections::BTreeSet::new();
         let mut face_stats = crate::scope::FaceStats::for_settings(&self.settings);
+        // "Seen before": perceptual hashes of the first frame and keyframes (bounded per media).
+        let mut hashes = crate::provenance::similar::hash_frames();
         let start = Instant::now();
         // Staged: decoding runs one step ahead on its own thread, with at most two decoded
         // batches waiting (bounded memory), so batch n + 1 decodes while batch n is detected,
@@ -570,6 +595,7 @@ impl Analyzer {
                 for (pos, (frame, found)) in batch.iter().zip(dets.iter()).enumerate() {
                     let idx = frame.index as i64;
                     pts_of.insert(idx, frame.pts_s);
+                    hashes.offer(idx, frame.pts_s, frame.keyframe, &frame.image);
                     frame_rows.push(FrameRow {
                         idx,
                         source_index: frame.source_index as i64,
@@ -734,6 +760,7 @@ impl Analyzer {
             Ok(())
         })?;
         summary.tracks = tracks.len();
+        crate::provenance::similar::store_hashes(store, case_id, &hashes)?;
         if summary.frames == 0 {
             return Err(match summary.decode_error.clone() {
                 Some(first) => Error::Other(format!(

@@ -331,6 +331,7 @@ fn summary(status: &str, score: f64, band: Band, scope: Vec<ScopeWarning>) -> Su
         top_frames: vec![],
         times: Default::default(),
         scope,
+        provenance: vec![],
     };
     s.verdict = verdict_text(&s);
     s

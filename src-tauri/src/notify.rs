@@ -121,6 +121,7 @@ mod tests {
             top_frames: vec![],
             times: Default::default(),
             scope: vec![],
+            provenance: vec![],
         })
     }
 

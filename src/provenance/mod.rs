@@ -13,6 +13,12 @@
 //! The display model (`Section`, `Field`, `Signal`) is shared by the app's Provenance panel,
 //! the report and the CLI, so a new source of provenance adds a section and nothing else.
 
+pub mod metadata;
+pub mod similar;
+
+pub mod credentials;
+pub mod trust;
+
 use serde::{Deserialize, Serialize};
 
 /// How much weight an analyst should give a provenance signal when reading the verdict.
@@ -128,6 +134,9 @@ pub struct CaseProvenance {
     /// `None` when never computed (media imported before schema v9): say so, and that a re-run
     /// of the analysis computes it.
     pub provenance: Option<Provenance>,
+    /// Other cases with the same or near-same frames or faces ("seen before"); `None` when the
+    /// archive could not be searched (the reason is logged).
+    pub similar: Option<similar::Similar>,
     /// Signals in the order an analyst should read them: warnings, notices, then context.
     pub signals: Vec<Signal>,
 }
@@ -140,9 +149,20 @@ pub fn case_view(store: &crate::store::Store, case_id: i64) -> crate::Result<Cas
         .as_ref()
         .map(|p| p.signals.clone())
         .unwrap_or_default();
+    let similar = match similar::find(store, case_id, &similar::Options::default()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(case_id, "seen-before search failed: {e}");
+            None
+        }
+    };
+    if let Some(s) = &similar {
+        signals.extend(similar::signals(s));
+    }
     order_signals(&mut signals);
     Ok(CaseProvenance {
         provenance,
+        similar,
         signals,
     })
 }
@@ -199,4 +219,60 @@ impl CaseProvenance {
         }
         self
     }
+}
+
+/// Reads what `path` says about its origin: file/container metadata and C2PA content
+/// credentials (offline; trust anchors from `data_dir`). Never fails — what cannot be read is
+/// a section's problem — and never looks at the detector's score.
+pub fn examine(path: &std::path::Path, kind: &str, data_dir: &std::path::Path) -> Provenance {
+    let mut p = Provenance {
+        computed_at: crate::store::now(),
+        ..Default::default()
+    };
+    let meta = metadata::examine(path, kind);
+    p.sections.extend(meta.sections);
+    p.signals.extend(meta.signals);
+    p.details.insert("metadata".into(), meta.details);
+    if kind != "live" {
+        // Content credentials travel inside the file (image/video); a frame folder's are
+        // those of its first image.
+        let target = if kind == "framefolder" {
+            first_file(path)
+        } else {
+            Some(path.to_path_buf())
+        };
+        if let Some(t) = target {
+            let c = credentials::examine(&t, data_dir);
+            p.sections.push(c.section);
+            p.signals.extend(c.signals);
+            p.details.insert("c2pa".into(), c.details);
+        }
+    }
+    order_signals(&mut p.signals);
+    p
+}
+
+/// The first regular file of a folder in name order (what a frame folder's metadata and
+/// credentials are read from).
+fn first_file(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().map(|t| t.is_file()).unwrap_or(false))
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v.into_iter().next()
+}
+
+/// Computes the provenance of a case's media from its stored copy and stores it (e.g. after
+/// trust anchors were installed, or for media imported before provenance existed). The stored
+/// copy is re-hashed first: provenance is only ever read from the verified original.
+pub fn refresh(store: &mut crate::store::Store, case_id: i64) -> crate::Result<Provenance> {
+    store.verify_case_media(case_id, "provenance")?;
+    let m = store.media_of_case(case_id)?;
+    let blob = store.blobs.path(&m.blob);
+    let p = examine(&blob, &m.kind, store.data_dir());
+    store.set_provenance(m.id, &p)?;
+    Ok(p)
 }

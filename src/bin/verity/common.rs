@@ -167,6 +167,9 @@ pub fn print_summary(s: &Summary, json: bool) {
         println!("    {m}");
     }
     print_scope(&s.scope, "    ");
+    for p in &s.provenance {
+        println!("    provenance {:?}: {}  [source: {}]", p.level, p.text, p.source);
+    }
     if !s.top_frames.is_empty() && s.frames > 1 {
         let tops: Vec<String> = s
             .top_frames
