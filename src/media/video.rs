@@ -87,7 +87,7 @@ pub fn live_protocols(url: &str) -> Option<&'static str> {
 
 /// Opens a media file with FFmpeg (headers + stream probing, no full decode), with the demuxer
 /// limited to [`LOCAL_FORMATS`] and I/O to the `file` protocol.
-pub(super) fn open_file(path: &Path) -> Result<Input> {
+pub(crate) fn open_file(path: &Path) -> Result<Input> {
     init();
     count_open();
     let mut options = ff::Dictionary::new();
@@ -196,7 +196,7 @@ pub(super) struct Stream {
     pub(super) rotation: i32,
 }
 
-pub(super) fn rational(r: ff::Rational) -> Option<f64> {
+pub(crate) fn rational(r: ff::Rational) -> Option<f64> {
     (r.numerator() > 0 && r.denominator() > 0)
         .then(|| f64::from(r.numerator()) / f64::from(r.denominator()))
 }
@@ -281,7 +281,7 @@ fn hms(seconds: f64) -> String {
 
 /// Clockwise degrees to turn decoded frames upright: from the display matrix side data if
 /// present (what players and the `ffmpeg` CLI use), else from the legacy `rotate` tag.
-fn rotation(stream: &ff::format::stream::Stream) -> i32 {
+pub(crate) fn rotation(stream: &ff::format::stream::Stream) -> i32 {
     for side in stream.side_data() {
         if side.kind() == ff::codec::packet::side_data::Type::DisplayMatrix {
             if let Some(r) = display_matrix_rotation(side.data()) {
