@@ -202,7 +202,7 @@ function SeenBefore({ similar, onOpenCase }: { similar: Similar | null; onOpenCa
       </h4>
       {!similar ? (
         <p class="muted small" data-testid="seen-not-computed">
-          Not compared with the other cases.
+          The other cases could not be searched (the reason is in the log).
         </p>
       ) : frames.length + faces.length === 0 ? (
         <p class="muted small" data-testid="seen-none">
