@@ -163,6 +163,59 @@ try {
     assert.match(history, /finished the analysis: not scored/);
   });
 
+  // Provenance is read at import (verity::provenance) and shown beside, never inside, the
+  // detector's score: the JPEG's File and JPEG sections, and no other case seen yet.
+  await check('the Provenance panel shows the JPEG\'s File and JPEG sections; nothing seen before', async () => {
+    const panel = await browser.$('[data-testid="provenance-panel"]');
+    await panel.waitForExist({ timeout: 30_000 });
+    await browser.waitUntil(async () => (await browser.$$('[data-testid="prov-section"]')).length > 0, {
+      timeout: 30_000,
+      timeoutMsg: `no provenance sections: ${JSON.stringify(await panel.getText())}`,
+    });
+    const sections = await browser.execute(() =>
+      Object.fromEntries(
+        [...document.querySelectorAll('[data-testid="prov-section"]')].map((s) => [
+          s.dataset.title,
+          [...s.querySelectorAll('dt')].map((d) => d.textContent),
+        ]),
+      ),
+    );
+    assert.ok(sections.File && sections.JPEG, `sections: ${JSON.stringify(sections)}`);
+    assert.ok(sections.File.includes('Size'), `File rows: ${JSON.stringify(sections.File)}`);
+    assert.ok(sections.JPEG.includes('Quantisation tables'), `JPEG rows: ${JSON.stringify(sections.JPEG)}`);
+    assert.equal((await browser.$$('[data-testid="provenance-error"]')).length, 0);
+    assert.equal((await browser.$$('[data-testid="provenance-empty"]')).length, 0);
+    // run.sh wrote a camera EXIF block edited in Photoshop, with a GPS position (exif.mjs).
+    assert.ok(sections.EXIF, `no EXIF section: ${JSON.stringify(sections)}`);
+    const chips = await browser.execute(() =>
+      [...document.querySelectorAll('[data-testid="provenance-signals"] [data-testid="signal"]')].map((c) => c.textContent),
+    );
+    assert.ok(chips.some((c) => /Photoshop/.test(c) && /EXIF Software/.test(c)), `signals: ${JSON.stringify(chips)}`);
+    // The GPS position is private: hidden until the analyst asks.
+    assert.doesNotMatch(await panel.getText(), /48\.8583/);
+    await (await browser.$('[data-testid="show-private"]')).click();
+    await browser.waitUntil(async () => /48\.8583\d*, 2\.2944/.test(await panel.getText()), {
+      timeout: 5_000,
+      timeoutMsg: `the GPS position did not show: ${JSON.stringify(await panel.getText())}`,
+    });
+    // The first case of a fresh desk: compared, and seen nowhere else.
+    await (await browser.$('[data-testid="seen-none"]')).waitForExist({
+      timeout: 10_000,
+      timeoutMsg: `no "not seen" line: ${JSON.stringify(await (await browser.$('[data-testid="seen-before"]')).getText())}`,
+    });
+    assert.equal(await text('seen-none'), 'Not seen in any other case');
+    // The score line is the detector's alone.
+    assert.equal(await text('verdict'), 'Not scored');
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+    await browser.pause(600);
+    await browser.saveScreenshot(join(OUT, 'provenance-signals.png'));
+    await panel.scrollIntoView();
+    await browser.pause(600);
+    await browser.saveScreenshot(join(OUT, 'provenance.png'));
+    await (await browser.$('[data-testid="show-private"]')).click();
+    await (await browser.$('[data-testid="case-title"]')).scrollIntoView();
+  });
+
   await check('the case exports as a self-contained HTML report, as JSON and as PDF', async () => {
     // The webview may only have reports written where the save dialog pointed or inside the
     // data folder (the native dialog cannot be driven here).
@@ -508,6 +561,42 @@ try {
     const options = await browser.execute(() => [...document.querySelectorAll('[data-testid="set-profile"] option')].map((o) => o.textContent));
     assert.ok(options.includes('e2e-untrained — UNTRAINED') && options.includes(`${after} — UNTRAINED`), JSON.stringify(options));
     await shotTo('settings-profiles');
+  });
+
+  // The eight photos above are flips, scales and tints of the first case's picture: a rescaled
+  // one has a near-identical perceptual hash, so the first case is listed as seen before.
+  await check('seen before: a rescaled copy of the photo lists the first case, and its link opens it', async () => {
+    const cases = await browser.execute(() => window.__TAURI_INTERNALS__.invoke('list_cases', { filter: null }));
+    const copy = cases.find((c) => c.title === 'photo-1.png');
+    assert.ok(copy, `no photo-1.png among ${JSON.stringify(cases.map((c) => c.title))}`);
+    await (await browser.$('[data-testid="tab-cases"]')).click();
+    await (await browser.$(`[data-testid="case-${copy.id}"]`)).click();
+    await browser.waitUntil(async () => (await text('case-title')) === 'photo-1.png', { timeout: 20_000 });
+    const row = await browser.$('[data-testid="seen-frame"][data-case="1"]');
+    await row.waitForExist({
+      timeout: 30_000,
+      timeoutMsg: `case 1 not listed: ${JSON.stringify(await (await browser.$('[data-testid="seen-before"]')).getText().catch(() => '?'))}`,
+    });
+    // textContent: WebKitWebDriver's visible-text atom leaves out the ellipsised title.
+    const rowText = await browser.execute(() => document.querySelector('[data-testid="seen-frame"][data-case="1"]').textContent);
+    assert.match(rowText, /^suspect-photo\.jpgCase 1 · .* · (identical frame hash|near-identical frame, Hamming distance \d+ bits?)Open case 1/);
+    const chips = await browser.execute(() => [...document.querySelectorAll('[data-testid="signal"]')].map((c) => c.textContent));
+    assert.ok(chips.some((c) => /seen in case #1 /.test(c) && /perceptual hash/.test(c)), `signals: ${JSON.stringify(chips)}`);
+    // The other case's photo loads through the verity: scheme.
+    await browser.waitUntil(
+      async () => browser.execute(() => {
+        const img = document.querySelector('[data-testid="seen-frame"][data-case="1"] img');
+        return !!img && img.complete && img.naturalWidth > 0;
+      }),
+      { timeout: 20_000, timeoutMsg: 'the seen-before picture did not load' },
+    );
+    await row.scrollIntoView({ block: 'center' });
+    await shotTo('provenance-seen-before');
+    await (await row.$('[data-testid="seen-open"]')).click();
+    await browser.waitUntil(async () => (await text('case-title')) === 'suspect-photo.jpg', {
+      timeout: 20_000,
+      timeoutMsg: 'the seen-before link did not open case 1',
+    });
   });
 } finally {
   await browser.deleteSession().catch(() => {});

@@ -25,15 +25,18 @@ export VERITY_DESK_BIN=$BIN
 export VERITY_E2E_OUT=$ROOT/target/e2e
 mkdir -p "$VERITY_E2E_OUT"
 # A fresh data folder and settings file, so the run starts with no cases and touches nothing of
-# the user's; the photo to import is copied under a new name (a generated media file).
+# the user's; the photo to import is written as a JPEG under a new name with a camera's EXIF
+# block edited in software, GPS included (exif.mjs), for the Provenance panel.
 E2E_TMP=$(mktemp -d)
 trap 'rm -rf "$E2E_TMP"' EXIT
 export VERITY_DATA_DIR=$E2E_TMP/data VERITY_CONFIG=$E2E_TMP/settings.toml
 export VERITY_MODELS_DIR=$E2E_TMP/models
-cp tests/data/astronaut.png "$E2E_TMP/suspect-photo.png"
-export VERITY_E2E_MEDIA=$E2E_TMP/suspect-photo.png
-# A 3 s MJPEG AVI (a CCTV-style file WebKitGTK cannot play) panning over the face, for the player.
 command -v ffmpeg >/dev/null || fail "ffmpeg missing — run: scripts/setup.sh"
+ffmpeg -hide_banner -loglevel error -y -i tests/data/astronaut.png -q:v 3 "$E2E_TMP/plain.jpg"
+node tests/e2e/exif.mjs "$E2E_TMP/plain.jpg" "$E2E_TMP/suspect-photo.jpg"
+rm "$E2E_TMP/plain.jpg"
+export VERITY_E2E_MEDIA=$E2E_TMP/suspect-photo.jpg
+# A 3 s MJPEG AVI (a CCTV-style file WebKitGTK cannot play) panning over the face, for the player.
 ffmpeg -hide_banner -loglevel error -y -loop 1 -i tests/data/astronaut.png -t 3 -r 25 \
   -vf "scale=640:640,crop=400:400:'60+t*40':'30+t*25',scale=320:320,setsar=1" \
   -c:v mjpeg -q:v 3 -pix_fmt yuvj420p "$E2E_TMP/cctv-cam2.avi"
