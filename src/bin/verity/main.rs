@@ -22,6 +22,7 @@ mod explain;
 mod info;
 mod models;
 mod train;
+mod trust;
 mod verify;
 
 #[derive(Parser)]
@@ -70,6 +71,8 @@ enum Cmd {
     Train(train::TrainArgs),
     /// Evaluate a profile on a labelled folder: AUC, EER, AP, ECE, accuracy, review-band share
     Eval(train::EvalArgs),
+    /// C2PA trust anchors: add a PEM file, list (subject, SHA-256), remove by fingerprint
+    Trust(trust::TrustArgs),
     /// Show the version, compute device and folders
     Info(info::InfoArgs),
     /// Benchmarks: `models` (each network vs the PyTorch peer) or `pipeline` (stage timings)
@@ -144,6 +147,7 @@ fn run() -> Result<ExitCode> {
             common::cancel_on_ctrl_c();
             train::eval(a, &settings)
         }
+        Cmd::Trust(a) => trust::trust(a, &settings),
         Cmd::Info(a) => info::info(a, &cli, &settings),
         Cmd::Bench { what } => bench::bench(what, &settings),
         Cmd::Completions(_) | Cmd::Man(_) => unreachable!("handled above"),
