@@ -12,7 +12,7 @@
 mod annotations;
 mod blobs;
 mod provenance;
-pub use provenance::HashRow;
+pub use provenance::{CaseRef, FaceEmbedding, HashRow};
 mod schema;
 
 pub use annotations::{

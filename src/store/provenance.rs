@@ -85,3 +85,86 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+/// A case as "seen before" names it (`provenance::similar`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CaseRef {
+    pub case_id: i64,
+    pub media_id: i64,
+    pub title: String,
+    pub created_at: String,
+}
+
+/// One stored face embedding with where it comes from (`provenance::similar`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaceEmbedding {
+    pub case_id: i64,
+    pub face_id: i64,
+    /// Sampled frame index (`frames.idx`) of the face.
+    pub frame_index: i64,
+    pub track_id: i64,
+    /// The profile whose detector computed it: embeddings of different profiles live in
+    /// different spaces and are never compared.
+    pub profile: Option<String>,
+    /// Computed with random (UNTRAINED) weights.
+    pub untrained: bool,
+    /// A picture exists for a thumbnail (`Store::face_display_crop`).
+    pub has_crop: bool,
+    /// The detector's CLIP embedding (`FaceScore::clip_emb`).
+    pub clip: Vec<f32>,
+}
+
+impl Store {
+    /// Every case with its media, title and creation time, by id.
+    pub fn case_refs(&self) -> Result<Vec<CaseRef>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT id, media_id, title, created_at FROM cases ORDER BY id")?;
+        let rows = st.query_map([], |r| {
+            Ok(CaseRef {
+                case_id: r.get(0)?,
+                media_id: r.get(1)?,
+                title: r.get(2)?,
+                created_at: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The face embeddings of each case's newest finished (`done`) analysis — of one case
+    /// (`Some(id)`) or of every case — leaving out whole-frame "faces". `dim`, when given, keeps
+    /// only embeddings of that width (read from the blob's length, before decoding).
+    pub fn face_embeddings(
+        &self,
+        case_id: Option<i64>,
+        dim: Option<usize>,
+    ) -> Result<Vec<FaceEmbedding>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT a.case_id, f.id, fr.idx, f.track_id, a.profile, a.untrained,
+                    COALESCE(f.native_crop, f.crop) IS NOT NULL, e.clip
+             FROM analyses a
+             JOIN faces f ON f.analysis_id = a.id
+             JOIN frames fr ON fr.id = f.frame_id
+             JOIN embeddings e ON e.face_id = f.id
+             WHERE a.id = (SELECT MAX(b.id) FROM analyses b
+                           WHERE b.case_id = a.case_id AND b.status = 'done')
+               AND f.full_frame = 0
+               AND (?1 IS NULL OR a.case_id = ?1)
+               AND (?2 IS NULL OR length(e.clip) = ?2 * 4)
+             ORDER BY a.case_id, f.id",
+        )?;
+        let rows = st.query_map(rusqlite::params![case_id, dim.map(|d| d as i64)], |r| {
+            Ok(FaceEmbedding {
+                case_id: r.get(0)?,
+                face_id: r.get(1)?,
+                frame_index: r.get(2)?,
+                track_id: r.get(3)?,
+                profile: r.get(4)?,
+                untrained: r.get::<_, i64>(5)? != 0,
+                has_crop: r.get(6)?,
+                clip: super::bytes_f32(&r.get::<_, Vec<u8>>(7)?),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+}

@@ -21,6 +21,7 @@ mod docs;
 mod explain;
 mod info;
 mod models;
+mod similar;
 mod train;
 mod trust;
 mod verify;
@@ -62,6 +63,8 @@ enum Cmd {
     Review(cases::ReviewArgs),
     /// Show or replace a case's tags and note (searchable: `cases --tag`, `cases --search`)
     Annotate(cases::AnnotateArgs),
+    /// Other cases with the same or near-same frames (perceptual hash) or faces (CLIP embedding)
+    Similar(similar::SimilarArgs),
     /// Model weights: list and verify (default), fetch, or create a random test profile
     Models(models::ModelsArgs),
     /// Explain a case: Grad-CAM and artifact overlays of a frame's faces, temporal and blink analysis
@@ -75,7 +78,8 @@ enum Cmd {
     Trust(trust::TrustArgs),
     /// Show the version, compute device and folders
     Info(info::InfoArgs),
-    /// Benchmarks: `models` (each network vs the PyTorch peer) or `pipeline` (stage timings)
+    /// Benchmarks: `models` (each network vs the PyTorch peer), `pipeline` (stage timings) or
+    /// `similar` (face search: brute force vs HNSW)
     Bench {
         #[command(subcommand)]
         what: bench::BenchCmd,
@@ -137,6 +141,7 @@ fn run() -> Result<ExitCode> {
         Cmd::Verify(a) => verify::verify(a, &settings),
         Cmd::Review(a) => cases::review(a, &settings),
         Cmd::Annotate(a) => cases::annotate(a, &settings),
+        Cmd::Similar(a) => similar::similar(a, &settings),
         Cmd::Models(a) => models::models(a, &settings),
         Cmd::Explain(a) => explain::explain(a, &mut settings),
         Cmd::Train(a) => {
