@@ -286,6 +286,28 @@ fn corpus() -> Corpus {
         .write_to(&mut std::io::Cursor::new(&mut one), F::Png)
         .unwrap();
     add("one-pixel.png", Some(one), Want::Loads(1));
+    // Garbage EXIF blocks (noise; an IFD whose next-IFD offset points to itself, with an
+    // entry claiming 4 G values): metadata is not pixels, the picture still loads (and
+    // `provenance::metadata` reports the block, see the test below).
+    let with_app1 = |tiff: Vec<u8>| {
+        let body = [b"Exif\0\0".to_vec(), tiff].concat();
+        let mut b = vec![0xFF, 0xD8, 0xFF, 0xE1];
+        b.extend(((body.len() + 2) as u16).to_be_bytes());
+        b.extend(body);
+        b.extend_from_slice(&jpeg[2..]);
+        b
+    };
+    add(
+        "exif-garbage.jpg",
+        Some(with_app1(noise(4000, 17))),
+        Want::Loads(1),
+    );
+    let mut looped = b"II*\0\x08\0\0\0\x01\0".to_vec();
+    looped.extend([
+        0x10, 0x01, 0x02, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x1A, 0, 0, 0,
+    ]);
+    looped.extend(8u32.to_le_bytes());
+    add("exif-loop.jpg", Some(with_app1(looped)), Want::Loads(1));
     // GIF is read by FFmpeg as a video: a still one is one frame; cut short, it fails
     // naming the file (the decoder finds no complete picture).
     let gif = encoded(F::Gif);
@@ -337,7 +359,10 @@ fn corpus() -> Corpus {
     // demuxer whitelist refuses them before anything is read.
     add(
         "hls-playlist.mp4",
-        Some(b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/hostname\n#EXT-X-ENDLIST\n".to_vec()),
+        Some(
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\n/etc/hostname\n#EXT-X-ENDLIST\n"
+                .to_vec(),
+        ),
         Want::Fails(&["not an image or video FFmpeg can read", "playlists"]),
     );
     add(
@@ -905,4 +930,42 @@ fn malformed_jpeg_quantisation_tables_never_panic() {
     assert_eq!(estimate_file(dir.path()), None);
     std::fs::write(dir.path().join("empty.jpg"), b"").unwrap();
     assert_eq!(estimate_file(&dir.path().join("empty.jpg")), None);
+}
+
+/// `provenance::metadata::examine` over the whole corpus, read both as an image and as a
+/// video: it never panics, always returns, and says what it could not read (every case here
+/// is broken somewhere, or a file section at least is filled).
+#[test]
+fn provenance_metadata_never_panics_on_the_corpus() {
+    use verity::provenance::metadata::examine;
+    let corpus = corpus();
+    let mut failures = Vec::new();
+    for case in &corpus.cases {
+        for kind in ["image", "video", "framefolder"] {
+            let r = catch_unwind(AssertUnwindSafe(|| examine(&case.path, kind)));
+            match r {
+                Err(_) => failures.push(format!("{} as {kind}: PANICKED", case.name)),
+                Ok(e) if e.sections.is_empty() => {
+                    failures.push(format!("{} as {kind}: no section at all", case.name))
+                }
+                Ok(_) => {}
+            }
+        }
+    }
+    // The garbage EXIF blocks are named as such.
+    for name in ["exif-garbage.jpg", "exif-loop.jpg"] {
+        let case = corpus.cases.iter().find(|c| c.name == name).unwrap();
+        let e = examine(&case.path, "image");
+        let exif = e.sections.iter().find(|s| s.title == "EXIF");
+        assert!(
+            exif.is_some_and(|s| !s.problems.is_empty()),
+            "{name}: {:#?}",
+            e.sections
+        );
+        assert!(e
+            .sections
+            .iter()
+            .any(|s| s.title == "JPEG" && !s.fields.is_empty()));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

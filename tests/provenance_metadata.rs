@@ -536,6 +536,40 @@ fn double_compression_indicator_separates_twice_from_once() {
         .contains("indicator"));
 }
 
+/// The threshold over a spread of qualities: single saves stay below it, a stronger earlier
+/// save followed by a lighter one goes above (the case the indicator is documented to see).
+#[test]
+fn double_compression_threshold_over_qualities() {
+    let dir = tempfile::tempdir().unwrap();
+    let pic = astronaut();
+    let score = |name: &str, bytes: &[u8]| -> f64 {
+        let e = examine(&write(dir.path(), name, bytes), "image");
+        e.details["jpeg"]["double_compression"]["score"]
+            .as_f64()
+            .unwrap()
+    };
+    let t = f64::from(verity::provenance::metadata::DOUBLE_COMPRESSION_THRESHOLD);
+    let mut report = Vec::new();
+    let mut wrong = Vec::new();
+    for q in [60u8, 75, 85, 90, 95, 98] {
+        let s = score(&format!("once{q}.jpg"), &jpeg(&pic, q));
+        report.push(format!("once q{q}: {s:.3}"));
+        if s > t {
+            wrong.push(format!("single q{q} scored {s:.3}"));
+        }
+    }
+    for (q1, q2) in [(40u8, 80u8), (50, 90), (60, 95), (70, 95), (50, 75)] {
+        let first = image::load_from_memory(&jpeg(&pic, q1)).unwrap().to_rgb8();
+        let s = score(&format!("twice{q1}-{q2}.jpg"), &jpeg(&first, q2));
+        report.push(format!("twice q{q1}->q{q2}: {s:.3}"));
+        if s <= t {
+            wrong.push(format!("double q{q1}->q{q2} scored {s:.3}"));
+        }
+    }
+    eprintln!("{}", report.join("\n"));
+    assert!(wrong.is_empty(), "{wrong:?}\n{}", report.join("\n"));
+}
+
 // ---------------------------------------------------------------- malformed
 
 fn png_with_chunks(chunks: &[(&str, Vec<u8>)]) -> Vec<u8> {

@@ -139,6 +139,13 @@ pub(crate) fn file_section(path: &Path, out: &mut Examined) -> Option<std::fs::M
             return None;
         }
     };
+    if !meta.is_file() {
+        // A FIFO or device would block or never end: nothing is opened.
+        s.problems
+            .push("not a regular file; its content is not read".into());
+        out.sections.push(s);
+        return None;
+    }
     s.push(super::Field::new("Size", format!("{} bytes", meta.len())));
     let mtime = meta.modified().ok().map(|t| {
         chrono::DateTime::<chrono::Local>::from(t)
