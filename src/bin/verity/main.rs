@@ -21,6 +21,7 @@ mod docs;
 mod explain;
 mod info;
 mod models;
+mod provenance;
 mod similar;
 mod train;
 mod trust;
@@ -65,6 +66,8 @@ enum Cmd {
     Annotate(cases::AnnotateArgs),
     /// Other cases with the same or near-same frames (perceptual hash) or faces (CLIP embedding)
     Similar(similar::SimilarArgs),
+    /// Where a case's file came from: metadata, content credentials (C2PA), seen before
+    Provenance(provenance::ProvenanceArgs),
     /// Model weights: list and verify (default), fetch, or create a random test profile
     Models(models::ModelsArgs),
     /// Explain a case: Grad-CAM and artifact overlays of a frame's faces, temporal and blink analysis
@@ -143,6 +146,7 @@ fn run() -> Result<ExitCode> {
         Cmd::Annotate(a) => cases::annotate(a, &settings),
         Cmd::Similar(a) => similar::similar(a, &settings),
         Cmd::Models(a) => models::models(a, &settings),
+        Cmd::Provenance(a) => provenance::provenance(a, &settings),
         Cmd::Explain(a) => explain::explain(a, &mut settings),
         Cmd::Train(a) => {
             common::cancel_on_ctrl_c();
