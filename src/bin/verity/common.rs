@@ -168,7 +168,12 @@ pub fn print_summary(s: &Summary, json: bool) {
     }
     print_scope(&s.scope, "    ");
     for p in &s.provenance {
-        println!("    provenance {:?}: {}  [source: {}]", p.level, p.text, p.source);
+        let word = match p.level {
+            verity::provenance::Level::Warning => "provenance warning",
+            verity::provenance::Level::Notice => "provenance notice",
+            verity::provenance::Level::Info => "provenance context",
+        };
+        println!("    {word}: {}  [source: {}]", p.text, p.source);
     }
     if !s.top_frames.is_empty() && s.frames > 1 {
         let tops: Vec<String> = s
