@@ -72,7 +72,7 @@ fn description(tag: &[u8]) -> Result<String, String> {
                 .checked_add(12)
                 .and_then(|end| tag.get(12..end))
                 .ok_or("the ICC description is longer than its tag")?;
-            super::text(s).or_else(|lossy| Ok(lossy))
+            super::text(s).or_else(Ok)
         }
         Some(b"mluc") => {
             let records = be32(tag, 8).ok_or("the ICC description is cut")? as usize;

@@ -347,9 +347,7 @@ fn walk_jpeg(buf: &[u8], read_all: bool, b: &mut Blocks) {
         };
         match marker {
             0xE1 if body.starts_with(b"Exif\0\0") => {
-                if b.exif.is_none() {
-                    b.exif = Some(body[6..].to_vec());
-                }
+                b.exif.get_or_insert_with(|| body[6..].to_vec());
             }
             0xE1 if body.starts_with(b"http://ns.adobe.com/xap/1.0/\0") => {
                 b.xmp.push(body[29..].to_vec());
@@ -718,7 +716,7 @@ fn exif_section(
         let mtime = chrono::DateTime::<chrono::Local>::from(mtime);
         let taken_utc = match offset
             .as_deref()
-            .and_then(|o| chrono::FixedOffset::from_str_offset(o))
+            .and_then(chrono::FixedOffset::from_str_offset)
         {
             Some(off) => taken.and_local_timezone(off).single().map(|t| t.to_utc()),
             None => Some(taken.and_utc()),

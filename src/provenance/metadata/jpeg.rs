@@ -97,7 +97,7 @@ pub(super) fn add_dqt(mut body: &[u8], tables: &mut [Option<[u16; 64]>; 4]) -> R
 /// The IJG quality (1..=100) whose chrominance table is nearest, with the mean absolute
 /// difference per entry.
 pub(super) fn estimate_chroma(table: &[u16; 64]) -> Option<(u8, f32)> {
-    if table.iter().any(|&v| v == 0) {
+    if table.contains(&0) {
         return None;
     }
     let mut best: Option<(u64, u8)> = None;
