@@ -22,6 +22,7 @@ pub mod pipeline;
 pub mod provenance;
 pub mod report;
 pub mod scope;
+pub mod server;
 pub mod store;
 pub mod track;
 pub mod train;

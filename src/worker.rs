@@ -148,6 +148,8 @@ struct Job {
     label: String,
     cancel: Arc<AtomicBool>,
     case_id: Option<i64>,
+    /// Who the audit rows of this job name (None: the settings' analyst, or "app").
+    actor: Option<String>,
 }
 
 #[derive(Default)]
@@ -213,6 +215,11 @@ impl Worker {
     pub fn handle(&self) -> WorkerHandle {
         self.handle.clone()
     }
+
+    /// Whether the worker thread is still running (it ends only on shutdown).
+    pub fn is_alive(&self) -> bool {
+        self.thread.as_ref().is_some_and(|t| !t.is_finished())
+    }
 }
 
 impl std::ops::Deref for Worker {
@@ -244,6 +251,12 @@ impl Drop for Worker {
 impl WorkerHandle {
     /// Queues one job; returns its id. The `queued` event is sent before this returns.
     pub fn enqueue(&self, kind: JobKind) -> u64 {
+        self.enqueue_as(kind, None)
+    }
+
+    /// [`enqueue`](Self::enqueue) with the actor its audit rows name (e.g. `api:<analyst>` for
+    /// a job submitted through `verity serve`); None = the settings' analyst.
+    pub fn enqueue_as(&self, kind: JobKind, actor: Option<String>) -> u64 {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         let (label, case_id) = match &kind {
             JobKind::Analyze { path } => (display_name(path), None),
@@ -261,6 +274,7 @@ impl WorkerHandle {
                 label: label.clone(),
                 cancel: Arc::new(AtomicBool::new(false)),
                 case_id,
+                actor,
             });
             q.waiting.len() + q.running.is_some() as usize
         };
@@ -461,10 +475,10 @@ fn run_job(
     let (Some(analyzer), Some(store)) = (analyzer.as_ref(), store.as_mut()) else {
         return;
     };
-    let actor = if settings.analyst.trim().is_empty() {
-        "app"
-    } else {
-        settings.analyst.trim()
+    let actor = match &job.actor {
+        Some(a) => a.as_str(),
+        None if settings.analyst.trim().is_empty() => "app",
+        None => settings.analyst.trim(),
     };
     let case_of_job = Mutex::new(job.case_id);
     let progress = |p: &Progress| match p {

@@ -14,6 +14,8 @@ mod blobs;
 mod provenance;
 pub use provenance::{CaseRef, FaceEmbedding, HashRow};
 mod schema;
+mod tokens;
+pub use tokens::{token_hash, TokenOwner, TokenRow, TOKEN_PREFIX};
 
 pub use annotations::{
     normalize_note, normalize_tag, normalize_tags, TagCount, Undo, MAX_NOTE_CHARS, MAX_TAGS,

@@ -276,4 +276,16 @@ CREATE TABLE media_hashes (
 );
 CREATE INDEX media_hashes_media ON media_hashes(media_id);
 "#,
+    // v10: API bearer tokens for `verity serve` (`store::tokens`). Only the SHA-256 of a secret is
+    // kept; the secret is shown once by `verity token add`. A token is revoked by setting
+    // `revoked_at` (rows are kept so the audit log's `api:<analyst>` actors stay explained).
+    r#"
+CREATE TABLE api_tokens (
+    id          INTEGER PRIMARY KEY,
+    analyst     TEXT NOT NULL,
+    sha256      TEXT NOT NULL UNIQUE,        -- hex SHA-256 of the secret
+    created_at  TEXT NOT NULL,
+    revoked_at  TEXT
+);
+"#,
 ];

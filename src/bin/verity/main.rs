@@ -23,6 +23,8 @@ mod info;
 mod models;
 mod provenance;
 mod similar;
+mod serve;
+mod token;
 mod train;
 mod trust;
 mod verify;
@@ -79,6 +81,10 @@ enum Cmd {
     Eval(train::EvalArgs),
     /// C2PA trust anchors: add a PEM file, list (subject, SHA-256), remove by fingerprint
     Trust(trust::TrustArgs),
+    /// Serve the HTTP API (team mode preview): jobs, cases, reports, reviews, metrics
+    Serve(serve::ServeArgs),
+    /// API tokens for `verity serve`: add <analyst> (prints the secret once), list, revoke <id>
+    Token(token::TokenArgs),
     /// Show the version, compute device and folders
     Info(info::InfoArgs),
     /// Benchmarks: `models` (each network vs the PyTorch peer), `pipeline` (stage timings) or
@@ -157,6 +163,12 @@ fn run() -> Result<ExitCode> {
             train::eval(a, &settings)
         }
         Cmd::Trust(a) => trust::trust(a, &settings),
+        Cmd::Serve(a) => serve::serve(
+            a,
+            &settings,
+            cli.config.clone().unwrap_or_else(Settings::default_path),
+        ),
+        Cmd::Token(a) => token::token(a, &settings),
         Cmd::Info(a) => info::info(a, &cli, &settings),
         Cmd::Bench { what } => bench::bench(what, &settings),
         Cmd::Completions(_) | Cmd::Man(_) => unreachable!("handled above"),
