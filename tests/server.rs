@@ -671,7 +671,13 @@ const ROUTES: &[(&str, &str)] = &[
 
 #[test]
 fn openapi_document_lists_every_route_and_matches_the_committed_one() {
-    let api = start();
+    let api = start_with(|o, _| {
+        // A previous run's half-finished upload is cleared at start.
+        let stale = o.settings.data_dir().join("uploads/0123/clip.mp4");
+        std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        std::fs::write(&stale, b"partial").unwrap();
+    });
+    assert_eq!(uploads_left(&api.data), 0);
     let r = api.call("GET", "/api/v1/openapi.json", None, None);
     assert_eq!(r.status, 200);
     let doc = r.json();
@@ -772,4 +778,72 @@ fn the_verity_binary_serves_refuses_plain_lan_and_manages_tokens() {
     assert_eq!(get("/api/v1/cases", Some(&secret)), 401);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+#[test]
+fn a_lan_address_needs_tls_and_serves_https_with_it() {
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let lan = |o: &mut Options| o.bind = "0.0.0.0:0".parse().unwrap();
+    let mut o = Options::new(settings(dir.path()));
+    lan(&mut o);
+    let e = Server::start(o.clone())
+        .err()
+        .expect("plain HTTP on 0.0.0.0 is refused")
+        .to_string();
+    assert!(
+        e.contains("--tls-cert") && e.contains("--insecure-lan"),
+        "{e}"
+    );
+
+    // A self-signed certificate for 127.0.0.1 (rcgen), trusted by the test's client only.
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.pem()).unwrap();
+    std::fs::write(&key_path, key.serialize_pem()).unwrap();
+    o.tls = Some(verity::server::Tls {
+        cert: cert_path,
+        key: key_path,
+    });
+    let server = Server::start(o).unwrap();
+    assert!(server.url().starts_with("https://"));
+    let port = server.addr().port();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.der().clone()).unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let agent = ureq::AgentBuilder::new().tls_config(Arc::new(tls)).build();
+    let r = agent
+        .get(&format!("https://127.0.0.1:{port}/healthz"))
+        .call()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Plain HTTP to the TLS port gets no API answer.
+    let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
+        .timeout(Duration::from_secs(5))
+        .call();
+    assert!(!matches!(plain, Ok(ref r) if r.status() == 200));
+    server.shutdown().unwrap();
+
+    // --insecure-lan: plain HTTP on purpose.
+    let mut o = Options::new(settings(dir.path()));
+    lan(&mut o);
+    o.insecure_lan = true;
+    let server = Server::start(o).unwrap();
+    let r = ureq::get(&format!(
+        "http://127.0.0.1:{}/healthz",
+        server.addr().port()
+    ))
+    .call()
+    .unwrap();
+    assert_eq!(r.status(), 200);
 }

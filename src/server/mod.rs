@@ -311,6 +311,14 @@ impl Server {
         opts.settings.validate()?;
         let data_dir = opts.settings.data_dir();
         let store = Store::open(&data_dir)?;
+        // Uploads of a previous run: their jobs ended with that process (the worker's queue is
+        // in memory); what was imported is in the blob store.
+        let uploads = data_dir.join("uploads");
+        if uploads.exists() {
+            if let Err(e) = std::fs::remove_dir_all(&uploads) {
+                tracing::warn!("cannot remove stale uploads in {}: {e}", uploads.display());
+            }
+        }
         let allow_path = match &opts.allow_path {
             Some(d) => Some(
                 std::fs::canonicalize(d)
