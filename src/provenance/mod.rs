@@ -193,6 +193,32 @@ mod tests {
     }
 
     #[test]
+    fn private_details_are_removed_at_any_depth() {
+        let mut p = Provenance::default();
+        p.details.insert(
+            "metadata".into(),
+            serde_json::json!({
+                "exif": {"Make": "Canon", "BodySerialNumber": "123", "gps": {"latitude": 1.5, "private": true}},
+                "container": {"tags": {"com.apple.quicktime.location.ISO6709": "+48.85+002.29/", "encoder": "Lavf"}},
+                "list": [{"private": true, "x": 1}, {"y": 2}]
+            }),
+        );
+        let v = CaseProvenance {
+            provenance: Some(p),
+            similar: None,
+            signals: vec![],
+        }
+        .without_private();
+        let text = serde_json::to_string(&v).unwrap();
+        for gone in ["123", "latitude", "ISO6709", "\"x\""] {
+            assert!(!text.contains(gone), "{gone} left in {text}");
+        }
+        for kept in ["Canon", "Lavf", "\"y\""] {
+            assert!(text.contains(kept), "{kept} lost from {text}");
+        }
+    }
+
+    #[test]
     fn signals_are_ordered_warnings_first_and_deduplicated() {
         let mut v = vec![
             sig(Level::Info, "camera"),
@@ -215,9 +241,39 @@ impl CaseProvenance {
             for s in &mut p.sections {
                 s.fields.retain(|f| !f.private);
             }
+            for v in p.details.values_mut() {
+                scrub_private(v);
+            }
             p.details.remove("private");
         }
         self
+    }
+}
+
+/// Removes personal data from typed details: objects marked `"private": true`, and keys that
+/// name a position or a serial number (`gps`, `location`, `com.apple.quicktime.location.ISO6709`,
+/// `SerialNumber`, `BodySerialNumber`…), at any depth.
+fn scrub_private(v: &mut serde_json::Value) {
+    fn personal(key: &str) -> bool {
+        let k = key.to_ascii_lowercase();
+        k == "private" || k.contains("gps") || k.contains("location") || k.contains("serial")
+    }
+    match v {
+        serde_json::Value::Object(m) => {
+            m.retain(|k, child| {
+                !personal(k) && child.get("private").and_then(|p| p.as_bool()) != Some(true)
+            });
+            for child in m.values_mut() {
+                scrub_private(child);
+            }
+        }
+        serde_json::Value::Array(a) => {
+            a.retain(|child| child.get("private").and_then(|p| p.as_bool()) != Some(true));
+            for child in a {
+                scrub_private(child);
+            }
+        }
+        _ => {}
     }
 }
 
