@@ -540,7 +540,7 @@ fn bad_requests_are_problems_naming_what_is_wrong() {
         .problem(400)
         .contains("empty.jpg"));
     let (ct, _) = multipart("x", b"");
-    let only_field = format!("--verity-test-boundary-7f3a\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--verity-test-boundary-7f3a--\r\n");
+    let only_field = "--verity-test-boundary-7f3a\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhi\r\n--verity-test-boundary-7f3a--\r\n".to_string();
     api.call(
         "POST",
         "/api/v1/analyze",
@@ -776,8 +776,24 @@ fn the_verity_binary_serves_refuses_plain_lan_and_manages_tokens() {
     let rv = cmd(&["token", "revoke", "1"]).output().unwrap();
     assert!(rv.status.success(), "{rv:?}");
     assert_eq!(get("/api/v1/cases", Some(&secret)), 401);
-    child.kill().unwrap();
-    child.wait().unwrap();
+    // Ctrl-C (SIGINT) stops it cleanly: exit status 0.
+    let int = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(int.success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if t0.elapsed() > Duration::from_secs(30) {
+            child.kill().unwrap();
+            panic!("verity serve did not stop on SIGINT");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
 }
 
 #[test]
