@@ -53,12 +53,8 @@ const STD_CHROMA: [u16; 64] = [
     99, 99, 99, 99, 99, 99, 99, 99,
 ];
 
-/// Natural-order index of the k-th zig-zag coefficient.
-const ZIGZAG: [usize; 64] = [
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20,
-    13, 6, 7, 14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59,
-    52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
-];
+/// Natural-order index of the k-th zig-zag coefficient (the DQT order).
+use crate::media::jpeg_quality::ZIGZAG;
 
 /// Adds the tables of one DQT body (zig-zag order, as stored) to `tables`; `Err` names what
 /// is malformed.
