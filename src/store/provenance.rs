@@ -168,3 +168,44 @@ impl Store {
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 }
+
+impl Store {
+    /// Like [`Store::face_embeddings`] of every case at one width, without reading the
+    /// vectors (`clip` is empty): the faces a persisted index's hits may name.
+    pub fn face_embedding_refs(&self, dim: usize) -> Result<Vec<FaceEmbedding>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT a.case_id, f.id, fr.idx, f.track_id, a.profile, a.untrained,
+                    COALESCE(f.native_crop, f.crop) IS NOT NULL
+             FROM analyses a
+             JOIN faces f ON f.analysis_id = a.id
+             JOIN frames fr ON fr.id = f.frame_id
+             JOIN embeddings e ON e.face_id = f.id
+             WHERE a.id = (SELECT MAX(b.id) FROM analyses b
+                           WHERE b.case_id = a.case_id AND b.status = 'done')
+               AND f.full_frame = 0
+               AND length(e.clip) = ?1 * 4
+             ORDER BY a.case_id, f.id",
+        )?;
+        let rows = st.query_map([dim as i64], |r| {
+            Ok(FaceEmbedding {
+                case_id: r.get(0)?,
+                face_id: r.get(1)?,
+                frame_index: r.get(2)?,
+                track_id: r.get(3)?,
+                profile: r.get(4)?,
+                untrained: r.get::<_, i64>(5)? != 0,
+                has_crop: r.get(6)?,
+                clip: vec![],
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The highest face id stored (0 when none): a persisted face index holding a higher one
+    /// was made before faces were deleted, and is rebuilt.
+    pub fn max_face_id(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM faces", [], |r| r.get(0))?)
+    }
+}

@@ -3,8 +3,7 @@
 //! face embeddings are (a set of "identities", each vector its identity's centre plus noise:
 //! cosine ≈ 0.73 within an identity, ≈ 0 across), since uniform random vectors in 1024-d are the
 //! HNSW's worst case and unlike any embedding. Queries are fresh samples of stored identities.
-use super::index::{dot, FaceIndex, Hit, Unit};
-use instant_distance::Builder;
+use super::index::{dot, insert_all, new_graph, FaceIndex, Hit};
 use serde::Serialize;
 use std::time::Instant;
 
@@ -129,18 +128,15 @@ pub fn bench_faces(cfg: &FaceBench, progress: &dyn Fn(&str)) -> Vec<BenchRow> {
         ));
 
         // HNSW first (it copies the points), then the flat array becomes the brute index.
+        // Parallel insertion on every core (rayon).
         let (hnsw, hnsw_build_s, hnsw_skipped) = if n <= cfg.hnsw_max {
             let t = Instant::now();
-            let points: Vec<Unit> = data.chunks_exact(dim).map(|r| Unit(r.into())).collect();
-            let values: Vec<usize> = (0..n).collect();
-            let map = Builder::default()
-                .ef_construction(super::index::HNSW_EF_CONSTRUCTION)
-                .ef_search(super::index::HNSW_EF_SEARCH)
-                .seed(cfg.seed)
-                .build(points, values);
+            let graph = new_graph(n);
+            let rows: Vec<(&[f32], usize)> = data.chunks_exact(dim).zip(0..n).collect();
+            insert_all(&graph, &rows);
             let s = t.elapsed().as_secs_f64();
             progress(&format!("  HNSW built in {s:.1} s"));
-            (Some(FaceIndex::Hnsw { dim, map }), Some(s), None)
+            (Some(FaceIndex::Hnsw { dim, graph }), Some(s), None)
         } else {
             (
                 None,

@@ -1,17 +1,21 @@
 //! Nearest stored face embeddings by cosine: brute force up to [`BRUTE_FORCE_MAX`] vectors, an
-//! HNSW graph (`instant-distance`) above. Vectors are L2-normalised on insertion, so cosine is a
-//! dot product. See `docs/bench/similar.json` (`verity bench similar`) for the times and the
+//! HNSW graph (`hnsw_rs`) above. Vectors are L2-normalised on insertion, so cosine is a dot
+//! product. The graph is persisted per (profile, width) and grown incrementally: see
+//! `super::persist`. `docs/bench/similar.json` (`verity bench similar`) has the times and the
 //! HNSW's recall against brute force.
-use instant_distance::{Builder, HnswMap, Search};
-use std::sync::Arc;
+use hnsw_rs::prelude::{Distance, Hnsw};
 
 /// Up to this many stored vectors a query reads them all (exact); above, it walks an HNSW graph
 /// (approximate: see the benchmark's recall@10).
 pub const BRUTE_FORCE_MAX: usize = 100_000;
 
-/// HNSW parameters: `ef_construction` and `ef_search` (the crate's graph degree M is fixed).
+/// HNSW parameters: graph degree M (neighbours kept per node and layer), `ef_construction` and
+/// the smallest `ef_search`.
+pub const HNSW_M: usize = 16;
 pub const HNSW_EF_CONSTRUCTION: usize = 100;
 pub const HNSW_EF_SEARCH: usize = 100;
+/// Layers of the graph (hnsw_rs' maximum).
+pub const HNSW_LAYERS: usize = 16;
 
 /// Dot product with 16 independent accumulators (vectorisable; memory-bound at 1024-d).
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -41,17 +45,44 @@ pub fn normalized(v: &[f32]) -> Vec<f32> {
     }
 }
 
-/// A normalised vector as the HNSW graph stores it; distance = 1 − cosine.
-#[derive(Clone, Debug)]
-pub struct Unit(pub Arc<[f32]>);
+/// 1 − cosine between two normalised vectors (the graph stores normalised vectors only);
+/// clamped at 0 against rounding.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnitCosine;
 
-impl instant_distance::Point for Unit {
-    fn distance(&self, other: &Self) -> f32 {
-        1.0 - dot(&self.0, &other.0)
+impl Distance<f32> for UnitCosine {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).max(0.0)
     }
 }
 
-/// One hit: the position of the stored vector (insertion order) and its cosine.
+/// The HNSW graph type (data ids are the caller's: a face id, or a position).
+pub type Graph = Hnsw<'static, f32, UnitCosine>;
+
+/// An empty graph sized for about `expected` vectors.
+pub fn new_graph(expected: usize) -> Graph {
+    Hnsw::new(
+        HNSW_M,
+        expected.max(1),
+        HNSW_LAYERS,
+        HNSW_EF_CONSTRUCTION,
+        UnitCosine,
+    )
+}
+
+/// Inserts normalised `(vector, id)` rows, on all cores when there are many.
+pub fn insert_all(graph: &Graph, rows: &[(&[f32], usize)]) {
+    if rows.len() >= 64 {
+        graph.parallel_insert_slice(&rows.to_vec());
+    } else {
+        for r in rows {
+            graph.insert_slice(*r);
+        }
+    }
+}
+
+/// One hit: the id of the stored vector (its position for [`FaceIndex::brute`] and
+/// [`FaceIndex::build`]; the id given at insertion for a graph) and its cosine.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
     pub index: usize,
@@ -61,10 +92,13 @@ pub struct Hit {
 /// Stored face embeddings, searchable by cosine.
 pub enum FaceIndex {
     /// Every vector in one flat array (`dim` floats each).
-    Brute { dim: usize, data: Vec<f32> },
+    Brute {
+        dim: usize,
+        data: Vec<f32>,
+    },
     Hnsw {
         dim: usize,
-        map: HnswMap<Unit, usize>,
+        graph: Graph,
     },
 }
 
@@ -80,7 +114,7 @@ impl FaceIndex {
     pub fn build(dim: usize, vectors: impl IntoIterator<Item = Vec<f32>>) -> Self {
         let v: Vec<Vec<f32>> = vectors.into_iter().collect();
         if v.len() > BRUTE_FORCE_MAX {
-            Self::hnsw(dim, v, 0x5eed)
+            Self::hnsw(dim, v)
         } else {
             Self::brute(dim, v)
         }
@@ -101,8 +135,9 @@ impl FaceIndex {
         FaceIndex::Brute { dim, data }
     }
 
-    /// An HNSW graph over the vectors (built on all cores, `seed` fixes its layers).
-    pub fn hnsw(dim: usize, vectors: impl IntoIterator<Item = Vec<f32>>, seed: u64) -> Self {
+    /// An HNSW graph over the vectors (inserted on all cores; ids are positions). hnsw_rs draws
+    /// its layers from a fixed seed; the parallel insertion order still varies between runs.
+    pub fn hnsw(dim: usize, vectors: impl IntoIterator<Item = Vec<f32>>) -> Self {
         let mut points = Vec::new();
         for v in vectors {
             if v.len() != dim {
@@ -112,15 +147,16 @@ impl FaceIndex {
                 );
                 continue;
             }
-            points.push(Unit(normalized(&v).into()));
+            points.push(normalized(&v));
         }
-        let values: Vec<usize> = (0..points.len()).collect();
-        let map = Builder::default()
-            .ef_construction(HNSW_EF_CONSTRUCTION)
-            .ef_search(HNSW_EF_SEARCH)
-            .seed(seed)
-            .build(points, values);
-        FaceIndex::Hnsw { dim, map }
+        let graph = new_graph(points.len());
+        let rows: Vec<(&[f32], usize)> = points
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.as_slice(), i))
+            .collect();
+        insert_all(&graph, &rows);
+        FaceIndex::Hnsw { dim, graph }
     }
 
     pub fn method(&self) -> &'static str {
@@ -139,7 +175,7 @@ impl FaceIndex {
     pub fn len(&self) -> usize {
         match self {
             FaceIndex::Brute { dim, data } => data.len() / (*dim).max(1),
-            FaceIndex::Hnsw { map, .. } => map.values.len(),
+            FaceIndex::Hnsw { graph, .. } => graph.get_nb_point(),
         }
     }
 
@@ -147,8 +183,8 @@ impl FaceIndex {
         self.len() == 0
     }
 
-    /// The `k` stored vectors nearest to `query` (highest cosine first). HNSW returns at most
-    /// `ef_search` (100) candidates.
+    /// The `k` stored vectors nearest to `query` (highest cosine first). HNSW searches with
+    /// `ef_search` = max(k, [`HNSW_EF_SEARCH`]).
     pub fn nearest(&self, query: &[f32], k: usize) -> Vec<Hit> {
         if query.len() != self.dim() || k == 0 {
             return vec![];
@@ -178,15 +214,17 @@ impl FaceIndex {
                 hits.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.index.cmp(&b.index)));
                 hits
             }
-            FaceIndex::Hnsw { map, .. } => {
-                let mut search = Search::default();
-                map.search(&Unit(q.into()), &mut search)
-                    .take(k)
-                    .map(|item| Hit {
-                        index: *item.value,
-                        cosine: 1.0 - item.distance,
+            FaceIndex::Hnsw { graph, .. } => {
+                let mut hits: Vec<Hit> = graph
+                    .search(&q, k, k.max(HNSW_EF_SEARCH))
+                    .into_iter()
+                    .map(|n| Hit {
+                        index: n.d_id,
+                        cosine: 1.0 - n.distance,
                     })
-                    .collect()
+                    .collect();
+                hits.sort_by(|a, b| b.cosine.total_cmp(&a.cosine).then(a.index.cmp(&b.index)));
+                hits
             }
         }
     }
@@ -227,7 +265,7 @@ mod tests {
     fn brute_force_finds_the_exact_neighbours_and_hnsw_agrees_on_a_small_set() {
         let v = vectors(2000, 48, 1);
         let brute = FaceIndex::brute(48, v.clone());
-        let hnsw = FaceIndex::hnsw(48, v.clone(), 3);
+        let hnsw = FaceIndex::hnsw(48, v.clone());
         assert_eq!((brute.len(), hnsw.len()), (2000, 2000));
         // A stored vector is its own nearest neighbour, cosine 1.
         let hits = brute.nearest(&v[17], 5);

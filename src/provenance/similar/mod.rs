@@ -13,10 +13,12 @@
 //! verdict.
 mod bench;
 mod index;
+mod persist;
 mod phash;
 
 pub use bench::{bench_faces, BenchRow, FaceBench};
 pub use index::{dot, normalized, FaceIndex, Hit, BRUTE_FORCE_MAX};
+pub use persist::{index_dir, index_key, open as open_face_index, IndexStats};
 pub use phash::{hamming, phash, FrameHasher, MAX_HASHED_FRAMES};
 
 use super::{Level, Signal};
@@ -60,6 +62,10 @@ pub struct Options {
     pub cosine_min: f32,
     /// Nearest stored faces looked at per face of the case.
     pub neighbours: usize,
+    /// Up to this many stored faces (of one profile and width) are searched exactly; above,
+    /// through the persisted HNSW index under `<data dir>/index/`. [`BRUTE_FORCE_MAX`]; tests
+    /// lower it to exercise the graph on a few hundred faces.
+    pub brute_force_max: usize,
 }
 
 impl Default for Options {
@@ -68,6 +74,7 @@ impl Default for Options {
             hamming_max: HAMMING_MAX,
             cosine_min: COSINE_MIN,
             neighbours: 50,
+            brute_force_max: BRUTE_FORCE_MAX,
         }
     }
 }
@@ -226,22 +233,61 @@ pub fn find(store: &Store, case_id: i64, opts: &Options) -> Result<Similar> {
     let mut best: HashMap<i64, (FaceMatch, std::collections::HashSet<i64>)> = HashMap::new();
     let mut searches = vec![];
     for (profile, dim) in groups {
-        let stored: Vec<_> = store
-            .face_embeddings(None, Some(dim))?
-            .into_iter()
-            .filter(|f| f.case_id != case_id && f.profile == profile)
-            .collect();
-        if stored.is_empty() {
-            continue;
-        }
-        let index = FaceIndex::build(dim, stored.iter().map(|f| f.clip.clone()));
-        searches.push(format!("{} over {} faces", index.method(), index.len()));
-        for f in faces
+        let mine: Vec<&crate::store::FaceEmbedding> = faces
             .iter()
             .filter(|f| f.profile == profile && f.clip.len() == dim)
-        {
-            for hit in index.within(&f.clip, opts.cosine_min, opts.neighbours) {
-                let o = &stored[hit.index];
+            .collect();
+        // Every face that counts (newest finished analysis of its case), without vectors.
+        let refs_all: Vec<crate::store::FaceEmbedding> = store
+            .face_embedding_refs(dim)?
+            .into_iter()
+            .filter(|f| f.profile == profile)
+            .collect();
+        let others = refs_all.iter().filter(|f| f.case_id != case_id).count();
+        if others == 0 {
+            continue;
+        }
+        // Brute force: position → stored face; HNSW: face id → stored face.
+        let (index, stored): (FaceIndex, HashMap<usize, crate::store::FaceEmbedding>) =
+            if others <= opts.brute_force_max {
+                let stored: Vec<_> = store
+                    .face_embeddings(None, Some(dim))?
+                    .into_iter()
+                    .filter(|f| f.case_id != case_id && f.profile == profile)
+                    .collect();
+                let index = FaceIndex::build(dim, stored.iter().map(|f| f.clip.clone()));
+                searches.push(format!("{} over {} faces", index.method(), index.len()));
+                (index, stored.into_iter().enumerate().collect())
+            } else {
+                let valid: std::collections::HashSet<i64> =
+                    refs_all.iter().map(|f| f.face_id).collect();
+                let (index, stats) = open_face_index(store, profile.as_deref(), dim, &valid)?;
+                searches.push(format!(
+                    "HNSW over {others} faces ({})",
+                    match &stats.rebuilt {
+                        None => format!("saved index, {} added", stats.inserted),
+                        Some(_) => "index built from the store".to_string(),
+                    }
+                ));
+                let stored = refs_all
+                    .into_iter()
+                    .filter(|f| f.case_id != case_id)
+                    .map(|f| (f.face_id as usize, f))
+                    .collect();
+                (index, stored)
+            };
+        // This case's own faces (and stale points) are in the graph too: ask for that many more.
+        let k = opts.neighbours
+            + match index {
+                FaceIndex::Brute { .. } => 0,
+                FaceIndex::Hnsw { .. } => mine.len() + index.len().saturating_sub(stored.len()),
+            }
+            .min(opts.neighbours * 4 + 200);
+        for f in mine {
+            for hit in index.within(&f.clip, opts.cosine_min, k) {
+                let Some(o) = stored.get(&hit.index) else {
+                    continue;
+                };
                 let Some(r) = refs_by_id.get(&o.case_id) else {
                     continue;
                 };
