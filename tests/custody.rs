@@ -262,13 +262,16 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
                  ALTER TABLE reviews DROP COLUMN retracts;
                  ALTER TABLE cases DROP COLUMN tags;
                  ALTER TABLE cases DROP COLUMN note;
+                 DROP TABLE provenance;
+                 DROP TABLE media_hashes;
+                 DROP TABLE api_tokens;
                  PRAGMA user_version = 3;"
             ))
             .unwrap();
     }
     assert_ne!(legacy, manifest);
     let s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 8);
+    assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
     // The backup is the v3 database as it was.
     let bak = s.backup_path(3);
     let b = rusqlite::Connection::open(&bak).unwrap();

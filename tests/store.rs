@@ -20,7 +20,8 @@ fn media(path: &std::path::Path) -> NewMedia {
 fn import_is_content_addressed_and_reimport_finds_the_case() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(&dir.path().join("data")).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 8);
+    assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
+    assert_eq!(verity::store::SCHEMA_VERSION, 10, "a new migration: update this and the migration tests");
     let a = dir.path().join("a.png");
     std::fs::write(&a, b"pretend image bytes").unwrap();
     let first = s.import(&media(&a), "tester").unwrap();

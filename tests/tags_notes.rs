@@ -456,7 +456,7 @@ fn migration_from_v7_keeps_cases_reviews_labels_and_audit() {
         .unwrap();
     }
     let mut s = Store::open(&data).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 8);
+    assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
     assert!(
         s.backup_path(7).exists(),
         "the v7 database was backed up first"

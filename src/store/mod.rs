@@ -14,6 +14,9 @@ mod blobs;
 mod provenance;
 pub use provenance::{CaseRef, FaceEmbedding, HashRow};
 mod schema;
+
+/// The schema version this build writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 mod tokens;
 pub use tokens::{token_hash, TokenOwner, TokenRow, TOKEN_PREFIX};
 
