@@ -21,8 +21,8 @@ mod docs;
 mod explain;
 mod info;
 mod models;
-mod provenance;
 mod similar;
+mod provenance;
 mod serve;
 mod token;
 mod train;
@@ -66,10 +66,10 @@ enum Cmd {
     Review(cases::ReviewArgs),
     /// Show or replace a case's tags and note (searchable: `cases --tag`, `cases --search`)
     Annotate(cases::AnnotateArgs),
-    /// Other cases with the same or near-same frames (perceptual hash) or faces (CLIP embedding)
-    Similar(similar::SimilarArgs),
     /// Where a case's file came from: metadata, content credentials (C2PA), seen before
     Provenance(provenance::ProvenanceArgs),
+    /// Other cases with the same or near-same frames (perceptual hash) or faces (CLIP embedding)
+    Similar(similar::SimilarArgs),
     /// Model weights: list and verify (default), fetch, or create a random test profile
     Models(models::ModelsArgs),
     /// Explain a case: Grad-CAM and artifact overlays of a frame's faces, temporal and blink analysis
