@@ -379,7 +379,7 @@ fn similar(
         out,
         &serde_json::json!({
             "benchmark": "verity bench similar",
-            "what": "face-embedding search for \"seen before\": brute force (exact, one thread) vs HNSW (instant-distance, M=32, ef_construction 100, ef_search 100; built on all cores, queried on one), k = 10",
+            "what": "face-embedding search for \"seen before\": brute force (exact, one thread) vs HNSW (hnsw_rs, M=16, ef_construction 100, ef_search 100; parallel insert on all cores, queried on one), k = 10",
             "vectors": "synthetic, L2-normalised, clustered: n/5 identities, each sample its identity's centre + noise (cosine within ≈ 0.73); queries are fresh samples of stored identities",
             "cores": threads,
             "cpu": verity::device::describe().name,
