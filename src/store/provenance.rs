@@ -139,9 +139,28 @@ impl Store {
         case_id: Option<i64>,
         dim: Option<usize>,
     ) -> Result<Vec<FaceEmbedding>> {
+        self.face_rows(case_id, dim, true)
+    }
+}
+
+impl Store {
+    /// Like [`Store::face_embeddings`] of every case at one width, without reading the
+    /// vectors (`clip` is empty): the faces a persisted index's hits may name.
+    pub fn face_embedding_refs(&self, dim: usize) -> Result<Vec<FaceEmbedding>> {
+        self.face_rows(None, Some(dim), false)
+    }
+
+    /// The one query behind both: `vectors` false leaves the blob unread (`clip` empty).
+    fn face_rows(
+        &self,
+        case_id: Option<i64>,
+        dim: Option<usize>,
+        vectors: bool,
+    ) -> Result<Vec<FaceEmbedding>> {
         let mut st = self.conn.prepare_cached(
             "SELECT a.case_id, f.id, fr.idx, f.track_id, a.profile, a.untrained,
-                    COALESCE(f.native_crop, f.crop) IS NOT NULL, e.clip
+                    COALESCE(f.native_crop, f.crop) IS NOT NULL,
+                    CASE WHEN ?3 THEN e.clip ELSE x'' END
              FROM analyses a
              JOIN faces f ON f.analysis_id = a.id
              JOIN frames fr ON fr.id = f.frame_id
@@ -153,51 +172,21 @@ impl Store {
                AND (?2 IS NULL OR length(e.clip) = ?2 * 4)
              ORDER BY a.case_id, f.id",
         )?;
-        let rows = st.query_map(rusqlite::params![case_id, dim.map(|d| d as i64)], |r| {
-            Ok(FaceEmbedding {
-                case_id: r.get(0)?,
-                face_id: r.get(1)?,
-                frame_index: r.get(2)?,
-                track_id: r.get(3)?,
-                profile: r.get(4)?,
-                untrained: r.get::<_, i64>(5)? != 0,
-                has_crop: r.get(6)?,
-                clip: super::bytes_f32(&r.get::<_, Vec<u8>>(7)?),
-            })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
-    }
-}
-
-impl Store {
-    /// Like [`Store::face_embeddings`] of every case at one width, without reading the
-    /// vectors (`clip` is empty): the faces a persisted index's hits may name.
-    pub fn face_embedding_refs(&self, dim: usize) -> Result<Vec<FaceEmbedding>> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT a.case_id, f.id, fr.idx, f.track_id, a.profile, a.untrained,
-                    COALESCE(f.native_crop, f.crop) IS NOT NULL
-             FROM analyses a
-             JOIN faces f ON f.analysis_id = a.id
-             JOIN frames fr ON fr.id = f.frame_id
-             JOIN embeddings e ON e.face_id = f.id
-             WHERE a.id = (SELECT MAX(b.id) FROM analyses b
-                           WHERE b.case_id = a.case_id AND b.status = 'done')
-               AND f.full_frame = 0
-               AND length(e.clip) = ?1 * 4
-             ORDER BY a.case_id, f.id",
+        let rows = st.query_map(
+            rusqlite::params![case_id, dim.map(|d| d as i64), vectors],
+            |r| {
+                Ok(FaceEmbedding {
+                    case_id: r.get(0)?,
+                    face_id: r.get(1)?,
+                    frame_index: r.get(2)?,
+                    track_id: r.get(3)?,
+                    profile: r.get(4)?,
+                    untrained: r.get::<_, i64>(5)? != 0,
+                    has_crop: r.get(6)?,
+                    clip: super::bytes_f32(&r.get::<_, Vec<u8>>(7)?),
+                })
+            },
         )?;
-        let rows = st.query_map([dim as i64], |r| {
-            Ok(FaceEmbedding {
-                case_id: r.get(0)?,
-                face_id: r.get(1)?,
-                frame_index: r.get(2)?,
-                track_id: r.get(3)?,
-                profile: r.get(4)?,
-                untrained: r.get::<_, i64>(5)? != 0,
-                has_crop: r.get(6)?,
-                clip: vec![],
-            })
-        })?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
