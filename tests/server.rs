@@ -13,18 +13,7 @@ use verity::server::{Options, Server};
 use verity::store::Store;
 
 fn settings(root: &Path) -> Settings {
-    let mut s = Settings {
-        data_dir: Some(root.join("data")),
-        models_dir: Some(root.join("models")),
-        device: verity::device::DevicePref::Cpu,
-        batch_size: 8,
-        fps: 5.0,
-        ..Settings::default()
-    };
-    let dir = s.models_dir().join("profiles/tiny-untrained");
-    verity::models::profile::create_random_profile(&dir, "tiny", 7).unwrap();
-    s.profile = Some("tiny-untrained".into());
-    s
+    common::tiny_settings(root)
 }
 
 struct Api {

@@ -177,3 +177,20 @@ pub fn face_video(dir: &Path, seconds: u32, fps: u32, size: u32) -> PathBuf {
     assert!(st.success());
     out
 }
+
+/// CPU settings under `root` (data/, models/) with a random-weight "tiny" profile installed and
+/// selected (`tiny-untrained`, seed 7): fast analyses whose scores are marked UNTRAINED.
+pub fn tiny_settings(root: &Path) -> verity::config::Settings {
+    let mut s = verity::config::Settings {
+        data_dir: Some(root.join("data")),
+        models_dir: Some(root.join("models")),
+        device: verity::device::DevicePref::Cpu,
+        batch_size: 8,
+        fps: 5.0,
+        ..verity::config::Settings::default()
+    };
+    let dir = s.models_dir().join("profiles/tiny-untrained");
+    verity::models::profile::create_random_profile(&dir, "tiny", 7).unwrap();
+    s.profile = Some("tiny-untrained".into());
+    s
+}
