@@ -19,6 +19,8 @@ pub enum Error {
     Model(String),
     #[error("database: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("database: {0}")]
+    Pg(#[from] postgres::Error),
     #[error("configuration: {0}")]
     Config(String),
     #[error("cancelled")]

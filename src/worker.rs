@@ -589,7 +589,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::TooLarge(_) => "too_large",
         Error::Weights(_) => "weights",
         Error::Model(_) => "model",
-        Error::Db(_) => "db",
+        Error::Db(_) | Error::Pg(_) => "db",
         Error::Config(_) => "config",
         Error::Cancelled => "cancelled",
         Error::OutOfMemory { .. } => "out_of_memory",

@@ -1,6 +1,33 @@
 //! Store behaviour an analyst relies on: import is content-addressed, reviews become labels,
-//! the audit log cannot be edited, interrupted analyses are recovered.
+//! the audit log cannot be edited, interrupted analyses are recovered — on both back-ends: each
+//! suite function runs against SQLite and against a throwaway PostgreSQL server this test starts
+//! (`common::pg`, one database per test).
+mod common;
+use std::path::Path;
+use verity::store::db::{params, Exec};
 use verity::store::*;
+
+/// Opens the store a suite function runs on: SQLite in the folder, or PostgreSQL.
+type Opener<'a> = &'a dyn Fn(&Path) -> Store;
+
+/// A fresh PostgreSQL database on a server started for this test (None: SKIP printed).
+fn postgres_store(name: &str) -> Option<(common::pg::Pg, String)> {
+    let pg = common::pg::Pg::start()?;
+    let url = pg.database(name);
+    Some((pg, url))
+}
+
+fn sqlite(dir: &Path) -> Store {
+    Store::open(dir).unwrap()
+}
+
+/// Runs `suite` on SQLite, then on PostgreSQL (where installed).
+fn both(name: &str, suite: impl Fn(Opener)) {
+    suite(&sqlite);
+    if let Some((_pg, url)) = postgres_store(name) {
+        suite(&|dir: &Path| Store::open_postgres(&url, dir).unwrap());
+    }
+}
 
 fn media(path: &std::path::Path) -> NewMedia {
     NewMedia {
@@ -18,8 +45,12 @@ fn media(path: &std::path::Path) -> NewMedia {
 
 #[test]
 fn import_is_content_addressed_and_reimport_finds_the_case() {
+    both("import", import_suite);
+}
+
+fn import_suite(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(&dir.path().join("data")).unwrap();
+    let mut s = open(&dir.path().join("data"));
     assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
     assert_eq!(verity::store::SCHEMA_VERSION, 10, "a new migration: update this and the migration tests");
     let a = dir.path().join("a.png");
@@ -51,8 +82,12 @@ fn import_is_content_addressed_and_reimport_finds_the_case() {
 
 #[test]
 fn analysis_lifecycle_reviews_labels_and_audit() {
+    both("lifecycle", lifecycle_suite);
+}
+
+fn lifecycle_suite(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
-    let mut s = Store::open(dir.path()).unwrap();
+    let mut s = open(dir.path());
     let f = dir.path().join("x.jpg");
     std::fs::write(&f, b"x").unwrap();
     let imp = s.import(&media(&f), "ana").unwrap();
@@ -144,10 +179,10 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
     s.add_review(imp.case_id, Verdict::Unsure, "Bob", "")
         .unwrap();
     let labels: i64 = s
-        .conn()
+        .db()
         .query_row(
             "SELECT COUNT(*) FROM labels WHERE case_id = ?1 AND label = 1",
-            [imp.case_id],
+            params![imp.case_id],
             |r| r.get(0),
         )
         .unwrap();
@@ -204,11 +239,139 @@ fn analysis_lifecycle_reviews_labels_and_audit() {
 
     // Append-only: the database refuses edits and deletions of the audit log.
     let e = s
-        .conn()
-        .execute("UPDATE audit SET actor = 'mallory'", [])
+        .db()
+        .execute("UPDATE audit SET actor = 'mallory'", params![])
         .unwrap_err();
-    assert!(e.to_string().contains("append-only"), "{e}");
-    assert!(s.conn().execute("DELETE FROM audit", []).is_err());
+    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+    assert!(s.db().execute("DELETE FROM audit", params![]).is_err());
+    let e = s
+        .db()
+        .execute("UPDATE reviews SET verdict = 'real'", params![])
+        .unwrap_err();
+    assert!(format!("{e:?}").contains("append-only"), "{e:?}");
+    assert_eq!(s.audit_log(Some(imp.case_id)).unwrap().len(), 8);
+    s.integrity_check().unwrap();
+}
+
+#[test]
+fn undo_tags_notes_search_provenance_tokens_and_embeddings() {
+    both("comforts", comforts_suite);
+}
+
+fn comforts_suite(open: Opener) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = open(dir.path());
+    let mut cases = vec![];
+    for (i, name) in ["alpha.png", "beta.png"].iter().enumerate() {
+        let f = dir.path().join(name);
+        std::fs::write(&f, format!("bytes {i}")).unwrap();
+        cases.push(s.import(&media(&f), "ana").unwrap());
+    }
+    let c = cases[0].case_id;
+    // Decisions, undo, labels.
+    s.add_review(c, Verdict::Real, "Ada", "").unwrap();
+    s.add_review(c, Verdict::Fake, "Ada", "").unwrap();
+    assert!(s.undo_review(c, "Bob").is_err(), "only the analyst who decided can undo");
+    let u = s.undo_review(c, "Ada").unwrap();
+    assert_eq!(u.current.as_ref().map(|r| r.verdict.as_str()), Some("real"));
+    assert_eq!(s.current_decision(c).unwrap().unwrap().verdict, "real");
+    assert!(s.reviews(c).unwrap().iter().any(|r| r.retracted));
+    // Tags (letter case ignored), note, filters and search.
+    s.set_case_tags(c, &["Election", "urgent"], "Ada").unwrap();
+    s.set_case_tags(cases[1].case_id, &["election"], "Ada").unwrap();
+    s.set_case_note(c, "caller 100% sure_ish", "Ada").unwrap();
+    let tags = s.all_tags().unwrap();
+    assert_eq!(tags.len(), 2, "{tags:?}");
+    assert_eq!((tags[0].tag.to_lowercase().as_str(), tags[0].cases), ("election", 2));
+    let by_tag = |t: &str| {
+        s.list_cases(&CaseFilter {
+            tag: Some(t.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .len()
+    };
+    assert_eq!((by_tag("ELECTION"), by_tag("urgent"), by_tag("none")), (2, 1, 0));
+    let search = |q: &str| {
+        s.list_cases(&CaseFilter {
+            search: Some(q.into()),
+            ..Default::default()
+        })
+        .unwrap()
+        .iter()
+        .map(|c| c.id)
+        .collect::<Vec<_>>()
+    };
+    assert_eq!(search("ALPHA"), vec![c], "file names match ignoring case");
+    assert_eq!(search("100%"), vec![c], "a % in the query is literal");
+    assert_eq!(search("0%_"), Vec::<i64>::new());
+    assert_eq!(search("URGENT"), vec![c]);
+    assert_eq!(s.counts().unwrap().get("pending"), Some(&2));
+    // Perceptual hashes keep the full 64-bit pattern.
+    let m = s.media_of_case(c).unwrap().id;
+    s.set_media_hashes(m, &[(0, None, u64::MAX - 5), (3, Some(1.5), 7)]).unwrap();
+    let h = s.media_hashes(Some(m)).unwrap();
+    assert_eq!((h.len(), h[0].phash, h[1].pts_s), (2, u64::MAX - 5, Some(1.5)));
+    assert_eq!(s.media_hashes(None).unwrap().len(), 2);
+    assert_eq!(s.case_refs().unwrap().len(), 2);
+    // Embeddings of the newest done analysis, by width.
+    let aid = s.begin_analysis(c, "{}", "ana").unwrap();
+    let ids = s
+        .add_frames(
+            aid,
+            &[FrameRow {
+                idx: 0,
+                source_index: 0,
+                pts_s: 0.0,
+                keyframe: true,
+                motion: 0.25,
+                width: 8,
+                height: 8,
+            }],
+            &[FaceRow {
+                id: 0,
+                frame_idx: 0,
+                track_id: 0,
+                bbox: [1.0, 1.0, 5.0, 5.0],
+                det_prob: 0.9,
+                landmarks: [[2.0, 2.0]; 5],
+                crop: Some("derived/c.png".into()),
+                native_crop: None,
+                full_frame: false,
+                score: None,
+            }],
+        )
+        .unwrap();
+    let v = [0.25f32, -1.0, 3.5];
+    s.add_embeddings(&[(ids[0], &v, None)]).unwrap();
+    s.add_embeddings(&[(ids[0], &v, Some(&v[..2]))]).unwrap();
+    assert_eq!(s.embeddings(ids[0]).unwrap(), Some((v.to_vec(), Some(v[..2].to_vec()))));
+    let mut out = Outcome {
+        status: "done".into(),
+        score: None,
+        band: None,
+        profile: Some("p".into()),
+        weight_hashes: vec![],
+        untrained: false,
+        message: None,
+        scores: vec![],
+    };
+    out.score = Some(0.9);
+    out.band = Some("fake".into());
+    s.finish_analysis(aid, &out, "ana").unwrap();
+    let e = s.face_embeddings(None, Some(3)).unwrap();
+    assert_eq!((e.len(), e[0].clip.clone(), e[0].has_crop), (1, v.to_vec(), true));
+    assert!(s.face_embeddings(Some(c), Some(4)).unwrap().is_empty());
+    assert!(s.face_embedding_refs(3).unwrap()[0].clip.is_empty());
+    assert_eq!(s.face_display_crop(c, ids[0]).unwrap().as_deref(), Some("derived/c.png"));
+    assert_eq!(s.labelled_cases().unwrap().len(), 1);
+    assert_eq!(s.labelled_cases().unwrap()[0].faces.len(), 1);
+    // API tokens: hashed, revocable, audited.
+    let (tid, secret) = s.add_token("Ada", "admin").unwrap();
+    assert_eq!(s.token_owner(&secret).unwrap().unwrap().analyst, "Ada");
+    assert!(s.revoke_token(tid, "admin").unwrap());
+    assert!(s.token_owner(&secret).unwrap().is_none());
+    assert_eq!(s.tokens().unwrap().len(), 1);
     s.integrity_check().unwrap();
 }
 
@@ -240,6 +403,38 @@ fn analyses_of_dead_processes_become_interrupted() {
         .len(),
         1
     );
+}
+
+#[test]
+fn postgres_schema_newer_than_the_build_is_refused() {
+    let Some((_pg, url)) = postgres_store("newer") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = Store::open_postgres(&url, dir.path()).unwrap();
+        s.db()
+            .execute("UPDATE schema_meta SET version = 99", params![])
+            .unwrap();
+    }
+    let e = Store::open_postgres(&url, dir.path()).err().unwrap().to_string();
+    assert!(e.contains("newer Verity Desk"), "{e}");
+}
+
+#[test]
+fn unreachable_postgres_is_a_clear_error_naming_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "postgresql:///x?host={}&user=verity&connect_timeout=1",
+        dir.path().join("nowhere").display()
+    );
+    let t = std::time::Instant::now();
+    let e = match verity::store::db::PgConn::connect_within(&url, std::time::Duration::from_millis(300)) {
+        Ok(_) => panic!("connected to nothing"),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.contains("cannot connect to the PostgreSQL store"), "{e}");
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
 }
 
 #[test]

@@ -5,9 +5,9 @@
 //! case's current decision is its newest decision that no row retracts, so undoing twice
 //! walks back through the history; a withdrawn fake/real decision stops being a training label.
 //! Tags and the note live on the case row; every change is one audit entry with the analyst.
-use super::{append_audit, now, write_tx, ReviewRow, Store};
+use super::{append_audit, now, ReviewRow, Store};
 use crate::{Error, Result};
-use rusqlite::{params, Connection, OptionalExtension};
+use super::db::{params, Dialect, Exec, OptionalExt};
 use serde::Serialize;
 
 /// Longest tag, in characters.
@@ -22,7 +22,7 @@ pub(super) const REVIEW_COLUMNS: &str =
     "r.id, r.verdict, r.analyst, r.note, r.created_at, r.retracts,
      EXISTS (SELECT 1 FROM reviews x WHERE x.retracts = r.id)";
 
-pub(super) fn review_from_row(r: &rusqlite::Row) -> rusqlite::Result<ReviewRow> {
+pub(super) fn review_from_row(r: &super::db::Row) -> Result<ReviewRow> {
     Ok(ReviewRow {
         id: r.get(0)?,
         verdict: r.get(1)?,
@@ -138,7 +138,7 @@ fn require_analyst(analyst: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
-fn current_decision_in(conn: &Connection, case_id: i64) -> Result<Option<ReviewRow>> {
+fn current_decision_in(conn: &impl Exec, case_id: i64) -> Result<Option<ReviewRow>> {
     Ok(conn
         .query_row(
             &format!(
@@ -146,8 +146,7 @@ fn current_decision_in(conn: &Connection, case_id: i64) -> Result<Option<ReviewR
                  WHERE r.case_id = ?1 AND r.retracts IS NULL
                    AND NOT EXISTS (SELECT 1 FROM reviews x WHERE x.retracts = r.id)
                  ORDER BY r.id DESC LIMIT 1"
-            ),
-            [case_id],
+            ), params![case_id],
             review_from_row,
         )
         .optional()?)
@@ -158,13 +157,32 @@ pub(super) fn parse_tags(json: &str) -> Vec<String> {
     serde_json::from_str(json).unwrap_or_default()
 }
 
-/// `c.tags` as SQL that `json_each` can always read.
+/// `c.tags` as SQL that SQLite's `json_each` can always read.
 pub(super) const TAGS_JSON: &str = "(CASE WHEN json_valid(c.tags) THEN c.tags ELSE '[]' END)";
+
+/// A FROM item `t` with one row per tag of case `c` (column `t.value`).
+pub(super) fn tags_each(d: Dialect) -> String {
+    match d {
+        Dialect::Sqlite => format!("json_each({TAGS_JSON}) t"),
+        // PostgreSQL stores only what `normalize_tags` wrote: always a JSON list.
+        Dialect::Postgres => {
+            "jsonb_array_elements_text(COALESCE(NULLIF(c.tags, ''), '[]')::jsonb) AS t(value)".into()
+        }
+    }
+}
+
+/// `a = b`, ignoring letter case (ASCII on SQLite, as `COLLATE NOCASE` does).
+pub(super) fn nocase_eq(d: Dialect, a: &str, b: &str) -> String {
+    match d {
+        Dialect::Sqlite => format!("{a} = {b} COLLATE NOCASE"),
+        Dialect::Postgres => format!("lower({a}) = lower({b})"),
+    }
+}
 
 impl Store {
     /// The case's current decision: its newest review decision that no later row retracted.
     pub fn current_decision(&self, case_id: i64) -> Result<Option<ReviewRow>> {
-        current_decision_in(&self.conn, case_id)
+        current_decision_in(&self.db, case_id)
     }
 
     /// Withdraws the case's current decision, as `analyst` (who must be the one who made it):
@@ -176,7 +194,7 @@ impl Store {
         let analyst = analyst.trim();
         self.case(case_id)?;
         let at = now();
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let Some(last) = current_decision_in(tx, case_id)? else {
                 return Err(Error::Other(format!(
                     "case {case_id} has no decision to undo"
@@ -188,11 +206,12 @@ impl Store {
                     last.verdict, last.analyst
                 )));
             }
-            tx.execute(
-                "INSERT INTO reviews (case_id, verdict, analyst, note, created_at, retracts) VALUES (?1, ?2, ?3, '', ?4, ?5)",
+            let rid: i64 = tx.query_row(
+                "INSERT INTO reviews (case_id, verdict, analyst, note, created_at, retracts) VALUES (?1, ?2, ?3, '', ?4, ?5)
+                 RETURNING id",
                 params![case_id, last.verdict, analyst, at, last.id],
+                |r| r.get(0),
             )?;
-            let rid = tx.last_insert_rowid();
             append_audit(
                 tx,
                 analyst,
@@ -219,10 +238,9 @@ impl Store {
 
     /// The case's note ("" when none).
     pub fn case_note(&self, case_id: i64) -> Result<String> {
-        Ok(self
-            .conn
-            .query_row("SELECT note FROM cases WHERE id = ?1", [case_id], |r| {
-                r.get::<_, String>(0)
+        Ok(self.db
+            .query_row("SELECT note FROM cases WHERE id = ?1", params![case_id], |r| {
+                r.get::<String>(0)
             })
             .optional()?
             .ok_or_else(|| Error::Other(format!("case {case_id} does not exist")))?)
@@ -240,9 +258,9 @@ impl Store {
         let tags = normalize_tags(tags)?;
         self.case(case_id)?;
         let json = serde_json::to_string(&tags).map_err(|e| Error::Other(e.to_string()))?;
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let before: String =
-                tx.query_row("SELECT tags FROM cases WHERE id = ?1", [case_id], |r| {
+                tx.query_row("SELECT tags FROM cases WHERE id = ?1", params![case_id], |r| {
                     r.get(0)
                 })?;
             let before = parse_tags(&before);
@@ -280,9 +298,9 @@ impl Store {
         require_analyst(analyst, "changing the case note")?;
         let note = normalize_note(note)?;
         self.case(case_id)?;
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let before: String =
-                tx.query_row("SELECT note FROM cases WHERE id = ?1", [case_id], |r| {
+                tx.query_row("SELECT note FROM cases WHERE id = ?1", params![case_id], |r| {
                     r.get(0)
                 })?;
             if before == note {
@@ -306,16 +324,22 @@ impl Store {
     /// Every tag in use (letter case ignored: one spelling shown) with its number of cases,
     /// alphabetical: the case list's tag filter.
     pub fn all_tags(&self) -> Result<Vec<TagCount>> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT MIN(t.value), COUNT(DISTINCT c.id) FROM cases c, json_each({TAGS_JSON}) t
-             WHERE t.type = 'text' GROUP BY t.value COLLATE NOCASE ORDER BY t.value COLLATE NOCASE"
-        ))?;
-        let rows = st.query_map([], |r| {
+        let sql = match self.db.dialect() {
+            Dialect::Sqlite => format!(
+                "SELECT MIN(t.value), COUNT(DISTINCT c.id) FROM cases c, json_each({TAGS_JSON}) t
+                 WHERE t.type = 'text' GROUP BY t.value COLLATE NOCASE ORDER BY t.value COLLATE NOCASE"
+            ),
+            Dialect::Postgres => format!(
+                "SELECT MIN(t.value), COUNT(DISTINCT c.id) FROM cases c, {}
+                 GROUP BY lower(t.value) ORDER BY lower(t.value)",
+                tags_each(Dialect::Postgres)
+            ),
+        };
+        self.db.query_map(&sql, params![], |r| {
             Ok(TagCount {
                 tag: r.get(0)?,
                 cases: r.get(1)?,
             })
-        })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
     }
 }

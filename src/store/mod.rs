@@ -13,6 +13,7 @@ mod annotations;
 mod blobs;
 mod provenance;
 pub use provenance::{CaseRef, FaceEmbedding, HashRow};
+mod pg_schema;
 mod schema;
 
 /// The schema version this build writes (the number of migrations).
@@ -28,11 +29,18 @@ pub use annotations::{
 pub use blobs::{hash_path, legacy_folder_hash, BlobStore, Staged};
 
 use crate::{Error, Result};
-use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
+pub mod db;
+use db::{params, Db, Exec, OptionalExt, Tx};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+/// True for a `postgres://` or `postgresql://` URL.
+pub fn is_postgres_url(s: &str) -> bool {
+    let l = s.trim().to_ascii_lowercase();
+    l.starts_with("postgres://") || l.starts_with("postgresql://")
+}
 
 /// (face id, CLIP embedding, CNN embedding) of one scored face, as written by the pipeline.
 pub type EmbeddingRow<'a> = (i64, &'a [f32], Option<&'a [f32]>);
@@ -68,7 +76,7 @@ pub struct LabelledFace {
 }
 
 pub struct Store {
-    conn: Connection,
+    db: Db,
     pub blobs: BlobStore,
     data_dir: PathBuf,
     /// Owner locks of the analyses this store started and has not finished.
@@ -77,8 +85,6 @@ pub struct Store {
 
 /// Default time a write waits for another process' write lock before SQLite answers BUSY.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// How many times a write transaction is attempted when the database stays busy.
-const WRITE_ATTEMPTS: u32 = 4;
 
 /// An exclusive OS lock on `locks/analysis-<token>.lock`, held while this process runs the
 /// analysis. The OS releases it when the process exits or is killed, on every platform
@@ -112,12 +118,11 @@ struct FolderRehash {
 /// v4: a frame folder whose stored copy still hashes (v1) to its recorded SHA-256 gets its
 /// manifest hash; the v1 value is kept in `legacy_sha256`. One whose copy no longer matches
 /// keeps its recorded hash (so `verity verify` reports it) and is audited.
-fn apply_folder_rehash(tx: &Transaction, rows: &[FolderRehash]) -> Result<()> {
+fn apply_folder_rehash(tx: &Tx, rows: &[FolderRehash]) -> Result<()> {
     for r in rows {
         let still: Option<String> = tx
             .query_row(
-                "SELECT sha256 FROM media WHERE id = ?1",
-                [r.media_id],
+                "SELECT sha256 FROM media WHERE id = ?1", params![r.media_id],
                 |x| x.get(0),
             )
             .optional()?;
@@ -125,8 +130,7 @@ fn apply_folder_rehash(tx: &Transaction, rows: &[FolderRehash]) -> Result<()> {
             continue;
         }
         let case_id: Option<i64> = tx.query_row(
-            "SELECT MIN(id) FROM cases WHERE media_id = ?1",
-            [r.media_id],
+            "SELECT MIN(id) FROM cases WHERE media_id = ?1", params![r.media_id],
             |x| x.get(0),
         )?;
         match (&r.legacy, &r.manifest) {
@@ -146,8 +150,7 @@ fn apply_folder_rehash(tx: &Transaction, rows: &[FolderRehash]) -> Result<()> {
             }
             _ => {
                 tx.execute(
-                    "UPDATE media SET legacy_sha256 = sha256 WHERE id = ?1",
-                    [r.media_id],
+                    "UPDATE media SET legacy_sha256 = sha256 WHERE id = ?1", params![r.media_id],
                 )?;
                 append_audit(
                     tx,
@@ -169,36 +172,7 @@ fn lock_path(data_dir: &Path, token: &str) -> PathBuf {
         .join(format!("analysis-{token}.lock"))
 }
 
-/// True for SQLITE_BUSY (including BUSY_SNAPSHOT) and SQLITE_LOCKED.
-fn is_busy(e: &Error) -> bool {
-    matches!(e, Error::Db(rusqlite::Error::SqliteFailure(f, _))
-        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
-}
-
-/// Runs `f` until it succeeds, fails with something other than BUSY, or `WRITE_ATTEMPTS` tries.
-fn retry_busy<T>(mut f: impl FnMut() -> Result<T>) -> Result<T> {
-    let mut attempt = 0;
-    loop {
-        match f() {
-            Err(e) if is_busy(&e) && attempt + 1 < WRITE_ATTEMPTS => {
-                attempt += 1;
-                tracing::warn!("database busy, retrying the write ({attempt}): {e}");
-                std::thread::sleep(Duration::from_millis(25 << attempt));
-            }
-            r => return r,
-        }
-    }
-}
-
-/// One write transaction on `conn`: BEGIN IMMEDIATE, `f`, COMMIT; retried on BUSY.
-fn write_tx<T>(conn: &Connection, mut f: impl FnMut(&Transaction) -> Result<T>) -> Result<T> {
-    retry_busy(|| {
-        let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let v = f(&tx)?;
-        tx.commit()?;
-        Ok(v)
-    })
-}
+use db::retry_busy;
 
 /// A media item about to be imported.
 #[derive(Debug, Clone, Serialize)]
@@ -452,7 +426,7 @@ impl Store {
                 .open(&db)
                 .and_then(|_| crate::fsutil::private_file(&db));
         }
-        let conn = Connection::open(&db)?;
+        let conn = rusqlite::Connection::open(&db)?;
         let _ = crate::fsutil::private_file(&db);
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new database to WAL needs a moment of exclusive access: another process
@@ -464,7 +438,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         let mut store = Store {
-            conn,
+            db: Db::Sqlite(conn),
             blobs: BlobStore::new(data_dir.join("blobs")),
             data_dir: data_dir.to_path_buf(),
             owned: HashMap::new(),
@@ -475,10 +449,39 @@ impl Store {
         Ok(store)
     }
 
+    /// Opens the store `url` names: `postgres://…` / `postgresql://…` is a team's shared
+    /// PostgreSQL database (blobs, frame copies and derived images stay under `data_dir`, which
+    /// a team mounts from shared storage on every machine); anything else is ignored and the
+    /// embedded SQLite store in `data_dir` is opened. `None`: SQLite.
+    pub fn open_with(url: Option<&str>, data_dir: &Path) -> Result<Self> {
+        match url {
+            Some(u) if is_postgres_url(u) => Self::open_postgres(u, data_dir),
+            _ => Self::open(data_dir),
+        }
+    }
+
+    /// Opens (creating the schema if needed) a PostgreSQL store; blobs live in `data_dir`.
+    pub fn open_postgres(url: &str, data_dir: &Path) -> Result<Self> {
+        crate::fsutil::private_dir(data_dir)
+            .map_err(|e| Error::input(data_dir, format!("cannot create the data folder: {e}")))?;
+        let db = Db::Pg(db::PgConn::connect(url)?);
+        pg_schema::migrate(&db, SCHEMA_VERSION)?;
+        let store = Store {
+            db,
+            blobs: BlobStore::new(data_dir.join("blobs")),
+            data_dir: data_dir.to_path_buf(),
+            owned: HashMap::new(),
+        };
+        store.blobs.sweep_staging(Duration::from_secs(24 * 3600));
+        Ok(store)
+    }
+
     /// Sets how long a write waits for another process' lock before it answers BUSY (and is
     /// retried a few times). Default 10 s.
     pub fn set_busy_timeout(&self, d: Duration) -> Result<()> {
-        self.conn.busy_timeout(d)?;
+        if let Some(c) = self.db.sqlite() {
+            c.busy_timeout(d)?;
+        }
         Ok(())
     }
 
@@ -486,16 +489,29 @@ impl Store {
         &self.data_dir
     }
 
-    /// The raw connection, for tests and diagnostics only: the rest of the product reads and
-    /// writes through `Store`'s methods (only `src/store` holds SQL).
-    pub fn conn(&self) -> &Connection {
-        &self.conn
+    /// The raw SQLite connection, for tests and diagnostics only: the rest of the product reads
+    /// and writes through `Store`'s methods (only `src/store` holds SQL). Panics on a
+    /// PostgreSQL store (use [`Self::db`]).
+    pub fn conn(&self) -> &rusqlite::Connection {
+        self.db
+            .sqlite()
+            .expect("Store::conn() is the SQLite connection; this store is PostgreSQL")
+    }
+
+    /// The engine-neutral connection, for tests and diagnostics on either back-end.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// True when this store is a PostgreSQL database.
+    pub fn is_postgres(&self) -> bool {
+        self.db.is_pg()
     }
 
     /// Every case with a fake/real label: its latest label, and the face crops (not full-frame
     /// stand-ins) of its last analysis — what retraining from reviews learns from.
     pub fn labelled_cases(&self) -> Result<Vec<LabelledCase>> {
-        let mut st = self.conn.prepare(
+        let mut cases: Vec<LabelledCase> = self.db.query_map(
             "SELECT l.case_id, l.label, l.source, l.analyst, l.created_at, c.last_analysis_id
              FROM labels l JOIN cases c ON c.id = l.case_id
              WHERE l.id IN (SELECT MAX(l2.id) FROM labels l2
@@ -503,44 +519,42 @@ impl Store {
                                OR NOT EXISTS (SELECT 1 FROM reviews x WHERE x.retracts = l2.review_id)
                             GROUP BY l2.case_id)
              ORDER BY l.case_id",
-        )?;
-        let mut cases: Vec<LabelledCase> = st
-            .query_map([], |r| {
+            params![],
+            |r| {
                 Ok(LabelledCase {
                     case_id: r.get(0)?,
-                    fake: r.get::<_, i64>(1)? == 1,
+                    fake: r.get::<i64>(1)? == 1,
                     source: r.get(2)?,
                     analyst: r.get(3)?,
                     labelled_at: r.get(4)?,
                     analysis_id: r.get(5)?,
                     faces: Vec::new(),
                 })
-            })?
-            .collect::<rusqlite::Result<_>>()?;
-        let mut faces = self.conn.prepare(
-            "SELECT id, crop, landmarks FROM faces
-             WHERE analysis_id = ?1 AND crop IS NOT NULL AND full_frame = 0 ORDER BY id",
-        )?;
+            })?;
         for case in &mut cases {
             if let Some(aid) = case.analysis_id {
-                case.faces = faces
-                    .query_map([aid], |r| {
+                case.faces = self.db.query_map(
+                    "SELECT id, crop, landmarks FROM faces
+                     WHERE analysis_id = ?1 AND crop IS NOT NULL AND full_frame = 0 ORDER BY id",
+                    params![aid],
+                    |r| {
                         Ok(LabelledFace {
                             face_id: r.get(0)?,
                             crop: r.get(1)?,
                             landmarks: r.get(2)?,
                         })
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
+                    },
+                )?;
             }
         }
         Ok(cases)
     }
 
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+        match self.db.sqlite() {
+            Some(c) => Ok(c.pragma_query_value(None, "user_version", |r| r.get(0))?),
+            None => pg_schema::version(&self.db),
+        }
     }
 
     /// Path of the copy taken before migrating a database from schema `v`.
@@ -579,8 +593,9 @@ impl Store {
                 vec![]
             };
             let data_dir = self.data_dir.clone();
-            let advanced = write_tx(&self.conn, |tx| {
-                let v: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let advanced = self.db.write_tx(|tx| {
+                let t = tx.sqlite().expect("SQLite migrations run on SQLite");
+                let v: i64 = t.pragma_query_value(None, "user_version", |r| r.get(0))?;
                 if v > known {
                     return Err(newer(v));
                 }
@@ -591,7 +606,7 @@ impl Store {
                 if v + 1 == 4 {
                     apply_folder_rehash(tx, &rehash)?;
                 }
-                tx.pragma_update(None, "user_version", v + 1)?;
+                t.pragma_update(None, "user_version", v + 1)?;
                 append_audit(
                     tx,
                     "system",
@@ -620,8 +635,8 @@ impl Store {
         ));
         let _ = std::fs::remove_file(&tmp);
         let done = retry_busy(|| {
-            self.conn
-                .execute("VACUUM INTO ?1", [tmp.to_string_lossy().as_ref()])?;
+            self.db
+                .execute("VACUUM INTO ?1", params![tmp.to_string_lossy().as_ref()])?;
             Ok(())
         })
         .and_then(|_| {
@@ -642,11 +657,8 @@ impl Store {
     /// For the v4 migration: re-hash each stored frame folder with the v2 manifest scheme.
     /// Returns (media id, recorded hash, v1 hash of the stored folder, manifest hash).
     fn rehash_legacy_folders(&self) -> Result<Vec<FolderRehash>> {
-        let rows: Vec<(i64, String, String)> = self
-            .conn
-            .prepare("SELECT id, sha256, blob FROM media WHERE blob LIKE '%.d' ORDER BY id")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let rows: Vec<(i64, String, String)> = self.db
+            .query_map("SELECT id, sha256, blob FROM media WHERE blob LIKE '%.d' ORDER BY id", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows
             .into_iter()
             .map(|(id, recorded, blob)| {
@@ -668,11 +680,14 @@ impl Store {
     /// of live processes, this one included, keep their lock and are left alone. Returns how
     /// many were recovered.
     pub fn recover_interrupted(&mut self) -> Result<usize> {
-        let running: Vec<(i64, i64, i64, Option<String>)> = self
-            .conn
-            .prepare("SELECT id, case_id, pid, owner_lock FROM analyses WHERE status = 'running'")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        if self.db.is_pg() {
+            // Workers on other machines hold no lock file here: on PostgreSQL a job's lease
+            // says whether its owner is alive (`jobs`), and a re-leased job's old analysis is
+            // marked interrupted by the worker that takes it over.
+            return Ok(0);
+        }
+        let running: Vec<(i64, i64, i64, Option<String>)> = self.db
+            .query_map("SELECT id, case_id, pid, owner_lock FROM analyses WHERE status = 'running'", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
         let mut n = 0;
         for (aid, case_id, pid, token) in running {
             if self.owned.contains_key(&aid) {
@@ -704,7 +719,7 @@ impl Store {
                     }
                 }
             }
-            let changed = write_tx(&self.conn, |tx| {
+            let changed = self.db.write_tx(|tx| {
                 let at = now();
                 let k = tx.execute(
                     "UPDATE analyses SET status = 'interrupted', finished_at = ?1,
@@ -762,11 +777,9 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| media.original_path.display().to_string());
-        let existing_media: Option<(i64, String)> = self
-            .conn
+        let existing_media: Option<(i64, String)> = self.db
             .query_row(
-                "SELECT id, blob FROM media WHERE sha256 = ?1",
-                [&sha],
+                "SELECT id, blob FROM media WHERE sha256 = ?1", params![&sha],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -778,7 +791,7 @@ impl Store {
         let (blob, replaced) = self.blobs.commit(staged, &rel)?;
         let at = now();
         let path_s = media.original_path.display().to_string();
-        let (case_id, media_id, existing) = write_tx(&self.conn, |tx| {
+        let (case_id, media_id, existing) = self.db.write_tx(|tx| {
             if replaced {
                 append_audit(
                     tx,
@@ -792,8 +805,7 @@ impl Store {
             // Re-checked under the write lock: another process may have imported it meanwhile.
             let found: Option<(i64, Option<i64>)> = tx
                 .query_row(
-                    "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1",
-                    [&sha],
+                    "SELECT m.id, (SELECT MAX(c.id) FROM cases c WHERE c.media_id = m.id) FROM media m WHERE m.sha256 = ?1", params![&sha],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
@@ -829,14 +841,15 @@ impl Store {
                 ],
             )?;
             let media_id: i64 =
-                tx.query_row("SELECT id FROM media WHERE sha256 = ?1", [&sha], |r| {
+                tx.query_row("SELECT id FROM media WHERE sha256 = ?1", params![&sha], |r| {
                     r.get(0)
                 })?;
-            tx.execute(
-                "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')",
+            let case_id: i64 = tx.query_row(
+                "INSERT INTO cases (media_id, title, created_at, updated_at, status) VALUES (?1, ?2, ?3, ?3, 'pending')
+                 RETURNING id",
                 params![media_id, name, at],
+                |r| r.get(0),
             )?;
-            let case_id = tx.last_insert_rowid();
             append_audit(
                 tx,
                 actor,
@@ -860,9 +873,8 @@ impl Store {
     pub fn check_media(&self, case_id: i64, actor: &str) -> Result<MediaCheck> {
         self.case(case_id)?; // "case N does not exist"
         let m = self.media_of_case(case_id)?;
-        let legacy: Option<String> = self.conn.query_row(
-            "SELECT legacy_sha256 FROM media WHERE id = ?1",
-            [m.id],
+        let legacy: Option<String> = self.db.query_row(
+            "SELECT legacy_sha256 FROM media WHERE id = ?1", params![m.id],
             |r| r.get(0),
         )?;
         let audit: Vec<String> = self
@@ -901,7 +913,7 @@ impl Store {
         let actual = actual.ok();
         let details = serde_json::json!({"file": m.original_name, "blob": m.blob, "sha256": m.sha256,
                                          "actual": actual, "problems": problems});
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             if ok {
                 tx.execute(
                     "UPDATE media SET verified_at = ?1 WHERE id = ?2",
@@ -987,21 +999,21 @@ impl Store {
         };
         file.lock().map_err(lock_err)?;
         lock.file = Some(file);
-        let aid = write_tx(&self.conn, |tx| {
+        let aid = self.db.write_tx(|tx| {
             let exists: Option<i64> = tx
-                .query_row("SELECT id FROM cases WHERE id = ?1", [case_id], |r| {
+                .query_row("SELECT id FROM cases WHERE id = ?1", params![case_id], |r| {
                     r.get(0)
                 })
                 .optional()?;
             if exists.is_none() {
                 return Err(Error::Other(format!("case {case_id} does not exist")));
             }
-            tx.execute(
+            let aid: i64 = tx.query_row(
                 "INSERT INTO analyses (case_id, started_at, status, pid, settings_json, owner_lock)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5)",
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5) RETURNING id",
                 params![case_id, at, std::process::id() as i64, settings_json, token],
+                |r| r.get(0),
             )?;
-            let aid = tx.last_insert_rowid();
             tx.execute(
                 "UPDATE cases SET status = 'running', updated_at = ?1, message = NULL, last_analysis_id = ?2 WHERE id = ?3",
                 params![at, aid, case_id],
@@ -1026,45 +1038,47 @@ impl Store {
         frames: &[FrameRow],
         faces: &[FaceRow],
     ) -> Result<Vec<i64>> {
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let mut ids = Vec::with_capacity(faces.len());
             {
-                let mut fst = tx.prepare_cached(
-                "INSERT INTO frames (analysis_id, idx, source_index, pts_s, keyframe, motion, width, height)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
                 for f in frames {
-                    fst.execute(params![
-                        analysis_id,
-                        f.idx,
-                        f.source_index,
-                        f.pts_s,
-                        f.keyframe,
-                        f.motion,
-                        f.width,
-                        f.height
-                    ])?;
+                    tx.execute(
+                        "INSERT INTO frames (analysis_id, idx, source_index, pts_s, keyframe, motion, width, height)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                        params![
+                            analysis_id,
+                            f.idx,
+                            f.source_index,
+                            f.pts_s,
+                            f.keyframe,
+                            f.motion,
+                            f.width,
+                            f.height
+                        ],
+                    )?;
                 }
-                let mut face_st = tx.prepare_cached(
-                "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame, native_crop)
-                 VALUES ((SELECT id FROM frames WHERE analysis_id = ?1 AND idx = ?2), ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )?;
                 for f in faces {
-                    face_st.execute(params![
-                        analysis_id,
-                        f.frame_idx,
-                        f.track_id,
-                        f.bbox[0],
-                        f.bbox[1],
-                        f.bbox[2],
-                        f.bbox[3],
-                        f.det_prob,
-                        serde_json::to_string(&f.landmarks).unwrap_or_default(),
-                        f.crop,
-                        f.full_frame,
-                        f.native_crop
-                    ])?;
-                    ids.push(tx.last_insert_rowid());
+                    let id: i64 = tx.query_row(
+                        "INSERT INTO faces (frame_id, analysis_id, track_id, x1, y1, x2, y2, det_prob, landmarks, crop, full_frame, native_crop)
+                         VALUES ((SELECT id FROM frames WHERE analysis_id = ?1 AND idx = ?2), ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                         RETURNING id",
+                        params![
+                            analysis_id,
+                            f.frame_idx,
+                            f.track_id,
+                            f.bbox[0],
+                            f.bbox[1],
+                            f.bbox[2],
+                            f.bbox[3],
+                            f.det_prob,
+                            serde_json::to_string(&f.landmarks).unwrap_or_default(),
+                            f.crop,
+                            f.full_frame,
+                            f.native_crop
+                        ],
+                        |r| r.get(0),
+                    )?;
+                    ids.push(id);
                 }
             }
             tx.execute(
@@ -1096,11 +1110,10 @@ impl Store {
 
     /// Marks a running analysis and its case `failed` with `reason`.
     fn mark_failed(&self, analysis_id: i64, reason: &str, actor: &str) -> Result<()> {
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let at = now();
             let case_id: i64 = tx.query_row(
-                "SELECT case_id FROM analyses WHERE id = ?1",
-                [analysis_id],
+                "SELECT case_id FROM analyses WHERE id = ?1", params![analysis_id],
                 |r| r.get(0),
             )?;
             tx.execute(
@@ -1125,29 +1138,28 @@ impl Store {
         let at = now();
         let hashes = serde_json::to_string(&out.weight_hashes).unwrap_or_else(|_| "[]".into());
         let profile = out.profile.clone().unwrap_or_default();
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             let case_id: i64 = tx.query_row(
-                "SELECT case_id FROM analyses WHERE id = ?1",
-                [analysis_id],
+                "SELECT case_id FROM analyses WHERE id = ?1", params![analysis_id],
                 |r| r.get(0),
             )?;
             {
-                let mut st = tx.prepare_cached(
-                "INSERT INTO scores (analysis_id, level, face_id, frame_idx, track_id, score, profile, weight_hashes, untrained)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )?;
                 for s in &out.scores {
-                    st.execute(params![
-                        analysis_id,
-                        s.level,
-                        s.face_id,
-                        s.frame_idx,
-                        s.track_id,
-                        s.score,
-                        profile,
-                        hashes,
-                        out.untrained
-                    ])?;
+                    tx.execute(
+                        "INSERT INTO scores (analysis_id, level, face_id, frame_idx, track_id, score, profile, weight_hashes, untrained)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        params![
+                            analysis_id,
+                            s.level,
+                            s.face_id,
+                            s.frame_idx,
+                            s.track_id,
+                            s.score,
+                            profile,
+                            hashes,
+                            out.untrained
+                        ],
+                    )?;
                 }
             }
             tx.execute(
@@ -1201,17 +1213,19 @@ impl Store {
             // The same normalisation as stored tags; a tag that cannot exist matches nothing.
             let t = normalize_tag(t)?.unwrap_or_default();
             sql.push_str(&format!(
-                " AND EXISTS (SELECT 1 FROM json_each({}) t WHERE t.value = ? COLLATE NOCASE)",
-                annotations::TAGS_JSON
+                " AND EXISTS (SELECT 1 FROM {} WHERE {})",
+                annotations::tags_each(self.db.dialect()),
+                annotations::nocase_eq(self.db.dialect(), "t.value", "?")
             ));
             args.push(t);
         }
         if let Some(s) = f.search.as_deref().filter(|s| !s.is_empty()) {
             // File name, SHA-256, case note or a tag.
             sql.push_str(&format!(
-                " AND (c.title LIKE ? ESCAPE '\\' OR m.sha256 LIKE ? ESCAPE '\\' OR c.note LIKE ? ESCAPE '\\'
-                   OR EXISTS (SELECT 1 FROM json_each({}) t WHERE t.value LIKE ? ESCAPE '\\'))",
-                annotations::TAGS_JSON
+                " AND (c.title {like} ? ESCAPE '\\' OR m.sha256 {like} ? ESCAPE '\\' OR c.note {like} ? ESCAPE '\\'
+                   OR EXISTS (SELECT 1 FROM {each} WHERE t.value {like} ? ESCAPE '\\'))",
+                like = self.db.like(),
+                each = annotations::tags_each(self.db.dialect()),
             ));
             let like = format!(
                 "%{}%",
@@ -1227,18 +1241,16 @@ impl Store {
         if let Some(l) = f.limit {
             sql.push_str(&format!(" LIMIT {l}"));
         }
-        let mut st = self.conn.prepare(&sql)?;
-        let rows = st.query_map(rusqlite::params_from_iter(args.iter()), case_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let args: Vec<&dyn db::Param> = args.iter().map(|a| a as &dyn db::Param).collect();
+        self.db.query_map(&sql, &args, case_from_row)
     }
 
     pub fn case(&self, id: i64) -> Result<CaseSummary> {
-        self.conn
+        self.db
             .query_row(
                 "SELECT c.id, c.title, c.created_at, c.updated_at, c.status, c.score, c.band, c.untrained, c.profile, c.message,
                         m.kind, m.sha256, (SELECT a.scope FROM analyses a WHERE a.id = c.last_analysis_id), c.tags
-                 FROM cases c JOIN media m ON m.id = c.media_id WHERE c.id = ?1",
-                [id],
+                 FROM cases c JOIN media m ON m.id = c.media_id WHERE c.id = ?1", params![id],
                 case_from_row,
             )
             .optional()?
@@ -1246,11 +1258,10 @@ impl Store {
     }
 
     pub fn media_of_case(&self, case_id: i64) -> Result<MediaRow> {
-        Ok(self.conn.query_row(
+        Ok(self.db.query_row(
             "SELECT m.id, m.sha256, m.original_name, m.original_path, m.kind, m.size_bytes, m.width, m.height, m.duration_s,
                     m.fps, m.codec, m.container, m.blob, m.imported_at, m.verified_at
-             FROM media m JOIN cases c ON c.media_id = m.id WHERE c.id = ?1",
-            [case_id],
+             FROM media m JOIN cases c ON c.media_id = m.id WHERE c.id = ?1", params![case_id],
             |r| {
                 Ok(MediaRow {
                     id: r.get(0)?,
@@ -1258,7 +1269,7 @@ impl Store {
                     original_name: r.get(2)?,
                     original_path: r.get(3)?,
                     kind: r.get(4)?,
-                    size_bytes: r.get::<_, i64>(5)? as u64,
+                    size_bytes: r.get::<i64>(5)? as u64,
                     width: r.get(6)?,
                     height: r.get(7)?,
                     duration_s: r.get(8)?,
@@ -1277,17 +1288,15 @@ impl Store {
     pub fn case_detail(&self, id: i64) -> Result<CaseDetail> {
         let case = self.case(id)?;
         let media = self.media_of_case(id)?;
-        let aid: Option<i64> = self.conn.query_row(
-            "SELECT last_analysis_id FROM cases WHERE id = ?1",
-            [id],
+        let aid: Option<i64> = self.db.query_row(
+            "SELECT last_analysis_id FROM cases WHERE id = ?1", params![id],
             |r| r.get(0),
         )?;
         let (mut analysis, mut frames, mut faces, mut scores) = (None, vec![], vec![], vec![]);
         if let Some(aid) = aid {
-            analysis = Some(self.conn.query_row(
+            analysis = Some(self.db.query_row(
                 "SELECT id, started_at, finished_at, status, settings_json, profile, weight_hashes, untrained, error,
-                        frames_total, faces_total, preprocessing FROM analyses WHERE id = ?1",
-                [aid],
+                        frames_total, faces_total, preprocessing FROM analyses WHERE id = ?1", params![aid],
                 |r| {
                     Ok(AnalysisRow {
                         id: r.get(0)?,
@@ -1305,10 +1314,8 @@ impl Store {
                     })
                 },
             )?);
-            frames = self
-                .conn
-                .prepare("SELECT idx, source_index, pts_s, keyframe, motion, width, height FROM frames WHERE analysis_id = ?1 ORDER BY idx")?
-                .query_map([aid], |r| {
+            frames = self.db
+                .query_map("SELECT idx, source_index, pts_s, keyframe, motion, width, height FROM frames WHERE analysis_id = ?1 ORDER BY idx", params![aid], |r| {
                     Ok(FrameRow {
                         idx: r.get(0)?,
                         source_index: r.get(1)?,
@@ -1318,16 +1325,11 @@ impl Store {
                         width: r.get(5)?,
                         height: r.get(6)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            faces = self
-                .conn
-                .prepare(
-                    "SELECT f.id, fr.idx, f.track_id, f.x1, f.y1, f.x2, f.y2, f.det_prob, f.landmarks, f.crop, f.full_frame,
+                })?;
+            faces = self.db
+                .query_map("SELECT f.id, fr.idx, f.track_id, f.x1, f.y1, f.x2, f.y2, f.det_prob, f.landmarks, f.crop, f.full_frame,
                             (SELECT s.score FROM scores s WHERE s.face_id = f.id AND s.level = 'face'), f.native_crop
-                     FROM faces f JOIN frames fr ON fr.id = f.frame_id WHERE f.analysis_id = ?1 ORDER BY fr.idx, f.id",
-                )?
-                .query_map([aid], |r| {
+                     FROM faces f JOIN frames fr ON fr.id = f.frame_id WHERE f.analysis_id = ?1 ORDER BY fr.idx, f.id", params![aid], |r| {
                     let lm: String = r.get(8)?;
                     Ok(FaceRow {
                         id: r.get(0)?,
@@ -1341,15 +1343,11 @@ impl Store {
                         full_frame: r.get(10)?,
                         score: r.get(11)?,
                     })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
-            scores = self
-                .conn
-                .prepare("SELECT level, face_id, frame_idx, track_id, score FROM scores WHERE analysis_id = ?1 ORDER BY id")?
-                .query_map([aid], |r| {
+                })?;
+            scores = self.db
+                .query_map("SELECT level, face_id, frame_idx, track_id, score FROM scores WHERE analysis_id = ?1 ORDER BY id", params![aid], |r| {
                     Ok(ScoreRow { level: r.get(0)?, face_id: r.get(1)?, frame_idx: r.get(2)?, track_id: r.get(3)?, score: r.get(4)? })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                })?;
         }
         let reviews = self.reviews(id)?;
         let decision = self.current_decision(id)?;
@@ -1370,14 +1368,12 @@ impl Store {
     }
 
     pub fn reviews(&self, case_id: i64) -> Result<Vec<ReviewRow>> {
-        Ok(self
-            .conn
-            .prepare(&format!(
+        Ok(self.db
+            .query_map(&format!(
                 "SELECT {} FROM reviews r WHERE r.case_id = ?1 ORDER BY r.id",
                 annotations::REVIEW_COLUMNS
-            ))?
-            .query_map([case_id], annotations::review_from_row)?
-            .collect::<rusqlite::Result<_>>()?)
+            ), params![case_id], annotations::review_from_row)?
+            )
     }
 
     /// Records an analyst's decision; fake/real decisions also become training labels.
@@ -1395,12 +1391,13 @@ impl Store {
         }
         self.case(case_id)?;
         let at = now();
-        write_tx(&self.conn, |tx| {
-            tx.execute(
-            "INSERT INTO reviews (case_id, verdict, analyst, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![case_id, verdict.as_str(), analyst, note, at],
-        )?;
-            let rid = tx.last_insert_rowid();
+        self.db.write_tx(|tx| {
+            let rid: i64 = tx.query_row(
+                "INSERT INTO reviews (case_id, verdict, analyst, note, created_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 RETURNING id",
+                params![case_id, verdict.as_str(), analyst, note, at],
+                |r| r.get(0),
+            )?;
             if verdict != Verdict::Unsure {
                 tx.execute(
                 "INSERT INTO labels (case_id, label, source, review_id, analyst, created_at) VALUES (?1, ?2, 'review', ?3, ?4, ?5)",
@@ -1425,16 +1422,16 @@ impl Store {
         case_id: Option<i64>,
         details: &serde_json::Value,
     ) -> Result<()> {
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             append_audit(tx, actor, action, case_id, details)
         })
     }
 
     pub fn audit_log(&self, case_id: Option<i64>) -> Result<Vec<AuditRow>> {
-        let mut st = self.conn.prepare(
-            "SELECT id, at, actor, action, case_id, details FROM audit WHERE (?1 IS NULL OR case_id = ?1) ORDER BY id",
-        )?;
-        let rows = st.query_map([case_id], |r| {
+        let rows = self.db.query_map(
+            "SELECT id, at, actor, action, case_id, details FROM audit WHERE (CAST(?1 AS BIGINT) IS NULL OR case_id = ?1) ORDER BY id",
+            params![case_id],
+            |r| {
             let d: String = r.get(5)?;
             Ok(AuditRow {
                 id: r.get(0)?,
@@ -1445,17 +1442,18 @@ impl Store {
                 details: serde_json::from_str(&d).unwrap_or(serde_json::Value::Null),
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 
     /// Stores the embeddings of scored faces (for temporal analysis) in one transaction.
     pub fn add_embeddings(&mut self, rows: &[EmbeddingRow]) -> Result<()> {
-        write_tx(&self.conn, |tx| {
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)",
-            )?;
+        self.db.write_tx(|tx| {
             for (face, clip, cnn) in rows {
-                st.execute(params![face, f32_bytes(clip), cnn.map(f32_bytes)])?;
+                tx.execute(
+                    "INSERT INTO embeddings (face_id, clip, cnn) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (face_id) DO UPDATE SET clip = excluded.clip, cnn = excluded.cnn",
+                    params![face, f32_bytes(clip), cnn.map(f32_bytes)],
+                )?;
             }
             Ok(())
         })
@@ -1463,15 +1461,13 @@ impl Store {
 
     /// (CLIP, CNN) embeddings of a face, when it was scored.
     pub fn embeddings(&self, face_id: i64) -> Result<Option<Embeddings>> {
-        Ok(self
-            .conn
+        Ok(self.db
             .query_row(
-                "SELECT clip, cnn FROM embeddings WHERE face_id = ?1",
-                [face_id],
+                "SELECT clip, cnn FROM embeddings WHERE face_id = ?1", params![face_id],
                 |r| {
                     Ok((
-                        bytes_f32(&r.get::<_, Vec<u8>>(0)?),
-                        r.get::<_, Option<Vec<u8>>>(1)?.map(|b| bytes_f32(&b)),
+                        bytes_f32(&r.get::<Vec<u8>>(0)?),
+                        r.get::<Option<Vec<u8>>>(1)?.map(|b| bytes_f32(&b)),
                     ))
                 },
             )
@@ -1480,13 +1476,13 @@ impl Store {
 
     /// Records an explainability output (its PNG already in the blob store) and audits it.
     pub fn add_explanation(&mut self, e: &NewExplanation, actor: &str) -> Result<i64> {
-        write_tx(&self.conn, |tx| {
-            tx.execute(
-            "INSERT INTO explanations (case_id, analysis_id, face_id, frame_idx, kind, space, blob, summary, data, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            params![e.case_id, e.analysis_id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data.to_string(), now()],
-        )?;
-            let id = tx.last_insert_rowid();
+        self.db.write_tx(|tx| {
+            let id: i64 = tx.query_row(
+                "INSERT INTO explanations (case_id, analysis_id, face_id, frame_idx, kind, space, blob, summary, data, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                params![e.case_id, e.analysis_id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data.to_string(), now()],
+                |r| r.get(0),
+            )?;
             append_audit(
                 tx,
                 actor,
@@ -1500,12 +1496,12 @@ impl Store {
 
     /// Explanations of a case's latest analysis.
     pub fn explanations(&self, case_id: i64) -> Result<Vec<ExplanationRow>> {
-        let mut st = self.conn.prepare(
+        let rows = self.db.query_map(
             "SELECT e.id, e.face_id, e.frame_idx, e.kind, e.space, e.blob, e.summary, e.data, e.created_at
              FROM explanations e JOIN cases c ON c.id = e.case_id AND c.last_analysis_id = e.analysis_id
              WHERE e.case_id = ?1 ORDER BY e.id",
-        )?;
-        let rows = st.query_map([case_id], |r| {
+            params![case_id],
+            |r| {
             let d: String = r.get(7)?;
             Ok(ExplanationRow {
                 id: r.get(0)?,
@@ -1519,7 +1515,7 @@ impl Store {
                 created_at: r.get(8)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 
     /// The newest row of each view (face, frame, kind, space) of the latest analysis, oldest
@@ -1541,10 +1537,10 @@ impl Store {
     /// Records how the analysis' faces were prepared for the detector (the profile's
     /// preprocessing chain, `Preprocessing::describe`): one UPDATE of the analysis row.
     pub fn record_preprocessing(&self, analysis_id: i64, description: &str) -> Result<()> {
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             tx.execute(
                 "UPDATE analyses SET preprocessing = ?1 WHERE id = ?2",
-                rusqlite::params![description, analysis_id],
+                params![description, analysis_id],
             )?;
             Ok(())
         })
@@ -1554,13 +1550,12 @@ impl Store {
     /// when stored, else the detector's input; `None` when the case has no such face or the
     /// face no crop. One indexed lookup (the app asks once per thumbnail).
     pub fn face_display_crop(&self, case_id: i64, face_id: i64) -> Result<Option<String>> {
-        let found: Option<Option<String>> = self
-            .conn
+        let found: Option<Option<String>> = self.db
             .query_row(
                 "SELECT COALESCE(f.native_crop, f.crop) FROM faces f
                  JOIN analyses a ON a.id = f.analysis_id
                  WHERE f.id = ?2 AND a.case_id = ?1",
-                [case_id, face_id],
+                params![case_id, face_id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -1570,10 +1565,10 @@ impl Store {
     /// Records where and in what precision the analysis' scores are computed
     /// (`device::compute_label`).
     pub fn record_compute(&self, analysis_id: i64, compute: &str) -> Result<()> {
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             tx.execute(
                 "UPDATE analyses SET compute = ?1 WHERE id = ?2",
-                rusqlite::params![compute, analysis_id],
+                params![compute, analysis_id],
             )?;
             Ok(())
         })
@@ -1586,10 +1581,10 @@ impl Store {
         scope: &[crate::scope::ScopeWarning],
     ) -> Result<()> {
         let json = serde_json::to_string(scope).map_err(|e| Error::Other(e.to_string()))?;
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             tx.execute(
                 "UPDATE analyses SET scope = ?1 WHERE id = ?2",
-                rusqlite::params![json, analysis_id],
+                params![json, analysis_id],
             )?;
             Ok(())
         })
@@ -1600,11 +1595,9 @@ impl Store {
         &self,
         analysis_id: i64,
     ) -> Result<Option<Vec<crate::scope::ScopeWarning>>> {
-        let json: Option<String> = self
-            .conn
+        let json: Option<String> = self.db
             .query_row(
-                "SELECT scope FROM analyses WHERE id = ?1",
-                [analysis_id],
+                "SELECT scope FROM analyses WHERE id = ?1", params![analysis_id],
                 |r| r.get(0),
             )
             .optional()?
@@ -1615,35 +1608,38 @@ impl Store {
     /// Where and in what precision the analysis' scores were computed (None: not recorded,
     /// before v6 — those ran in fp32).
     pub fn analysis_compute(&self, analysis_id: i64) -> Result<Option<String>> {
-        Ok(self.conn.query_row(
-            "SELECT compute FROM analyses WHERE id = ?1",
-            [analysis_id],
+        Ok(self.db.query_row(
+            "SELECT compute FROM analyses WHERE id = ?1", params![analysis_id],
             |r| r.get(0),
         )?)
     }
 
     /// How the analysis' faces were prepared (None for analyses from before it was recorded).
     pub fn analysis_preprocessing(&self, analysis_id: i64) -> Result<Option<String>> {
-        Ok(self.conn.query_row(
-            "SELECT preprocessing FROM analyses WHERE id = ?1",
-            [analysis_id],
+        Ok(self.db.query_row(
+            "SELECT preprocessing FROM analyses WHERE id = ?1", params![analysis_id],
             |r| r.get(0),
         )?)
     }
 
     /// `PRAGMA integrity_check` plus the foreign-key check; Ok(()) when both are clean.
     pub fn integrity_check(&self) -> Result<()> {
-        let r: String = self
-            .conn
-            .query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
+        if self.db.is_pg() {
+            // PostgreSQL checks its pages and foreign keys itself; a query that reads the
+            // schema's bookkeeping shows the store answers.
+            pg_schema::version(&self.db)?;
+            return Ok(());
+        }
+        let r: String = self.db
+            .query_row("PRAGMA integrity_check", params![], |r| r.get(0))?;
         if r != "ok" {
             return Err(Error::Other(format!(
                 "database integrity check failed: {r}"
             )));
         }
         let bad: i64 =
-            self.conn
-                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", [], |r| {
+            self.db
+                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", params![], |r| {
                     r.get(0)
                 })?;
         if bad > 0 {
@@ -1657,11 +1653,11 @@ impl Store {
     /// Counts of cases per band/status, for the app's counters.
     pub fn counts(&self) -> Result<std::collections::BTreeMap<String, i64>> {
         let mut m = std::collections::BTreeMap::new();
-        let mut st = self.conn.prepare(
+        for (k, v) in self.db.query_map(
             "SELECT COALESCE(band, status), COUNT(*) FROM cases GROUP BY COALESCE(band, status)",
-        )?;
-        for row in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-            let (k, v) = row?;
+            params![],
+            |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)),
+        )? {
             m.insert(k, v);
         }
         Ok(m)
@@ -1704,7 +1700,7 @@ fn bytes_f32(b: &[u8]) -> Vec<f32> {
         .collect()
 }
 
-fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
+fn case_from_row(r: &db::Row) -> Result<CaseSummary> {
     Ok(CaseSummary {
         id: r.get(0)?,
         title: r.get(1)?,
@@ -1719,7 +1715,7 @@ fn case_from_row(r: &rusqlite::Row) -> rusqlite::Result<CaseSummary> {
         media_kind: r.get(10)?,
         sha256: r.get(11)?,
         scope: parse_scope(r.get(12)?),
-        tags: annotations::parse_tags(&r.get::<_, String>(13)?),
+        tags: annotations::parse_tags(&r.get::<String>(13)?),
     })
 }
 
@@ -1729,7 +1725,7 @@ fn parse_scope(json: Option<String>) -> Option<Vec<crate::scope::ScopeWarning>> 
 }
 
 fn append_audit(
-    conn: &Connection,
+    conn: &impl Exec,
     actor: &str,
     action: &str,
     case_id: Option<i64>,

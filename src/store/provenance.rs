@@ -1,9 +1,9 @@
 //! Provenance per media (schema v9): the JSON document `provenance::Provenance` computed at
 //! import, and the perceptual hashes of an image or a video's keyframes for "seen before".
-use super::{now, write_tx, Store};
+use super::{now, Store};
 use crate::provenance::Provenance;
 use crate::Result;
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, Exec, OptionalExt};
 
 /// One stored perceptual hash.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,7 +19,7 @@ impl Store {
     pub fn set_provenance(&mut self, media_id: i64, p: &Provenance) -> Result<()> {
         let data = serde_json::to_string(p)
             .map_err(|e| crate::Error::Other(format!("provenance does not serialise: {e}")))?;
-        write_tx(&self.conn, |tx| {
+        self.db.write_tx(|tx| {
             tx.execute(
                 "INSERT INTO provenance (media_id, computed_at, data) VALUES (?1, ?2, ?3)
                  ON CONFLICT(media_id) DO UPDATE SET computed_at = excluded.computed_at,
@@ -33,11 +33,9 @@ impl Store {
     /// The stored provenance of a media; `None` when it was never computed (media imported
     /// before v9) or the stored document no longer parses.
     pub fn provenance(&self, media_id: i64) -> Result<Option<Provenance>> {
-        let data: Option<String> = self
-            .conn
+        let data: Option<String> = self.db
             .query_row(
-                "SELECT data FROM provenance WHERE media_id = ?1",
-                [media_id],
+                "SELECT data FROM provenance WHERE media_id = ?1", params![media_id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -56,13 +54,13 @@ impl Store {
         media_id: i64,
         rows: &[(i64, Option<f64>, u64)],
     ) -> Result<()> {
-        write_tx(&self.conn, |tx| {
-            tx.execute("DELETE FROM media_hashes WHERE media_id = ?1", [media_id])?;
-            let mut st = tx.prepare_cached(
-                "INSERT INTO media_hashes (media_id, frame_index, pts_s, phash) VALUES (?1, ?2, ?3, ?4)",
-            )?;
+        self.db.write_tx(|tx| {
+            tx.execute("DELETE FROM media_hashes WHERE media_id = ?1", params![media_id])?;
             for (frame, pts, h) in rows {
-                st.execute(params![media_id, frame, pts, *h as i64])?;
+                tx.execute(
+                    "INSERT INTO media_hashes (media_id, frame_index, pts_s, phash) VALUES (?1, ?2, ?3, ?4)",
+                    params![media_id, frame, pts, *h as i64],
+                )?;
             }
             Ok(())
         })
@@ -70,19 +68,19 @@ impl Store {
 
     /// Perceptual hashes of one media (`Some(id)`) or of every media (`None`).
     pub fn media_hashes(&self, media_id: Option<i64>) -> Result<Vec<HashRow>> {
-        let mut st = self.conn.prepare_cached(
+        let rows = self.db.query_map(
             "SELECT media_id, frame_index, pts_s, phash FROM media_hashes
-             WHERE ?1 IS NULL OR media_id = ?1 ORDER BY media_id, frame_index",
-        )?;
-        let rows = st.query_map([media_id], |r| {
+             WHERE CAST(?1 AS BIGINT) IS NULL OR media_id = ?1 ORDER BY media_id, frame_index",
+            params![media_id],
+            |r| {
             Ok(HashRow {
                 media_id: r.get(0)?,
                 frame_index: r.get(1)?,
                 pts_s: r.get(2)?,
-                phash: r.get::<_, i64>(3)? as u64,
+                phash: r.get::<i64>(3)? as u64,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 }
 
@@ -117,10 +115,10 @@ pub struct FaceEmbedding {
 impl Store {
     /// Every case with its media, title and creation time, by id.
     pub fn case_refs(&self) -> Result<Vec<CaseRef>> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT id, media_id, title, created_at FROM cases ORDER BY id")?;
-        let rows = st.query_map([], |r| {
+        let rows = self.db.query_map(
+            "SELECT id, media_id, title, created_at FROM cases ORDER BY id",
+            params![],
+            |r| {
             Ok(CaseRef {
                 case_id: r.get(0)?,
                 media_id: r.get(1)?,
@@ -128,7 +126,7 @@ impl Store {
                 created_at: r.get(3)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 
     /// The face embeddings of each case's newest finished (`done`) analysis — of one case
@@ -157,10 +155,14 @@ impl Store {
         dim: Option<usize>,
         vectors: bool,
     ) -> Result<Vec<FaceEmbedding>> {
-        let mut st = self.conn.prepare_cached(
+        let empty = match self.db.dialect() {
+            super::db::Dialect::Sqlite => "x''",
+            super::db::Dialect::Postgres => "''::bytea",
+        };
+        let sql = format!(
             "SELECT a.case_id, f.id, fr.idx, f.track_id, a.profile, a.untrained,
                     COALESCE(f.native_crop, f.crop) IS NOT NULL,
-                    CASE WHEN ?3 THEN e.clip ELSE x'' END
+                    CASE WHEN ?3 THEN e.clip ELSE {empty} END
              FROM analyses a
              JOIN faces f ON f.analysis_id = a.id
              JOIN frames fr ON fr.id = f.frame_id
@@ -168,12 +170,13 @@ impl Store {
              WHERE a.id = (SELECT MAX(b.id) FROM analyses b
                            WHERE b.case_id = a.case_id AND b.status = 'done')
                AND f.full_frame = 0
-               AND (?1 IS NULL OR a.case_id = ?1)
-               AND (?2 IS NULL OR length(e.clip) = ?2 * 4)
-             ORDER BY a.case_id, f.id",
-        )?;
-        let rows = st.query_map(
-            rusqlite::params![case_id, dim.map(|d| d as i64), vectors],
+               AND (CAST(?1 AS BIGINT) IS NULL OR a.case_id = ?1)
+               AND (CAST(?2 AS BIGINT) IS NULL OR length(e.clip) = ?2 * 4)
+             ORDER BY a.case_id, f.id"
+        );
+        let rows = self.db.query_map(
+            &sql,
+            params![case_id, dim.map(|d| d as i64), vectors],
             |r| {
                 Ok(FaceEmbedding {
                     case_id: r.get(0)?,
@@ -181,20 +184,19 @@ impl Store {
                     frame_index: r.get(2)?,
                     track_id: r.get(3)?,
                     profile: r.get(4)?,
-                    untrained: r.get::<_, i64>(5)? != 0,
+                    untrained: r.get::<i64>(5)? != 0,
                     has_crop: r.get(6)?,
-                    clip: super::bytes_f32(&r.get::<_, Vec<u8>>(7)?),
+                    clip: super::bytes_f32(&r.get::<Vec<u8>>(7)?),
                 })
             },
         )?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 
     /// The highest face id stored (0 when none): a persisted face index holding a higher one
     /// was made before faces were deleted, and is rebuilt.
     pub fn max_face_id(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM faces", [], |r| r.get(0))?)
+        Ok(self.db
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM faces", params![], |r| r.get(0))?)
     }
 }

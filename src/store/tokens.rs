@@ -4,9 +4,9 @@
 //! its SHA-256 is stored. Each token names the analyst it acts for: the server writes
 //! `api:<analyst>` as the actor of every audit row a request causes. Revoking sets `revoked_at`;
 //! the row is kept. Making and revoking tokens is audited.
-use super::{append_audit, now, write_tx, Store};
+use super::{append_audit, now, Store};
 use crate::{Error, Result};
-use rusqlite::{params, OptionalExtension};
+use super::db::{params, Exec, OptionalExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -49,12 +49,12 @@ impl Store {
         let secret = format!("{TOKEN_PREFIX}{}", hex::encode(raw));
         let hash = token_hash(&secret);
         let at = now();
-        let id = write_tx(self.conn(), |tx| {
-            tx.execute(
-                "INSERT INTO api_tokens (analyst, sha256, created_at) VALUES (?1, ?2, ?3)",
+        let id = self.db.write_tx(|tx| {
+            let id: i64 = tx.query_row(
+                "INSERT INTO api_tokens (analyst, sha256, created_at) VALUES (?1, ?2, ?3) RETURNING id",
                 params![analyst, hash, at],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             append_audit(
                 tx,
                 actor,
@@ -69,10 +69,10 @@ impl Store {
 
     /// Every token, oldest first.
     pub fn tokens(&self) -> Result<Vec<TokenRow>> {
-        let mut st = self
-            .conn()
-            .prepare("SELECT id, analyst, created_at, revoked_at FROM api_tokens ORDER BY id")?;
-        let rows = st.query_map([], |r| {
+        let rows = self.db().query_map(
+            "SELECT id, analyst, created_at, revoked_at FROM api_tokens ORDER BY id",
+            params![],
+            |r| {
             Ok(TokenRow {
                 id: r.get(0)?,
                 analyst: r.get(1)?,
@@ -80,16 +80,15 @@ impl Store {
                 revoked_at: r.get(3)?,
             })
         })?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows)
     }
 
     /// Revokes token `id`; false when it was already revoked. An unknown id is an error.
     pub fn revoke_token(&self, id: i64, actor: &str) -> Result<bool> {
-        write_tx(self.conn(), |tx| {
+        self.db.write_tx(|tx| {
             let state: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT revoked_at FROM api_tokens WHERE id = ?1",
-                    [id],
+                    "SELECT revoked_at FROM api_tokens WHERE id = ?1", params![id],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -116,11 +115,10 @@ impl Store {
 
     /// The owner of a presented secret when it is known and not revoked.
     pub fn token_owner(&self, secret: &str) -> Result<Option<TokenOwner>> {
-        Ok(self
-            .conn()
+        Ok(self.db()
             .query_row(
                 "SELECT id, analyst FROM api_tokens WHERE sha256 = ?1 AND revoked_at IS NULL",
-                [token_hash(secret)],
+                params![token_hash(secret)],
                 |r| {
                     Ok(TokenOwner {
                         id: r.get(0)?,
