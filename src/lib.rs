@@ -24,6 +24,7 @@ pub mod report;
 pub mod scope;
 pub mod server;
 pub mod store;
+pub mod team;
 pub mod track;
 pub mod train;
 pub mod worker;

@@ -52,7 +52,7 @@ fn import_suite(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir.path().join("data"));
     assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
-    assert_eq!(verity::store::SCHEMA_VERSION, 10, "a new migration: update this and the migration tests");
+    assert_eq!(verity::store::SCHEMA_VERSION, 11, "a new migration: update this and the migration tests");
     let a = dir.path().join("a.png");
     std::fs::write(&a, b"pretend image bytes").unwrap();
     let first = s.import(&media(&a), "tester").unwrap();

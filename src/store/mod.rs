@@ -19,6 +19,8 @@ mod schema;
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 mod tokens;
+pub mod jobs;
+pub use jobs::{JobEnd, JobRow, JobStats, Lease, NewJob, QueuedKind};
 pub use tokens::{token_hash, TokenOwner, TokenRow, TOKEN_PREFIX};
 
 pub use annotations::{
@@ -81,6 +83,8 @@ pub struct Store {
     data_dir: PathBuf,
     /// Owner locks of the analyses this store started and has not finished.
     owned: HashMap<i64, OwnerLock>,
+    /// The queued job whose analyses this connection begins (`set_job`).
+    job: Option<i64>,
 }
 
 /// Default time a write waits for another process' write lock before SQLite answers BUSY.
@@ -442,6 +446,7 @@ impl Store {
             blobs: BlobStore::new(data_dir.join("blobs")),
             data_dir: data_dir.to_path_buf(),
             owned: HashMap::new(),
+            job: None,
         };
         store.migrate()?;
         store.recover_interrupted()?;
@@ -471,6 +476,7 @@ impl Store {
             blobs: BlobStore::new(data_dir.join("blobs")),
             data_dir: data_dir.to_path_buf(),
             owned: HashMap::new(),
+            job: None,
         };
         store.blobs.sweep_staging(Duration::from_secs(24 * 3600));
         Ok(store)
@@ -1009,9 +1015,9 @@ impl Store {
                 return Err(Error::Other(format!("case {case_id} does not exist")));
             }
             let aid: i64 = tx.query_row(
-                "INSERT INTO analyses (case_id, started_at, status, pid, settings_json, owner_lock)
-                 VALUES (?1, ?2, 'running', ?3, ?4, ?5) RETURNING id",
-                params![case_id, at, std::process::id() as i64, settings_json, token],
+                "INSERT INTO analyses (case_id, started_at, status, pid, settings_json, owner_lock, job_id)
+                 VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6) RETURNING id",
+                params![case_id, at, std::process::id() as i64, settings_json, token, self.job],
                 |r| r.get(0),
             )?;
             tx.execute(

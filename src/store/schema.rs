@@ -288,4 +288,43 @@ CREATE TABLE api_tokens (
     revoked_at  TEXT
 );
 "#,
+    // v11: the job queue (`store::jobs`) that `verity serve` submits to and `verity worker`
+    // processes take jobs from (on PostgreSQL with `FOR UPDATE SKIP LOCKED`): priority 0 =
+    // interactive before 1 = batch, then oldest first; a running job holds a lease
+    // (`lease_until`, seconds since the epoch on the database's clock) that its worker renews,
+    // so a killed worker's job is taken again once the lease runs out. Each analysis records the
+    // job it ran for, and at most one finished analysis per job is accepted (a unique index):
+    // a job ends with one result however many workers started it.
+    r#"
+CREATE TABLE jobs (
+    id            INTEGER PRIMARY KEY,
+    kind          TEXT NOT NULL,              -- analyze | rerun
+    path          TEXT,                       -- analyze: the file or folder (shared storage)
+    case_id       INTEGER,                    -- rerun: the case; analyze: once imported
+    label         TEXT NOT NULL,
+    priority      INTEGER NOT NULL DEFAULT 1, -- 0 interactive, 1 batch
+    state         TEXT NOT NULL DEFAULT 'queued', -- queued | running | done | failed | cancelled
+    submitted_by  TEXT NOT NULL,
+    submitted_at  TEXT NOT NULL,
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    lease_owner   TEXT,
+    lease_until   REAL,
+    started_at    TEXT,
+    finished_at   TEXT,
+    progress      TEXT,                       -- JSON: server::jobs::JobProgress
+    result        TEXT,                       -- done | not_scored
+    verdict       TEXT,
+    untrained     INTEGER,
+    message       TEXT,
+    error_code    TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    upload        TEXT,                       -- upload folder removed when the job ends
+    faces_scored  INTEGER NOT NULL DEFAULT 0,
+    times         TEXT                        -- JSON: pipeline::StageTimes of the finished run
+);
+CREATE INDEX jobs_queue ON jobs(state, priority, id);
+ALTER TABLE analyses ADD COLUMN job_id INTEGER;
+CREATE UNIQUE INDEX analyses_job_once ON analyses(job_id)
+    WHERE job_id IS NOT NULL AND status IN ('done', 'not_scored');
+"#,
 ];
