@@ -28,6 +28,7 @@ mod token;
 mod train;
 mod trust;
 mod verify;
+mod worker;
 
 #[derive(Parser)]
 #[command(
@@ -85,6 +86,9 @@ enum Cmd {
     Serve(serve::ServeArgs),
     /// API tokens for `verity serve`: add <analyst> (prints the secret once), list, revoke <id>
     Token(token::TokenArgs),
+    /// Take queued jobs from the store and analyse them (team mode; any number of workers
+    /// share one PostgreSQL store); Ctrl-C or SIGTERM stops after the current job
+    Worker(worker::WorkerArgs),
     /// Show the version, compute device and folders
     Info(info::InfoArgs),
     /// Benchmarks: `models` (each network vs the PyTorch peer), `pipeline` (stage timings) or
@@ -169,6 +173,7 @@ fn run() -> Result<ExitCode> {
             cli.config.clone().unwrap_or_else(Settings::default_path),
         ),
         Cmd::Token(a) => token::token(a, &settings),
+        Cmd::Worker(a) => worker::worker(a, &settings),
         Cmd::Info(a) => info::info(a, &cli, &settings),
         Cmd::Bench { what } => bench::bench(what, &settings),
         Cmd::Completions(_) | Cmd::Man(_) => unreachable!("handled above"),

@@ -8,6 +8,10 @@ use verity::store::Store;
 
 #[derive(Args)]
 pub struct TokenArgs {
+    /// The store holding the tokens: postgres://user:password@host/db for a team (default: the
+    /// SQLite store in the data folder)
+    #[arg(long, value_name = "URL", global = true)]
+    store: Option<String>,
     #[command(subcommand)]
     cmd: TokenCmd,
 }
@@ -33,7 +37,12 @@ pub enum TokenCmd {
 }
 
 pub fn token(a: &TokenArgs, settings: &Settings) -> Result<ExitCode> {
-    let store = Store::open(&settings.data_dir())?;
+    if let Some(u) = &a.store {
+        crate::worker::check_store_url(u)?;
+    }
+    let store = Store::open_with(a.store.as_deref(), &settings.data_dir()).map_err(|e| {
+        crate::worker::store_error(e, &crate::worker::store_name(a.store.as_deref(), settings))
+    })?;
     let who = actor(settings);
     match &a.cmd {
         TokenCmd::Add { analyst } => {
