@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Progress a worker writes on its job row (the API's `progress`).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct JobProgress {
     pub frames_decoded: usize,
     pub faces_found: usize,
@@ -108,7 +108,15 @@ pub fn run(opts: WorkerOptions, stop: Arc<AtomicBool>) -> Result<usize> {
             analyzer = None;
         }
         let run_one = std::panic::AssertUnwindSafe(|| {
-            run_job(&opts, &settings, &mut store, &renewer, &mut analyzer, &job)
+            run_job(
+                &opts,
+                &settings,
+                &mut store,
+                &renewer,
+                &mut analyzer,
+                &job,
+                &stop,
+            )
         });
         let end = match std::panic::catch_unwind(run_one) {
             Ok(end) => end,
@@ -126,6 +134,17 @@ pub fn run(opts: WorkerOptions, stop: Arc<AtomicBool>) -> Result<usize> {
             }
         };
         store.set_job(None);
+        if stop.load(Ordering::Relaxed) && end.is_none() {
+            // Stopped mid-job: give it back at once rather than after its lease.
+            match store.release_job(job.id, &opts.id) {
+                Ok(_) => {
+                    tracing::info!(worker = %opts.id, job = job.id, "stopping: job returned to the queue")
+                }
+                Err(e) => {
+                    tracing::warn!(worker = %opts.id, job = job.id, "stopping: cannot return the job ({e}); its lease will run out")
+                }
+            }
+        }
         if let Some(end) = end {
             if record_end(&store, &opts, &job, &end, &stop) {
                 ended += 1;
@@ -154,7 +173,13 @@ fn store_name(opts: &WorkerOptions) -> String {
 
 /// Writes the end of a job, retrying while the database is away (a restart); the upload folder
 /// goes once the end is recorded.
-fn record_end(store: &Store, opts: &WorkerOptions, job: &JobRow, end: &JobEnd, stop: &AtomicBool) -> bool {
+fn record_end(
+    store: &Store,
+    opts: &WorkerOptions,
+    job: &JobRow,
+    end: &JobEnd,
+    stop: &AtomicBool,
+) -> bool {
     let start = Instant::now();
     loop {
         match store.finish_job(job.id, &opts.id, end) {
@@ -170,7 +195,9 @@ fn record_end(store: &Store, opts: &WorkerOptions, job: &JobRow, end: &JobEnd, s
                     "the job's lease was lost (another worker took it over); its result stands");
                 return false;
             }
-            Err(e) if start.elapsed() < Duration::from_secs(120) && !stop.load(Ordering::Relaxed) => {
+            Err(e)
+                if start.elapsed() < Duration::from_secs(120) && !stop.load(Ordering::Relaxed) =>
+            {
                 tracing::warn!(worker = %opts.id, job = job.id, "cannot record the job's end: {e}; retrying");
                 std::thread::sleep(Duration::from_secs(1));
             }
@@ -191,6 +218,7 @@ fn run_job(
     renewer: &Arc<Mutex<Store>>,
     analyzer: &mut Option<Analyzer>,
     job: &JobRow,
+    stop: &Arc<AtomicBool>,
 ) -> Option<JobEnd> {
     let failed = |case_id: Option<i64>, e: &Error| JobEnd {
         state: "failed".into(),
@@ -247,14 +275,28 @@ fn run_job(
         Arc::new(Mutex::new((None, job.case_id)));
     let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
     let renew = {
-        let (renewer, shared, cancel, lost) =
-            (renewer.clone(), shared.clone(), cancel.clone(), lost.clone());
+        let (renewer, shared, cancel, lost, stop) = (
+            renewer.clone(),
+            shared.clone(),
+            cancel.clone(),
+            lost.clone(),
+            stop.clone(),
+        );
         let (id, owner, lease) = (job.id, opts.id.clone(), opts.lease);
+        let tick = Duration::from_millis(200).min(lease / 3);
+        let mut last = Instant::now();
         std::thread::spawn(move || loop {
-            match done_rx.recv_timeout(lease / 3) {
+            match done_rx.recv_timeout(tick) {
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
                 _ => return,
             }
+            if stop.load(Ordering::Relaxed) {
+                cancel.store(true, Ordering::Relaxed);
+            }
+            if last.elapsed() < lease / 3 {
+                continue;
+            }
+            last = Instant::now();
             let (progress, case_id) = {
                 let g = shared.lock().unwrap_or_else(|p| p.into_inner());
                 (
@@ -262,10 +304,13 @@ fn run_job(
                     g.1,
                 )
             };
-            let r = renewer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .renew_job(id, &owner, lease.as_secs_f64(), progress.as_deref(), case_id);
+            let r = renewer.lock().unwrap_or_else(|p| p.into_inner()).renew_job(
+                id,
+                &owner,
+                lease.as_secs_f64(),
+                progress.as_deref(),
+                case_id,
+            );
             match r {
                 Ok(Lease::Held) => {}
                 Ok(Lease::CancelRequested) => cancel.store(true, Ordering::Relaxed),
@@ -316,11 +361,31 @@ fn run_job(
     };
     let _ = done_tx.send(());
     let _ = renew.join();
-    if lost.load(Ordering::Relaxed) {
+    if lost.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+        // Lost: the worker that took over records the end. Stopping: back to the queue.
         return None;
     }
-    let case_id = shared.lock().unwrap_or_else(|p| p.into_inner()).1;
-    Some(match result {
+    let (last, case_id) = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let last = last.and_then(|p| serde_json::to_string(&p).ok());
+    if let Err(e) = &result {
+        if error_code(e) == "db" {
+            // The store went away mid-run (a restart): the job is not the media's fault. Give
+            // it back; the next claim runs it again from the start.
+            tracing::warn!(
+                job = job.id,
+                "the store failed during the job ({e}); returning it to the queue"
+            );
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(120) && !stop.load(Ordering::Relaxed) {
+                match store.release_job(job.id, &opts.id) {
+                    Ok(_) => break,
+                    Err(_) => std::thread::sleep(Duration::from_secs(1)),
+                }
+            }
+            return None;
+        }
+    }
+    let mut end = match result {
         Ok(s) => end_of(s),
         Err(Error::Cancelled) => JobEnd {
             state: "cancelled".into(),
@@ -328,7 +393,9 @@ fn run_job(
             ..Default::default()
         },
         Err(e) => failed(case_id, &e),
-    })
+    };
+    end.progress = last;
+    Some(end)
 }
 
 fn verdict_line(band: Option<&str>, score: Option<f64>) -> String {
@@ -357,6 +424,7 @@ fn end_of(s: Summary) -> JobEnd {
         times: (state == "done")
             .then(|| serde_json::to_string(&s.times).ok())
             .flatten(),
+        progress: None,
     }
 }
 

@@ -645,6 +645,7 @@ fn each_token_is_rate_limited_with_retry_after() {
 const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/analyze"),
     ("get", "/api/v1/jobs/{id}"),
+    ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/cases"),
     ("get", "/api/v1/cases/{id}"),
     ("post", "/api/v1/cases/{id}/explain"),
@@ -661,12 +662,21 @@ const ROUTES: &[(&str, &str)] = &[
 #[test]
 fn openapi_document_lists_every_route_and_matches_the_committed_one() {
     let api = start_with(|o, _| {
-        // A previous run's half-finished upload is cleared at start.
+        // A previous run's half-finished upload (no job names it, over an hour old) is
+        // cleared at start; a young one may be another replica's upload in progress.
         let stale = o.settings.data_dir().join("uploads/0123/clip.mp4");
         std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
         std::fs::write(&stale, b"partial").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+        std::fs::File::open(stale.parent().unwrap())
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+        let young = o.settings.data_dir().join("uploads/4567/clip.mp4");
+        std::fs::create_dir_all(young.parent().unwrap()).unwrap();
+        std::fs::write(&young, b"arriving").unwrap();
     });
-    assert_eq!(uploads_left(&api.data), 0);
+    assert_eq!(uploads_left(&api.data), 1, "only the young upload is left");
     let r = api.call("GET", "/api/v1/openapi.json", None, None);
     assert_eq!(r.status, 200);
     let doc = r.json();

@@ -3,8 +3,8 @@ use super::auth::Caller;
 use super::jobs::JobView;
 use super::problem::{ApiResult, Problem};
 use super::{bytes_response, with_store, AppState};
+use crate::store::jobs::{NewJob, QueuedKind, PRIORITY_BATCH, PRIORITY_INTERACTIVE};
 use crate::store::{CaseDetail, CaseFilter, CaseSummary, Store, Verdict};
-use crate::worker::{JobKind, JobState};
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
                        (`verity token add <analyst>`), except this document."
     ),
     paths(
-        analyze, job, cases, case, explain, report, review, models, set_profile, openapi,
+        analyze, job, cancel_job, cases, case, explain, report, review, models, set_profile, openapi,
         healthz, readyz, metrics
     ),
     components(schemas(
@@ -151,7 +151,7 @@ pub async fn analyze(
             let Json(body) = Json::<PathRequest>::from_request(req, &())
                 .await
                 .map_err(|r| Problem::status(r.status(), r.body_text()))?;
-            server_path(&state, &actor, &body.path)?
+            server_path(&state, &actor, &body.path).await?
         } else {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -264,15 +264,22 @@ async fn upload(state: &AppState, actor: &str, req: Request) -> ApiResult<u64> {
                 format!("the upload {name:?} is empty (0 bytes): nothing to analyse"),
             ));
         }
-        let id = state.worker.enqueue_as(
-            JobKind::Analyze { path: path.clone() },
-            Some(actor.to_string()),
-        );
-        let stale = super::lock(&state.jobs).submitted(id, &name, actor, Some(dir));
-        if let Some(d) = stale {
-            cleanup(&d);
-        }
-        return Ok(id);
+        let job = NewJob {
+            kind: QueuedKind::Analyze {
+                path: path.to_string_lossy().into_owned(),
+            },
+            label: name.clone(),
+            priority: PRIORITY_INTERACTIVE,
+            submitted_by: actor.to_string(),
+            upload: Some(dir.to_string_lossy().into_owned()),
+        };
+        return match with_store(state, move |s| s.enqueue_job(&job).map_err(Problem::from)).await {
+            Ok(id) => Ok(id as u64),
+            Err(p) => {
+                cleanup(&dir);
+                Err(p)
+            }
+        };
     }
     Err(Problem::bad_request(
         "the multipart body has no file part: send the media as e.g. `-F file=@photo.jpg`",
@@ -280,7 +287,8 @@ async fn upload(state: &AppState, actor: &str, req: Request) -> ApiResult<u64> {
 }
 
 /// Queues a server-side path, refusing anything outside `--allow-path` after canonicalising.
-fn server_path(state: &AppState, actor: &str, path: &std::path::Path) -> ApiResult<Vec<u64>> {
+/// One file is an interactive job; the files of a folder are batch jobs.
+async fn server_path(state: &AppState, actor: &str, path: &std::path::Path) -> ApiResult<Vec<u64>> {
     let Some(root) = &state.allow_path else {
         return Err(Problem::forbidden(
             "server-side paths are disabled: upload the file, or start the server with \
@@ -329,35 +337,102 @@ fn server_path(state: &AppState, actor: &str, path: &std::path::Path) -> ApiResu
             format!("{}: no image or video files in it", path.display()),
         ));
     }
-    let mut table = Vec::new();
-    for p in exp.paths {
-        let label = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let id = state
-            .worker
-            .enqueue_as(JobKind::Analyze { path: p }, Some(actor.to_string()));
-        super::lock(&state.jobs).submitted(id, &label, actor, None);
-        table.push(id);
-    }
-    Ok(table)
+    let priority = if exp.paths.len() == 1 {
+        PRIORITY_INTERACTIVE
+    } else {
+        PRIORITY_BATCH
+    };
+    let jobs: Vec<NewJob> = exp
+        .paths
+        .into_iter()
+        .map(|p| NewJob {
+            label: p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            kind: QueuedKind::Analyze {
+                path: p.to_string_lossy().into_owned(),
+            },
+            priority,
+            submitted_by: actor.to_string(),
+            upload: None,
+        })
+        .collect();
+    with_store(state, move |s| {
+        jobs.iter()
+            .map(|j| s.enqueue_job(j).map(|id| id as u64).map_err(Problem::from))
+            .collect()
+    })
+    .await
 }
 
-/// A job's state and progress (remembered for the last 1000 jobs).
+/// A job's state and progress (from the store's job queue, whichever worker runs it).
 #[utoipa::path(
     get, path = "/api/v1/jobs/{id}", tag = "jobs",
     params(("id" = u64, Path, description = "Job id from POST /api/v1/analyze")),
     responses(
         (status = 200, description = "The job", body = JobView),
-        (status = 404, description = "No such job (or long forgotten)", body = Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json")
     ),
     security(("bearer" = []))
 )]
 pub async fn job(State(state): State<AppState>, Path(id): Path<u64>) -> ApiResult<Json<JobView>> {
-    super::lock(&state.jobs).get(id).map(Json).ok_or_else(|| {
-        Problem::not_found(format!("job {id} does not exist (or has been forgotten)"))
+    let id = job_id(id)?;
+    with_store(&state, move |s| {
+        s.job(id)
+            .map_err(Problem::from)?
+            .map(|r| Json(JobView::from(r)))
+            .ok_or_else(|| Problem::not_found(format!("job {id} does not exist")))
     })
+    .await
+}
+
+fn job_id(id: u64) -> ApiResult<i64> {
+    i64::try_from(id).map_err(|_| Problem::not_found(format!("job {id} does not exist")))
+}
+
+/// Cancels a job: a queued one at once; a running one stops at its worker's next check (within
+/// about a second) and then reads `cancelled`. A job that already ended is a 409.
+#[utoipa::path(
+    post, path = "/api/v1/jobs/{id}/cancel", tag = "jobs",
+    params(("id" = u64, Path, description = "Job id from POST /api/v1/analyze")),
+    responses(
+        (status = 202, description = "Cancelled (queued) or asked to stop (running)", body = JobView),
+        (status = 404, description = "No such job", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The job already ended", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<u64>,
+) -> ApiResult<Response> {
+    let id = job_id(id)?;
+    let actor = caller.actor();
+    with_store(&state, move |s| {
+        let before = s
+            .job(id)
+            .map_err(Problem::from)?
+            .ok_or_else(|| Problem::not_found(format!("job {id} does not exist")))?;
+        if before.is_final() {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "job-ended",
+                "Job already ended",
+                format!(
+                    "job {id} already ended ({}); nothing to cancel",
+                    before.state
+                ),
+            ));
+        }
+        let now = s
+            .cancel_job(id, &actor)
+            .map_err(Problem::from)?
+            .ok_or_else(|| Problem::not_found(format!("job {id} does not exist")))?;
+        Ok((StatusCode::ACCEPTED, Json(JobView::from(now))).into_response())
+    })
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -760,9 +835,6 @@ pub async fn set_profile(
         let prof = crate::models::profile::load_profile(&dir)
             .map_err(|e| Problem::not_found(format!("no installed profile {name:?}: {e}")))?;
         settings.profile = Some(name.clone());
-        st.worker
-            .update_settings(settings.clone())
-            .map_err(Problem::from)?;
         let saved = match &st.settings_path {
             Some(p) => {
                 settings.save(p).map_err(Problem::from)?;
@@ -826,8 +898,12 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     with_store(&state, |s| s.schema_version().map_err(Problem::from))
         .await
         .map_err(|p| not_ready(format!("the case store does not open: {}", p.detail)))?;
-    if !state.worker.is_alive() {
-        return Err(not_ready("the analysis thread has stopped".into()));
+    let stopped = super::lock(&state.workers)
+        .iter()
+        .filter(|w| w.is_finished())
+        .count();
+    if state.workers_wanted > 0 && stopped == state.workers_wanted {
+        return Err(not_ready("this server's queue workers have stopped".into()));
     }
     Ok(Json(Health {
         status: "ready".into(),
@@ -839,13 +915,8 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     get, path = "/metrics", tag = "admin",
     responses((status = 200, description = "Metrics", content_type = "text/plain; version=0.0.4", body = String))
 )]
-pub async fn metrics(State(state): State<AppState>) -> Response {
-    let queued = state
-        .worker
-        .jobs()
-        .iter()
-        .filter(|j| j.state == JobState::Queued)
-        .count();
+pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
+    let jobs = with_store(&state, |s| s.job_stats().map_err(Problem::from)).await?;
     let settings = state.settings();
     let model = crate::pipeline::find_profile(&settings).and_then(|dir| {
         use sha2::{Digest, Sha256};
@@ -855,13 +926,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
             .unwrap_or_else(|_| dir.display().to_string());
         Some((name, hex::encode(Sha256::digest(&toml))))
     });
-    let text = state.metrics.render(queued, model);
+    let gpu_memory: Vec<(u32, u64)> = Vec::new(); // WIRE: crate::device::gpu_memory_used
+    let text = state.metrics.render(&super::metrics::Snapshot {
+        jobs,
+        model,
+        gpu_memory,
+    });
     let mut r = text.into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
-    r
+    Ok(r)
 }
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! Prometheus text exposition (format 0.0.4), hand-written: counters end in `_total`, durations
-//! are seconds. Fed by the worker's events (jobs, faces, stage times) and by the HTTP layer.
+//! are seconds. Job, face and stage figures are read from the store's job queue at scrape time
+//! (`Store::job_stats`), so every `serve` replica in a team reports the same numbers as the
+//! database, whichever worker ran the job; HTTP counts are this process' own.
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Upper bounds (seconds) of the duration histograms' buckets.
@@ -62,13 +63,20 @@ impl Histogram {
     }
 }
 
+/// This process' HTTP counters.
 #[derive(Default)]
 pub struct Metrics {
-    jobs: Mutex<BTreeMap<String, u64>>,
-    faces_scored: AtomicU64,
-    stages: Mutex<BTreeMap<&'static str, Histogram>>,
-    job_duration: Mutex<Histogram>,
     http: Mutex<BTreeMap<(String, u16), u64>>,
+}
+
+/// What one scrape reports besides the HTTP counters.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub jobs: crate::store::JobStats,
+    /// Profile name and SHA-256 of its profile.toml.
+    pub model: Option<(String, String)>,
+    /// (GPU index, bytes in use) where a GPU is.
+    pub gpu_memory: Vec<(u32, u64)>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -83,59 +91,45 @@ pub fn label(v: &str) -> String {
 }
 
 impl Metrics {
-    /// A job ended with `status` (done, not_scored, failed, cancelled).
-    pub fn job_finished(&self, status: &str) {
-        *lock(&self.jobs).entry(status.to_string()).or_default() += 1;
-    }
-
-    pub fn faces_scored(&self, n: u64) {
-        self.faces_scored.fetch_add(n, Ordering::Relaxed);
-    }
-
-    pub fn analysis_times(&self, t: &crate::pipeline::StageTimes) {
-        let mut st = lock(&self.stages);
-        for (name, v) in [
-            ("decode", t.decode),
-            ("decode_wait", t.decode_wait),
-            ("detect", t.detect),
-            ("align", t.align),
-            ("encode", t.encode),
-            ("store", t.store),
-        ] {
-            st.entry(name).or_default().observe(v);
-        }
-        lock(&self.job_duration).observe(t.total);
-    }
-
     pub fn http(&self, route: &str, status: u16) {
         *lock(&self.http)
             .entry((route.to_string(), status))
             .or_default() += 1;
     }
 
-    /// The exposition text; `queue_depth` and `model` (profile name, SHA-256) are read by the
-    /// caller at scrape time.
-    pub fn render(&self, queue_depth: usize, model: Option<(String, String)>) -> String {
+    /// The exposition text.
+    pub fn render(&self, snap: &Snapshot) -> String {
         let mut o = String::new();
         o.push_str("# HELP verity_jobs_total Analysis jobs ended, by outcome (done, not_scored, failed, cancelled).\n# TYPE verity_jobs_total counter\n");
-        let jobs = lock(&self.jobs).clone();
         for s in ["done", "not_scored", "failed", "cancelled"] {
             let _ = writeln!(
                 o,
                 "verity_jobs_total{{status=\"{s}\"}} {}",
-                jobs.get(s).copied().unwrap_or(0)
+                snap.jobs.ended.get(s).copied().unwrap_or(0)
             );
         }
-        o.push_str("# HELP verity_queue_depth Jobs waiting for the analysis thread (not counting the running one).\n# TYPE verity_queue_depth gauge\n");
-        let _ = writeln!(o, "verity_queue_depth {queue_depth}");
+        o.push_str("# HELP verity_queue_depth Jobs waiting for a worker (not counting running ones).\n# TYPE verity_queue_depth gauge\n");
+        let _ = writeln!(o, "verity_queue_depth {}", snap.jobs.queued);
+        o.push_str("# HELP verity_jobs_running Jobs a worker holds now.\n# TYPE verity_jobs_running gauge\n");
+        let _ = writeln!(o, "verity_jobs_running {}", snap.jobs.running);
         o.push_str("# HELP verity_faces_scored_total Faces scored by the detector.\n# TYPE verity_faces_scored_total counter\n");
-        let _ = writeln!(
-            o,
-            "verity_faces_scored_total {}",
-            self.faces_scored.load(Ordering::Relaxed)
-        );
+        let _ = writeln!(o, "verity_faces_scored_total {}", snap.jobs.faces_scored);
+        let mut stages: BTreeMap<&str, Histogram> = BTreeMap::new();
+        let mut job_duration = Histogram::default();
+        for t in &snap.jobs.times {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(t) else {
+                continue;
+            };
+            for s in STAGES {
+                if let Some(x) = v.get(*s).and_then(|x| x.as_f64()) {
+                    stages.entry(s).or_default().observe(x);
+                }
+            }
+            if let Some(x) = v.get("total").and_then(|x| x.as_f64()) {
+                job_duration.observe(x);
+            }
+        }
         o.push_str("# HELP verity_stage_duration_seconds Seconds per pipeline stage per analysis.\n# TYPE verity_stage_duration_seconds histogram\n");
-        let stages = lock(&self.stages).clone();
         for s in STAGES {
             stages.get(s).cloned().unwrap_or_default().write(
                 &mut o,
@@ -144,7 +138,12 @@ impl Metrics {
             );
         }
         o.push_str("# HELP verity_job_duration_seconds Seconds per analysis, end to end.\n# TYPE verity_job_duration_seconds histogram\n");
-        lock(&self.job_duration).write(&mut o, "verity_job_duration_seconds", "");
+        job_duration.write(&mut o, "verity_job_duration_seconds", "");
+        o.push_str("# HELP verity_gpu_memory_used_bytes GPU memory in use (NVML), per GPU; absent without a GPU.\n# TYPE verity_gpu_memory_used_bytes gauge\n");
+        for (i, b) in &snap.gpu_memory {
+            let _ = writeln!(o, "verity_gpu_memory_used_bytes{{device=\"{i}\"}} {b}");
+        }
+        let model = snap.model.clone();
         o.push_str("# HELP verity_model_info The detector profile analyses use now (SHA-256 of its profile.toml).\n# TYPE verity_model_info gauge\n");
         if let Some((p, h)) = model {
             let _ = writeln!(
@@ -190,8 +189,27 @@ mod tests {
         assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         let m = Metrics::default();
         m.http("/x", 200);
-        m.job_finished("done");
-        let t = m.render(2, Some(("p\"1".into(), "ab".into())));
+        let mut snap = Snapshot {
+            model: Some(("p\"1".into(), "ab".into())),
+            gpu_memory: vec![(0, 1024)],
+            ..Default::default()
+        };
+        snap.jobs.ended.insert("done".into(), 1);
+        snap.jobs.queued = 2;
+        snap.jobs.times = vec![r#"{"decode":0.5,"detect":0.2,"total":3.0}"#.into()];
+        let t = m.render(&snap);
+        assert!(
+            t.contains("verity_gpu_memory_used_bytes{device=\"0\"} 1024"),
+            "{t}"
+        );
+        assert!(
+            t.contains("verity_stage_duration_seconds_count{stage=\"decode\"} 1"),
+            "{t}"
+        );
+        assert!(
+            t.contains("verity_job_duration_seconds_bucket{le=\"5\"} 1"),
+            "{t}"
+        );
         assert!(
             t.contains("verity_model_info{profile=\"p\\\"1\",sha256=\"ab\"} 1"),
             "{t}"

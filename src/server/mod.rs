@@ -22,7 +22,6 @@ pub mod problem;
 
 use crate::config::Settings;
 use crate::store::Store;
-use crate::worker::Worker;
 use crate::{Error, Result};
 use auth::{Caller, Limiter, RateLimit};
 use axum::body::Body;
@@ -30,7 +29,6 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use jobs::JobTable;
 use metrics::Metrics;
 use problem::{ApiResult, Pending, Problem};
 use std::net::SocketAddr;
@@ -65,6 +63,11 @@ pub struct Options {
     pub rate: RateLimit,
     /// Stop on Ctrl-C / SIGINT (the CLI); tests stop the server with [`Server::shutdown`].
     pub ctrl_c: bool,
+    /// `postgres://…`: a team's shared store (jobs go to its queue, which `verity worker`
+    /// processes on any machine take); None: the SQLite store in the settings' data folder.
+    pub store: Option<String>,
+    /// Queue workers this process runs itself (0: only `verity worker` processes analyse).
+    pub workers: usize,
 }
 
 impl Options {
@@ -78,6 +81,8 @@ impl Options {
             insecure_lan: false,
             rate: RateLimit::default(),
             ctrl_c: false,
+            store: None,
+            workers: 1,
         }
     }
 }
@@ -95,11 +100,15 @@ pub fn check_bind(addr: &SocketAddr, tls: bool, insecure_lan: bool) -> Result<()
 
 /// Shared state of a running server (opaque outside the server module).
 pub struct Inner {
-    pub(crate) settings: RwLock<Settings>,
+    pub(crate) settings: Arc<RwLock<Settings>>,
     pub(crate) settings_path: Option<PathBuf>,
     pub(crate) data_dir: PathBuf,
-    pub(crate) worker: Worker,
-    pub(crate) jobs: Arc<Mutex<JobTable>>,
+    /// The store URL (None: SQLite in `data_dir`).
+    pub(crate) store_url: Option<String>,
+    /// This process' queue workers (empty with `workers = 0`).
+    pub(crate) workers: Mutex<Vec<std::thread::JoinHandle<Result<usize>>>>,
+    pub(crate) workers_wanted: usize,
+    pub(crate) stop_workers: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) metrics: Arc<Metrics>,
     pool: Mutex<Vec<Store>>,
     /// Canonical form of `--allow-path`.
@@ -128,7 +137,7 @@ impl Inner {
         if let Some(s) = lock(&self.pool).pop() {
             return Ok(s);
         }
-        Store::open(&self.data_dir)
+        Store::open_with(self.store_url.as_deref(), &self.data_dir)
     }
 
     fn put_store(&self, s: Store) {
@@ -263,6 +272,7 @@ pub(crate) fn router(state: AppState) -> axum::Router {
             post(h::analyze).layer(DefaultBodyLimit::disable()),
         )
         .route("/api/v1/jobs/{id}", get(h::job))
+        .route("/api/v1/jobs/{id}/cancel", post(h::cancel_job))
         .route("/api/v1/cases", get(h::cases))
         .route("/api/v1/cases/{id}", get(h::case))
         .route("/api/v1/cases/{id}/explain", post(h::explain))
@@ -299,6 +309,8 @@ pub fn openapi_json() -> String {
 pub struct Server {
     addr: SocketAddr,
     tls: bool,
+    /// Kept to stop and join the queue workers when the server stops.
+    state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<Result<()>>>,
 }
@@ -310,15 +322,11 @@ impl Server {
         check_bind(&opts.bind, opts.tls.is_some(), opts.insecure_lan)?;
         opts.settings.validate()?;
         let data_dir = opts.settings.data_dir();
-        let store = Store::open(&data_dir)?;
-        // Uploads of a previous run: their jobs ended with that process (the worker's queue is
-        // in memory); what was imported is in the blob store.
-        let uploads = data_dir.join("uploads");
-        if uploads.exists() {
-            if let Err(e) = std::fs::remove_dir_all(&uploads) {
-                tracing::warn!("cannot remove stale uploads in {}: {e}", uploads.display());
-            }
-        }
+        let store = Store::open_with(opts.store.as_deref(), &data_dir)?;
+        // Uploads whose jobs ended are removed by their worker; a folder that no queued or
+        // running job names and that is over an hour old is what a request that failed
+        // half-way left behind (a younger one may be an upload another replica is receiving).
+        sweep_uploads(&store, &data_dir.join("uploads"));
         let allow_path = match &opts.allow_path {
             Some(d) => Some(
                 std::fs::canonicalize(d)
@@ -326,25 +334,38 @@ impl Server {
             ),
             None => None,
         };
-        let table = Arc::new(Mutex::new(JobTable::default()));
         let metrics = Arc::new(Metrics::default());
-        let worker = Worker::spawn(
-            opts.settings.clone(),
-            jobs::sink(table.clone(), metrics.clone()),
-        )?;
+        let settings = Arc::new(RwLock::new(opts.settings.clone()));
+        let stop_workers = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut workers = Vec::new();
+        for _ in 0..opts.workers {
+            let mut w = crate::team::WorkerOptions::new(opts.settings.clone(), opts.store.clone());
+            let shared = settings.clone();
+            w.settings = Arc::new(move || shared.read().unwrap_or_else(|p| p.into_inner()).clone());
+            let stop = stop_workers.clone();
+            workers.push(
+                std::thread::Builder::new()
+                    .name("verity-worker".into())
+                    .spawn(move || crate::team::run(w, stop))
+                    .map_err(|e| Error::Other(format!("cannot start a worker thread: {e}")))?,
+            );
+        }
         let state = Arc::new(Inner {
             max_upload: opts.settings.max_media_mib.saturating_mul(1 << 20),
-            settings: RwLock::new(opts.settings.clone()),
+            settings,
             settings_path: opts.settings_path.clone(),
             data_dir,
-            worker,
-            jobs: table,
+            store_url: opts.store.clone(),
+            workers_wanted: workers.len(),
+            workers: Mutex::new(workers),
+            stop_workers,
             metrics,
             pool: Mutex::new(vec![store]),
             allow_path,
             limiter: Mutex::new(Limiter::default()),
             rate: opts.rate,
         });
+        let keep = state.clone();
         let listener = std::net::TcpListener::bind(opts.bind)
             .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", opts.bind)))?;
         listener.set_nonblocking(true)?;
@@ -408,6 +429,7 @@ impl Server {
         Ok(Server {
             addr,
             tls: is_tls,
+            state: keep,
             stop: Some(stop),
             thread: Some(thread),
         })
@@ -429,15 +451,11 @@ impl Server {
 
     /// Blocks until the server stops (Ctrl-C when started with `ctrl_c`).
     pub fn wait(mut self) -> Result<()> {
-        match self.thread.take() {
-            Some(t) => t
-                .join()
-                .map_err(|_| Error::Other("the server thread panicked".into()))?,
-            None => Ok(()),
-        }
+        self.wait_inner()
     }
 
-    /// Stops serving (open requests finish), cancels queued jobs and joins the worker.
+    /// Stops serving (open requests finish) and stops this process' workers: a job one of them
+    /// is running goes back to the queue (queued jobs stay queued in the store).
     pub fn shutdown(mut self) -> Result<()> {
         if let Some(s) = self.stop.take() {
             let _ = s.send(());
@@ -446,12 +464,25 @@ impl Server {
     }
 
     fn wait_inner(&mut self) -> Result<()> {
-        match self.thread.take() {
+        let r = match self.thread.take() {
             Some(t) => t
                 .join()
-                .map_err(|_| Error::Other("the server thread panicked".into()))?,
+                .map_err(|_| Error::Other("the server thread panicked".into()))
+                .and_then(|r| r),
             None => Ok(()),
+        };
+        self.state
+            .stop_workers
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        let workers: Vec<_> = lock(&self.state.workers).drain(..).collect();
+        for w in workers {
+            match w.join() {
+                Ok(Err(e)) => tracing::warn!("a queue worker stopped with an error: {e}"),
+                Err(_) => tracing::warn!("a queue worker panicked"),
+                Ok(Ok(_)) => {}
+            }
         }
+        r
     }
 }
 
@@ -461,6 +492,37 @@ impl Drop for Server {
             let _ = s.send(());
         }
         let _ = self.wait_inner();
+    }
+}
+
+/// Removes upload folders over an hour old that no queued or running job names.
+fn sweep_uploads(store: &Store, uploads: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(uploads) else {
+        return;
+    };
+    let live: std::collections::HashSet<String> = match store.live_uploads() {
+        Ok(v) => v.into_iter().collect(),
+        Err(e) => {
+            tracing::warn!(
+                "cannot list the queue's uploads ({e}); leaving {} as it is",
+                uploads.display()
+            );
+            return;
+        }
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > Duration::from_secs(3600));
+        if old && !live.contains(&p.to_string_lossy().into_owned()) {
+            if let Err(err) = std::fs::remove_dir_all(&p) {
+                tracing::warn!("cannot remove the stale upload {}: {err}", p.display());
+            }
+        }
     }
 }
 

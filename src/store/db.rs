@@ -531,7 +531,9 @@ impl PgConn {
     /// retried once on the new one when `retry` allows it.
     fn with<T>(&self, mut f: impl FnMut(&mut postgres::Client) -> Result<T>) -> Result<T> {
         let mut guard = self.client.try_borrow_mut().map_err(|_| {
-            Error::Other("internal: the PostgreSQL connection is already in use by a transaction".into())
+            Error::Other(
+                "internal: the PostgreSQL connection is already in use by a transaction".into(),
+            )
         })?;
         for attempt in 0..2 {
             if guard.as_ref().map(|c| c.is_closed()).unwrap_or(true) {
@@ -619,7 +621,8 @@ impl Exec for Tx<'_> {
             Tx::Sqlite(t) => sqlite_execute(t, sql, params),
             Tx::Pg(t) => {
                 let vals = pg_params(params);
-                Ok(t.borrow_mut().execute(pg_sql(sql).as_str(), &pg_refs(&vals))? as usize)
+                Ok(t.borrow_mut()
+                    .execute(pg_sql(sql).as_str(), &pg_refs(&vals))? as usize)
             }
         }
     }
@@ -628,7 +631,10 @@ impl Exec for Tx<'_> {
             Tx::Sqlite(t) => sqlite_query(t, sql, params),
             Tx::Pg(t) => {
                 let vals = pg_params(params);
-                pg_rows(t.borrow_mut().query(pg_sql(sql).as_str(), &pg_refs(&vals))?)
+                pg_rows(
+                    t.borrow_mut()
+                        .query(pg_sql(sql).as_str(), &pg_refs(&vals))?,
+                )
             }
         }
     }
@@ -727,14 +733,18 @@ mod tests {
             pg_sql("SELECT a FROM t WHERE b = ?1 AND c = ?2 OR d = ?1"),
             "SELECT a FROM t WHERE b = $1 AND c = $2 OR d = $1"
         );
-        assert_eq!(pg_sql("x = ? AND y = ? AND z = '?'"), "x = $1 AND y = $2 AND z = '?'");
+        assert_eq!(
+            pg_sql("x = ? AND y = ? AND z = '?'"),
+            "x = $1 AND y = $2 AND z = '?'"
+        );
         assert_eq!(pg_sql("x = ?3 AND y = ?"), "x = $3 AND y = $4");
     }
 
     #[test]
     fn sqlite_rows_read_as_engine_neutral_values() {
         let db = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
-        db.execute_batch("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB)").unwrap();
+        db.execute_batch("CREATE TABLE t (i INTEGER, r REAL, s TEXT, b BLOB)")
+            .unwrap();
         db.execute(
             "INSERT INTO t VALUES (?1, ?2, ?3, ?4)",
             params![7i64, 0.5f64, "x", vec![1u8, 2]],
@@ -747,10 +757,14 @@ mod tests {
             .unwrap();
         assert_eq!((i, r, s.as_str(), b), (7, 0.5, "x", vec![1, 2]));
         let none = db
-            .query_row("SELECT i FROM t WHERE i = ?1", params![8], |r| r.get::<i64>(0))
+            .query_row("SELECT i FROM t WHERE i = ?1", params![8], |r| {
+                r.get::<i64>(0)
+            })
             .optional()
             .unwrap();
         assert_eq!(none, None);
-        assert!(db.query_row("SELECT s FROM t", params![], |r| r.get::<i64>(0)).is_err());
+        assert!(db
+            .query_row("SELECT s FROM t", params![], |r| r.get::<i64>(0))
+            .is_err());
     }
 }

@@ -81,7 +81,10 @@ impl JobRow {
         match (self.kind.as_str(), &self.path, self.case_id) {
             ("analyze", Some(p), _) => Ok(QueuedKind::Analyze { path: p.clone() }),
             ("rerun", _, Some(c)) => Ok(QueuedKind::Rerun { case_id: c }),
-            (k, _, _) => Err(Error::Other(format!("job {}: unreadable kind {k:?}", self.id))),
+            (k, _, _) => Err(Error::Other(format!(
+                "job {}: unreadable kind {k:?}",
+                self.id
+            ))),
         }
     }
 
@@ -154,6 +157,8 @@ pub struct JobEnd {
     pub error_code: Option<String>,
     pub faces_scored: i64,
     pub times: Option<String>,
+    /// The last progress (JSON), kept on the ended job.
+    pub progress: Option<String>,
 }
 
 /// Counts the metrics endpoint reports.
@@ -291,7 +296,7 @@ impl Store {
         let n = self.db.execute(
             "UPDATE jobs SET state = ?1, finished_at = ?2, case_id = COALESCE(?3, case_id), result = ?4,
                  verdict = ?5, untrained = ?6, message = ?7, error_code = ?8, faces_scored = ?9,
-                 times = ?10, lease_until = NULL
+                 times = ?10, lease_until = NULL, progress = COALESCE(?13, progress)
              WHERE id = ?11 AND lease_owner = ?12 AND state = 'running'",
             params![
                 end.state,
@@ -305,10 +310,30 @@ impl Store {
                 end.faces_scored,
                 end.times,
                 id,
-                owner
+                owner,
+                end.progress
             ],
         )?;
         Ok(n == 1)
+    }
+
+    /// Gives a running job back to the queue (its worker is stopping): it keeps its attempts.
+    pub fn release_job(&self, id: i64, owner: &str) -> Result<bool> {
+        let n = self.db.execute(
+            "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL
+             WHERE id = ?1 AND lease_owner = ?2 AND state = 'running'",
+            params![id, owner],
+        )?;
+        Ok(n == 1)
+    }
+
+    /// Upload folders that queued or running jobs still need.
+    pub fn live_uploads(&self) -> Result<Vec<String>> {
+        self.db.query_map(
+            "SELECT upload FROM jobs WHERE upload IS NOT NULL AND state IN ('queued', 'running')",
+            params![],
+            |r| r.get(0),
+        )
     }
 
     /// The finished analysis a job already produced (case id, status), if any: a worker that
@@ -436,7 +461,11 @@ impl Store {
             match state.as_str() {
                 "queued" => s.queued += n,
                 "running" => s.running += n,
-                "done" => *s.ended.entry(result.unwrap_or_else(|| "done".into())).or_default() += n,
+                "done" => {
+                    *s.ended
+                        .entry(result.unwrap_or_else(|| "done".into()))
+                        .or_default() += n
+                }
                 other => *s.ended.entry(other.to_string()).or_default() += n,
             }
         }

@@ -249,18 +249,19 @@ CREATE UNIQUE INDEX analyses_job_once ON analyses(job_id)
 
 /// The version a PostgreSQL store records (`None` before the schema exists).
 pub fn version(db: &Db) -> Result<i64> {
-    let exists: Option<String> = db.query_row(
-        "SELECT to_regclass('schema_meta')::text",
-        params![],
-        |r| r.get(0),
-    )?;
+    let exists: Option<String> =
+        db.query_row("SELECT to_regclass('schema_meta')::text", params![], |r| {
+            r.get(0)
+        })?;
     if exists.is_none() {
         return Ok(0);
     }
     Ok(db
-        .query_row("SELECT version FROM schema_meta WHERE singleton = 1", params![], |r| {
-            r.get(0)
-        })
+        .query_row(
+            "SELECT version FROM schema_meta WHERE singleton = 1",
+            params![],
+            |r| r.get(0),
+        )
         .optional()?
         .unwrap_or(0))
 }

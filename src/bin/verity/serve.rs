@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// Requests per token allowed at once before the rate applies
     #[arg(long, default_value_t = RateLimit::default().burst)]
     burst: f64,
+    /// The case store: postgres://… for a team's shared PostgreSQL (blobs stay in the data
+    /// folder, which every machine mounts); default: SQLite in the data folder
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+    /// Queue workers this process runs itself (0: leave the analyses to `verity worker`
+    /// processes)
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 pub fn serve(a: &ServeArgs, settings: &Settings, settings_path: PathBuf) -> Result<ExitCode> {
@@ -53,10 +61,17 @@ pub fn serve(a: &ServeArgs, settings: &Settings, settings_path: PathBuf) -> Resu
         burst: a.burst,
     };
     o.ctrl_c = true;
+    o.store = a.store.clone();
+    o.workers = a.workers;
     let server = Server::start(o)?;
     eprintln!(
-        "verity serve: listening on {} (Ctrl-C stops; API under /api/v1, document at /api/v1/openapi.json)",
-        server.url()
+        "verity serve: listening on {} (Ctrl-C stops; API under /api/v1, document at /api/v1/openapi.json); store: {}; {} queue worker(s) here",
+        server.url(),
+        a.store
+            .as_deref()
+            .map(verity::logging::redact_url)
+            .unwrap_or_else(|| "SQLite in the data folder".into()),
+        a.workers
     );
     server.wait()?;
     Ok(ExitCode::SUCCESS)
