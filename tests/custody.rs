@@ -265,6 +265,9 @@ fn v3_database_is_backed_up_and_its_frame_folders_rehashed() {
                  DROP TABLE provenance;
                  DROP TABLE media_hashes;
                  DROP TABLE api_tokens;
+                 DROP INDEX analyses_job_once;
+                 ALTER TABLE analyses DROP COLUMN job_id;
+                 DROP TABLE jobs;
                  PRAGMA user_version = 3;"
             ))
             .unwrap();
