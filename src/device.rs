@@ -236,6 +236,148 @@ fn cuda_name(index: usize) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// GPU memory in use, per NVIDIA GPU: (device index as NVML numbers it, bytes used), for
+/// `/metrics`. Read through NVML (`libnvidia-ml.so.1`, installed with the driver), loaded at
+/// run time once; empty where there is no NVML (no NVIDIA driver), it does not initialise, or
+/// no GPU answers. A GPU whose query fails is left out. Cheap enough to call per scrape.
+pub fn gpu_memory_used() -> Vec<(u32, u64)> {
+    gpu_memory()
+        .into_iter()
+        .map(|m| (m.index, m.used))
+        .collect()
+}
+
+/// One GPU's memory as NVML reports it (bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GpuMemory {
+    pub index: u32,
+    pub total: u64,
+    pub free: u64,
+    pub used: u64,
+}
+
+/// [`gpu_memory_used`] with the totals.
+pub fn gpu_memory() -> Vec<GpuMemory> {
+    static NVML: OnceLock<Option<Nvml>> = OnceLock::new();
+    match NVML.get_or_init(|| Nvml::load("libnvidia-ml.so.1")) {
+        Some(n) => n.memory(),
+        None => Vec::new(),
+    }
+}
+
+/// `nvmlMemory_t` (nvml.h).
+#[repr(C)]
+#[derive(Default)]
+struct NvmlMemory {
+    total: u64,
+    free: u64,
+    used: u64,
+}
+
+type NvmlReturn = std::ffi::c_int;
+type NvmlDevice = *mut std::ffi::c_void;
+const NVML_SUCCESS: NvmlReturn = 0;
+
+/// The NVML entry points used, read from a library kept loaded for the process' lifetime.
+struct Nvml {
+    _lib: libloading::Library,
+    count: unsafe extern "C" fn(*mut std::ffi::c_uint) -> NvmlReturn,
+    handle: unsafe extern "C" fn(std::ffi::c_uint, *mut NvmlDevice) -> NvmlReturn,
+    memory: unsafe extern "C" fn(NvmlDevice, *mut NvmlMemory) -> NvmlReturn,
+}
+
+impl Nvml {
+    /// Loads `name` and initialises NVML; None (logged at debug level) when either fails.
+    fn load(name: &str) -> Option<Nvml> {
+        #[allow(unsafe_code)]
+        // SAFETY: libnvidia-ml's initialisers only set up the library; the symbols are read
+        // with their nvml.h signatures (the `_v2` ones exist since driver 325), and the function
+        // pointers are kept together with the library that owns them.
+        unsafe {
+            let lib = match libloading::Library::new(name) {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::debug!("NVML not loaded ({name}): {e}");
+                    return None;
+                }
+            };
+            let init: unsafe extern "C" fn() -> NvmlReturn = *lib.get(b"nvmlInit_v2\0").ok()?;
+            let n = Nvml {
+                count: *lib.get(b"nvmlDeviceGetCount_v2\0").ok()?,
+                handle: *lib.get(b"nvmlDeviceGetHandleByIndex_v2\0").ok()?,
+                memory: *lib.get(b"nvmlDeviceGetMemoryInfo\0").ok()?,
+                _lib: lib,
+            };
+            let r = init();
+            if r != NVML_SUCCESS {
+                tracing::debug!("NVML did not initialise (error {r}): no GPU memory in /metrics");
+                return None;
+            }
+            Some(n)
+        }
+    }
+
+    fn memory(&self) -> Vec<GpuMemory> {
+        let mut out = Vec::new();
+        #[allow(unsafe_code)]
+        // SAFETY: NVML is initialised (`load`) and thread-safe; every out-pointer is a local of
+        // the type nvml.h declares.
+        unsafe {
+            let mut count: std::ffi::c_uint = 0;
+            if (self.count)(&mut count) != NVML_SUCCESS {
+                return out;
+            }
+            for i in 0..count {
+                let mut dev: NvmlDevice = std::ptr::null_mut();
+                if (self.handle)(i, &mut dev) != NVML_SUCCESS || dev.is_null() {
+                    continue;
+                }
+                let mut m = NvmlMemory::default();
+                if (self.memory)(dev, &mut m) == NVML_SUCCESS {
+                    out.push(GpuMemory {
+                        index: i,
+                        total: m.total,
+                        free: m.free,
+                        used: m.used,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod nvml_tests {
+    /// Where NVML is absent (no NVIDIA driver, as on the build machine) the answer is empty, no
+    /// panic; where it is present, each GPU's figures are consistent.
+    #[test]
+    fn gpu_memory_is_empty_without_nvml_and_consistent_with_it() {
+        let nvml_present = super::Nvml::load("libnvidia-ml.so.1").is_some();
+        let all = super::gpu_memory();
+        let used = super::gpu_memory_used();
+        if !nvml_present {
+            assert!(all.is_empty(), "GPU memory without NVML: {all:?}");
+            assert!(used.is_empty());
+        } else {
+            eprintln!("NVML present: {all:?}");
+            for m in &all {
+                assert!(m.used <= m.total && m.free <= m.total, "{m:?}");
+                assert!(m.total > 0, "{m:?}");
+            }
+            let idx: Vec<u32> = all.iter().map(|m| m.index).collect();
+            assert_eq!(used.iter().map(|u| u.0).collect::<Vec<_>>(), idx);
+        }
+        // Cached: a second call gives the same devices.
+        assert_eq!(super::gpu_memory_used().len(), used.len());
+    }
+
+    #[test]
+    fn a_missing_nvml_library_is_none_not_a_panic() {
+        assert!(super::Nvml::load("libnvidia-ml-that-does-not-exist.so.1").is_none());
+    }
+}
+
 #[cfg(test)]
 mod tf32_tests {
     #[test]
