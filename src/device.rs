@@ -376,6 +376,73 @@ mod nvml_tests {
     fn a_missing_nvml_library_is_none_not_a_panic() {
         assert!(super::Nvml::load("libnvidia-ml-that-does-not-exist.so.1").is_none());
     }
+
+    /// The binding against a stand-in `libnvidia-ml` built from C here (this machine has no
+    /// NVIDIA driver): the `nvmlMemory_t` layout and the calls' order are what nvml.h says, a
+    /// GPU whose query fails is left out, and a failed `nvmlInit_v2` means no NVML. Skipped
+    /// (visibly) without a C compiler.
+    #[test]
+    fn the_nvml_binding_reads_a_stand_in_library() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = |name: &str, init_result: i32| {
+            let src = dir.path().join(format!("{name}.c"));
+            let lib = dir.path().join(format!("{name}.so"));
+            std::fs::write(
+                &src,
+                format!(
+                    r#"
+typedef struct {{ unsigned long long total, free, used; }} nvmlMemory_t;
+static int inited = 0;
+int nvmlInit_v2(void) {{ inited = 1; return {init_result}; }}
+int nvmlDeviceGetCount_v2(unsigned int *n) {{ if (!inited) return 1; *n = 3; return 0; }}
+int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **d) {{
+    if (i == 1) return 15; /* NVML_ERROR_GPU_IS_LOST */
+    *d = (void *)(unsigned long)(0x100 + i); return 0; }}
+int nvmlDeviceGetMemoryInfo(void *d, nvmlMemory_t *m) {{
+    unsigned long long i = (unsigned long)d - 0x100;
+    m->total = 80ULL << 30; m->used = (i + 1) << 30; m->free = m->total - m->used; return 0; }}
+"#
+                ),
+            )
+            .unwrap();
+            let st = std::process::Command::new("cc")
+                .args(["-shared", "-fPIC", "-o"])
+                .arg(&lib)
+                .arg(&src)
+                .status();
+            match st {
+                Ok(s) if s.success() => Some(lib),
+                _ => None,
+            }
+        };
+        let Some(ok) = build("nvml_ok", 0) else {
+            eprintln!("SKIP: no C compiler (cc) for the stand-in NVML");
+            return;
+        };
+        let n = super::Nvml::load(ok.to_str().unwrap()).expect("the stand-in loads");
+        assert_eq!(
+            n.memory(),
+            vec![
+                super::GpuMemory {
+                    index: 0,
+                    total: 80 << 30,
+                    free: 79 << 30,
+                    used: 1 << 30
+                },
+                super::GpuMemory {
+                    index: 2,
+                    total: 80 << 30,
+                    free: 77 << 30,
+                    used: 3 << 30
+                },
+            ]
+        );
+        let failing = build("nvml_noinit", 9).expect("built above");
+        assert!(
+            super::Nvml::load(failing.to_str().unwrap()).is_none(),
+            "NVML that did not initialise was used"
+        );
+    }
 }
 
 #[cfg(test)]
