@@ -21,6 +21,9 @@ pub enum Error {
     Db(#[from] rusqlite::Error),
     #[error("database: {0}")]
     Pg(#[from] postgres::Error),
+    /// The shared store could not be reached (PostgreSQL down or restarting): retry later.
+    #[error("{0}")]
+    StoreUnavailable(String),
     #[error("configuration: {0}")]
     Config(String),
     #[error("cancelled")]

@@ -368,7 +368,7 @@ fn run_job(
     let (last, case_id) = shared.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let last = last.and_then(|p| serde_json::to_string(&p).ok());
     if let Err(e) = &result {
-        if error_code(e) == "db" {
+        if crate::store::db::is_unavailable(e) {
             // The store went away mid-run (a restart): the job is not the media's fault. Give
             // it back; the next claim runs it again from the start.
             tracing::warn!(

@@ -590,6 +590,7 @@ pub fn error_code(e: &Error) -> &'static str {
         Error::Weights(_) => "weights",
         Error::Model(_) => "model",
         Error::Db(_) | Error::Pg(_) => "db",
+        Error::StoreUnavailable(_) => "store_unavailable",
         Error::Config(_) => "config",
         Error::Cancelled => "cancelled",
         Error::OutOfMemory { .. } => "out_of_memory",

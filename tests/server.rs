@@ -565,6 +565,117 @@ fn bad_requests_are_problems_naming_what_is_wrong() {
 }
 
 #[test]
+fn jobs_are_cancelled_and_a_rerun_of_a_vanished_case_fails_saying_so() {
+    // No worker in the server: jobs stay queued until the test runs one itself.
+    let api = start_with(|o, _| o.workers = 0);
+    let photo = std::fs::read(common::astronaut()).unwrap();
+    let queued = api.upload("astronaut.png", &photo).json()["job"]
+        .as_u64()
+        .unwrap();
+    let r = api.call(
+        "POST",
+        &format!("/api/v1/jobs/{queued}/cancel"),
+        Some(&api.token),
+        None,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    assert_eq!(r.json()["state"], "cancelled");
+    assert!(api
+        .call(
+            "POST",
+            &format!("/api/v1/jobs/{queued}/cancel"),
+            Some(&api.token),
+            None
+        )
+        .problem(409)
+        .contains("already ended"));
+    api.call("POST", "/api/v1/jobs/4242/cancel", Some(&api.token), None)
+        .problem(404);
+    api.call("POST", &format!("/api/v1/jobs/{queued}/cancel"), None, None)
+        .problem(401);
+    assert_eq!(
+        uploads_left(&api.data),
+        0,
+        "a cancelled job's upload is removed"
+    );
+
+    // Two stored cases queued for a re-run; one of them disappears before a worker takes it.
+    let mut store = Store::open(&api.data).unwrap();
+    let mut cases = vec![];
+    for i in 0..2u8 {
+        let f = api.data.parent().unwrap().join(format!("p{i}.png"));
+        let mut bytes = photo.clone();
+        bytes.push(i); // trailing bytes after IEND: same picture, another file
+        std::fs::write(&f, &bytes).unwrap();
+        let m = verity::store::NewMedia {
+            original_path: f.clone(),
+            kind: "image".into(),
+            size_bytes: bytes.len() as u64,
+            width: Some(512),
+            height: Some(512),
+            duration_s: None,
+            fps: None,
+            codec: None,
+            container: None,
+        };
+        cases.push(store.import(&m, "test").unwrap().case_id);
+    }
+    let jobs: Vec<u64> = cases
+        .iter()
+        .map(|c| {
+            let r = api.call(
+                "POST",
+                &format!("/api/v1/cases/{c}/analyze"),
+                Some(&api.token),
+                None,
+            );
+            assert_eq!(r.status, 202, "{}", r.text());
+            r.json()["job"].as_u64().unwrap()
+        })
+        .collect();
+    api.call("POST", "/api/v1/cases/999/analyze", Some(&api.token), None)
+        .problem(404);
+    store
+        .conn()
+        .execute_batch(&format!("DELETE FROM cases WHERE id = {}", cases[1]))
+        .unwrap();
+    let mut w = verity::team::WorkerOptions::new(settings(api.data.parent().unwrap()), None);
+    w.exit_when_idle = true;
+    let ended = verity::team::run(w, std::sync::Arc::new(Default::default())).unwrap();
+    assert_eq!(ended, 2, "the cancelled job is not run");
+    let done = api.wait_job(jobs[0]);
+    assert_eq!(
+        (done["state"].as_str(), done["result"].as_str()),
+        (Some("done"), Some("done")),
+        "{done}"
+    );
+    assert_eq!(done["submitted_by"], "api:Ada");
+    let gone = api.wait_job(jobs[1]);
+    assert_eq!(gone["state"], "failed", "{gone}");
+    assert!(
+        gone["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("case {} does not exist", cases[1])),
+        "{gone}"
+    );
+    assert_eq!(api.wait_job(queued)["state"], "cancelled");
+    let m = api.get("/metrics").text();
+    assert_eq!(metric(&m, "verity_jobs_total{status=\"done\"}"), 1.0, "{m}");
+    assert_eq!(
+        metric(&m, "verity_jobs_total{status=\"failed\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, "verity_jobs_total{status=\"cancelled\"}"),
+        1.0,
+        "{m}"
+    );
+    assert_eq!(metric(&m, "verity_queue_depth"), 0.0, "{m}");
+}
+
+#[test]
 fn server_side_paths_stay_inside_allow_path() {
     let api = start_with(|o, root| {
         let allowed = root.join("allowed");
@@ -648,6 +759,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/jobs/{id}/cancel"),
     ("get", "/api/v1/cases"),
     ("get", "/api/v1/cases/{id}"),
+    ("post", "/api/v1/cases/{id}/analyze"),
     ("post", "/api/v1/cases/{id}/explain"),
     ("get", "/api/v1/cases/{id}/report"),
     ("post", "/api/v1/cases/{id}/reviews"),

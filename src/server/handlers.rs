@@ -24,7 +24,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
                        (`verity token add <analyst>`), except this document."
     ),
     paths(
-        analyze, job, cancel_job, cases, case, explain, report, review, models, set_profile, openapi,
+        analyze, job, cancel_job, cases, case, rerun, explain, report, review, models, set_profile, openapi,
         healthz, readyz, metrics
     ),
     components(schemas(
@@ -430,6 +430,11 @@ pub async fn cancel_job(
             .cancel_job(id, &actor)
             .map_err(Problem::from)?
             .ok_or_else(|| Problem::not_found(format!("job {id} does not exist")))?;
+        if now.state == "cancelled" {
+            if let Some(u) = &now.upload {
+                let _ = std::fs::remove_dir_all(u);
+            }
+        }
         Ok((StatusCode::ACCEPTED, Json(JobView::from(now))).into_response())
     })
     .await
@@ -693,6 +698,54 @@ pub struct ReviewCreated {
     pub analyst: String,
 }
 
+/// Analyses a stored case again (e.g. after trained weights were installed, or with another
+/// profile): queues an interactive job on the stored copy, whose hash is checked first. A case
+/// that no longer exists when a worker takes the job ends the job `failed`, saying so.
+#[utoipa::path(
+    post, path = "/api/v1/cases/{id}/analyze", tag = "cases",
+    params(("id" = i64, Path, description = "Case number")),
+    responses(
+        (status = 202, description = "Queued; follow `status_url`", body = Accepted),
+        (status = 404, description = "No such case", body = Problem, content_type = "application/problem+json")
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rerun(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<i64>,
+) -> ApiResult<Response> {
+    let actor = caller.actor();
+    let job = with_store(&state, move |s| {
+        let c = s
+            .case(id)
+            .map_err(|_| Problem::not_found(format!("case {id} does not exist")))?;
+        s.enqueue_job(&NewJob {
+            kind: QueuedKind::Rerun { case_id: id },
+            label: c.title,
+            priority: PRIORITY_INTERACTIVE,
+            submitted_by: actor,
+            upload: None,
+        })
+        .map_err(Problem::from)
+    })
+    .await? as u64;
+    let url = format!("/api/v1/jobs/{job}");
+    let mut r = (
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            job,
+            jobs: vec![job],
+            status_url: url.clone(),
+        }),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&url) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
 /// Records the token's analyst's decision on a case (fake/real also become training labels).
 #[utoipa::path(
     post, path = "/api/v1/cases/{id}/reviews", tag = "cases",
@@ -926,7 +979,9 @@ pub async fn metrics(State(state): State<AppState>) -> ApiResult<Response> {
             .unwrap_or_else(|_| dir.display().to_string());
         Some((name, hex::encode(Sha256::digest(&toml))))
     });
-    let gpu_memory: Vec<(u32, u64)> = Vec::new(); // WIRE: crate::device::gpu_memory_used
+    let gpu_memory = tokio::task::spawn_blocking(crate::device::gpu_memory_used)
+        .await
+        .unwrap_or_default();
     let text = state.metrics.render(&super::metrics::Snapshot {
         jobs,
         model,

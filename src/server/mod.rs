@@ -17,6 +17,7 @@
 pub mod auth;
 pub mod handlers;
 pub mod jobs;
+pub mod loadbench;
 pub mod metrics;
 pub mod problem;
 
@@ -275,6 +276,7 @@ pub(crate) fn router(state: AppState) -> axum::Router {
         .route("/api/v1/jobs/{id}/cancel", post(h::cancel_job))
         .route("/api/v1/cases", get(h::cases))
         .route("/api/v1/cases/{id}", get(h::case))
+        .route("/api/v1/cases/{id}/analyze", post(h::rerun))
         .route("/api/v1/cases/{id}/explain", post(h::explain))
         .route("/api/v1/cases/{id}/report", get(h::report))
         .route("/api/v1/cases/{id}/reviews", post(h::review))
@@ -322,6 +324,14 @@ impl Server {
         check_bind(&opts.bind, opts.tls.is_some(), opts.insecure_lan)?;
         opts.settings.validate()?;
         let data_dir = opts.settings.data_dir();
+        if let Some(u) = &opts.store {
+            if !crate::store::is_postgres_url(u) {
+                return Err(Error::Config(format!(
+                    "--store takes a postgres:// or postgresql:// URL, not {}",
+                    crate::logging::redact_url(u)
+                )));
+            }
+        }
         let store = Store::open_with(opts.store.as_deref(), &data_dir)?;
         // Uploads whose jobs ended are removed by their worker; a folder that no queued or
         // running job names and that is over an hour old is what a request that failed

@@ -139,6 +139,14 @@ impl From<crate::Error> for Problem {
     fn from(e: crate::Error) -> Self {
         use crate::Error as E;
         let text = e.to_string();
+        if crate::store::db::is_unavailable(&e) {
+            return Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store-unavailable",
+                "Case store unavailable",
+                format!("the case store cannot be reached right now; retry shortly ({text})"),
+            );
+        }
         match e {
             E::Input { .. } | E::Undecodable { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,

@@ -480,6 +480,80 @@ fn pg_refs(vals: &[Value]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
         .collect()
 }
 
+/// TLS for PostgreSQL connections (rustls, ring): the Mozilla roots plus the PEM certificates in
+/// `$VERITY_PG_CA` (a private CA). The URL's `sslmode` decides: `prefer` (the default) uses TLS
+/// when the server offers it, `require` refuses a plain connection, `disable` never tries.
+fn pg_tls() -> Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(ca) = std::env::var_os("VERITY_PG_CA") {
+        let certs = CertificateDer::pem_file_iter(&ca)
+            .and_then(|it| it.collect::<std::result::Result<Vec<_>, _>>())
+            .map_err(|e| {
+                Error::input(
+                    &ca,
+                    format!("VERITY_PG_CA: cannot read the CA certificates: {e}"),
+                )
+            })?;
+        if certs.is_empty() {
+            return Err(Error::input(
+                &ca,
+                "VERITY_PG_CA: no PEM certificate (-----BEGIN CERTIFICATE-----) in the file",
+            ));
+        }
+        for c in certs {
+            roots.add(c).map_err(|e| {
+                Error::input(
+                    &ca,
+                    format!("VERITY_PG_CA: not a usable CA certificate: {e}"),
+                )
+            })?;
+        }
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::Other(format!("TLS for PostgreSQL: {e}")))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// How to reach the server: its parsed URL, and TLS over TCP as the URL's `sslmode` says (a
+/// Unix socket — a `host` that is a folder — is local and never encrypted). Built once per
+/// connection attempt series, so a malformed URL or CA file fails at once, not after retries.
+struct Target {
+    cfg: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Target {
+    fn new(url: &str) -> Result<Target> {
+        let cfg: postgres::Config = url.parse().map_err(|e| {
+            Error::Config(format!(
+                "{} is not a PostgreSQL URL: {e}",
+                crate::logging::redact_url(url)
+            ))
+        })?;
+        let local = !cfg.get_hosts().is_empty()
+            && cfg
+                .get_hosts()
+                .iter()
+                .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+        let tls = if local { None } else { Some(pg_tls()?) };
+        Ok(Target { cfg, tls })
+    }
+
+    fn connect(&self) -> std::result::Result<postgres::Client, postgres::Error> {
+        match &self.tls {
+            None => self.cfg.connect(postgres::NoTls),
+            Some(t) => self.cfg.connect(t.clone()),
+        }
+    }
+}
+
 /// A PostgreSQL connection that comes back after the server restarts.
 pub struct PgConn {
     url: String,
@@ -503,10 +577,11 @@ impl PgConn {
     }
 
     fn open(&self, wait: Duration) -> Result<postgres::Client> {
+        let target = Target::new(&self.url)?;
         let start = Instant::now();
         let mut delay = Duration::from_millis(100);
         loop {
-            match postgres::Client::connect(&self.url, postgres::NoTls) {
+            match target.connect() {
                 Ok(c) => return Ok(c),
                 Err(e) if start.elapsed() < wait => {
                     tracing::warn!(
@@ -517,7 +592,7 @@ impl PgConn {
                     delay = (delay * 2).min(Duration::from_secs(2));
                 }
                 Err(e) => {
-                    return Err(Error::Other(format!(
+                    return Err(Error::StoreUnavailable(format!(
                         "cannot connect to the PostgreSQL store {}: {e}",
                         crate::logging::redact_url(&self.url)
                     )))
@@ -659,6 +734,28 @@ pub fn is_busy(e: &Error) -> bool {
             Some(&postgres::error::SqlState::T_R_SERIALIZATION_FAILURE)
                 | Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED)
         ),
+        _ => false,
+    }
+}
+
+/// True when `e` says the database could not be reached (the server went away, a restart, a
+/// connection that broke), not that a statement was wrong: the work can be retried later.
+pub fn is_unavailable(e: &Error) -> bool {
+    match e {
+        Error::Pg(p) => {
+            p.is_closed()
+                || match p.code() {
+                    None => p.as_db_error().is_none(),
+                    Some(c) => {
+                        *c == postgres::error::SqlState::ADMIN_SHUTDOWN
+                            || *c == postgres::error::SqlState::CRASH_SHUTDOWN
+                            || *c == postgres::error::SqlState::CANNOT_CONNECT_NOW
+                            || *c == postgres::error::SqlState::CONNECTION_FAILURE
+                            || *c == postgres::error::SqlState::CONNECTION_EXCEPTION
+                    }
+                }
+        }
+        Error::StoreUnavailable(_) => true,
         _ => false,
     }
 }

@@ -1168,11 +1168,18 @@ impl Store {
                     )?;
                 }
             }
-            tx.execute(
-            "UPDATE analyses SET status = ?1, finished_at = ?2, profile = ?3, weight_hashes = ?4, untrained = ?5, error = ?6
-             WHERE id = ?7",
-            params![out.status, at, out.profile, hashes, out.untrained, out.message, analysis_id],
-        )?;
+            // Only a running analysis takes a result: one marked interrupted meanwhile (its
+            // job was taken over by another worker) must not overwrite the case.
+            let n = tx.execute(
+                "UPDATE analyses SET status = ?1, finished_at = ?2, profile = ?3, weight_hashes = ?4, untrained = ?5, error = ?6
+                 WHERE id = ?7 AND status = 'running'",
+                params![out.status, at, out.profile, hashes, out.untrained, out.message, analysis_id],
+            )?;
+            if n == 0 {
+                return Err(Error::Other(format!(
+                    "analysis {analysis_id} is no longer running (it was interrupted, or another worker took its job over): its result is not saved"
+                )));
+            }
             tx.execute(
             "UPDATE cases SET status = ?1, updated_at = ?2, score = ?3, band = ?4, untrained = ?5, profile = ?6, message = ?7
              WHERE id = ?8 AND last_analysis_id = ?9",

@@ -12,6 +12,10 @@ pub struct Pg {
     sock: PathBuf,
     bin: PathBuf,
     user: Option<&'static str>,
+    port: u16,
+    /// With TLS: the server also listens on 127.0.0.1:`port` with a certificate for
+    /// `localhost` signed by this test CA (PEM).
+    pub tls_ca: Option<PathBuf>,
     pub url: String,
 }
 
@@ -44,6 +48,16 @@ impl Pg {
     /// Starts a server, or `None` (printing a visible SKIP) where PostgreSQL is not installed
     /// outside CI. In CI (`CI` set) a missing PostgreSQL fails the test.
     pub fn start() -> Option<Pg> {
+        Self::start_with(false)
+    }
+
+    /// Like [`Pg::start`], also serving TLS on 127.0.0.1 (certificate for `localhost` from a
+    /// throwaway CA, made with the `openssl` CLI); `tls_ca` is the CA and `tcp_url` the URL.
+    pub fn start_tls() -> Option<Pg> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Pg> {
         let Some(bin) = bin_dir() else {
             if std::env::var_os("CI").is_some() {
                 panic!("PostgreSQL is not installed (scripts/setup.sh test installs `postgresql`)");
@@ -51,7 +65,10 @@ impl Pg {
             eprintln!("SKIP: PostgreSQL (initdb) not installed; run scripts/setup.sh test");
             return None;
         };
-        let dir = tempfile::Builder::new().prefix("verity-pg").tempdir().unwrap();
+        let dir = tempfile::Builder::new()
+            .prefix("verity-pg")
+            .tempdir()
+            .unwrap();
         let user = if is_root() { Some("postgres") } else { None };
         let data = dir.path().join("data");
         let sock = dir.path().join("sock");
@@ -63,9 +80,19 @@ impl Pg {
             }
             std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         }
+        let port = if tls {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        } else {
+            5432
+        };
+        let tls_ca = tls.then(|| make_certs(dir.path(), user.is_some()));
         let pg = Pg {
             url: format!(
-                "postgresql:///postgres?host={}&port=5432&user=verity",
+                "postgresql:///postgres?host={}&port={port}&user=verity",
                 sock.display()
             ),
             _dir: dir,
@@ -73,7 +100,10 @@ impl Pg {
             sock,
             bin,
             user,
+            port,
+            tls_ca,
         };
+
         pg.run(
             "initdb",
             &[
@@ -120,10 +150,22 @@ impl Pg {
 
     /// `pg_ctl start`, waiting until the server accepts connections.
     pub fn start_server(&self) {
-        let opts = format!(
-            "-c listen_addresses='' -k {} -p 5432 -c fsync=off -c max_connections=60",
-            self.sock.display()
+        let mut opts = format!(
+            "-k {} -p {} -c fsync=off -c max_connections=60",
+            self.sock.display(),
+            self.port
         );
+        match &self.tls_ca {
+            Some(ca) => {
+                let d = ca.parent().unwrap();
+                opts.push_str(&format!(
+                    " -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={} -c ssl_key_file={}",
+                    d.join("server.pem").display(),
+                    d.join("server.key").display()
+                ));
+            }
+            None => opts.push_str(" -c listen_addresses=''"),
+        }
         let log = self.data.parent().unwrap().join("server.log");
         if self.user.is_some() && !log.exists() {
             std::fs::write(&log, b"").unwrap();
@@ -150,8 +192,23 @@ impl Pg {
     pub fn stop_server(&self) {
         self.run(
             "pg_ctl",
-            &["-D", self.data.to_str().unwrap(), "-m", "fast", "-w", "stop"],
+            &[
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "fast",
+                "-w",
+                "stop",
+            ],
         );
+    }
+
+    /// `postgresql://verity@localhost:<port>/<db>?sslmode=…` over TCP (TLS servers only).
+    pub fn tcp_url(&self, db: &str, sslmode: &str) -> String {
+        format!(
+            "postgresql://verity@localhost:{}/{db}?sslmode={sslmode}",
+            self.port
+        )
     }
 
     /// Creates database `name` and returns its URL.
@@ -159,13 +216,89 @@ impl Pg {
         let admin = verity::store::db::PgConn::connect(&self.url).expect("connect to postgres");
         let db = verity::store::db::Db::Pg(admin);
         use verity::store::db::Exec;
-        db.execute_batch(&format!("CREATE DATABASE {name}")).unwrap();
+        db.execute_batch(&format!("CREATE DATABASE {name}"))
+            .unwrap();
         self.url.replacen("/postgres?", &format!("/{name}?"), 1)
     }
 
     pub fn socket_dir(&self) -> &Path {
         &self.sock
     }
+}
+
+/// A CA and a `localhost` server certificate signed by it, in `dir/tls/`; returns the CA's path.
+fn make_certs(dir: &Path, as_postgres: bool) -> PathBuf {
+    let d = dir.join("tls");
+    std::fs::create_dir_all(&d).unwrap();
+    let openssl = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(&d)
+            .output()
+            .expect("the openssl CLI makes the test certificates");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        d.join("ext.cnf"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=verity-test-ca",
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    std::fs::set_permissions(d.join("server.key"), std::fs::Permissions::from_mode(0o600)).unwrap();
+    if as_postgres {
+        for f in ["server.key", "server.pem"] {
+            chown_postgres(&d.join(f));
+        }
+        chown_postgres(&d);
+    }
+    d.join("ca.pem")
 }
 
 fn chown_postgres(p: &Path) {
@@ -181,7 +314,14 @@ impl Drop for Pg {
     fn drop(&mut self) {
         let _ = self
             .command("pg_ctl")
-            .args(["-D", self.data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .args([
+                "-D",
+                self.data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -69,6 +69,28 @@ pub enum BenchCmd {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Load run of `verity serve` on loopback (tiny random-weight profile): jobs/s with N queue
+    /// workers, and p50/p99 latency of GET /api/v1/cases/{id}
+    Serve {
+        /// postgres://… store (default: SQLite in a scratch folder)
+        #[arg(long, value_name = "URL")]
+        store: Option<String>,
+        /// Comma-separated queue worker counts
+        #[arg(long, value_delimiter = ',', default_value = "1,3")]
+        workers: Vec<usize>,
+        /// Uploads queued per worker count
+        #[arg(long, default_value_t = 30)]
+        jobs: usize,
+        /// GET /api/v1/cases/{id} requests per worker count
+        #[arg(long, default_value_t = 2000)]
+        requests: usize,
+        /// Client threads issuing the GETs
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+        /// Also write the results as JSON to this file (e.g. docs/bench/serve.json)
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 pub fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
@@ -170,7 +192,82 @@ pub fn bench(what: &BenchCmd, settings: &Settings) -> Result<ExitCode> {
             hnsw_max,
             out,
         } => similar(sizes, *dim, *queries, *hnsw_max, out),
+        BenchCmd::Serve {
+            store,
+            workers,
+            jobs,
+            requests,
+            concurrency,
+            out,
+        } => serve(
+            store,
+            workers,
+            *jobs,
+            *requests,
+            *concurrency,
+            out,
+            settings,
+        ),
     }
+}
+
+fn serve(
+    store: &Option<String>,
+    workers: &[usize],
+    jobs: usize,
+    requests: usize,
+    concurrency: usize,
+    out: &Option<PathBuf>,
+    settings: &Settings,
+) -> Result<ExitCode> {
+    use verity::server::loadbench::{run, LoadBench};
+    if jobs == 0 || requests == 0 || workers.is_empty() {
+        anyhow::bail!("--jobs, --requests and --workers must be above 0");
+    }
+    let cfg = LoadBench {
+        store: store.clone(),
+        workers: workers.to_vec(),
+        jobs,
+        requests,
+        concurrency,
+        image: repo_file("tests/data/astronaut.png"),
+        settings: settings.clone(),
+    };
+    let scratch = tempfile::tempdir()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    eprintln!("verity serve load run on loopback, {cores} core(s), tiny random-weight profile:");
+    let rows = run(&cfg, scratch.path(), &|l| eprintln!("  {l}"))?;
+    println!(
+        "{:>7} {:>6} {:>8} {:>8} {:>12} {:>12} {:>10} {:>7}",
+        "workers", "jobs", "wall s", "jobs/s", "GET p50 ms", "GET p99 ms", "GET req/s", "errors"
+    );
+    for r in &rows {
+        println!(
+            "{:>7} {:>6} {:>8.1} {:>8.2} {:>12.2} {:>12.2} {:>10.0} {:>7}",
+            r.workers,
+            r.jobs,
+            r.jobs_wall_s,
+            r.jobs_per_s,
+            r.get_case_p50_ms,
+            r.get_case_p99_ms,
+            r.get_case_per_s,
+            r.jobs_failed + r.get_case_errors
+        );
+    }
+    write_json(
+        out,
+        &serde_json::json!({
+            "benchmark": "verity bench serve",
+            "what": "a real `verity serve` on 127.0.0.1 with N queue workers (threads of the same process) and the tiny random-weight profile; jobs/s = distinct image uploads queued at once / wall time until the last ended; then GET /api/v1/cases/{id} (the full case: detail, scores, audit, provenance) from `concurrency` client threads over keep-alive-less ureq connections; per-token rate limit lifted for the run",
+            "cores": cores,
+            "cpu": verity::device::describe().name,
+            "device": format!("{:?}", settings.device),
+            "profile": if cfg!(debug_assertions) { "debug build" } else { "release build" },
+            "peer": "none: the PyTorch peer has no HTTP API; model speed against PyTorch is in models-*.json",
+            "rows": rows,
+        }),
+    )?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pipeline(
@@ -360,7 +457,14 @@ fn similar(
     let ms = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.3}"));
     println!(
         "{:>9} {:>5} {:>12} {:>12} {:>10} {:>10} {:>10} {:>9}",
-        "vectors", "dim", "brute p50", "brute p99", "HNSW build", "HNSW p50", "HNSW p99", "recall@10"
+        "vectors",
+        "dim",
+        "brute p50",
+        "brute p99",
+        "HNSW build",
+        "HNSW p50",
+        "HNSW p99",
+        "recall@10"
     );
     for r in &rows {
         println!(
@@ -369,10 +473,12 @@ fn similar(
             r.dim,
             r.brute_p50_ms,
             r.brute_p99_ms,
-            r.hnsw_build_s.map_or_else(|| "-".into(), |s| format!("{s:.1}")),
+            r.hnsw_build_s
+                .map_or_else(|| "-".into(), |s| format!("{s:.1}")),
             ms(r.hnsw_p50_ms),
             ms(r.hnsw_p99_ms),
-            r.hnsw_recall_at_10.map_or_else(|| "-".into(), |v| format!("{v:.3}")),
+            r.hnsw_recall_at_10
+                .map_or_else(|| "-".into(), |v| format!("{v:.3}")),
         );
     }
     write_json(

@@ -119,8 +119,9 @@ pub fn worker(a: &WorkerArgs, settings: &Settings) -> Result<ExitCode> {
 }
 
 /// Ctrl-C (SIGINT) or SIGTERM (`kill`, Kubernetes stopping the pod) sets `stop`: the worker
-/// finishes the job it is running, records it and exits. A second signal quits at once (the
-/// job's lease then runs out and another worker takes it over). The handlers are installed
+/// stops the analysis it is running within about a second, gives the job back to the queue
+/// (another worker, or this one when started again, runs it from the start) and exits. A second
+/// signal quits at once (the job's lease then runs out and another worker takes it over). The handlers are installed
 /// before this returns.
 fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
@@ -149,7 +150,7 @@ fn stop_on_signals(stop: Arc<AtomicBool>) -> Result<()> {
                         std::process::exit(i32::from(crate::common::EXIT_CANCELLED));
                     }
                     eprintln!(
-                        "verity worker: stopping after the current job (signal again to quit at once)"
+                        "verity worker: stopping: the running job goes back to the queue (signal again to quit at once)"
                     );
                 }
             })
