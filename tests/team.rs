@@ -48,7 +48,15 @@ impl Team {
             .unwrap()
             .1;
         let mut serve = verity(dir.path(), &data)
-            .args(["serve", "--bind", "127.0.0.1:0", "--workers", "0", "--store", &url])
+            .args([
+                "serve",
+                "--bind",
+                "127.0.0.1:0",
+                "--workers",
+                "0",
+                "--store",
+                &url,
+            ])
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
@@ -132,7 +140,9 @@ impl Team {
         let ct = format!("multipart/form-data; boundary={boundary}");
         let (status, b) = self.request("POST", "/api/v1/analyze", Some((&ct, body)));
         assert_eq!(status, 202, "{}", String::from_utf8_lossy(&b));
-        serde_json::from_slice::<Value>(&b).unwrap()["job"].as_u64().unwrap()
+        serde_json::from_slice::<Value>(&b).unwrap()["job"]
+            .as_u64()
+            .unwrap()
     }
 
     fn job(&self, id: u64) -> Option<Value> {
@@ -270,12 +280,23 @@ fn sixty_jobs_over_three_workers_end_exactly_once_when_one_is_killed() {
         if let Some((owner, id)) = held.into_iter().find(|(o, _)| o == "w1") {
             break (owner, id);
         }
-        assert!(t0.elapsed() < Duration::from_secs(300), "w1 never took a job:\n{}", team.log_of("w1"));
+        assert!(
+            t0.elapsed() < Duration::from_secs(300),
+            "w1 never took a job:\n{}",
+            team.log_of("w1")
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    let w = team.workers.iter_mut().find(|(id, _)| *id == victim).unwrap();
+    let w = team
+        .workers
+        .iter_mut()
+        .find(|(id, _)| *id == victim)
+        .unwrap();
     let pid = w.1.id();
-    let st = Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap();
+    let st = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     let _ = w.1.wait();
 
@@ -287,15 +308,21 @@ fn sixty_jobs_over_three_workers_end_exactly_once_when_one_is_killed() {
         assert_eq!(j["state"], "done", "{j}");
         assert_eq!(j["untrained"], true, "{j}");
     }
-    assert_eq!(count(&s, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"), 60);
+    assert_eq!(
+        count(&s, "SELECT COUNT(*) FROM jobs WHERE state = 'done'"),
+        60
+    );
     assert_eq!(
         count(&s, "SELECT COUNT(*) FROM (SELECT job_id FROM analyses WHERE status IN ('done', 'not_scored') GROUP BY job_id HAVING COUNT(*) = 1) x"),
         60,
         "one finished analysis per job"
     );
     assert_eq!(
-        count(&s, "SELECT COUNT(*) FROM scores sc JOIN analyses a ON a.id = sc.analysis_id
-                   WHERE sc.level = 'media' AND a.status IN ('done', 'not_scored')"),
+        count(
+            &s,
+            "SELECT COUNT(*) FROM scores sc JOIN analyses a ON a.id = sc.analysis_id
+                   WHERE sc.level = 'media' AND a.status IN ('done', 'not_scored')"
+        ),
         60,
         "one media score per job, none duplicated"
     );
@@ -305,12 +332,20 @@ fn sixty_jobs_over_three_workers_end_exactly_once_when_one_is_killed() {
     assert!(vj.attempts >= 2, "{vj:?}");
     assert_ne!(vj.lease_owner.as_deref(), Some("w1"), "{vj:?}");
     // The surviving workers ran them all.
-    let by_worker: i64 = count(&s, "SELECT COUNT(*) FROM jobs WHERE lease_owner IN ('w0', 'w2')");
+    let by_worker: i64 = count(
+        &s,
+        "SELECT COUNT(*) FROM jobs WHERE lease_owner IN ('w0', 'w2')",
+    );
     assert!(by_worker >= 59, "{by_worker}");
 
     // /metrics agrees with the database.
     let m = team.metrics();
-    assert_eq!(metric(&m, "verity_jobs_total{status=\"done\"}") + metric(&m, "verity_jobs_total{status=\"not_scored\"}"), 60, "{m}");
+    assert_eq!(
+        metric(&m, "verity_jobs_total{status=\"done\"}")
+            + metric(&m, "verity_jobs_total{status=\"not_scored\"}"),
+        60,
+        "{m}"
+    );
     assert_eq!(metric(&m, "verity_jobs_total{status=\"failed\"}"), 0);
     assert_eq!(metric(&m, "verity_queue_depth"), 0);
     assert_eq!(
@@ -332,7 +367,10 @@ fn workers_and_serve_reconnect_when_postgres_restarts_mid_run() {
     let media = tempfile::tempdir().unwrap();
     let mut jobs = vec![];
     for i in 0..8u32 {
-        jobs.push(team.upload(&format!("clip{i}.mp4"), &video_variant(media.path(), 100 + i, 3)));
+        jobs.push(team.upload(
+            &format!("clip{i}.mp4"),
+            &video_variant(media.path(), 100 + i, 3),
+        ));
     }
     // Wait until a job runs, then restart the server under the workers' feet.
     let t0 = Instant::now();
@@ -352,7 +390,9 @@ fn workers_and_serve_reconnect_when_postgres_restarts_mid_run() {
     pg.start_server();
     team.wait_all_ended(8, Duration::from_secs(900));
     for id in &jobs {
-        let j = team.job(*id).expect("serve answers again after the restart");
+        let j = team
+            .job(*id)
+            .expect("serve answers again after the restart");
         assert_eq!(j["state"], "done", "{j}");
     }
     let s = team.db();
@@ -360,7 +400,33 @@ fn workers_and_serve_reconnect_when_postgres_restarts_mid_run() {
         count(&s, "SELECT COUNT(*) FROM (SELECT job_id FROM analyses WHERE status IN ('done', 'not_scored') GROUP BY job_id HAVING COUNT(*) = 1) x"),
         8
     );
-    assert!(team.serve.try_wait().unwrap().is_none(), "serve kept running");
+    // Reads of a case and its report work on the PostgreSQL store.
+    let case_id = team.job(jobs[0]).unwrap()["case_id"].as_i64().unwrap();
+    let (status, body) = team.request("GET", &format!("/api/v1/cases/{case_id}"), None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let c: Value = serde_json::from_slice(&body).unwrap();
+    assert!(c["verdict"].as_str().unwrap().contains("UNTRAINED"), "{c}");
+    let (status, body) = team.request(
+        "GET",
+        &format!("/api/v1/cases/{case_id}/report?format=json"),
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, _) = team.request(
+        "POST",
+        &format!("/api/v1/cases/{case_id}/reviews"),
+        Some((
+            "application/json",
+            br#"{"verdict":"fake","note":"from the team test"}"#.to_vec(),
+        )),
+    );
+    assert_eq!(status, 201);
+    let (status, body) = team.request("GET", "/api/v1/cases?limit=5", None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert!(
+        team.serve.try_wait().unwrap().is_none(),
+        "serve kept running"
+    );
     for (id, w) in &mut team.workers {
         assert!(w.try_wait().unwrap().is_none(), "worker {id} kept running");
     }

@@ -482,13 +482,7 @@ pub async fn cases(
 }
 
 fn exists(s: &Store, id: i64) -> ApiResult<()> {
-    let n: i64 = s
-        .conn()
-        .query_row("SELECT COUNT(*) FROM cases WHERE id = ?1", [id], |r| {
-            r.get(0)
-        })
-        .map_err(|e| Problem::internal(e.to_string()))?;
-    if n == 0 {
+    if !s.case_exists(id).map_err(Problem::from)? {
         return Err(Problem::not_found(format!("case {id} does not exist")));
     }
     Ok(())

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 /// Default address: loopback only.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 /// Store connections kept for reuse by request handlers.
-const POOL: usize = 4;
+const POOL: usize = 16;
 
 /// TLS certificate chain and private key (PEM files).
 #[derive(Debug, Clone)]

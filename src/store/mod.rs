@@ -1270,6 +1270,16 @@ impl Store {
             .ok_or_else(|| Error::Other(format!("case {id} does not exist")))
     }
 
+    /// Whether case `id` exists.
+    pub fn case_exists(&self, id: i64) -> Result<bool> {
+        let n: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM cases WHERE id = ?1",
+            params![id],
+            |r| r.get(0),
+        )?;
+        Ok(n > 0)
+    }
+
     pub fn media_of_case(&self, case_id: i64) -> Result<MediaRow> {
         Ok(self.db.query_row(
             "SELECT m.id, m.sha256, m.original_name, m.original_path, m.kind, m.size_bytes, m.width, m.height, m.duration_s,
