@@ -420,6 +420,12 @@ impl Analyzer {
         let run = run.map(|r| r.map_err(|e| e.naming_original(&blob, original)));
         summary.decode_error = (summary.decode_error.take())
             .map(|first| crate::error::rename_in_text(&first, &blob, original));
+        // The shared store went away (a PostgreSQL restart): not this media's fault and not a
+        // result — the caller (a queue worker) gives the job back and it runs again.
+        let run = match run {
+            Ok(Err(e)) if crate::store::db::is_unavailable(&e) => return Err(e),
+            r => r,
+        };
         let outcome = match run {
             Ok(Ok(mut outcome)) => {
                 // Stored with the analysis (its message), shown on the case and in the report.

@@ -2,32 +2,22 @@
 //! HTML, PDF and JSON report and a summary.csv; odd file names survive the CSV round trip and
 //! never run as formulas; a case that cannot be reported is listed with its error while the
 //! others are exported; the ZIP appears whole or not at all.
+mod common;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use verity::export::{self, BatchOptions, CSV_HEADER, ZIP_MARKER};
-use verity::store::{NewMedia, Outcome, ScoreRow, Store, Verdict};
-
-fn media(path: &Path) -> NewMedia {
-    NewMedia {
-        original_path: path.to_path_buf(),
-        kind: "image".into(),
-        size_bytes: std::fs::metadata(path).unwrap().len(),
-        width: Some(512),
-        height: Some(512),
-        duration_s: None,
-        fps: None,
-        codec: None,
-        container: None,
-    }
-}
+use verity::store::{Outcome, ScoreRow, Store, Verdict};
 
 /// A case imported from a file called `name` (its own bytes), analysed to `band` at `score`.
 fn case(store: &mut Store, dir: &Path, name: &str, band: &str, score: f64) -> i64 {
     let src = dir.join(name);
     std::fs::write(&src, format!("media bytes of {name}")).unwrap();
-    let id = store.import(&media(&src), "Ada").unwrap().case_id;
+    let id = store
+        .import(&common::image_media(&src, 512), "Ada")
+        .unwrap()
+        .case_id;
     let aid = store.begin_analysis(id, "{}", "Ada").unwrap();
     store
         .finish_analysis(

@@ -607,17 +607,7 @@ fn jobs_are_cancelled_and_a_rerun_of_a_vanished_case_fails_saying_so() {
         let mut bytes = photo.clone();
         bytes.push(i); // trailing bytes after IEND: same picture, another file
         std::fs::write(&f, &bytes).unwrap();
-        let m = verity::store::NewMedia {
-            original_path: f.clone(),
-            kind: "image".into(),
-            size_bytes: bytes.len() as u64,
-            width: Some(512),
-            height: Some(512),
-            duration_s: None,
-            fps: None,
-            codec: None,
-            container: None,
-        };
+        let m = common::image_media(&f, 512);
         cases.push(store.import(&m, "test").unwrap().case_id);
     }
     let jobs: Vec<u64> = cases

@@ -3,44 +3,16 @@
 //! suite function runs against SQLite and against a throwaway PostgreSQL server this test starts
 //! (`common::pg`, one database per test).
 mod common;
-use std::path::Path;
 use verity::store::db::{params, Exec};
 use verity::store::*;
 
-/// Opens the store a suite function runs on: SQLite in the folder, or PostgreSQL.
-type Opener<'a> = &'a dyn Fn(&Path) -> Store;
+use common::pg::{both, Opener};
 
 /// A fresh PostgreSQL database on a server started for this test (None: SKIP printed).
 fn postgres_store(name: &str) -> Option<(common::pg::Pg, String)> {
     let pg = common::pg::Pg::start()?;
     let url = pg.database(name);
     Some((pg, url))
-}
-
-fn sqlite(dir: &Path) -> Store {
-    Store::open(dir).unwrap()
-}
-
-/// Runs `suite` on SQLite, then on PostgreSQL (where installed).
-fn both(name: &str, suite: impl Fn(Opener)) {
-    suite(&sqlite);
-    if let Some((_pg, url)) = postgres_store(name) {
-        suite(&|dir: &Path| Store::open_postgres(&url, dir).unwrap());
-    }
-}
-
-fn media(path: &std::path::Path) -> NewMedia {
-    NewMedia {
-        original_path: path.to_path_buf(),
-        kind: "image".into(),
-        size_bytes: std::fs::metadata(path).unwrap().len(),
-        width: Some(4),
-        height: Some(4),
-        duration_s: None,
-        fps: None,
-        codec: None,
-        container: None,
-    }
 }
 
 #[test]
@@ -52,15 +24,19 @@ fn import_suite(open: Opener) {
     let dir = tempfile::tempdir().unwrap();
     let mut s = open(&dir.path().join("data"));
     assert_eq!(s.schema_version().unwrap(), verity::store::SCHEMA_VERSION);
-    assert_eq!(verity::store::SCHEMA_VERSION, 11, "a new migration: update this and the migration tests");
+    assert_eq!(
+        verity::store::SCHEMA_VERSION,
+        11,
+        "a new migration: update this and the migration tests"
+    );
     let a = dir.path().join("a.png");
     std::fs::write(&a, b"pretend image bytes").unwrap();
-    let first = s.import(&media(&a), "tester").unwrap();
+    let first = s.import(&common::image_media(&a, 4), "tester").unwrap();
     assert!(!first.existing);
     // Same bytes under another name: same case.
     let b = dir.path().join("copy.png");
     std::fs::copy(&a, &b).unwrap();
-    let again = s.import(&media(&b), "tester").unwrap();
+    let again = s.import(&common::image_media(&b, 4), "tester").unwrap();
     assert!(again.existing);
     assert_eq!(again.case_id, first.case_id);
     // The blob is a copy: deleting the original loses nothing.
@@ -74,7 +50,7 @@ fn import_suite(open: Opener) {
     assert_eq!(m.original_name, "a.png");
     // Different bytes: a new case.
     std::fs::write(&a, b"other").unwrap();
-    let other = s.import(&media(&a), "tester").unwrap();
+    let other = s.import(&common::image_media(&a, 4), "tester").unwrap();
     assert_ne!(other.case_id, first.case_id);
     assert_eq!(s.list_cases(&CaseFilter::default()).unwrap().len(), 2);
     s.integrity_check().unwrap();
@@ -90,7 +66,7 @@ fn lifecycle_suite(open: Opener) {
     let mut s = open(dir.path());
     let f = dir.path().join("x.jpg");
     std::fs::write(&f, b"x").unwrap();
-    let imp = s.import(&media(&f), "ana").unwrap();
+    let imp = s.import(&common::image_media(&f, 4), "ana").unwrap();
     let aid = s.begin_analysis(imp.case_id, "{}", "ana").unwrap();
     assert_eq!(s.case(imp.case_id).unwrap().status, "running");
     let frames = vec![FrameRow {
@@ -265,24 +241,31 @@ fn comforts_suite(open: Opener) {
     for (i, name) in ["alpha.png", "beta.png"].iter().enumerate() {
         let f = dir.path().join(name);
         std::fs::write(&f, format!("bytes {i}")).unwrap();
-        cases.push(s.import(&media(&f), "ana").unwrap());
+        cases.push(s.import(&common::image_media(&f, 4), "ana").unwrap());
     }
     let c = cases[0].case_id;
     // Decisions, undo, labels.
     s.add_review(c, Verdict::Real, "Ada", "").unwrap();
     s.add_review(c, Verdict::Fake, "Ada", "").unwrap();
-    assert!(s.undo_review(c, "Bob").is_err(), "only the analyst who decided can undo");
+    assert!(
+        s.undo_review(c, "Bob").is_err(),
+        "only the analyst who decided can undo"
+    );
     let u = s.undo_review(c, "Ada").unwrap();
     assert_eq!(u.current.as_ref().map(|r| r.verdict.as_str()), Some("real"));
     assert_eq!(s.current_decision(c).unwrap().unwrap().verdict, "real");
     assert!(s.reviews(c).unwrap().iter().any(|r| r.retracted));
     // Tags (letter case ignored), note, filters and search.
     s.set_case_tags(c, &["Election", "urgent"], "Ada").unwrap();
-    s.set_case_tags(cases[1].case_id, &["election"], "Ada").unwrap();
+    s.set_case_tags(cases[1].case_id, &["election"], "Ada")
+        .unwrap();
     s.set_case_note(c, "caller 100% sure_ish", "Ada").unwrap();
     let tags = s.all_tags().unwrap();
     assert_eq!(tags.len(), 2, "{tags:?}");
-    assert_eq!((tags[0].tag.to_lowercase().as_str(), tags[0].cases), ("election", 2));
+    assert_eq!(
+        (tags[0].tag.to_lowercase().as_str(), tags[0].cases),
+        ("election", 2)
+    );
     let by_tag = |t: &str| {
         s.list_cases(&CaseFilter {
             tag: Some(t.into()),
@@ -291,7 +274,10 @@ fn comforts_suite(open: Opener) {
         .unwrap()
         .len()
     };
-    assert_eq!((by_tag("ELECTION"), by_tag("urgent"), by_tag("none")), (2, 1, 0));
+    assert_eq!(
+        (by_tag("ELECTION"), by_tag("urgent"), by_tag("none")),
+        (2, 1, 0)
+    );
     let search = |q: &str| {
         s.list_cases(&CaseFilter {
             search: Some(q.into()),
@@ -309,9 +295,13 @@ fn comforts_suite(open: Opener) {
     assert_eq!(s.counts().unwrap().get("pending"), Some(&2));
     // Perceptual hashes keep the full 64-bit pattern.
     let m = s.media_of_case(c).unwrap().id;
-    s.set_media_hashes(m, &[(0, None, u64::MAX - 5), (3, Some(1.5), 7)]).unwrap();
+    s.set_media_hashes(m, &[(0, None, u64::MAX - 5), (3, Some(1.5), 7)])
+        .unwrap();
     let h = s.media_hashes(Some(m)).unwrap();
-    assert_eq!((h.len(), h[0].phash, h[1].pts_s), (2, u64::MAX - 5, Some(1.5)));
+    assert_eq!(
+        (h.len(), h[0].phash, h[1].pts_s),
+        (2, u64::MAX - 5, Some(1.5))
+    );
     assert_eq!(s.media_hashes(None).unwrap().len(), 2);
     assert_eq!(s.case_refs().unwrap().len(), 2);
     // Embeddings of the newest done analysis, by width.
@@ -345,7 +335,10 @@ fn comforts_suite(open: Opener) {
     let v = [0.25f32, -1.0, 3.5];
     s.add_embeddings(&[(ids[0], &v, None)]).unwrap();
     s.add_embeddings(&[(ids[0], &v, Some(&v[..2]))]).unwrap();
-    assert_eq!(s.embeddings(ids[0]).unwrap(), Some((v.to_vec(), Some(v[..2].to_vec()))));
+    assert_eq!(
+        s.embeddings(ids[0]).unwrap(),
+        Some((v.to_vec(), Some(v[..2].to_vec())))
+    );
     let mut out = Outcome {
         status: "done".into(),
         score: None,
@@ -360,10 +353,16 @@ fn comforts_suite(open: Opener) {
     out.band = Some("fake".into());
     s.finish_analysis(aid, &out, "ana").unwrap();
     let e = s.face_embeddings(None, Some(3)).unwrap();
-    assert_eq!((e.len(), e[0].clip.clone(), e[0].has_crop), (1, v.to_vec(), true));
+    assert_eq!(
+        (e.len(), e[0].clip.clone(), e[0].has_crop),
+        (1, v.to_vec(), true)
+    );
     assert!(s.face_embeddings(Some(c), Some(4)).unwrap().is_empty());
     assert!(s.face_embedding_refs(3).unwrap()[0].clip.is_empty());
-    assert_eq!(s.face_display_crop(c, ids[0]).unwrap().as_deref(), Some("derived/c.png"));
+    assert_eq!(
+        s.face_display_crop(c, ids[0]).unwrap().as_deref(),
+        Some("derived/c.png")
+    );
     assert_eq!(s.labelled_cases().unwrap().len(), 1);
     assert_eq!(s.labelled_cases().unwrap()[0].faces.len(), 1);
     // API tokens: hashed, revocable, audited.
@@ -383,7 +382,7 @@ fn analyses_of_dead_processes_become_interrupted() {
         let mut s = Store::open(dir.path()).unwrap();
         let f = dir.path().join("v.mp4");
         std::fs::write(&f, b"v").unwrap();
-        case_id = s.import(&media(&f), "t").unwrap().case_id;
+        case_id = s.import(&common::image_media(&f, 4), "t").unwrap().case_id;
         let aid = s.begin_analysis(case_id, "{}", "t").unwrap();
         // Pretend another process (long gone) owned it.
         s.conn()
@@ -417,7 +416,10 @@ fn postgres_schema_newer_than_the_build_is_refused() {
             .execute("UPDATE schema_meta SET version = 99", params![])
             .unwrap();
     }
-    let e = Store::open_postgres(&url, dir.path()).err().unwrap().to_string();
+    let e = Store::open_postgres(&url, dir.path())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains("newer Verity Desk"), "{e}");
 }
 
@@ -429,7 +431,10 @@ fn unreachable_postgres_is_a_clear_error_naming_the_store() {
         dir.path().join("nowhere").display()
     );
     let t = std::time::Instant::now();
-    let e = match verity::store::db::PgConn::connect_within(&url, std::time::Duration::from_millis(300)) {
+    let e = match verity::store::db::PgConn::connect_within(
+        &url,
+        std::time::Duration::from_millis(300),
+    ) {
         Ok(_) => panic!("connected to nothing"),
         Err(e) => e.to_string(),
     };

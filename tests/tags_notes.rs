@@ -1,21 +1,8 @@
 //! Review comforts in the store (schema v8): undo of the last decision as an append-only
 //! retraction, case tags and the case note (normalised, limited, audited, searchable,
 //! filterable, shown as text in the report), and the v7 → v8 migration keeping what was stored.
+mod common;
 use verity::store::*;
-
-fn media(path: &std::path::Path) -> NewMedia {
-    NewMedia {
-        original_path: path.to_path_buf(),
-        kind: "image".into(),
-        size_bytes: std::fs::metadata(path).unwrap().len(),
-        width: Some(4),
-        height: Some(4),
-        duration_s: None,
-        fps: None,
-        codec: None,
-        container: None,
-    }
-}
 
 /// A store with `n` imported cases (distinct bytes, files `case<i>.png`); returns their ids.
 fn store_with_cases(dir: &std::path::Path, n: usize) -> (Store, Vec<i64>) {
@@ -24,7 +11,9 @@ fn store_with_cases(dir: &std::path::Path, n: usize) -> (Store, Vec<i64>) {
         .map(|i| {
             let p = dir.join(format!("case{i}.png"));
             std::fs::write(&p, format!("pretend image {i}")).unwrap();
-            s.import(&media(&p), "tester").unwrap().case_id
+            s.import(&common::image_media(&p, 4), "tester")
+                .unwrap()
+                .case_id
         })
         .collect();
     (s, ids)

@@ -331,12 +331,14 @@ fn sixty_jobs_over_three_workers_end_exactly_once_when_one_is_killed() {
     let vj = s.job(victim_job).unwrap().unwrap();
     assert!(vj.attempts >= 2, "{vj:?}");
     assert_ne!(vj.lease_owner.as_deref(), Some("w1"), "{vj:?}");
-    // The surviving workers ran them all.
-    let by_worker: i64 = count(
-        &s,
-        "SELECT COUNT(*) FROM jobs WHERE lease_owner IN ('w0', 'w2')",
+    // Nothing is left with the killed worker: whatever it held was taken over.
+    assert_eq!(
+        count(
+            &s,
+            "SELECT COUNT(*) FROM jobs WHERE lease_owner = 'w1' AND state <> 'done'"
+        ),
+        0
     );
-    assert!(by_worker >= 59, "{by_worker}");
 
     // /metrics agrees with the database.
     let m = team.metrics();
@@ -405,7 +407,8 @@ fn workers_and_serve_reconnect_when_postgres_restarts_mid_run() {
     let (status, body) = team.request("GET", &format!("/api/v1/cases/{case_id}"), None);
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let c: Value = serde_json::from_slice(&body).unwrap();
-    assert!(c["verdict"].as_str().unwrap().contains("UNTRAINED"), "{c}");
+    assert_eq!(c["detail"]["case"]["id"].as_i64(), Some(case_id), "{c}");
+    assert_eq!(c["untrained"], true, "{c}");
     let (status, body) = team.request(
         "GET",
         &format!("/api/v1/cases/{case_id}/report?format=json"),

@@ -10,17 +10,7 @@ use verity::store::db::{params, Exec};
 use verity::store::jobs::{MAX_ATTEMPTS, PRIORITY_BATCH, PRIORITY_INTERACTIVE};
 use verity::store::*;
 
-/// Opens the store a suite function runs on: SQLite in the folder, or PostgreSQL.
-type Opener<'a> = &'a dyn Fn(&Path) -> Store;
-
-/// Runs `suite` on SQLite, then on PostgreSQL (where installed; a SKIP line otherwise).
-fn both(name: &str, suite: impl Fn(Opener)) {
-    suite(&|dir: &Path| Store::open(dir).unwrap());
-    if let Some(pg) = common::pg::Pg::start() {
-        let url = pg.database(name);
-        suite(&|dir: &Path| Store::open_postgres(&url, dir).unwrap());
-    }
-}
+use common::pg::{both, Opener};
 
 fn new_job(label: &str, priority: i64) -> NewJob {
     NewJob {
@@ -366,20 +356,6 @@ fn outcome(score: f64, band: &str) -> Outcome {
     }
 }
 
-fn media(path: &Path) -> NewMedia {
-    NewMedia {
-        original_path: path.to_path_buf(),
-        kind: "image".into(),
-        size_bytes: std::fs::metadata(path).unwrap().len(),
-        width: Some(4),
-        height: Some(4),
-        duration_s: None,
-        fps: None,
-        codec: None,
-        container: None,
-    }
-}
-
 #[test]
 fn a_job_gets_one_finished_analysis() {
     both("once", once_suite);
@@ -390,7 +366,10 @@ fn once_suite(open: Opener) {
     let mut s = open(&dir.path().join("data"));
     let f = dir.path().join("a.png");
     std::fs::write(&f, b"pretend image bytes").unwrap();
-    let case = s.import(&media(&f), "ana").unwrap().case_id;
+    let case = s
+        .import(&common::image_media(&f, 4), "ana")
+        .unwrap()
+        .case_id;
     let job = s
         .enqueue_job(&new_job("a.png", PRIORITY_INTERACTIVE))
         .unwrap();

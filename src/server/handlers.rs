@@ -18,7 +18,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 #[openapi(
     info(
         title = "Verity Desk API",
-        description = "Team mode (preview) of Verity Desk: submit media for deepfake analysis, \
+        description = "Team mode of Verity Desk: submit media for deepfake analysis, \
                        read cases, explanations and reports, record reviews. Errors are RFC 9457 \
                        application/problem+json. /api/v1/* needs `Authorization: Bearer <token>` \
                        (`verity token add <analyst>`), except this document."

@@ -1,8 +1,9 @@
-//! `verity serve`: the HTTP API over the same library the desk and the CLI use (team mode
-//! preview). A thin shell: jobs go through [`crate::worker::Worker`] (one analysis thread, FIFO),
-//! reads through [`crate::store::Store`] (a small pool of connections; SQLite WAL lets them read
-//! while the worker writes), reports through [`crate::report`], explanations through
-//! [`crate::explain::case`].
+//! `verity serve`: the HTTP API over the same library the desk and the CLI use (team mode). A
+//! thin shell: submitted media becomes a job in the store's queue (`store::jobs`), which queue
+//! workers take ([`crate::team`]: threads of this process, `Options.workers`, and/or `verity
+//! worker` processes on other machines sharing a PostgreSQL store); reads go through
+//! [`crate::store::Store`] (a small pool of connections), reports through [`crate::report`],
+//! explanations through [`crate::explain::case`].
 //!
 //! - Routes: see [`handlers`] and the OpenAPI document ([`openapi_json`], served at
 //!   `/api/v1/openapi.json`, committed as `docs/api/openapi.json`).
@@ -41,6 +42,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_BIND: &str = "127.0.0.1:8787";
 /// Store connections kept for reuse by request handlers.
 const POOL: usize = 16;
+/// How long a request waits for an unreachable PostgreSQL store before answering 503.
+const REQUEST_STORE_WAIT: Duration = Duration::from_secs(5);
 
 /// TLS certificate chain and private key (PEM files).
 #[derive(Debug, Clone)]
@@ -138,7 +141,11 @@ impl Inner {
         if let Some(s) = lock(&self.pool).pop() {
             return Ok(s);
         }
-        Store::open_with(self.store_url.as_deref(), &self.data_dir)
+        match &self.store_url {
+            // A request waits a few seconds for PostgreSQL, then answers 503.
+            Some(u) => Store::open_postgres_within(u, &self.data_dir, REQUEST_STORE_WAIT),
+            None => Store::open(&self.data_dir),
+        }
     }
 
     fn put_store(&self, s: Store) {
@@ -370,7 +377,13 @@ impl Server {
             workers: Mutex::new(workers),
             stop_workers,
             metrics,
-            pool: Mutex::new(vec![store]),
+            // A PostgreSQL connection opened at start waits the workers' 30 s on an outage;
+            // requests get their own (REQUEST_STORE_WAIT).
+            pool: Mutex::new(if store.is_postgres() {
+                vec![]
+            } else {
+                vec![store]
+            }),
             allow_path,
             limiter: Mutex::new(Limiter::default()),
             rate: opts.rate,

@@ -5,9 +5,9 @@
 //! case's current decision is its newest decision that no row retracts, so undoing twice
 //! walks back through the history; a withdrawn fake/real decision stops being a training label.
 //! Tags and the note live on the case row; every change is one audit entry with the analyst.
+use super::db::{params, Dialect, Exec, OptionalExt};
 use super::{append_audit, now, ReviewRow, Store};
 use crate::{Error, Result};
-use super::db::{params, Dialect, Exec, OptionalExt};
 use serde::Serialize;
 
 /// Longest tag, in characters.
@@ -146,7 +146,8 @@ fn current_decision_in(conn: &impl Exec, case_id: i64) -> Result<Option<ReviewRo
                  WHERE r.case_id = ?1 AND r.retracts IS NULL
                    AND NOT EXISTS (SELECT 1 FROM reviews x WHERE x.retracts = r.id)
                  ORDER BY r.id DESC LIMIT 1"
-            ), params![case_id],
+            ),
+            params![case_id],
             review_from_row,
         )
         .optional()?)
@@ -166,7 +167,8 @@ pub(super) fn tags_each(d: Dialect) -> String {
         Dialect::Sqlite => format!("json_each({TAGS_JSON}) t"),
         // PostgreSQL stores only what `normalize_tags` wrote: always a JSON list.
         Dialect::Postgres => {
-            "jsonb_array_elements_text(COALESCE(NULLIF(c.tags, ''), '[]')::jsonb) AS t(value)".into()
+            "jsonb_array_elements_text(COALESCE(NULLIF(c.tags, ''), '[]')::jsonb) AS t(value)"
+                .into()
         }
     }
 }
@@ -238,10 +240,13 @@ impl Store {
 
     /// The case's note ("" when none).
     pub fn case_note(&self, case_id: i64) -> Result<String> {
-        Ok(self.db
-            .query_row("SELECT note FROM cases WHERE id = ?1", params![case_id], |r| {
-                r.get::<String>(0)
-            })
+        Ok(self
+            .db
+            .query_row(
+                "SELECT note FROM cases WHERE id = ?1",
+                params![case_id],
+                |r| r.get::<String>(0),
+            )
             .optional()?
             .ok_or_else(|| Error::Other(format!("case {case_id} does not exist")))?)
     }
@@ -299,10 +304,11 @@ impl Store {
         let note = normalize_note(note)?;
         self.case(case_id)?;
         self.db.write_tx(|tx| {
-            let before: String =
-                tx.query_row("SELECT note FROM cases WHERE id = ?1", params![case_id], |r| {
-                    r.get(0)
-                })?;
+            let before: String = tx.query_row(
+                "SELECT note FROM cases WHERE id = ?1",
+                params![case_id],
+                |r| r.get(0),
+            )?;
             if before == note {
                 return Ok(());
             }

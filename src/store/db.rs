@@ -558,6 +558,8 @@ impl Target {
 pub struct PgConn {
     url: String,
     client: RefCell<Option<postgres::Client>>,
+    /// How long a lost connection is waited for before [`Error::StoreUnavailable`].
+    wait: Duration,
 }
 
 impl PgConn {
@@ -571,6 +573,7 @@ impl PgConn {
         let c = PgConn {
             url: url.to_string(),
             client: RefCell::new(None),
+            wait,
         };
         *c.client.borrow_mut() = Some(c.open(wait)?);
         Ok(c)
@@ -602,7 +605,7 @@ impl PgConn {
     }
 
     /// Runs `f` on a live client; a connection the server closed is opened again (waiting up
-    /// to [`PG_RECONNECT`]), and a statement that failed because the connection broke is
+    /// the connection's wait, [`PG_RECONNECT`] by default), and a statement that failed because the connection broke is
     /// retried once on the new one when `retry` allows it.
     fn with<T>(&self, mut f: impl FnMut(&mut postgres::Client) -> Result<T>) -> Result<T> {
         let mut guard = self.client.try_borrow_mut().map_err(|_| {
@@ -612,7 +615,7 @@ impl PgConn {
         })?;
         for attempt in 0..2 {
             if guard.as_ref().map(|c| c.is_closed()).unwrap_or(true) {
-                *guard = Some(self.open(PG_RECONNECT)?);
+                *guard = Some(self.open(self.wait)?);
             }
             let client = guard.as_mut().expect("connected above");
             match f(client) {

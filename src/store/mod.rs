@@ -18,8 +18,8 @@ mod schema;
 
 /// The schema version this build writes (the number of migrations).
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
-mod tokens;
 pub mod jobs;
+mod tokens;
 pub use jobs::{JobEnd, JobRow, JobStats, Lease, NewJob, QueuedKind};
 pub use tokens::{token_hash, TokenOwner, TokenRow, TOKEN_PREFIX};
 
@@ -126,7 +126,8 @@ fn apply_folder_rehash(tx: &Tx, rows: &[FolderRehash]) -> Result<()> {
     for r in rows {
         let still: Option<String> = tx
             .query_row(
-                "SELECT sha256 FROM media WHERE id = ?1", params![r.media_id],
+                "SELECT sha256 FROM media WHERE id = ?1",
+                params![r.media_id],
                 |x| x.get(0),
             )
             .optional()?;
@@ -134,7 +135,8 @@ fn apply_folder_rehash(tx: &Tx, rows: &[FolderRehash]) -> Result<()> {
             continue;
         }
         let case_id: Option<i64> = tx.query_row(
-            "SELECT MIN(id) FROM cases WHERE media_id = ?1", params![r.media_id],
+            "SELECT MIN(id) FROM cases WHERE media_id = ?1",
+            params![r.media_id],
             |x| x.get(0),
         )?;
         match (&r.legacy, &r.manifest) {
@@ -154,7 +156,8 @@ fn apply_folder_rehash(tx: &Tx, rows: &[FolderRehash]) -> Result<()> {
             }
             _ => {
                 tx.execute(
-                    "UPDATE media SET legacy_sha256 = sha256 WHERE id = ?1", params![r.media_id],
+                    "UPDATE media SET legacy_sha256 = sha256 WHERE id = ?1",
+                    params![r.media_id],
                 )?;
                 append_audit(
                     tx,
@@ -465,11 +468,19 @@ impl Store {
         }
     }
 
-    /// Opens (creating the schema if needed) a PostgreSQL store; blobs live in `data_dir`.
+    /// Opens (creating the schema if needed) a PostgreSQL store; blobs live in `data_dir`. An
+    /// unreachable server is waited for up to [`db::PG_RECONNECT`], at the start and whenever
+    /// the connection breaks (a worker rides out a restart).
     pub fn open_postgres(url: &str, data_dir: &Path) -> Result<Self> {
+        Self::open_postgres_within(url, data_dir, db::PG_RECONNECT)
+    }
+
+    /// [`Self::open_postgres`] waiting at most `wait` for the server (an HTTP request answers
+    /// 503 sooner rather than hang through an outage).
+    pub fn open_postgres_within(url: &str, data_dir: &Path, wait: Duration) -> Result<Self> {
         crate::fsutil::private_dir(data_dir)
             .map_err(|e| Error::input(data_dir, format!("cannot create the data folder: {e}")))?;
-        let db = Db::Pg(db::PgConn::connect(url)?);
+        let db = Db::Pg(db::PgConn::connect_within(url, wait)?);
         pg_schema::migrate(&db, SCHEMA_VERSION)?;
         let store = Store {
             db,
@@ -663,8 +674,11 @@ impl Store {
     /// For the v4 migration: re-hash each stored frame folder with the v2 manifest scheme.
     /// Returns (media id, recorded hash, v1 hash of the stored folder, manifest hash).
     fn rehash_legacy_folders(&self) -> Result<Vec<FolderRehash>> {
-        let rows: Vec<(i64, String, String)> = self.db
-            .query_map("SELECT id, sha256, blob FROM media WHERE blob LIKE '%.d' ORDER BY id", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let rows: Vec<(i64, String, String)> = self.db.query_map(
+            "SELECT id, sha256, blob FROM media WHERE blob LIKE '%.d' ORDER BY id",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
         Ok(rows
             .into_iter()
             .map(|(id, recorded, blob)| {
@@ -692,8 +706,11 @@ impl Store {
             // marked interrupted by the worker that takes it over.
             return Ok(0);
         }
-        let running: Vec<(i64, i64, i64, Option<String>)> = self.db
-            .query_map("SELECT id, case_id, pid, owner_lock FROM analyses WHERE status = 'running'", params![], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+        let running: Vec<(i64, i64, i64, Option<String>)> = self.db.query_map(
+            "SELECT id, case_id, pid, owner_lock FROM analyses WHERE status = 'running'",
+            params![],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?;
         let mut n = 0;
         for (aid, case_id, pid, token) in running {
             if self.owned.contains_key(&aid) {
@@ -783,9 +800,11 @@ impl Store {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| media.original_path.display().to_string());
-        let existing_media: Option<(i64, String)> = self.db
+        let existing_media: Option<(i64, String)> = self
+            .db
             .query_row(
-                "SELECT id, blob FROM media WHERE sha256 = ?1", params![&sha],
+                "SELECT id, blob FROM media WHERE sha256 = ?1",
+                params![&sha],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
@@ -880,7 +899,8 @@ impl Store {
         self.case(case_id)?; // "case N does not exist"
         let m = self.media_of_case(case_id)?;
         let legacy: Option<String> = self.db.query_row(
-            "SELECT legacy_sha256 FROM media WHERE id = ?1", params![m.id],
+            "SELECT legacy_sha256 FROM media WHERE id = ?1",
+            params![m.id],
             |r| r.get(0),
         )?;
         let audit: Vec<String> = self
@@ -1312,7 +1332,8 @@ impl Store {
         let case = self.case(id)?;
         let media = self.media_of_case(id)?;
         let aid: Option<i64> = self.db.query_row(
-            "SELECT last_analysis_id FROM cases WHERE id = ?1", params![id],
+            "SELECT last_analysis_id FROM cases WHERE id = ?1",
+            params![id],
             |r| r.get(0),
         )?;
         let (mut analysis, mut frames, mut faces, mut scores) = (None, vec![], vec![], vec![]);
@@ -1391,12 +1412,14 @@ impl Store {
     }
 
     pub fn reviews(&self, case_id: i64) -> Result<Vec<ReviewRow>> {
-        Ok(self.db
-            .query_map(&format!(
+        Ok(self.db.query_map(
+            &format!(
                 "SELECT {} FROM reviews r WHERE r.case_id = ?1 ORDER BY r.id",
                 annotations::REVIEW_COLUMNS
-            ), params![case_id], annotations::review_from_row)?
-            )
+            ),
+            params![case_id],
+            annotations::review_from_row,
+        )?)
     }
 
     /// Records an analyst's decision; fake/real decisions also become training labels.
@@ -1445,9 +1468,8 @@ impl Store {
         case_id: Option<i64>,
         details: &serde_json::Value,
     ) -> Result<()> {
-        self.db.write_tx(|tx| {
-            append_audit(tx, actor, action, case_id, details)
-        })
+        self.db
+            .write_tx(|tx| append_audit(tx, actor, action, case_id, details))
     }
 
     pub fn audit_log(&self, case_id: Option<i64>) -> Result<Vec<AuditRow>> {
@@ -1484,9 +1506,11 @@ impl Store {
 
     /// (CLIP, CNN) embeddings of a face, when it was scored.
     pub fn embeddings(&self, face_id: i64) -> Result<Option<Embeddings>> {
-        Ok(self.db
+        Ok(self
+            .db
             .query_row(
-                "SELECT clip, cnn FROM embeddings WHERE face_id = ?1", params![face_id],
+                "SELECT clip, cnn FROM embeddings WHERE face_id = ?1",
+                params![face_id],
                 |r| {
                     Ok((
                         bytes_f32(&r.get::<Vec<u8>>(0)?),
@@ -1573,7 +1597,8 @@ impl Store {
     /// when stored, else the detector's input; `None` when the case has no such face or the
     /// face no crop. One indexed lookup (the app asks once per thumbnail).
     pub fn face_display_crop(&self, case_id: i64, face_id: i64) -> Result<Option<String>> {
-        let found: Option<Option<String>> = self.db
+        let found: Option<Option<String>> = self
+            .db
             .query_row(
                 "SELECT COALESCE(f.native_crop, f.crop) FROM faces f
                  JOIN analyses a ON a.id = f.analysis_id
@@ -1618,9 +1643,11 @@ impl Store {
         &self,
         analysis_id: i64,
     ) -> Result<Option<Vec<crate::scope::ScopeWarning>>> {
-        let json: Option<String> = self.db
+        let json: Option<String> = self
+            .db
             .query_row(
-                "SELECT scope FROM analyses WHERE id = ?1", params![analysis_id],
+                "SELECT scope FROM analyses WHERE id = ?1",
+                params![analysis_id],
                 |r| r.get(0),
             )
             .optional()?
@@ -1632,7 +1659,8 @@ impl Store {
     /// before v6 — those ran in fp32).
     pub fn analysis_compute(&self, analysis_id: i64) -> Result<Option<String>> {
         Ok(self.db.query_row(
-            "SELECT compute FROM analyses WHERE id = ?1", params![analysis_id],
+            "SELECT compute FROM analyses WHERE id = ?1",
+            params![analysis_id],
             |r| r.get(0),
         )?)
     }
@@ -1640,7 +1668,8 @@ impl Store {
     /// How the analysis' faces were prepared (None for analyses from before it was recorded).
     pub fn analysis_preprocessing(&self, analysis_id: i64) -> Result<Option<String>> {
         Ok(self.db.query_row(
-            "SELECT preprocessing FROM analyses WHERE id = ?1", params![analysis_id],
+            "SELECT preprocessing FROM analyses WHERE id = ?1",
+            params![analysis_id],
             |r| r.get(0),
         )?)
     }
@@ -1653,18 +1682,19 @@ impl Store {
             pg_schema::version(&self.db)?;
             return Ok(());
         }
-        let r: String = self.db
+        let r: String = self
+            .db
             .query_row("PRAGMA integrity_check", params![], |r| r.get(0))?;
         if r != "ok" {
             return Err(Error::Other(format!(
                 "database integrity check failed: {r}"
             )));
         }
-        let bad: i64 =
-            self.db
-                .query_row("SELECT COUNT(*) FROM pragma_foreign_key_check", params![], |r| {
-                    r.get(0)
-                })?;
+        let bad: i64 = self.db.query_row(
+            "SELECT COUNT(*) FROM pragma_foreign_key_check",
+            params![],
+            |r| r.get(0),
+        )?;
         if bad > 0 {
             return Err(Error::Other(format!(
                 "database has {bad} dangling references"

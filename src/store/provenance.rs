@@ -1,9 +1,9 @@
 //! Provenance per media (schema v9): the JSON document `provenance::Provenance` computed at
 //! import, and the perceptual hashes of an image or a video's keyframes for "seen before".
+use super::db::{params, Exec, OptionalExt};
 use super::{now, Store};
 use crate::provenance::Provenance;
 use crate::Result;
-use super::db::{params, Exec, OptionalExt};
 
 /// One stored perceptual hash.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,9 +33,11 @@ impl Store {
     /// The stored provenance of a media; `None` when it was never computed (media imported
     /// before v9) or the stored document no longer parses.
     pub fn provenance(&self, media_id: i64) -> Result<Option<Provenance>> {
-        let data: Option<String> = self.db
+        let data: Option<String> = self
+            .db
             .query_row(
-                "SELECT data FROM provenance WHERE media_id = ?1", params![media_id],
+                "SELECT data FROM provenance WHERE media_id = ?1",
+                params![media_id],
                 |r| r.get(0),
             )
             .optional()?;
@@ -73,13 +75,14 @@ impl Store {
              WHERE CAST(?1 AS BIGINT) IS NULL OR media_id = ?1 ORDER BY media_id, frame_index",
             params![media_id],
             |r| {
-            Ok(HashRow {
-                media_id: r.get(0)?,
-                frame_index: r.get(1)?,
-                pts_s: r.get(2)?,
-                phash: r.get::<i64>(3)? as u64,
-            })
-        })?;
+                Ok(HashRow {
+                    media_id: r.get(0)?,
+                    frame_index: r.get(1)?,
+                    pts_s: r.get(2)?,
+                    phash: r.get::<i64>(3)? as u64,
+                })
+            },
+        )?;
         Ok(rows)
     }
 }
@@ -119,13 +122,14 @@ impl Store {
             "SELECT id, media_id, title, created_at FROM cases ORDER BY id",
             params![],
             |r| {
-            Ok(CaseRef {
-                case_id: r.get(0)?,
-                media_id: r.get(1)?,
-                title: r.get(2)?,
-                created_at: r.get(3)?,
-            })
-        })?;
+                Ok(CaseRef {
+                    case_id: r.get(0)?,
+                    media_id: r.get(1)?,
+                    title: r.get(2)?,
+                    created_at: r.get(3)?,
+                })
+            },
+        )?;
         Ok(rows)
     }
 
@@ -196,7 +200,10 @@ impl Store {
     /// The highest face id stored (0 when none): a persisted face index holding a higher one
     /// was made before faces were deleted, and is rebuilt.
     pub fn max_face_id(&self) -> Result<i64> {
-        Ok(self.db
-            .query_row("SELECT COALESCE(MAX(id), 0) FROM faces", params![], |r| r.get(0))?)
+        Ok(self
+            .db
+            .query_row("SELECT COALESCE(MAX(id), 0) FROM faces", params![], |r| {
+                r.get(0)
+            })?)
     }
 }

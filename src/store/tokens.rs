@@ -4,9 +4,9 @@
 //! its SHA-256 is stored. Each token names the analyst it acts for: the server writes
 //! `api:<analyst>` as the actor of every audit row a request causes. Revoking sets `revoked_at`;
 //! the row is kept. Making and revoking tokens is audited.
+use super::db::{params, Exec, OptionalExt};
 use super::{append_audit, now, Store};
 use crate::{Error, Result};
-use super::db::{params, Exec, OptionalExt};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -73,13 +73,14 @@ impl Store {
             "SELECT id, analyst, created_at, revoked_at FROM api_tokens ORDER BY id",
             params![],
             |r| {
-            Ok(TokenRow {
-                id: r.get(0)?,
-                analyst: r.get(1)?,
-                created_at: r.get(2)?,
-                revoked_at: r.get(3)?,
-            })
-        })?;
+                Ok(TokenRow {
+                    id: r.get(0)?,
+                    analyst: r.get(1)?,
+                    created_at: r.get(2)?,
+                    revoked_at: r.get(3)?,
+                })
+            },
+        )?;
         Ok(rows)
     }
 
@@ -88,7 +89,8 @@ impl Store {
         self.db.write_tx(|tx| {
             let state: Option<Option<String>> = tx
                 .query_row(
-                    "SELECT revoked_at FROM api_tokens WHERE id = ?1", params![id],
+                    "SELECT revoked_at FROM api_tokens WHERE id = ?1",
+                    params![id],
                     |r| r.get(0),
                 )
                 .optional()?;
@@ -115,7 +117,8 @@ impl Store {
 
     /// The owner of a presented secret when it is known and not revoked.
     pub fn token_owner(&self, secret: &str) -> Result<Option<TokenOwner>> {
-        Ok(self.db()
+        Ok(self
+            .db()
             .query_row(
                 "SELECT id, analyst FROM api_tokens WHERE sha256 = ?1 AND revoked_at IS NULL",
                 params![token_hash(secret)],

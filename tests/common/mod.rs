@@ -5,6 +5,21 @@ use std::process::Command;
 
 pub mod pg;
 
+/// `NewMedia` for a still image at `path` (`side`² pixels as the importer would record).
+pub fn image_media(path: &Path, side: u32) -> verity::store::NewMedia {
+    verity::store::NewMedia {
+        original_path: path.to_path_buf(),
+        kind: "image".into(),
+        size_bytes: std::fs::metadata(path).unwrap().len(),
+        width: Some(side),
+        height: Some(side),
+        duration_s: None,
+        fps: None,
+        codec: None,
+        container: None,
+    }
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }

@@ -328,3 +328,16 @@ impl Drop for Pg {
             .status();
     }
 }
+
+/// Opens the store a suite function runs on: SQLite in the folder, or PostgreSQL.
+pub type Opener<'a> = &'a dyn Fn(&Path) -> verity::store::Store;
+
+/// Runs `suite` on SQLite, then on a fresh database `name` of a throwaway PostgreSQL (where
+/// installed; a SKIP line otherwise).
+pub fn both(name: &str, suite: impl Fn(Opener)) {
+    suite(&|dir: &Path| verity::store::Store::open(dir).unwrap());
+    if let Some(pg) = Pg::start() {
+        let url = pg.database(name);
+        suite(&|dir: &Path| verity::store::Store::open_postgres(&url, dir).unwrap());
+    }
+}

@@ -82,7 +82,7 @@ enum Cmd {
     Eval(train::EvalArgs),
     /// C2PA trust anchors: add a PEM file, list (subject, SHA-256), remove by fingerprint
     Trust(trust::TrustArgs),
-    /// Serve the HTTP API (team mode preview): jobs, cases, reports, reviews, metrics
+    /// Serve the HTTP API (team mode): jobs, cases, reports, reviews, metrics
     Serve(serve::ServeArgs),
     /// API tokens for `verity serve`: add <analyst> (prints the secret once), list, revoke <id>
     Token(token::TokenArgs),

@@ -1,4 +1,4 @@
-//! `verity serve`: the HTTP API (team mode preview) — see `verity::server`.
+//! `verity serve`: the HTTP API (team mode) — see `verity::server`.
 use anyhow::Result;
 use clap::Args;
 use std::net::SocketAddr;
