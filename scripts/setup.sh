@@ -23,7 +23,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_RUN="libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libayatana-appindicator3-dev libssl-dev
  ffmpeg libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavfilter-dev libavdevice-dev
  libswresample-dev clang libclang-dev pkg-config"
-APT_TEST="xvfb xauth imagemagick webkit2gtk-driver chromium poppler-utils postgresql"
+APT_TEST="xvfb xauth imagemagick webkit2gtk-driver chromium poppler-utils postgresql openssl"
 want="$APT_RUN"
 [ "$MODE" = test ] && want="$want $APT_TEST"
 key=$(echo $want | sha256sum | cut -c1-16)
