@@ -44,6 +44,15 @@ fn sync(device: Device) {
     }
 }
 
+/// The nearest-rank `p` quantile (0..=1) of ascending `sorted` values; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
 /// Median wall time in ms of `f` over `iters` runs after one warm-up.
 pub fn median_ms(device: Device, iters: usize, mut f: impl FnMut()) -> f64 {
     f();

@@ -164,6 +164,11 @@ pub async fn analyze(
             ),
             ));
         };
+    Ok(accepted(jobs))
+}
+
+/// 202 with the queued jobs and a `Location` naming the first.
+fn accepted(jobs: Vec<u64>) -> Response {
     let first = jobs[0];
     let url = format!("/api/v1/jobs/{first}");
     let mut r = (
@@ -178,7 +183,7 @@ pub async fn analyze(
     if let Ok(v) = HeaderValue::from_str(&url) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(r)
+    r
 }
 
 /// Streams the first file part into `<data>/uploads/<random>/<name>` and queues it.
@@ -711,9 +716,8 @@ pub async fn rerun(
 ) -> ApiResult<Response> {
     let actor = caller.actor();
     let job = with_store(&state, move |s| {
-        let c = s
-            .case(id)
-            .map_err(|_| Problem::not_found(format!("case {id} does not exist")))?;
+        exists(s, id)?;
+        let c = s.case(id).map_err(Problem::from)?;
         s.enqueue_job(&NewJob {
             kind: QueuedKind::Rerun { case_id: id },
             label: c.title,
@@ -723,21 +727,8 @@ pub async fn rerun(
         })
         .map_err(Problem::from)
     })
-    .await? as u64;
-    let url = format!("/api/v1/jobs/{job}");
-    let mut r = (
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            job,
-            jobs: vec![job],
-            status_url: url.clone(),
-        }),
-    )
-        .into_response();
-    if let Ok(v) = HeaderValue::from_str(&url) {
-        r.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(r)
+    .await?;
+    Ok(accepted(vec![job as u64]))
 }
 
 /// Records the token's analyst's decision on a case (fake/real also become training labels).
@@ -945,11 +936,8 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     with_store(&state, |s| s.schema_version().map_err(Problem::from))
         .await
         .map_err(|p| not_ready(format!("the case store does not open: {}", p.detail)))?;
-    let stopped = super::lock(&state.workers)
-        .iter()
-        .filter(|w| w.is_finished())
-        .count();
-    if state.workers_wanted > 0 && stopped == state.workers_wanted {
+    let workers = super::lock(&state.workers);
+    if !workers.is_empty() && workers.iter().all(|w| w.is_finished()) {
         return Err(not_ready("this server's queue workers have stopped".into()));
     }
     Ok(Json(Health {

@@ -5,6 +5,7 @@
 //! `GET /api/v1/cases/{id}` from `concurrency` client threads give the latency percentiles.
 //! The token's rate limit is lifted for the run (it would otherwise answer 429 by design).
 use super::{auth::RateLimit, Options, Server};
+use crate::bench::percentile;
 use crate::config::Settings;
 use crate::store::Store;
 use crate::{Error, Result};
@@ -45,16 +46,9 @@ pub struct LoadRow {
     pub get_case_per_s: f64,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
-/// The image with pixel (i, 0) nudged: the same picture, different bytes (a new case each).
-fn variant(img: &image::RgbImage, i: usize) -> Result<Vec<u8>> {
+/// PNG bytes of `img` with pixel (i, 0) nudged: the same picture, different bytes (a new case
+/// each).
+pub fn image_variant(img: &image::RgbImage, i: usize) -> Result<Vec<u8>> {
     let mut img = img.clone();
     let w = img.width() as usize;
     let p = img.get_pixel_mut((i % w) as u32, 0);
@@ -124,7 +118,7 @@ pub fn run(cfg: &LoadBench, root: &Path, progress: &dyn Fn(&str)) -> Result<Vec<
         let t0 = Instant::now();
         let mut ids = Vec::new();
         for _ in 0..cfg.jobs {
-            let (ct, body) = multipart(&format!("bench{seq}.png"), &variant(&img, seq)?);
+            let (ct, body) = multipart(&format!("bench{seq}.png"), &image_variant(&img, seq)?);
             seq += 1;
             let r = ureq::post(&format!("{base}/api/v1/analyze"))
                 .timeout(Duration::from_secs(60))

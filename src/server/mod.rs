@@ -111,7 +111,6 @@ pub struct Inner {
     pub(crate) store_url: Option<String>,
     /// This process' queue workers (empty with `workers = 0`).
     pub(crate) workers: Mutex<Vec<std::thread::JoinHandle<Result<usize>>>>,
-    pub(crate) workers_wanted: usize,
     pub(crate) stop_workers: Arc<std::sync::atomic::AtomicBool>,
     pub(crate) metrics: Arc<Metrics>,
     pool: Mutex<Vec<Store>>,
@@ -373,7 +372,6 @@ impl Server {
             settings_path: opts.settings_path.clone(),
             data_dir,
             store_url: opts.store.clone(),
-            workers_wanted: workers.len(),
             workers: Mutex::new(workers),
             stop_workers,
             metrics,

@@ -81,14 +81,6 @@ fn sample(rng: &mut Rng, centres: &[f32], dim: usize, n: usize) -> Vec<f32> {
     out
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
-}
-
 fn timed(
     queries: &[f32],
     dim: usize,
@@ -103,7 +95,11 @@ fn timed(
         hits.push(h);
     }
     ms.sort_by(f64::total_cmp);
-    (hits, percentile(&ms, 0.5), percentile(&ms, 0.99))
+    (
+        hits,
+        crate::bench::percentile(&ms, 0.5),
+        crate::bench::percentile(&ms, 0.99),
+    )
 }
 
 /// Runs the benchmark, reporting each step through `progress`.
