@@ -352,9 +352,13 @@ fn run_job(
     };
     let actor = job.submitted_by.as_str();
     let result = match &kind {
-        QueuedKind::Analyze { path } => {
-            analyzer.analyze_path(store, Path::new(path), actor, &progress, &cancel)
-        }
+        // An upload's errors name the file the analyst sent, not its folder on the server.
+        QueuedKind::Analyze { path } => analyzer
+            .analyze_path(store, Path::new(path), actor, &progress, &cancel)
+            .map_err(|e| match &job.upload {
+                Some(_) => e.naming_original(Path::new(path), &job.label),
+                None => e,
+            }),
         QueuedKind::Rerun { case_id } => {
             analyzer.analyze_case(store, *case_id, actor, &progress, &cancel)
         }
@@ -420,7 +424,12 @@ fn end_of(s: Summary) -> JobEnd {
         untrained: Some(s.untrained),
         error_code: (state == "failed").then(|| "analysis".to_string()),
         message: s.message.clone(),
-        faces_scored: if state == "done" { s.faces as i64 } else { 0 },
+        // Faces the detector scored: none when the analysis was not scored (no weights).
+        faces_scored: if s.status == "done" {
+            s.faces as i64
+        } else {
+            0
+        },
         times: (state == "done")
             .then(|| serde_json::to_string(&s.times).ok())
             .flatten(),

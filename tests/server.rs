@@ -666,6 +666,56 @@ fn jobs_are_cancelled_and_a_rerun_of_a_vanished_case_fails_saying_so() {
 }
 
 #[test]
+fn without_weights_a_job_is_not_scored_and_a_bad_upload_names_the_file_sent() {
+    // No detector profile installed: faces are found, nothing is scored.
+    let api = start_with(|o, root| {
+        o.settings.models_dir = Some(root.join("no-models"));
+        o.settings.profile = None;
+    });
+    let photo = std::fs::read(common::astronaut()).unwrap();
+    let id = api.upload("astronaut.png", &photo).json()["job"]
+        .as_u64()
+        .unwrap();
+    let j = api.wait_job(id);
+    assert_eq!(
+        (j["state"].as_str(), j["result"].as_str()),
+        (Some("done"), Some("not_scored")),
+        "{j}"
+    );
+    assert_eq!(j["verdict"], "not scored", "{j}");
+    assert!(j["progress"]["faces_found"].as_u64().unwrap() >= 1, "{j}");
+    assert!(
+        j["message"]
+            .as_str()
+            .unwrap()
+            .contains("verity models fetch"),
+        "{j}"
+    );
+    let bad = api.upload("holiday.mp4", b"not a video at all").json()["job"]
+        .as_u64()
+        .unwrap();
+    let b = api.wait_job(bad);
+    assert_eq!(
+        (b["state"].as_str(), b["error_code"].as_str()),
+        (Some("failed"), Some("input")),
+        "{b}"
+    );
+    let msg = b["message"].as_str().unwrap();
+    assert!(msg.starts_with("holiday.mp4:"), "{msg}");
+    assert!(
+        !msg.contains("uploads"),
+        "the server's upload folder leaked: {msg}"
+    );
+    let m = api.get("/metrics").text();
+    assert_eq!(metric(&m, "verity_faces_scored_total"), 0.0, "{m}");
+    assert_eq!(
+        metric(&m, "verity_jobs_total{status=\"not_scored\"}"),
+        1.0,
+        "{m}"
+    );
+}
+
+#[test]
 fn server_side_paths_stay_inside_allow_path() {
     let api = start_with(|o, root| {
         let allowed = root.join("allowed");
